@@ -1,0 +1,12 @@
+# Every dependency comes from Debian 12's packages (see scripts/bootstrap.sh).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium>=1.0.18)
+pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
+find_package(GTest CONFIG REQUIRED)
+if(CREDVAULT_BUILD_BENCH)
+  find_package(benchmark CONFIG REQUIRED)
+endif()

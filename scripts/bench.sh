@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release and runs the crypto micro-benchmarks, printing ops/s
+# (items_per_second). Figures, not assertions: compare them with the targets in bench/.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/bootstrap.sh"
+build="$root/build/release"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target envelope_bench
+# One core: the targets are per core.
+taskset -c 0 "$build/bench/envelope_bench" --benchmark_min_time=1 "$@"

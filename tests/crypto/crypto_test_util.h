@@ -1,0 +1,74 @@
+#ifndef CREDVAULT_TESTS_CRYPTO_CRYPTO_TEST_UTIL_H_
+#define CREDVAULT_TESTS_CRYPTO_CRYPTO_TEST_UTIL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "crypto/key_buffer.h"
+#include "crypto/key_file_seal_key_provider.h"
+#include "crypto/org_key.h"
+#include "crypto/root_key.h"
+#include "crypto/writer_key_ring.h"
+#include "gtest/gtest.h"
+
+namespace credvault::crypto::testing {
+
+// Unwraps a StatusOr in a test, failing loudly with its status.
+template <typename T>
+T ValueOrDie(absl::StatusOr<T> value) {
+  if (!value.ok()) {
+    ADD_FAILURE() << value.status();
+    std::abort();
+  }
+  return *std::move(value);
+}
+
+inline KeyBuffer FilledKey(std::uint8_t first, std::size_t size = 32) {
+  std::vector<std::uint8_t> bytes(size);
+  for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::uint8_t>(first + i);
+  return ValueOrDie(KeyBuffer::CopyFrom(bytes));
+}
+
+inline WriterKeyRing RingWith(std::uint32_t current, std::vector<std::uint32_t> versions,
+                              std::uint8_t seed = 0x10) {
+  std::vector<std::pair<std::uint32_t, KeyBuffer>> keys;
+  for (std::uint32_t v : versions) {
+    keys.emplace_back(v, FilledKey(static_cast<std::uint8_t>(seed + 0x20 * v)));
+  }
+  return ValueOrDie(WriterKeyRing::New(current, std::move(keys)));
+}
+
+// A complete key hierarchy for one org, as the decrypt tier would hold it.
+struct Hierarchy {
+  std::unique_ptr<KeyFileSealKeyProvider> seal_key;
+  SealedRootKey sealed_root;
+  RootPrivateKey root;
+  RootKeyPins pins;
+  WriterKeyRing writer_keys;
+  OrgKeyRecord org_record;
+  OrgPrivateKey org_private;
+  VerifiedOrgPublicKey org_public;
+};
+
+inline Hierarchy MakeHierarchy(const std::string& org_id, std::uint32_t org_key_version = 1) {
+  auto seal_key = ValueOrDie(KeyFileSealKeyProvider::FromKey(ValueOrDie(KeyBuffer::Generate(32))));
+  SealedRootKey sealed_root = ValueOrDie(GenerateRootKey(1, *seal_key));
+  RootPrivateKey root = ValueOrDie(UnsealRootKey(sealed_root, *seal_key));
+  RootKeyPins pins =
+      ValueOrDie(RootKeyPins::New({{1, RootKeyFingerprint(sealed_root.public_key)}}));
+  WriterKeyRing writer_keys = RingWith(1, {1});
+  PinnedRootPublicKey pinned = ValueOrDie(pins.Pin(1, sealed_root.public_key));
+  OrgKeyRecord record = ValueOrDie(CreateOrgKey(org_id, org_key_version, pinned, writer_keys));
+  OrgPrivateKey org_private = ValueOrDie(UnsealOrgPrivateKey(record, root, writer_keys));
+  VerifiedOrgPublicKey org_public = ValueOrDie(VerifyOrgKeyRecord(record, writer_keys));
+  return Hierarchy{std::move(seal_key),    std::move(sealed_root), std::move(root),
+                   std::move(pins),        std::move(writer_keys), std::move(record),
+                   std::move(org_private), std::move(org_public)};
+}
+
+}  // namespace credvault::crypto::testing
+
+#endif  // CREDVAULT_TESTS_CRYPTO_CRYPTO_TEST_UTIL_H_
