@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "crypto/secret_view.h"
 #include "crypto/sodium_init.h"
 
 namespace credvault::crypto {
@@ -34,6 +35,11 @@ void SecretBytes::Truncate(std::size_t size) {
   if (size >= bytes_.size()) return;
   WipeBytes(bytes_.data() + size, bytes_.size() - size);
   bytes_.resize(size);
+}
+
+bool SecretsEqual(SecretView a, SecretView b) {
+  if (a.size() != b.size()) return false;
+  return sodium_memcmp(a.RevealSecret().data(), b.RevealSecret().data(), a.size()) == 0;
 }
 
 }  // namespace credvault::crypto

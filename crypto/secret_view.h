@@ -39,6 +39,9 @@ class SecretView {
   absl::Span<const std::uint8_t> bytes_;
 };
 
+// Constant-time equality of two secrets (sizes are not hidden).
+bool SecretsEqual(SecretView a, SecretView b);
+
 }  // namespace credvault::crypto
 
 #endif  // CREDVAULT_CRYPTO_SECRET_VIEW_H_
