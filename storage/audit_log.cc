@@ -1,0 +1,319 @@
+#include "storage/audit_log.h"
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "common/status_macros.h"
+#include "storage/validation.h"
+
+namespace credvault::storage {
+namespace {
+
+#define CREDVAULT_AUDIT_EVENT_COLUMNS                                                    \
+  "org_id, seq, (extract(epoch FROM event_time) * 1000000)::bigint, principal, action, " \
+  "target, result, request_id, details, prev_hash, hash"
+
+constexpr Statement kLockHead{"audit.lock_head",
+                              "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE"};
+constexpr Statement kCreateHead{
+    "audit.create_head",
+    "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2::bytea) "
+    "ON CONFLICT (org_id) DO NOTHING"};
+constexpr Statement kReadHead{"audit.read_head",
+                              "SELECT seq, hash FROM audit_heads WHERE org_id = $1"};
+constexpr Statement kInsertEvent{
+    "audit.insert_event",
+    "INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result, "
+    "request_id, details, prev_hash, hash) "
+    "VALUES ($1, $2, 'epoch'::timestamptz + $3::bigint * interval '1 microsecond', "
+    "$4, $5, $6, $7, $8, $9, $10::bytea, $11::bytea)"};
+constexpr Statement kAdvanceHead{"audit.advance_head",
+                                 "UPDATE audit_heads SET seq = $2, hash = $3::bytea "
+                                 "WHERE org_id = $1"};
+constexpr Statement kListEvents{"audit.list_events",
+                                "SELECT " CREDVAULT_AUDIT_EVENT_COLUMNS
+                                " FROM audit_events WHERE org_id = $1 AND seq > $2 "
+                                "ORDER BY seq LIMIT $3"};
+constexpr Statement kFirstSeq{"audit.first_seq",
+                              "SELECT min(seq) FROM audit_events WHERE org_id = $1"};
+constexpr Statement kLastSeq{"audit.last_seq",
+                             "SELECT max(seq) FROM audit_events WHERE org_id = $1"};
+constexpr Statement kEventHash{"audit.event_hash",
+                               "SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2"};
+constexpr Statement kInsertCheckpoint{
+    "audit.insert_checkpoint",
+    "INSERT INTO audit_checkpoints (org_id, seq, head_hash, signature, signing_key_id) "
+    "VALUES ($1, $2, $3::bytea, $4::bytea, $5)"};
+constexpr Statement kListCheckpoints{
+    "audit.list_checkpoints",
+    "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
+    "signing_key_id FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq"};
+constexpr Statement kPurge{
+    "audit.purge",
+    "SELECT audit_purge_before('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"};
+
+#undef CREDVAULT_AUDIT_EVENT_COLUMNS
+
+constexpr std::size_t kMaxListLimit = 1000;
+constexpr std::size_t kVerifyPage = 1000;
+
+SqlParam HashParam(const crypto::AuditHash& hash) { return SqlParam::Bytes(hash); }
+
+absl::StatusOr<crypto::AuditHash> HashColumn(const Row& row, std::size_t column) {
+  CV_ASSIGN_OR_RETURN(const std::vector<std::uint8_t> bytes, row.Bytes(column));
+  if (bytes.size() != crypto::kAuditHashSize) {
+    return absl::DataLossError("audit hash of the wrong length");
+  }
+  crypto::AuditHash hash;
+  std::copy(bytes.begin(), bytes.end(), hash.begin());
+  return hash;
+}
+
+absl::StatusOr<std::uint64_t> Seq(const Row& row, std::size_t column) {
+  CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(column));
+  if (seq < 0) return absl::InternalError("negative audit sequence number");
+  return static_cast<std::uint64_t>(seq);
+}
+
+absl::StatusOr<AuditEvent> EventFromRow(const Row& row) {
+  AuditEvent e;
+  CV_ASSIGN_OR_RETURN(e.org_id, row.Text(0));
+  CV_ASSIGN_OR_RETURN(e.seq, Seq(row, 1));
+  CV_ASSIGN_OR_RETURN(e.time, row.Micros(2));
+  CV_ASSIGN_OR_RETURN(e.principal, row.Text(3));
+  CV_ASSIGN_OR_RETURN(e.action, row.Text(4));
+  CV_ASSIGN_OR_RETURN(e.target, row.Text(5));
+  CV_ASSIGN_OR_RETURN(e.result, row.Text(6));
+  CV_ASSIGN_OR_RETURN(e.request_id, row.Text(7));
+  CV_ASSIGN_OR_RETURN(e.details, row.Text(8));
+  CV_ASSIGN_OR_RETURN(e.prev_hash, HashColumn(row, 9));
+  CV_ASSIGN_OR_RETURN(e.hash, HashColumn(row, 10));
+  return e;
+}
+
+crypto::AuditEventFields ChainFields(const AuditEvent& e) {
+  return crypto::AuditEventFields{e.org_id,    e.seq,        absl::ToUnixMicros(e.time),
+                                  e.principal, e.action,     e.target,
+                                  e.result,    e.request_id, e.details};
+}
+
+absl::Status ValidateEvent(const NewAuditEvent& e) {
+  CV_RETURN_IF_ERROR(ValidateText("audit.principal", e.principal, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.action", e.action, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.target", e.target, kMaxAuditFieldBytes, true));
+  CV_RETURN_IF_ERROR(ValidateText("audit.result", e.result, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.request_id", e.request_id, kMaxAuditFieldBytes, true));
+  return ValidateText("audit.details", e.details, kMaxAuditFieldBytes, true);
+}
+
+AuditVerification Broken(AuditVerification v, std::uint64_t seq, std::string problem) {
+  v.ok = false;
+  v.broken_seq = seq;
+  v.problem = std::move(problem);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<AuditEvent> AuditLog::Append(Transaction& tx, const NewAuditEvent& event) const {
+  CV_RETURN_IF_ERROR(ValidateEvent(event));
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  absl::StatusOr<Row> head = tx.ExecuteOne(kLockHead, {org});
+  if (absl::IsNotFound(head.status())) {
+    // First event of the org. Concurrent first appenders: one insert wins, the others
+    // wait for it and do nothing; then all queue on the row lock.
+    CV_RETURN_IF_ERROR(
+        tx.Execute(kCreateHead, {org, HashParam(crypto::AuditChainGenesis(tx.org_id()))}).status());
+    head = tx.ExecuteOne(kLockHead, {org});
+  }
+  if (!head.ok()) return head.status();
+
+  AuditEvent e;
+  e.org_id = tx.org_id();
+  CV_ASSIGN_OR_RETURN(const std::uint64_t head_seq, Seq(*head, 0));
+  e.seq = head_seq + 1;
+  CV_ASSIGN_OR_RETURN(e.prev_hash, HashColumn(*head, 1));
+  // PostgreSQL keeps microseconds; the chain commits to exactly what is stored.
+  e.time = absl::FromUnixMicros(absl::ToUnixMicros(clock_()));
+  e.principal = event.principal;
+  e.action = event.action;
+  e.target = event.target;
+  e.result = event.result;
+  e.request_id = event.request_id;
+  e.details = event.details;
+  e.hash = crypto::AuditChainStep(e.prev_hash, ChainFields(e));
+
+  const SqlParam seq = SqlParam::Int(static_cast<std::int64_t>(e.seq));
+  CV_RETURN_IF_ERROR(
+      tx.Execute(kInsertEvent,
+                 {org, seq, SqlParam::Micros(e.time), SqlParam::Text(e.principal),
+                  SqlParam::Text(e.action), SqlParam::Text(e.target), SqlParam::Text(e.result),
+                  SqlParam::Text(e.request_id), SqlParam::Text(e.details), HashParam(e.prev_hash),
+                  HashParam(e.hash)})
+          .status());
+  CV_RETURN_IF_ERROR(tx.Execute(kAdvanceHead, {org, seq, HashParam(e.hash)}).status());
+  return e;
+}
+
+absl::StatusOr<std::vector<AuditEvent>> AuditLog::List(Transaction& tx, std::uint64_t after_seq,
+                                                       std::size_t limit) const {
+  if (limit == 0 || limit > kMaxListLimit) {
+    return absl::InvalidArgumentError("limit: must be 1.." + std::to_string(kMaxListLimit));
+  }
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                      tx.Execute(kListEvents, {SqlParam::Text(tx.org_id()),
+                                               SqlParam::Int(static_cast<std::int64_t>(after_seq)),
+                                               SqlParam::Int(static_cast<std::int64_t>(limit))}));
+  std::vector<AuditEvent> events;
+  events.reserve(rows.size());
+  for (const Row& row : rows) {
+    CV_ASSIGN_OR_RETURN(AuditEvent e, EventFromRow(row));
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+absl::StatusOr<AuditHead> AuditLog::Head(Transaction& tx) const {
+  absl::StatusOr<Row> row = tx.ExecuteOne(kReadHead, {SqlParam::Text(tx.org_id())});
+  if (absl::IsNotFound(row.status())) {
+    return AuditHead{0, crypto::AuditChainGenesis(tx.org_id())};
+  }
+  if (!row.ok()) return row.status();
+  AuditHead head;
+  CV_ASSIGN_OR_RETURN(head.seq, Seq(*row, 0));
+  CV_ASSIGN_OR_RETURN(head.hash, HashColumn(*row, 1));
+  return head;
+}
+
+absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
+                                                   const AuditVerifyOptions& options) const {
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  AuditVerification v;
+  // The head first: every event up to it is committed, and events never change.
+  CV_ASSIGN_OR_RETURN(const AuditHead head, Head(tx));
+  CV_ASSIGN_OR_RETURN(const std::vector<AuditCheckpoint> checkpoint_list, ListCheckpoints(tx));
+  std::map<std::uint64_t, crypto::AuditHash> checkpoints;
+  for (const AuditCheckpoint& c : checkpoint_list) checkpoints[c.seq] = c.head_hash;
+
+  // The anchor: the (seq, hash) the walk starts from.
+  AuditHead anchor{0, crypto::AuditChainGenesis(tx.org_id())};
+  if (options.from_latest_checkpoint && !checkpoints.empty()) {
+    anchor = AuditHead{checkpoints.rbegin()->first, checkpoints.rbegin()->second};
+  } else {
+    CV_ASSIGN_OR_RETURN(const Row first_row, tx.ExecuteOne(kFirstSeq, {org}));
+    if (!first_row.IsNull(0)) {
+      CV_ASSIGN_OR_RETURN(const std::uint64_t first, Seq(first_row, 0));
+      if (first > 1) {
+        // Events before `first` were purged (or removed): a checkpoint must cover them.
+        auto it = checkpoints.lower_bound(first);
+        if (it == checkpoints.begin()) {
+          return Broken(v, 1, "events missing from the start of the chain");
+        }
+        --it;
+        if (it->first != first - 1) {
+          return Broken(v, it->first + 1, "event missing");
+        }
+        anchor = AuditHead{it->first, it->second};
+      }
+    }
+  }
+  if (anchor.seq > head.seq) {
+    return Broken(v, head.seq + 1, "checkpoint beyond the chain head");
+  }
+
+  std::uint64_t expected = anchor.seq + 1;
+  crypto::AuditHash running = anchor.hash;
+  while (expected <= head.seq) {
+    const std::size_t page =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kVerifyPage, head.seq - expected + 1));
+    CV_ASSIGN_OR_RETURN(const std::vector<AuditEvent> events, List(tx, expected - 1, page));
+    if (events.empty()) break;
+    for (const AuditEvent& e : events) {
+      if (e.seq != expected) return Broken(v, expected, "event missing");
+      if (e.prev_hash != running) {
+        return Broken(v, e.seq, "previous hash does not match the preceding event");
+      }
+      const crypto::AuditHash computed = crypto::AuditChainStep(running, ChainFields(e));
+      if (computed != e.hash) return Broken(v, e.seq, "event content does not match its hash");
+      if (auto c = checkpoints.find(e.seq); c != checkpoints.end() && c->second != computed) {
+        return Broken(v, e.seq, "checkpoint does not match the chain");
+      }
+      if (v.events_checked == 0) v.first_seq = e.seq;
+      v.last_seq = e.seq;
+      ++v.events_checked;
+      running = computed;
+      ++expected;
+    }
+  }
+  if (expected <= head.seq) return Broken(v, expected, "event missing");
+  if (running != head.hash) return Broken(v, head.seq, "chain head does not match the events");
+
+  // An event beyond the head that no append accounts for was inserted behind the log's
+  // back. Reading the last event before the head again keeps concurrent appends (which
+  // move both in one transaction) from looking like that.
+  CV_ASSIGN_OR_RETURN(const Row last_row, tx.ExecuteOne(kLastSeq, {org}));
+  if (!last_row.IsNull(0)) {
+    CV_ASSIGN_OR_RETURN(const std::uint64_t last, Seq(last_row, 0));
+    CV_ASSIGN_OR_RETURN(const AuditHead now_head, Head(tx));
+    if (last > now_head.seq) return Broken(v, now_head.seq + 1, "event beyond the chain head");
+  }
+  return v;
+}
+
+absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
+                                     const crypto::AuditHash& hash,
+                                     std::optional<std::vector<std::uint8_t>> signature,
+                                     std::optional<std::string> signing_key_id) const {
+  if (seq == 0) return absl::InvalidArgumentError("checkpoint seq: must be positive");
+  if (signature.has_value() != signing_key_id.has_value()) {
+    return absl::InvalidArgumentError("checkpoint: signature and signing_key_id go together");
+  }
+  if (signing_key_id.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateText("signing_key_id", *signing_key_id, kMaxAuditFieldBytes));
+  }
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam seq_param = SqlParam::Int(static_cast<std::int64_t>(seq));
+  absl::StatusOr<Row> row = tx.ExecuteOne(kEventHash, {org, seq_param});
+  if (absl::IsNotFound(row.status())) {
+    return absl::NotFoundError("checkpoint: no audit event " + std::to_string(seq));
+  }
+  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const crypto::AuditHash stored, HashColumn(*row, 0));
+  if (stored != hash) {
+    return absl::FailedPreconditionError("checkpoint: hash differs from the chain at event " +
+                                         std::to_string(seq));
+  }
+  return tx
+      .Execute(kInsertCheckpoint,
+               {org, seq_param, HashParam(hash),
+                signature.has_value() ? SqlParam::Bytes(*signature) : SqlParam::Null(),
+                signing_key_id.has_value() ? SqlParam::Text(*signing_key_id) : SqlParam::Null()})
+      .status();
+}
+
+absl::StatusOr<std::vector<AuditCheckpoint>> AuditLog::ListCheckpoints(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                      tx.Execute(kListCheckpoints, {SqlParam::Text(tx.org_id())}));
+  std::vector<AuditCheckpoint> checkpoints;
+  checkpoints.reserve(rows.size());
+  for (const Row& row : rows) {
+    AuditCheckpoint c;
+    CV_ASSIGN_OR_RETURN(c.seq, Seq(row, 0));
+    CV_ASSIGN_OR_RETURN(c.head_hash, HashColumn(row, 1));
+    CV_ASSIGN_OR_RETURN(c.created_at, row.Micros(2));
+    if (!row.IsNull(3)) {
+      CV_ASSIGN_OR_RETURN(c.signature, row.Bytes(3));
+      CV_ASSIGN_OR_RETURN(c.signing_key_id, row.Text(4));
+    }
+    checkpoints.push_back(std::move(c));
+  }
+  return checkpoints;
+}
+
+absl::StatusOr<std::uint64_t> AuditLog::PurgeBefore(Transaction& tx, absl::Time cutoff) const {
+  CV_ASSIGN_OR_RETURN(const Row row, tx.ExecuteOne(kPurge, {SqlParam::Micros(cutoff)}));
+  return Seq(row, 0);
+}
+
+}  // namespace credvault::storage

@@ -1,0 +1,114 @@
+#ifndef CREDVAULT_STORAGE_AUDIT_LOG_H_
+#define CREDVAULT_STORAGE_AUDIT_LOG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "crypto/audit_chain.h"
+#include "storage/transaction.h"
+
+namespace credvault::storage {
+
+// What the caller says about an event; org, sequence number, time and hashes are added
+// by Append. No field may hold a secret (see design section 3).
+struct NewAuditEvent {
+  std::string principal;
+  std::string action;  // e.g. "credential.put"
+  std::string target;  // e.g. the credential name; may be empty
+  std::string result;  // e.g. "ok", "denied"
+  std::string request_id;
+  std::string details;  // may be empty
+};
+
+struct AuditEvent {
+  std::string org_id;
+  std::uint64_t seq = 0;
+  absl::Time time;
+  std::string principal;
+  std::string action;
+  std::string target;
+  std::string result;
+  std::string request_id;
+  std::string details;
+  crypto::AuditHash prev_hash{};
+  crypto::AuditHash hash{};
+};
+
+// The chain head at `seq` (0 and the genesis value for an empty chain).
+struct AuditHead {
+  std::uint64_t seq = 0;
+  crypto::AuditHash hash{};
+};
+
+struct AuditCheckpoint {
+  std::uint64_t seq = 0;
+  crypto::AuditHash head_hash{};
+  absl::Time created_at;
+  std::optional<std::vector<std::uint8_t>> signature;
+  std::optional<std::string> signing_key_id;
+};
+
+struct AuditVerifyOptions {
+  // Walk only the events after the latest checkpoint, trusting it (quick, incremental
+  // checks). Otherwise the whole retained chain is walked from genesis, or from the
+  // checkpoint left by the last purge, and every checkpoint on the way is compared.
+  bool from_latest_checkpoint = false;
+};
+
+struct AuditVerification {
+  bool ok = true;
+  std::uint64_t first_seq = 0;  // first event walked (0 if none)
+  std::uint64_t last_seq = 0;   // last event walked (0 if none)
+  std::uint64_t events_checked = 0;
+  // When !ok: the sequence number of the first broken link and what is wrong with it.
+  std::uint64_t broken_seq = 0;
+  std::string problem;
+};
+
+// The per-org, append-only, hash-chained audit log (design section 3), for the org of the
+// transaction. Append locks the org's chain head row until commit, so concurrent appends
+// from any number of connections and processes serialize into one gapless chain; appending
+// in the same transaction as the audited change makes both durable together.
+class AuditLog {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  explicit AuditLog(Clock clock = &absl::Now) : clock_(std::move(clock)) {}
+
+  absl::StatusOr<AuditEvent> Append(Transaction& tx, const NewAuditEvent& event) const;
+
+  // Events with seq > after_seq, oldest first, at most `limit` (1..1000).
+  absl::StatusOr<std::vector<AuditEvent>> List(Transaction& tx, std::uint64_t after_seq,
+                                               std::size_t limit) const;
+
+  absl::StatusOr<AuditHead> Head(Transaction& tx) const;
+
+  absl::StatusOr<AuditVerification> Verify(Transaction& tx,
+                                           const AuditVerifyOptions& options = {}) const;
+
+  // Records a checkpoint at `seq`, whose hash must be the chain's hash at that event
+  // (FAILED_PRECONDITION otherwise). signature and signing_key_id go together.
+  absl::Status AddCheckpoint(Transaction& tx, std::uint64_t seq, const crypto::AuditHash& hash,
+                             std::optional<std::vector<std::uint8_t>> signature,
+                             std::optional<std::string> signing_key_id) const;
+
+  absl::StatusOr<std::vector<AuditCheckpoint>> ListCheckpoints(Transaction& tx) const;
+
+  // Admin role, retention: deletes the events older than `cutoff` (a prefix of the chain,
+  // by sequence number), leaving a checkpoint at the last one. Returns how many went.
+  absl::StatusOr<std::uint64_t> PurgeBefore(Transaction& tx, absl::Time cutoff) const;
+
+ private:
+  Clock clock_;
+};
+
+}  // namespace credvault::storage
+
+#endif  // CREDVAULT_STORAGE_AUDIT_LOG_H_

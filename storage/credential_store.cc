@@ -1,0 +1,353 @@
+#include "storage/credential_store.h"
+
+#include <utility>
+
+#include "common/status_macros.h"
+#include "storage/labels.h"
+#include "storage/validation.h"
+
+namespace credvault::storage {
+namespace {
+
+// Metadata columns, in the order MetadataFromRow reads them. Times leave PostgreSQL as
+// exact microseconds since the epoch.
+#define CREDVAULT_METADATA_COLUMNS                                                         \
+  "org_id, name, version, org_key_version, writer_key_version, fingerprint, "              \
+  "fingerprint_key_version, " CREDVAULT_LABELS_COLUMN                                      \
+  ", (extract(epoch FROM created_at) * 1000000)::bigint, created_by, "                     \
+  "(extract(epoch FROM expires_at) * 1000000)::bigint, "                                   \
+  "(extract(epoch FROM deleted_at) * 1000000)::bigint, erased, is_current, max_versions, " \
+  "(SELECT max(c2.version) FROM credentials c2 "                                           \
+  " WHERE c2.org_id = credentials.org_id AND c2.name = credentials.name), "                \
+  "(SELECT count(*) FROM credentials c3 WHERE c3.org_id = credentials.org_id "             \
+  " AND c3.name = credentials.name AND NOT c3.erased AND c3.deleted_at IS NULL)"
+constexpr std::size_t kMetadataColumnCount = 17;
+
+// Serializes Puts of one name (the two-key advisory lock space is separate from the
+// migrator's one-key lock). A hash collision only serializes two unrelated names.
+constexpr Statement kLockName{"credentials.lock_name",
+                              "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))"};
+constexpr Statement kPlanPut{"credentials.plan_put",
+                             "SELECT o.state, c.version, c.deleted_at IS NOT NULL "
+                             "FROM orgs o LEFT JOIN credentials c "
+                             "ON c.org_id = o.org_id AND c.name = $2 AND c.is_current "
+                             "WHERE o.org_id = $1"};
+constexpr Statement kClearCurrent{"credentials.clear_current",
+                                  "UPDATE credentials SET is_current = false "
+                                  "WHERE org_id = $1 AND name = $2 AND is_current"};
+constexpr Statement kInsertVersion{
+    "credentials.insert_version",
+    "INSERT INTO credentials (org_id, name, version, envelope, org_key_version, "
+    "writer_key_version, fingerprint, fingerprint_key_version, labels, created_by, "
+    "expires_at, is_current, max_versions) "
+    "VALUES ($1, $2, $3, $4::bytea, $5, $6, $7::bytea, $8, $9::jsonb, $10, "
+    "'epoch'::timestamptz + $11::bigint * interval '1 microsecond', true, $12)"};
+// The retention limit a new version inherits when its Put does not set one.
+constexpr Statement kCurrentMaxVersions{
+    "credentials.current_max_versions",
+    "SELECT max_versions FROM credentials WHERE org_id = $1 AND name = $2 AND is_current"};
+// Keeps the newest max_versions versions (by number) of a name, erasing the older ones.
+constexpr Statement kEraseBeyondMaxVersions{
+    "credentials.erase_beyond_max_versions",
+    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
+    "deleted_at = coalesce(deleted_at, now()) "
+    "FROM (SELECT max(version) AS newest, "
+    "             max(max_versions) FILTER (WHERE is_current) AS keep "
+    "      FROM credentials WHERE org_id = $1 AND name = $2) AS limits "
+    "WHERE org_id = $1 AND name = $2 AND NOT erased AND limits.keep > 0 "
+    "AND version <= limits.newest - limits.keep"};
+constexpr Statement kGetCurrent{
+    "credentials.get_current",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    " FROM credentials "
+    "WHERE org_id = $1 AND name = $2 AND is_current AND deleted_at IS NULL"};
+constexpr Statement kGetVersion{
+    "credentials.get_version",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    " FROM credentials "
+    "WHERE org_id = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL"};
+constexpr Statement kGetCurrentAnyState{
+    "credentials.get_current_any_state",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    " FROM credentials WHERE org_id = $1 AND name = $2 AND is_current"};
+constexpr Statement kGetVersionAnyState{
+    "credentials.get_version_any_state",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    " FROM credentials WHERE org_id = $1 AND name = $2 AND version = $3"};
+constexpr Statement kListWithDeleted{
+    "credentials.list_with_deleted",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    " FROM credentials "
+    "WHERE org_id = $1 AND is_current "
+    "AND name > $2 AND starts_with(name, $3) AND labels @> $4::jsonb "
+    "ORDER BY name LIMIT $5"};
+constexpr Statement kList{"credentials.list",
+                          "SELECT " CREDVAULT_METADATA_COLUMNS
+                          " FROM credentials "
+                          "WHERE org_id = $1 AND is_current AND deleted_at IS NULL "
+                          "AND name > $2 AND starts_with(name, $3) AND labels @> $4::jsonb "
+                          "ORDER BY name LIMIT $5"};
+constexpr Statement kSoftDelete{"credentials.soft_delete",
+                                "UPDATE credentials SET deleted_at = now() "
+                                "WHERE org_id = $1 AND name = $2 AND deleted_at IS NULL "
+                                "RETURNING version, is_current"};
+constexpr Statement kCryptoErase{
+    "credentials.crypto_erase",
+    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
+    "deleted_at = coalesce(deleted_at, now()) "
+    "WHERE org_id = $1 AND name = $2 AND NOT erased"};
+constexpr Statement kReadCurrentEnvelope{
+    "credentials.read_current_envelope",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    ", envelope FROM credentials "
+    "WHERE org_id = $1 AND name = $2 AND is_current AND deleted_at IS NULL AND NOT erased"};
+constexpr Statement kReadVersionEnvelope{
+    "credentials.read_version_envelope",
+    "SELECT " CREDVAULT_METADATA_COLUMNS
+    ", envelope FROM credentials "
+    "WHERE org_id = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL AND NOT erased"};
+constexpr Statement kReplaceEnvelope{
+    "credentials.replace_envelope",
+    "UPDATE credentials SET envelope = $4::bytea, org_key_version = $6, "
+    "writer_key_version = $7 "
+    "WHERE org_id = $1 AND name = $2 AND version = $3 AND org_key_version = $5 "
+    "AND NOT erased"};
+constexpr Statement kEnvelopeKeyVersion{
+    "credentials.envelope_key_version",
+    "SELECT org_key_version FROM credentials "
+    "WHERE org_id = $1 AND name = $2 AND version = $3 AND NOT erased"};
+
+#undef CREDVAULT_METADATA_COLUMNS
+
+constexpr std::size_t kMaxPageSize = 1000;
+
+absl::Status ValidateName(std::string_view name) {
+  return ValidateText("name", name, kMaxCredentialNameBytes);
+}
+
+absl::StatusOr<std::int32_t> Int32(const Row& row, std::size_t column) {
+  CV_ASSIGN_OR_RETURN(const std::int64_t value, row.Int(column));
+  return static_cast<std::int32_t>(value);
+}
+
+absl::StatusOr<CredentialMetadata> MetadataFromRow(const Row& row) {
+  CredentialMetadata m;
+  CV_ASSIGN_OR_RETURN(m.org_id, row.Text(0));
+  CV_ASSIGN_OR_RETURN(m.name, row.Text(1));
+  CV_ASSIGN_OR_RETURN(m.version, row.Int(2));
+  CV_ASSIGN_OR_RETURN(m.org_key_version, Int32(row, 3));
+  CV_ASSIGN_OR_RETURN(m.writer_key_version, Int32(row, 4));
+  if (!row.IsNull(5)) {
+    CV_ASSIGN_OR_RETURN(m.fingerprint, row.Bytes(5));
+  }
+  CV_ASSIGN_OR_RETURN(m.fingerprint_key_version, Int32(row, 6));
+  CV_ASSIGN_OR_RETURN(const std::string labels, row.Text(7));
+  CV_ASSIGN_OR_RETURN(m.labels, LabelsFromColumn(labels));
+  CV_ASSIGN_OR_RETURN(m.created_at, row.Micros(8));
+  CV_ASSIGN_OR_RETURN(m.created_by, row.Text(9));
+  CV_ASSIGN_OR_RETURN(m.expires_at, row.OptionalMicros(10));
+  CV_ASSIGN_OR_RETURN(m.deleted_at, row.OptionalMicros(11));
+  CV_ASSIGN_OR_RETURN(m.erased, row.Bool(12));
+  CV_ASSIGN_OR_RETURN(m.current, row.Bool(13));
+  CV_ASSIGN_OR_RETURN(m.max_versions, Int32(row, 14));
+  CV_ASSIGN_OR_RETURN(m.current_version, row.Int(15));
+  CV_ASSIGN_OR_RETURN(m.live_version_count, row.Int(16));
+  return m;
+}
+
+absl::Status NotFound(std::string_view what) {
+  return absl::NotFoundError(std::string(what) + ": credential not found");
+}
+
+}  // namespace
+
+absl::StatusOr<PutPlan> CredentialStore::PreparePut(
+    Transaction& tx, std::string_view name,
+    std::optional<std::int64_t> expected_live_version) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  if (expected_live_version.has_value() && *expected_live_version < 0) {
+    return absl::InvalidArgumentError("expected_version: must not be negative");
+  }
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam name_param = SqlParam::Text(name);
+  CV_RETURN_IF_ERROR(tx.Execute(kLockName, {org, name_param}).status());
+  absl::StatusOr<Row> row = tx.ExecuteOne(kPlanPut, {org, name_param});
+  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org not found");
+  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const std::string org_state, row->Text(0));
+  if (org_state != "ACTIVE") return absl::FailedPreconditionError("org is destroyed");
+
+  PutPlan plan{std::string(name), 1, std::nullopt};
+  if (!row->IsNull(1)) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t current, row->Int(1));
+    CV_ASSIGN_OR_RETURN(const bool deleted, row->Bool(2));
+    plan.version = current + 1;
+    if (!deleted) plan.replaced_live_version = current;
+  }
+  if (expected_live_version.has_value()) {
+    const std::int64_t live = plan.replaced_live_version.value_or(0);
+    if (*expected_live_version == 0 && live != 0) {
+      return absl::AlreadyExistsError("credential already exists (version " + std::to_string(live) +
+                                      ")");
+    }
+    if (*expected_live_version != live) {
+      return absl::AbortedError("expected version " + std::to_string(*expected_live_version) +
+                                ", current version is " +
+                                (live == 0 ? std::string("none") : std::to_string(live)));
+    }
+  }
+  return plan;
+}
+
+absl::Status CredentialStore::InsertVersion(Transaction& tx, const PutPlan& plan,
+                                            const NewCredentialVersion& version) const {
+  CV_RETURN_IF_ERROR(ValidateName(plan.name));
+  CV_RETURN_IF_ERROR(ValidateLabels(version.labels));
+  CV_RETURN_IF_ERROR(ValidateText("created_by", version.created_by, kMaxAuditFieldBytes));
+  if (version.envelope.empty()) return absl::InvalidArgumentError("envelope: must not be empty");
+  if (version.max_versions.has_value() && *version.max_versions < 0) {
+    return absl::InvalidArgumentError("max_versions: must not be negative");
+  }
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam name = SqlParam::Text(plan.name);
+  std::int64_t max_versions = version.max_versions.value_or(0);
+  if (!version.max_versions.has_value()) {
+    CV_ASSIGN_OR_RETURN(const std::vector<Row> previous,
+                        tx.Execute(kCurrentMaxVersions, {org, name}));
+    if (!previous.empty()) {
+      CV_ASSIGN_OR_RETURN(max_versions, previous.front().Int(0));
+    }
+  }
+  CV_RETURN_IF_ERROR(tx.Execute(kClearCurrent, {org, name}).status());
+  return tx
+      .Execute(
+          kInsertVersion,
+          {org, name, SqlParam::Int(plan.version), SqlParam::Bytes(version.envelope),
+           SqlParam::Int(version.org_key_version), SqlParam::Int(version.writer_key_version),
+           SqlParam::Bytes(version.fingerprint), SqlParam::Int(version.fingerprint_key_version),
+           SqlParam::Text(LabelsToJson(version.labels)), SqlParam::Text(version.created_by),
+           version.expires_at.has_value() ? SqlParam::Micros(*version.expires_at)
+                                          : SqlParam::Null(),
+           SqlParam::Int(max_versions)})
+      .status();
+}
+
+absl::StatusOr<std::size_t> CredentialStore::EraseBeyondMaxVersions(Transaction& tx,
+                                                                    std::string_view name) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  return tx.ExecuteCount(kEraseBeyondMaxVersions,
+                         {SqlParam::Text(tx.org_id()), SqlParam::Text(name)});
+}
+
+absl::StatusOr<CredentialMetadata> CredentialStore::GetMetadata(Transaction& tx,
+                                                                std::string_view name,
+                                                                std::optional<std::int64_t> version,
+                                                                bool include_deleted) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam name_param = SqlParam::Text(name);
+  const Statement& by_version = include_deleted ? kGetVersionAnyState : kGetVersion;
+  const Statement& current = include_deleted ? kGetCurrentAnyState : kGetCurrent;
+  absl::StatusOr<Row> row =
+      version.has_value() ? tx.ExecuteOne(by_version, {org, name_param, SqlParam::Int(*version)})
+                          : tx.ExecuteOne(current, {org, name_param});
+  if (absl::IsNotFound(row.status())) return NotFound("describe");
+  if (!row.ok()) return row.status();
+  return MetadataFromRow(*row);
+}
+
+absl::StatusOr<ListPage> CredentialStore::List(Transaction& tx, const ListQuery& query) const {
+  if (query.page_size == 0 || query.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError("page_size: must be 1.." + std::to_string(kMaxPageSize));
+  }
+  CV_RETURN_IF_ERROR(ValidateText("name_prefix", query.name_prefix, kMaxCredentialNameBytes, true));
+  CV_RETURN_IF_ERROR(ValidateText("page_token", query.page_after, kMaxCredentialNameBytes, true));
+  CV_RETURN_IF_ERROR(ValidateLabels(query.label_filter));
+  // One extra row tells whether there is a next page.
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                      tx.Execute(query.include_deleted ? kListWithDeleted : kList,
+                                 {SqlParam::Text(tx.org_id()), SqlParam::Text(query.page_after),
+                                  SqlParam::Text(query.name_prefix),
+                                  SqlParam::Text(LabelsToJson(query.label_filter)),
+                                  SqlParam::Int(static_cast<std::int64_t>(query.page_size + 1))}));
+  ListPage page;
+  for (const Row& row : rows) {
+    if (page.items.size() == query.page_size) {
+      page.next_page_after = page.items.back().name;
+      break;
+    }
+    CV_ASSIGN_OR_RETURN(CredentialMetadata item, MetadataFromRow(row));
+    page.items.push_back(std::move(item));
+  }
+  return page;
+}
+
+absl::StatusOr<std::int64_t> CredentialStore::SoftDelete(Transaction& tx,
+                                                         std::string_view name) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                      tx.Execute(kSoftDelete, {SqlParam::Text(tx.org_id()), SqlParam::Text(name)}));
+  std::optional<std::int64_t> live;
+  for (const Row& row : rows) {
+    CV_ASSIGN_OR_RETURN(const bool current, row.Bool(1));
+    if (current) {
+      CV_ASSIGN_OR_RETURN(live, row.Int(0));
+    }
+  }
+  if (!live.has_value()) return NotFound("delete");
+  return *live;
+}
+
+absl::StatusOr<std::size_t> CredentialStore::CryptoErase(Transaction& tx,
+                                                         std::string_view name) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  CV_ASSIGN_OR_RETURN(
+      const std::size_t erased,
+      tx.ExecuteCount(kCryptoErase, {SqlParam::Text(tx.org_id()), SqlParam::Text(name)}));
+  if (erased == 0) return NotFound("erase");
+  return erased;
+}
+
+absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+    Transaction& tx, std::string_view name, std::optional<std::int64_t> version) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam name_param = SqlParam::Text(name);
+  absl::StatusOr<Row> row =
+      version.has_value()
+          ? tx.ExecuteOne(kReadVersionEnvelope, {org, name_param, SqlParam::Int(*version)})
+          : tx.ExecuteOne(kReadCurrentEnvelope, {org, name_param});
+  if (absl::IsNotFound(row.status())) return NotFound("read envelope");
+  if (!row.ok()) return row.status();
+  EnvelopeRecord record;
+  CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(*row));
+  CV_ASSIGN_OR_RETURN(record.envelope, row->Bytes(kMetadataColumnCount));
+  return record;
+}
+
+absl::Status CredentialStore::ReplaceEnvelope(Transaction& tx, std::string_view name,
+                                              std::int64_t version,
+                                              std::int32_t expected_org_key_version,
+                                              const std::vector<std::uint8_t>& envelope,
+                                              std::int32_t org_key_version,
+                                              std::int32_t writer_key_version) const {
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  if (envelope.empty()) return absl::InvalidArgumentError("envelope: must not be empty");
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam name_param = SqlParam::Text(name);
+  const SqlParam version_param = SqlParam::Int(version);
+  CV_ASSIGN_OR_RETURN(
+      const std::size_t updated,
+      tx.ExecuteCount(kReplaceEnvelope,
+                      {org, name_param, version_param, SqlParam::Bytes(envelope),
+                       SqlParam::Int(expected_org_key_version), SqlParam::Int(org_key_version),
+                       SqlParam::Int(writer_key_version)}));
+  if (updated == 1) return absl::OkStatus();
+  absl::StatusOr<Row> row = tx.ExecuteOne(kEnvelopeKeyVersion, {org, name_param, version_param});
+  if (absl::IsNotFound(row.status())) return NotFound("re-seal");
+  if (!row.ok()) return row.status();
+  return absl::AbortedError("re-seal: envelope is no longer sealed to org key version " +
+                            std::to_string(expected_org_key_version));
+}
+
+}  // namespace credvault::storage

@@ -1,0 +1,143 @@
+#ifndef CREDVAULT_STORAGE_CREDENTIAL_STORE_H_
+#define CREDVAULT_STORAGE_CREDENTIAL_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "storage/transaction.h"
+
+namespace credvault::storage {
+
+// Label keys and values are stored verbatim (valid UTF-8, no NUL; see validation.h).
+using Labels = std::map<std::string, std::string>;
+
+// The metadata of one credential version: everything but the envelope.
+struct CredentialMetadata {
+  std::string org_id;
+  std::string name;
+  std::int64_t version = 0;
+  std::int32_t org_key_version = 0;
+  std::int32_t writer_key_version = 0;
+  std::optional<std::vector<std::uint8_t>> fingerprint;  // cleared by crypto-erase
+  std::int32_t fingerprint_key_version = 0;
+  Labels labels;
+  absl::Time created_at;
+  std::string created_by;
+  std::optional<absl::Time> expires_at;
+  std::optional<absl::Time> deleted_at;
+  bool erased = false;
+  bool current = false;
+  // The credential's retention limit (0: unlimited), its newest version number in any
+  // state, and how many of its versions are live (neither deleted nor erased).
+  std::int32_t max_versions = 0;
+  std::int64_t current_version = 0;
+  std::int64_t live_version_count = 0;
+};
+
+// Where a Put will land, decided under the credential's lock (see PreparePut).
+struct PutPlan {
+  std::string name;
+  std::int64_t version = 0;                           // the version the Put creates
+  std::optional<std::int64_t> replaced_live_version;  // the live version it replaces
+};
+
+struct NewCredentialVersion {
+  std::vector<std::uint8_t> envelope;
+  std::int32_t org_key_version = 0;
+  std::int32_t writer_key_version = 0;
+  std::vector<std::uint8_t> fingerprint;
+  std::int32_t fingerprint_key_version = 0;
+  Labels labels;
+  std::string created_by;
+  std::optional<absl::Time> expires_at;
+  // Versions kept when a newer one is written (0: unlimited); nullopt keeps the limit of
+  // the version this one replaces.
+  std::optional<std::int32_t> max_versions;
+};
+
+struct ListQuery {
+  std::string name_prefix;       // empty: every name
+  Labels label_filter;           // every pair must be present
+  std::size_t page_size = 100;   // 1..1000
+  std::string page_after;        // keyset: names strictly after this one; empty: start
+  bool include_deleted = false;  // also list credentials whose current version is deleted
+};
+
+struct ListPage {
+  std::vector<CredentialMetadata> items;  // current, not deleted versions, ordered by name
+  std::optional<std::string> next_page_after;
+};
+
+// The envelope of a credential version, for the decrypt role only.
+struct EnvelopeRecord {
+  CredentialMetadata metadata;
+  std::vector<std::uint8_t> envelope;
+};
+
+// Credential versions of the org of the transaction. Stateless; the methods run inside a
+// transaction from ConnectionPool::Run, so that a Put, its idempotency record and its
+// audit event commit together. Names are validated (validation.h) and bound as
+// parameters: any UTF-8 text without NUL round-trips verbatim.
+//
+// A Put is two calls, because the envelope binds the version number:
+//   PutPlan plan = PreparePut(tx, name, expected);   // locks the name
+//   ... seal the envelope for plan.version ...
+//   InsertVersion(tx, plan, version);
+class CredentialStore {
+ public:
+  // Locks the credential name for the rest of the transaction and decides the version.
+  // `expected_live_version`: nullopt = create or replace; 0 = must not exist
+  // (ALREADY_EXISTS otherwise); n = the live version must be n (ABORTED otherwise).
+  // NOT_FOUND if the org does not exist, FAILED_PRECONDITION if it is destroyed.
+  absl::StatusOr<PutPlan> PreparePut(Transaction& tx, std::string_view name,
+                                     std::optional<std::int64_t> expected_live_version) const;
+
+  // Inserts plan.version as the current version.
+  absl::Status InsertVersion(Transaction& tx, const PutPlan& plan,
+                             const NewCredentialVersion& version) const;
+
+  // The current live version, or a given version; NOT_FOUND if missing, or deleted unless
+  // `include_deleted` (then the current version is the newest, whatever its state).
+  absl::StatusOr<CredentialMetadata> GetMetadata(Transaction& tx, std::string_view name,
+                                                 std::optional<std::int64_t> version,
+                                                 bool include_deleted = false) const;
+
+  // Crypto-erases the versions of `name` older than its newest max_versions (nothing when
+  // the limit is 0). Returns how many were erased.
+  absl::StatusOr<std::size_t> EraseBeyondMaxVersions(Transaction& tx, std::string_view name) const;
+
+  absl::StatusOr<ListPage> List(Transaction& tx, const ListQuery& query) const;
+
+  // Marks every version of `name` deleted (purged after the retention window).
+  // Returns the live version that was deleted; NOT_FOUND if there is none.
+  absl::StatusOr<std::int64_t> SoftDelete(Transaction& tx, std::string_view name) const;
+
+  // Crypto-erase: drops the envelope and fingerprint of every version of `name` and marks
+  // them deleted. Returns the number of versions erased; NOT_FOUND if the name has none
+  // left to erase.
+  absl::StatusOr<std::size_t> CryptoErase(Transaction& tx, std::string_view name) const;
+
+  // Decrypt role: the envelope of the current live version, or of a given version.
+  // NOT_FOUND if missing, deleted or erased.
+  absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,
+                                              std::optional<std::int64_t> version) const;
+
+  // Decrypt role, re-seal: replaces the envelope of one version if it is still sealed to
+  // `expected_org_key_version` (ABORTED otherwise; NOT_FOUND if gone or erased).
+  absl::Status ReplaceEnvelope(Transaction& tx, std::string_view name, std::int64_t version,
+                               std::int32_t expected_org_key_version,
+                               const std::vector<std::uint8_t>& envelope,
+                               std::int32_t org_key_version, std::int32_t writer_key_version) const;
+};
+
+}  // namespace credvault::storage
+
+#endif  // CREDVAULT_STORAGE_CREDENTIAL_STORE_H_

@@ -1,0 +1,239 @@
+#include "storage/pool.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/pg_error.h"
+#include "storage/transaction_impl.h"
+#include "storage/validation.h"
+
+namespace credvault::storage {
+namespace {
+
+// Session settings of every connection. Values are bound, never spliced.
+constexpr Statement kConfigureSession{
+    "pool.configure_session",
+    "SELECT set_config('statement_timeout', $1, false), "
+    "set_config('idle_in_transaction_session_timeout', $2, false), "
+    "set_config('bytea_output', 'hex', false), "
+    "set_config('client_encoding', 'UTF8', false)"};
+constexpr Statement kCheckRole{
+    "pool.check_role",
+    "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"};
+
+// An idle connection has nothing to read: the pool runs no LISTEN and leaves no query
+// behind. A readable or hung-up socket means the server closed the session (restart,
+// idle timeout, terminated backend), so the connection is dropped before it is used:
+// checking costs no round trip, and no statement is sent into a dead socket.
+bool IdleConnectionAlive(const pqxx::connection& connection) {
+  const int fd = connection.sock();
+  if (fd < 0) return false;
+  pollfd pfd{fd, POLLIN | POLLRDHUP, 0};
+  return ::poll(&pfd, 1, 0) == 0;
+}
+
+std::string MillisSetting(absl::Duration d) {
+  return std::to_string(absl::ToInt64Milliseconds(d)) + "ms";
+}
+
+struct PooledConnection {
+  std::unique_ptr<pqxx::connection> connection;
+  std::uint64_t generation = 0;
+};
+
+}  // namespace
+
+class ConnectionPool::Impl {
+ public:
+  explicit Impl(PoolOptions options) : options_(std::move(options)) {}
+
+  absl::Status Run(std::string org_id, TransactionFn fn);
+
+  PoolStats Stats() const {
+    absl::MutexLock lock(&mu_);
+    return PoolStats{open_, idle_.size()};
+  }
+
+ private:
+  absl::StatusOr<PooledConnection> Acquire();
+  void Release(PooledConnection connection, bool broken);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;
+  absl::Duration Backoff(int attempt);
+
+  const PoolOptions options_;
+  mutable absl::Mutex mu_;
+  std::vector<PooledConnection> idle_ ABSL_GUARDED_BY(mu_);
+  std::size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped when a connection is found broken: idle connections of older generations were
+  // opened before the failure (likely to the same dead server) and are dropped unused.
+  std::uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect() const {
+  std::unique_ptr<pqxx::connection> connection;
+  try {
+    connection = std::make_unique<pqxx::connection>(options_.connection_string);
+    // libpqxx 6 would otherwise reconnect a broken connection behind our back, losing the
+    // session settings below; the pool replaces broken connections itself.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    connection->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+  } catch (const std::exception& e) {
+    return ClassifyPgException("pool.connect", e).status;
+  }
+  try {
+    pqxx::nontransaction tx(*connection);
+    tx.exec_params(std::string(kConfigureSession.sql), MillisSetting(options_.statement_timeout),
+                   MillisSetting(options_.statement_timeout + absl::Seconds(5)));
+    const pqxx::result privileged = tx.exec_params(std::string(kCheckRole.sql));
+    if (privileged.size() != 1 || privileged[0][0].as<bool>()) {
+      return absl::FailedPreconditionError(
+          "pool.connect: the database role is a superuser or has BYPASSRLS; row-level "
+          "security would not isolate tenants, so it must not serve requests");
+    }
+  } catch (const std::exception& e) {
+    return ClassifyPgException("pool.connect", e).status;
+  }
+  return connection;
+}
+
+absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire() {
+  const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+  while (true) {
+    std::optional<PooledConnection> idle;
+    std::uint64_t generation;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !idle_.empty() || open_ < options_.max_size;
+      };
+      if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+        return absl::UnavailableError("connection pool exhausted: no connection free within " +
+                                      absl::FormatDuration(options_.acquire_timeout));
+      }
+      if (!idle_.empty()) {
+        idle = std::move(idle_.back());
+        idle_.pop_back();
+      } else {
+        ++open_;  // reserve the slot; connect without holding the lock
+      }
+      generation = generation_;
+    }
+    if (idle.has_value()) {
+      if (IdleConnectionAlive(*idle->connection)) return std::move(*idle);
+      absl::MutexLock lock(&mu_);
+      --open_;  // closed by the server while idle; try the next one or a new one
+      continue;
+    }
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect();
+    if (!connection.ok()) {
+      absl::MutexLock lock(&mu_);
+      --open_;
+      return connection.status();
+    }
+    return PooledConnection{std::move(*connection), generation};
+  }
+}
+
+void ConnectionPool::Impl::Release(PooledConnection connection, bool broken) {
+  absl::MutexLock lock(&mu_);
+  if (broken) {
+    --open_;
+    ++generation_;
+    std::erase_if(idle_, [&](const PooledConnection& idle) {
+      if (idle.generation >= generation_) return false;
+      --open_;
+      return true;
+    });
+    return;  // `connection` closes on scope exit
+  }
+  if (connection.generation < generation_) {
+    --open_;
+    return;
+  }
+  idle_.push_back(std::move(connection));
+}
+
+absl::Duration ConnectionPool::Impl::Backoff(int attempt) {
+  absl::Duration ceiling = options_.base_backoff;
+  for (int i = 1; i < attempt && ceiling < options_.max_backoff; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, options_.max_backoff);
+  absl::MutexLock lock(&mu_);
+  // Full jitter: concurrent losers of the same conflict do not retry in lockstep.
+  return absl::Microseconds(absl::Uniform<std::int64_t>(
+      bitgen_, 0, std::max<std::int64_t>(1, absl::ToInt64Microseconds(ceiling))));
+}
+
+absl::Status ConnectionPool::Impl::Run(std::string org_id, TransactionFn fn) {
+  absl::Status status;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    absl::StatusOr<PooledConnection> connection = Acquire();
+    if (!connection.ok()) return connection.status();
+    Transaction::Impl impl(*connection->connection, org_id);
+    status = impl.Begin();
+    if (status.ok()) {
+      Transaction tx(impl);
+      status = fn(tx);
+      if (status.ok()) {
+        status = impl.Commit();
+      } else {
+        impl.Rollback();
+      }
+    } else {
+      impl.Rollback();
+    }
+    const bool broken = impl.connection_broken();
+    const bool retryable = impl.retryable() && !status.ok();
+    Release(std::move(*connection), broken);
+    if (status.ok() || !retryable) return status;
+    // A lost connection is retried at once on a fresh one; conflicts back off first.
+    if (!broken && attempt < options_.max_attempts) absl::SleepFor(Backoff(attempt));
+  }
+  return status;
+}
+
+ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ConnectionPool::~ConnectionPool() = default;
+
+absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(PoolOptions options) {
+  if (options.connection_string.empty()) {
+    return absl::InvalidArgumentError("connection_string: must not be empty");
+  }
+  if (options.max_size == 0) return absl::InvalidArgumentError("max_size: must be positive");
+  if (options.max_attempts < 1) {
+    return absl::InvalidArgumentError("max_attempts: must be at least 1");
+  }
+  if (options.acquire_timeout < absl::ZeroDuration() ||
+      options.statement_timeout <= absl::ZeroDuration() ||
+      options.base_backoff < absl::ZeroDuration() || options.max_backoff < options.base_backoff) {
+    return absl::InvalidArgumentError("timeouts and backoffs must be positive and ordered");
+  }
+  return std::unique_ptr<ConnectionPool>(
+      new ConnectionPool(std::make_unique<Impl>(std::move(options))));
+}
+
+absl::Status ConnectionPool::Run(std::string_view org_id, TransactionFn fn) {
+  if (absl::Status valid = ValidateOrgId(org_id); !valid.ok()) return valid;
+  return impl_->Run(std::string(org_id), fn);
+}
+
+absl::Status ConnectionPool::RunWithoutOrg(TransactionFn fn) {
+  return impl_->Run(std::string(), fn);
+}
+
+PoolStats ConnectionPool::Stats() const { return impl_->Stats(); }
+
+}  // namespace credvault::storage

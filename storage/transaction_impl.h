@@ -1,0 +1,51 @@
+#ifndef CREDVAULT_STORAGE_TRANSACTION_IMPL_H_
+#define CREDVAULT_STORAGE_TRANSACTION_IMPL_H_
+
+#include <cstddef>
+#include <optional>
+#include <pqxx/connection>
+#include <pqxx/result>
+#include <pqxx/transaction>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "storage/transaction.h"
+
+namespace credvault::storage {
+
+// The libpqxx side of a Transaction. Every libpqxx exception is caught here and turned
+// into a status; the first failure is remembered, so that the runner can tell whether the
+// transaction is worth another attempt and whether the connection must be dropped.
+class Transaction::Impl {
+ public:
+  Impl(pqxx::connection& connection, std::string org_id)
+      : connection_(connection), org_id_(std::move(org_id)) {}
+
+  // BEGIN, then the org setting (transaction-local, bound as a parameter).
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback() noexcept;
+
+  absl::StatusOr<pqxx::result> Run(const Statement& statement, absl::Span<const SqlParam> params);
+
+  const std::string& org_id() const { return org_id_; }
+  bool retryable() const { return retryable_; }
+  bool connection_broken() const { return connection_broken_; }
+
+ private:
+  absl::Status Fail(std::string_view what, const std::exception& e);
+
+  pqxx::connection& connection_;
+  const std::string org_id_;
+  std::optional<pqxx::work> work_;
+  absl::Status failure_;
+  bool retryable_ = false;
+  bool connection_broken_ = false;
+};
+
+}  // namespace credvault::storage
+
+#endif  // CREDVAULT_STORAGE_TRANSACTION_IMPL_H_

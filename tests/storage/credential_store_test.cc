@@ -1,0 +1,401 @@
+#include "storage/credential_store.h"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/idempotency_store.h"
+#include "storage/org_store.h"
+#include "storage/pool.h"
+#include "storage/validation.h"
+#include "tests/storage/test_database.h"
+
+namespace credvault::storage {
+namespace {
+
+using ::credvault::storage::testing::AppRole;
+using ::credvault::storage::testing::SeedOrg;
+using ::credvault::storage::testing::TestDatabase;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kOrg[] = "acme";
+
+NewCredentialVersion Version(std::vector<std::uint8_t> envelope, Labels labels = {}) {
+  NewCredentialVersion v;
+  v.envelope = std::move(envelope);
+  v.org_key_version = 1;
+  v.writer_key_version = 1;
+  v.fingerprint = std::vector<std::uint8_t>(32, 0xF0);
+  v.fingerprint_key_version = 1;
+  v.labels = std::move(labels);
+  v.created_by = "spiffe://acme/backend";
+  return v;
+}
+
+class CredentialStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    db_ = TestDatabase::Create().release();
+    ASSERT_NE(db_, nullptr);
+    SeedOrg(*db_, kOrg);
+  }
+  static void TearDownTestSuite() {
+    delete db_;
+    db_ = nullptr;
+  }
+  void SetUp() override {
+    writer_ = db_->Pool(AppRole::kWriter);
+    decryptor_ = db_->Pool(AppRole::kDecryptor);
+  }
+
+  absl::StatusOr<PutPlan> Put(const std::string& name, std::optional<std::int64_t> expected,
+                              NewCredentialVersion version) {
+    absl::StatusOr<PutPlan> result = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) -> absl::Status {
+      result = store_.PreparePut(tx, name, expected);
+      if (!result.ok()) return result.status();
+      return store_.InsertVersion(tx, *result, version);
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+  absl::StatusOr<CredentialMetadata> Describe(const std::string& name,
+                                              std::optional<std::int64_t> version = {}) {
+    absl::StatusOr<CredentialMetadata> result = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) {
+      result = store_.GetMetadata(tx, name, version);
+      return result.status();
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+  absl::StatusOr<ListPage> List(const ListQuery& query) {
+    absl::StatusOr<ListPage> result = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) {
+      result = store_.List(tx, query);
+      return result.status();
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+  absl::StatusOr<EnvelopeRecord> ReadEnvelope(const std::string& name,
+                                              std::optional<std::int64_t> version = {}) {
+    absl::StatusOr<EnvelopeRecord> result = absl::UnknownError("not run");
+    const absl::Status status = decryptor_->Run(kOrg, [&](Transaction& tx) {
+      result = store_.ReadEnvelope(tx, name, version);
+      return result.status();
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+
+  static TestDatabase* db_;
+  CredentialStore store_;
+  std::unique_ptr<ConnectionPool> writer_;
+  std::unique_ptr<ConnectionPool> decryptor_;
+};
+
+TestDatabase* CredentialStoreTest::db_ = nullptr;
+
+TEST_F(CredentialStoreTest, PutCreatesVersionsAndDescribeReturnsTheCurrentOne) {
+  const absl::Time expiry = absl::FromUnixMicros(1893456000123456);
+  NewCredentialVersion first = Version({1, 2, 3}, {{"env", "prod"}});
+  first.expires_at = expiry;
+  absl::StatusOr<PutPlan> v1 = Put("crm/oauth", std::nullopt, first);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_FALSE(v1->replaced_live_version.has_value());
+  absl::StatusOr<PutPlan> v2 = Put("crm/oauth", std::nullopt, Version({4, 5}));
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(v2->replaced_live_version, 1);
+
+  absl::StatusOr<CredentialMetadata> current = Describe("crm/oauth");
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->version, 2);
+  EXPECT_TRUE(current->current);
+  EXPECT_EQ(current->org_id, kOrg);
+  EXPECT_EQ(current->created_by, "spiffe://acme/backend");
+  EXPECT_FALSE(current->expires_at.has_value());
+  absl::StatusOr<CredentialMetadata> old = Describe("crm/oauth", 1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_FALSE(old->current);
+  EXPECT_EQ(old->expires_at, expiry);
+  EXPECT_EQ(old->labels, (Labels{{"env", "prod"}}));
+  EXPECT_EQ(Describe("missing").status().code(), absl::StatusCode::kNotFound);
+
+  absl::StatusOr<EnvelopeRecord> envelope = ReadEnvelope("crm/oauth");
+  ASSERT_TRUE(envelope.ok()) << envelope.status();
+  EXPECT_THAT(envelope->envelope, ElementsAre(4, 5));
+  envelope = ReadEnvelope("crm/oauth", 1);
+  ASSERT_TRUE(envelope.ok()) << envelope.status();
+  EXPECT_THAT(envelope->envelope, ElementsAre(1, 2, 3));
+}
+
+TEST_F(CredentialStoreTest, CheckAndSetRejectsStaleVersions) {
+  ASSERT_TRUE(Put("cas", 0, Version({1})).ok());
+  EXPECT_EQ(Put("cas", 0, Version({2})).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Put("cas", 5, Version({2})).status().code(), absl::StatusCode::kAborted);
+  absl::StatusOr<PutPlan> v2 = Put("cas", 1, Version({2}));
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(Put("cas", 1, Version({3})).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Put("never", 1, Version({3})).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(CredentialStoreTest, ConcurrentUnconditionalPutsGetDistinctVersions) {
+  constexpr int kWriters = 6;
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<PutPlan>> results(kWriters, absl::UnknownError("not run"));
+  for (int i = 0; i < kWriters; ++i) {
+    threads.emplace_back([&, i] { results[i] = Put("race", std::nullopt, Version({1})); });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<std::int64_t> versions;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    versions.push_back(r->version);
+  }
+  std::sort(versions.begin(), versions.end());
+  EXPECT_THAT(versions, ElementsAre(1, 2, 3, 4, 5, 6));
+}
+
+TEST_F(CredentialStoreTest, SoftDeleteHidesAndAPutStartsAgainAfterIt) {
+  ASSERT_TRUE(Put("to-delete", std::nullopt, Version({1})).ok());
+  absl::StatusOr<std::int64_t> deleted = absl::UnknownError("not run");
+  ASSERT_TRUE(writer_
+                  ->Run(kOrg,
+                        [&](Transaction& tx) {
+                          deleted = store_.SoftDelete(tx, "to-delete");
+                          return deleted.status();
+                        })
+                  .ok());
+  EXPECT_EQ(*deleted, 1);
+  EXPECT_EQ(Describe("to-delete").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadEnvelope("to-delete").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      writer_
+          ->Run(kOrg, [&](Transaction& tx) { return store_.SoftDelete(tx, "to-delete").status(); })
+          .code(),
+      absl::StatusCode::kNotFound);
+  // Deleted counts as absent for check-and-set; versions keep counting.
+  absl::StatusOr<PutPlan> again = Put("to-delete", 0, Version({2}));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->version, 2);
+}
+
+TEST_F(CredentialStoreTest, CryptoEraseDropsEveryEnvelope) {
+  ASSERT_TRUE(Put("erase-me", std::nullopt, Version({1})).ok());
+  ASSERT_TRUE(Put("erase-me", std::nullopt, Version({2})).ok());
+  absl::StatusOr<std::size_t> erased = absl::UnknownError("not run");
+  ASSERT_TRUE(writer_
+                  ->Run(kOrg,
+                        [&](Transaction& tx) {
+                          erased = store_.CryptoErase(tx, "erase-me");
+                          return erased.status();
+                        })
+                  .ok());
+  EXPECT_EQ(*erased, 2u);
+  EXPECT_EQ(ReadEnvelope("erase-me", 1).status().code(), absl::StatusCode::kNotFound);
+  pqxx::connection su(db_->SuperuserConninfo());
+  pqxx::work tx(su);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM credentials WHERE name = 'erase-me' AND "
+                    "(envelope IS NOT NULL OR fingerprint IS NOT NULL OR NOT erased)")[0][0]
+                .as<int>(),
+            0);
+}
+
+TEST_F(CredentialStoreTest, ReplaceEnvelopeIsCheckAndSetOnTheOrgKeyVersion) {
+  ASSERT_TRUE(Put("reseal", std::nullopt, Version({1})).ok());
+  // Org key 2 to re-seal to (rotation by the admin role).
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  ASSERT_TRUE(admin
+                  ->Run(kOrg,
+                        [](Transaction& tx) {
+                          return OrgStore().RotateOrgKey(
+                              tx, NewOrgKey{2, std::vector<std::uint8_t>(32, 1),
+                                            std::vector<std::uint8_t>(80, 2), 1, 1,
+                                            std::vector<std::uint8_t>(32, 3)});
+                        })
+                  .ok());
+  const auto reseal = [&](std::int32_t expected) {
+    return decryptor_->Run(kOrg, [&](Transaction& tx) {
+      return store_.ReplaceEnvelope(tx, "reseal", 1, expected, {9, 9}, 2, 1);
+    });
+  };
+  ASSERT_TRUE(reseal(1).ok());
+  EXPECT_EQ(reseal(1).code(), absl::StatusCode::kAborted);
+  absl::StatusOr<EnvelopeRecord> record = ReadEnvelope("reseal");
+  ASSERT_TRUE(record.ok());
+  EXPECT_THAT(record->envelope, ElementsAre(9, 9));
+  EXPECT_EQ(record->metadata.org_key_version, 2);
+}
+
+TEST_F(CredentialStoreTest, HostileNamesAndLabelsRoundTripVerbatim) {
+  const std::vector<std::string> names = {
+      "'; DROP TABLE credentials; --",
+      "\"quoted\" \\backslash\\ $1 $$ %s %n",
+      "robert'); DELETE FROM orgs WHERE ('1'='1",
+      "multi/byte/ключ/鍵/🔑",
+      "tab\there\nnewline\r\x01\x7f",
+      "E'\\x00' || chr(0)",
+      std::string(kMaxCredentialNameBytes, 'n'),
+  };
+  const Labels labels = {
+      {"'", "\""},   {"{\"json\": true}", "}{"}, {"emoji🔑", "值'); --"}, {"\\u0000", "\x01\x1f"},
+      {"empty", ""},
+  };
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(Put(name, 0, Version({7}, labels)).ok());
+    absl::StatusOr<CredentialMetadata> got = Describe(name);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->name, name);
+    EXPECT_EQ(got->labels, labels);
+  }
+  ListQuery query;
+  query.label_filter = {{"emoji🔑", "值'); --"}};
+  query.page_size = 1000;
+  absl::StatusOr<ListPage> page = List(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->items.size(), names.size());
+  // The tables are intact.
+  EXPECT_TRUE(Describe("'; DROP TABLE credentials; --").ok());
+}
+
+TEST_F(CredentialStoreTest, InvalidTextIsRefusedWithAClearError) {
+  const std::string with_nul("nul\0inside", 10);
+  absl::StatusOr<PutPlan> put = Put(with_nul, std::nullopt, Version({1}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("NUL"));
+  EXPECT_THAT(put.status().message(), Not(HasSubstr("inside")));
+  put = Put("bad\xff\xfeutf8", std::nullopt, Version({1}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("UTF-8"));
+  put = Put("\xed\xa0\x80surrogate", std::nullopt, Version({1}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  put = Put("", std::nullopt, Version({1}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  put = Put(std::string(kMaxCredentialNameBytes + 1, 'n'), std::nullopt, Version({1}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  put = Put("ok-name", std::nullopt, Version({1}, {{"k", with_nul}}));
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(put.status().message(), HasSubstr("labels.value"));
+}
+
+TEST_F(CredentialStoreTest, ListPagesByNameWithPrefixAndLabelFilter) {
+  for (const char* name : {"list/a", "list/b", "list/c", "list/d", "list/e", "other/x"}) {
+    const Labels labels =
+        std::string(name) == "list/c" ? Labels{{"team", "blue"}} : Labels{{"team", "red"}};
+    ASSERT_TRUE(Put(name, 0, Version({1}, labels)).ok());
+  }
+  ASSERT_TRUE(
+      writer_->Run(kOrg, [&](Transaction& tx) { return store_.SoftDelete(tx, "list/d").status(); })
+          .ok());
+  ListQuery query;
+  query.name_prefix = "list/";
+  query.page_size = 2;
+  std::vector<std::string> seen;
+  int pages = 0;
+  while (true) {
+    absl::StatusOr<ListPage> page = List(query);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (const CredentialMetadata& m : page->items) seen.push_back(m.name);
+    if (!page->next_page_after.has_value()) break;
+    query.page_after = *page->next_page_after;
+  }
+  EXPECT_THAT(seen, ElementsAre("list/a", "list/b", "list/c", "list/e"));
+  EXPECT_EQ(pages, 2);
+
+  ListQuery blue;
+  blue.name_prefix = "list/";
+  blue.label_filter = {{"team", "blue"}};
+  absl::StatusOr<ListPage> page = List(blue);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].name, "list/c");
+
+  ListQuery percent;  // a prefix is not a LIKE pattern
+  percent.name_prefix = "%";
+  page = List(percent);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->items.empty());
+}
+
+TEST_F(CredentialStoreTest, IdempotencyRecordsAreFoundAndUnique) {
+  IdempotencyStore idempotency;
+  const std::vector<std::uint8_t> hash(32, 0xAB);
+  ASSERT_TRUE(writer_
+                  ->Run(kOrg,
+                        [&](Transaction& tx) {
+                          return idempotency.Record(tx, "key-1", hash, "crm/oauth", 2);
+                        })
+                  .ok());
+  std::optional<IdempotencyRecord> found;
+  ASSERT_TRUE(writer_
+                  ->Run(kOrg,
+                        [&](Transaction& tx) -> absl::Status {
+                          absl::StatusOr<std::optional<IdempotencyRecord>> r =
+                              idempotency.Lookup(tx, "key-1");
+                          if (!r.ok()) return r.status();
+                          found = *r;
+                          return absl::OkStatus();
+                        })
+                  .ok());
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->request_hash, hash);
+  EXPECT_EQ(found->credential_name, "crm/oauth");
+  EXPECT_EQ(found->result_version, 2);
+  EXPECT_EQ(writer_
+                ->Run(kOrg,
+                      [&](Transaction& tx) {
+                        return idempotency.Record(tx, "key-1", hash, "crm/oauth", 3);
+                      })
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {
+  EXPECT_EQ(
+      writer_
+          ->Run("no-such-org",
+                [&](Transaction& tx) { return store_.PreparePut(tx, "x", std::nullopt).status(); })
+          .code(),
+      absl::StatusCode::kNotFound);
+  SeedOrg(*db_, "doomed");
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  ASSERT_TRUE(
+      admin->Run("doomed", [](Transaction& tx) { return OrgStore().MarkDestroyed(tx); }).ok());
+  EXPECT_EQ(
+      writer_
+          ->Run("doomed",
+                [&](Transaction& tx) { return store_.PreparePut(tx, "x", std::nullopt).status(); })
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<std::vector<OrgKey>> keys = absl::UnknownError("not run");
+  ASSERT_TRUE(admin
+                  ->Run("doomed",
+                        [&](Transaction& tx) {
+                          keys = OrgStore().ListOrgKeys(tx);
+                          return keys.status();
+                        })
+                  .ok());
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_EQ((*keys)[0].state, OrgKeyState::kDestroyed);
+  EXPECT_EQ(
+      decryptor_
+          ->Run("doomed",
+                [](Transaction& tx) { return OrgStore().GetSealedPrivateKey(tx, 1).status(); })
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace credvault::storage

@@ -1,0 +1,210 @@
+// The pool against its own throwaway cluster, which it stops and restarts.
+#include "storage/pool.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace credvault::storage {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr Statement kSelectOne{"test.select_one", "SELECT 1"};
+constexpr Statement kSleep{"test.sleep", "SELECT pg_sleep($1)"};
+constexpr Statement kLockRow{"test.lock_row", "UPDATE counters SET n = n + 1 WHERE id = $1"};
+
+int Shell(const std::string& command) { return std::system(command.c_str()); }
+
+// A private cluster: scripts/pg-throwaway.sh starts it; pg_ctl stops and restarts it on
+// the same port, so that connection strings stay valid.
+class PrivateCluster {
+ public:
+  PrivateCluster() {
+    const char* base = std::getenv("CREDVAULT_TEST_WORKDIR");
+    std::string templ = std::string(base != nullptr ? base : "/tmp") + "/pool-test.XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) std::abort();
+    dir_ = templ;
+    ::chmod(dir_.c_str(), 0755);  // the postgres user must reach its data below
+    if (Shell(std::string(CREDVAULT_PG_THROWAWAY_SCRIPT) + " start " + dir_ + "/pg") != 0) {
+      std::cerr << "FATAL: could not start a private PostgreSQL with "
+                << CREDVAULT_PG_THROWAWAY_SCRIPT << "\n";
+      std::abort();
+    }
+    std::ifstream env(dir_ + "/pg/env");
+    std::string line;
+    while (std::getline(env, line)) {
+      const auto take = [&](const char* key, std::string& out) {
+        const std::string prefix = std::string("export ") + key + "=";
+        if (line.rfind(prefix, 0) == 0) out = line.substr(prefix.size());
+      };
+      take("CREDVAULT_PG_SOCKET_DIR", socket_dir_);
+      take("CREDVAULT_PG_PORT", port_);
+      take("CREDVAULT_PG_BIN", bin_);
+    }
+    pqxx::connection su("host=" + socket_dir_ + " port=" + port_ +
+                        " user=postgres dbname=postgres");
+    pqxx::nontransaction tx(su);
+    tx.exec("CREATE ROLE pool_user LOGIN");
+    tx.exec("CREATE TABLE counters (id integer PRIMARY KEY, n integer NOT NULL)");
+    tx.exec("INSERT INTO counters VALUES (1, 0), (2, 0)");
+    tx.exec("GRANT SELECT, UPDATE ON counters TO pool_user");
+  }
+  ~PrivateCluster() {
+    Shell(std::string(CREDVAULT_PG_THROWAWAY_SCRIPT) + " stop " + dir_ + "/pg");
+    Shell("rm -rf " + dir_);
+  }
+
+  std::string Conninfo() const {
+    return "host=" + socket_dir_ + " port=" + port_ + " user=pool_user dbname=postgres " +
+           "connect_timeout=2";
+  }
+  void Stop() const { ASSERT_EQ(PgCtl("-m fast -w stop"), 0); }
+  void Start() const {
+    ASSERT_EQ(PgCtl("-w -t 30 -l " + dir_ + "/pg/server.log -o \"-p " + port_ + " -k " +
+                    socket_dir_ + " -c listen_addresses=127.0.0.1 -c max_connections=200\" start"),
+              0);
+  }
+
+ private:
+  int PgCtl(const std::string& args) const {
+    const std::string as_postgres = ::getuid() == 0 ? "runuser -u postgres -- " : "";
+    return Shell(as_postgres + bin_ + "/pg_ctl -D " + dir_ + "/pg/data " + args + " >/dev/null");
+  }
+  std::string dir_, socket_dir_, port_, bin_;
+};
+
+class PoolTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { cluster_ = new PrivateCluster(); }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  std::unique_ptr<ConnectionPool> MakePool(PoolOptions options) {
+    options.connection_string = cluster_->Conninfo();
+    absl::StatusOr<std::unique_ptr<ConnectionPool>> pool = ConnectionPool::Create(options);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    return std::move(*pool);
+  }
+  static absl::Status SelectOne(ConnectionPool& pool) {
+    return pool.RunWithoutOrg([](Transaction& tx) { return tx.Execute(kSelectOne, {}).status(); });
+  }
+
+  static PrivateCluster* cluster_;
+};
+
+PrivateCluster* PoolTest::cluster_ = nullptr;
+
+TEST_F(PoolTest, ExhaustionFailsWithUnavailableAfterTheAcquireTimeout) {
+  std::unique_ptr<ConnectionPool> pool = MakePool(
+      {.connection_string = "", .max_size = 1, .acquire_timeout = absl::Milliseconds(200)});
+  absl::Notification holding, release;
+  std::thread holder([&] {
+    EXPECT_TRUE(pool->RunWithoutOrg([&](Transaction&) {
+                      holding.Notify();
+                      release.WaitForNotification();
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  });
+  holding.WaitForNotification();
+  const absl::Time start = absl::Now();
+  const absl::Status status = SelectOne(*pool);
+  const absl::Duration waited = absl::Now() - start;
+  release.Notify();
+  holder.join();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status.message(), HasSubstr("exhausted"));
+  EXPECT_GE(waited, absl::Milliseconds(190));
+  EXPECT_LT(waited, absl::Seconds(2));
+  EXPECT_TRUE(SelectOne(*pool).ok());
+  EXPECT_EQ(pool->Stats().open, 1u);
+}
+
+TEST_F(PoolTest, StatementTimeoutIsDeadlineExceeded) {
+  std::unique_ptr<ConnectionPool> pool =
+      MakePool({.connection_string = "", .statement_timeout = absl::Milliseconds(100)});
+  const absl::Status status = pool->RunWithoutOrg(
+      [](Transaction& tx) { return tx.Execute(kSleep, {SqlParam::Text("5")}).status(); });
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_TRUE(SelectOne(*pool).ok());  // the connection is still good
+}
+
+TEST_F(PoolTest, DeadlocksAreRetried) {
+  std::unique_ptr<ConnectionPool> pool = MakePool({.connection_string = "", .max_size = 2});
+  std::atomic<int> attempts{0};
+  std::atomic<int> first_locks{0};
+  const auto cross = [&](int first, int second) {
+    return pool->RunWithoutOrg([&, first, second](Transaction& tx) -> absl::Status {
+      ++attempts;
+      absl::Status s = tx.Execute(kLockRow, {SqlParam::Int(first)}).status();
+      if (!s.ok()) return s;
+      // Both transactions hold their first row before either asks for its second one.
+      if (++first_locks <= 2) {
+        while (first_locks.load() < 2) absl::SleepFor(absl::Milliseconds(1));
+      }
+      return tx.Execute(kLockRow, {SqlParam::Int(second)}).status();
+    });
+  };
+  absl::Status a, b;
+  std::thread ta([&] { a = cross(1, 2); });
+  std::thread tb([&] { b = cross(2, 1); });
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(a.ok()) << a;
+  EXPECT_TRUE(b.ok()) << b;
+  EXPECT_GE(attempts.load(), 3);  // one of them lost the deadlock and ran again
+}
+
+TEST_F(PoolTest, UnavailableWhileTheServerIsDownAndReconnectsAfterARestart) {
+  std::unique_ptr<ConnectionPool> pool = MakePool({.connection_string = "", .max_size = 3});
+  // Fill the pool with idle connections that the restart will break.
+  absl::Notification go;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&] {
+      EXPECT_TRUE(pool->RunWithoutOrg([&](Transaction& tx) {
+                        go.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+                        return tx.Execute(kSelectOne, {}).status();
+                      })
+                      .ok());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(pool->Stats().idle, 3u);
+
+  cluster_->Stop();
+  const absl::Status down = SelectOne(*pool);
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_EQ(pool->Stats().open, 0u) << "broken connections must be discarded";
+
+  cluster_->Start();
+  const absl::Status up = SelectOne(*pool);
+  EXPECT_TRUE(up.ok()) << up;
+
+  // A restart while connections sit idle: the next call still succeeds.
+  cluster_->Stop();
+  cluster_->Start();
+  EXPECT_TRUE(SelectOne(*pool).ok());
+  EXPECT_TRUE(SelectOne(*pool).ok());
+}
+
+TEST_F(PoolTest, InvalidOptionsAreRejected) {
+  EXPECT_EQ(ConnectionPool::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ConnectionPool::Create({.connection_string = "x", .max_size = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace credvault::storage
