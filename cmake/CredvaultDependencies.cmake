@@ -10,3 +10,12 @@ find_package(GTest CONFIG REQUIRED)
 if(CREDVAULT_BUILD_BENCH)
   find_package(benchmark CONFIG REQUIRED)
 endif()
+# credvaultctl: command line parsing and JSON documents (Debian libcli11-dev, nlohmann-json3-dev).
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
+# Server configuration and policy files (Debian libyaml-cpp-dev; the target is `yaml-cpp`).
+find_package(yaml-cpp CONFIG REQUIRED)
+# Client certificate parsing for caller identity (Debian libssl-dev).
+find_package(OpenSSL REQUIRED)
+# Metrics endpoint (Debian prometheus-cpp-dev; its config needs libcivetweb-dev and libcurl).
+find_package(prometheus-cpp CONFIG REQUIRED)

@@ -1,0 +1,35 @@
+#ifndef CREDVAULT_SERVER_AUTH_PRINCIPAL_H_
+#define CREDVAULT_SERVER_AUTH_PRINCIPAL_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace credvault::server {
+
+enum class PrincipalSource { kCertificate, kToken };
+
+// An authenticated caller. The id is what the policy, the audit log and error messages
+// name:
+//   certificate: the first URI SAN verbatim ("spiffe://example.org/ns/prod/sa/backend"),
+//                else "dns:<first DNS SAN>", else "cn:<subject CN>";
+//   token:       "token:<token_name from the policy>".
+// The source is part of the identity: a certificate principal only ever matches `id:`
+// policy entries and a token principal only `token_name:` entries, so no certificate can
+// claim a token's grants by carrying a look-alike name, nor the other way round.
+struct Principal {
+  std::string id;
+  PrincipalSource source = PrincipalSource::kCertificate;
+
+  friend bool operator==(const Principal&, const Principal&) = default;
+};
+
+// Principal ids are 1-1024 characters of printable ASCII (0x20-0x7E) without leading or
+// trailing spaces: they are logged and written to the audit log verbatim, so they must not
+// be able to forge log lines or hide text. INVALID_ARGUMENT says why, without the id.
+absl::Status ValidatePrincipalId(std::string_view id);
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_AUTH_PRINCIPAL_H_

@@ -1,0 +1,300 @@
+#include "server/config/config.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "crypto/root_key.h"
+#include "server/config/address.h"
+#include "server/config/config_schema.h"
+#include "server/config/read_file.h"
+#include "server/config/schema_parser.h"
+
+namespace credvault::server {
+namespace {
+
+// Room in a request for everything besides the secret: org id, name, up to 32 labels of
+// up to 63 + 256 bytes, idempotency key and protobuf framing.
+constexpr std::size_t kRequestOverheadBytes = 16384;
+
+// Cross-key problems, reported like the schema's: "<source>: <key>: <why>".
+class Problems {
+ public:
+  explicit Problems(std::string_view source) : source_(source) {}
+
+  void Add(std::string_view key, std::string_view why) {
+    lines_.push_back(absl::StrCat(source_, ": ", std::string(key), ": ", std::string(why)));
+  }
+  bool empty() const { return lines_.empty(); }
+  absl::Status ToStatus() const {
+    if (lines_.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrJoin(lines_, "\n"));
+  }
+
+ private:
+  std::string source_;
+  std::vector<std::string> lines_;
+};
+
+struct NamedListener {
+  std::string_view name;
+  const std::optional<ListenerConfig>* listener;
+  bool tier_runs;
+  std::string_view needs;  // why it may or must exist
+};
+
+void ValidateListener(const std::string& key, const ListenerConfig& listener, Problems& problems) {
+  if (listener.tls.has_value() && listener.plaintext) {
+    problems.Add(key, "set either tls or plaintext: true, not both");
+  } else if (!listener.tls.has_value() && !listener.plaintext) {
+    problems.Add(key, "needs a tls section, or plaintext: true on a loopback address");
+  }
+  if (listener.plaintext) {
+    const absl::StatusOr<HostPort> address = ParseHostPort(listener.address);
+    if (address.ok() && !IsLoopbackHost(address->host)) {
+      problems.Add(key, absl::StrCat("plaintext is allowed only on loopback addresses, not ",
+                                     listener.address));
+    }
+  }
+  if (listener.tls.has_value() && listener.tls->require_client_cert &&
+      listener.tls->client_ca_file.empty()) {
+    problems.Add(absl::StrCat(key, ".tls.client_ca_file"),
+                 "required when require_client_cert is true");
+  }
+}
+
+void ValidateListeners(const Config& config, Problems& problems) {
+  const bool write = config.RunsTier(Tier::kWrite);
+  const bool decrypt = config.RunsTier(Tier::kDecrypt);
+  const NamedListener listeners[] = {
+      {"write", &config.listeners.write, write, "the write tier"},
+      {"decrypt", &config.listeners.decrypt, decrypt, "the decrypt tier"},
+      {"admin", &config.listeners.admin, decrypt, "the decrypt tier (AdminService runs with it)"},
+  };
+  std::vector<std::pair<std::string, std::string>> bound;  // (key, address) with a fixed port
+  for (const NamedListener& named : listeners) {
+    const std::string key = absl::StrCat("listeners.", std::string(named.name));
+    if (!named.listener->has_value()) {
+      if (named.tier_runs && named.name != "admin") {
+        problems.Add(key, absl::StrCat("required with ", std::string(named.needs)));
+      }
+      continue;
+    }
+    if (!named.tier_runs) {
+      problems.Add(key, absl::StrCat("only allowed with ", std::string(named.needs),
+                                     ", which is not in tiers"));
+      continue;
+    }
+    const ListenerConfig& listener = **named.listener;
+    ValidateListener(key, listener, problems);
+    bound.emplace_back(absl::StrCat(key, ".address"), listener.address);
+  }
+  if (config.metrics.has_value()) bound.emplace_back("metrics.address", config.metrics->address);
+
+  for (std::size_t i = 0; i < bound.size(); ++i) {
+    const absl::StatusOr<HostPort> address = ParseHostPort(bound[i].second);
+    if (!address.ok() || address->port == 0) continue;  // port 0: a fresh port each time
+    for (std::size_t j = 0; j < i; ++j) {
+      if (bound[j].second == bound[i].second) {
+        problems.Add(bound[i].first, absl::StrCat("same address as ", bound[j].first));
+      }
+    }
+  }
+}
+
+void ValidateDatabase(const Config& config, Problems& problems) {
+  const bool write = config.RunsTier(Tier::kWrite);
+  const bool decrypt = config.RunsTier(Tier::kDecrypt);
+  const struct {
+    std::string_view name;
+    const std::optional<DatabaseRoleConfig>* role;
+    bool needed;
+    std::string_view tier;
+  } roles[] = {
+      {"writer", &config.database.writer, write, "the write tier"},
+      {"decryptor", &config.database.decryptor, decrypt, "the decrypt tier"},
+      {"admin", &config.database.admin, decrypt, "the decrypt tier"},
+  };
+  for (const auto& role : roles) {
+    const std::string key = absl::StrCat("database.", std::string(role.name));
+    if (role.needed && !role.role->has_value()) {
+      problems.Add(key, absl::StrCat("required with ", std::string(role.tier)));
+    } else if (!role.needed && role.role->has_value()) {
+      // A process holds only the database credentials of the tiers it runs.
+      problems.Add(key, absl::StrCat("only allowed with ", std::string(role.tier),
+                                     ", which is not in tiers"));
+    }
+  }
+  if (config.database.connect_timeout % absl::Seconds(1) != absl::ZeroDuration()) {
+    problems.Add("database.connect_timeout", "must be whole seconds (libpq counts seconds)");
+  }
+}
+
+void ValidateSealKey(const SealKeyConfig& seal_key, Problems& problems) {
+  switch (seal_key.provider) {
+    case SealKeyBackend::kFile:
+      if (seal_key.file.empty()) problems.Add("keys.seal_key.file", "required with provider file");
+      if (seal_key.pkcs11.has_value()) {
+        problems.Add("keys.seal_key.pkcs11", "only allowed with provider pkcs11");
+      }
+      break;
+    case SealKeyBackend::kPkcs11:
+      if (!seal_key.file.empty()) {
+        problems.Add("keys.seal_key.file", "only allowed with provider file");
+      }
+      if (!seal_key.pkcs11.has_value()) {
+        problems.Add("keys.seal_key.pkcs11", "required with provider pkcs11");
+      } else if (seal_key.pkcs11->pin_env.empty() == seal_key.pkcs11->pin_file.empty()) {
+        problems.Add("keys.seal_key.pkcs11", "set exactly one of pin_env and pin_file");
+      }
+      break;
+  }
+}
+
+void ValidateKeys(const Config& config, Problems& problems) {
+  const bool write = config.RunsTier(Tier::kWrite);
+  const bool decrypt = config.RunsTier(Tier::kDecrypt);
+  const KeysConfig& keys = config.keys;
+
+  if (!keys.writer_keys.has_value()) {
+    problems.Add("keys.writer_keys",
+                 absl::StrCat("required with the ", write ? "write" : "decrypt", " tier"));
+  } else if (keys.writer_keys->files.count(keys.writer_keys->current) == 0) {
+    problems.Add("keys.writer_keys.current",
+                 absl::StrCat("version ", keys.writer_keys->current,
+                              " is not listed in keys.writer_keys.files"));
+  }
+
+  if (write && keys.root_key_pins.empty()) {
+    problems.Add("keys.root_key_pins", "required with the write tier");
+  }
+  if (!keys.root_key_pins.empty()) {
+    if (absl::Status status = crypto::RootKeyPins::New(keys.root_key_pins).status(); !status.ok()) {
+      problems.Add("keys.root_key_pins", std::string(status.message()));
+    }
+  }
+
+  if (keys.seal_key.has_value()) {
+    if (!decrypt) {
+      problems.Add("keys.seal_key", "a write-tier-only process must not hold the seal key");
+    } else {
+      ValidateSealKey(*keys.seal_key, problems);
+    }
+  } else if (decrypt) {
+    problems.Add("keys.seal_key", "required with the decrypt tier");
+  }
+}
+
+void ValidateLimits(const LimitsConfig& limits, Problems& problems) {
+  if (limits.default_page_size > limits.max_page_size) {
+    problems.Add("limits.default_page_size",
+                 absl::StrCat("must not exceed limits.max_page_size (", limits.max_page_size, ")"));
+  }
+  if (limits.max_request_bytes < limits.max_secret_size + kRequestOverheadBytes) {
+    problems.Add("limits.max_request_bytes",
+                 absl::StrCat("must be at least limits.max_secret_size + ", kRequestOverheadBytes,
+                              " (", limits.max_secret_size + kRequestOverheadBytes,
+                              ") so that a request with a secret of the maximum size fits"));
+  }
+}
+
+void ResolveSecret(const Environment& env, std::string_view key, const std::string& variable,
+                   SecretString& out, Problems& problems) {
+  std::optional<SecretString> value = env.Get(variable);
+  if (!value.has_value()) {
+    problems.Add(key, absl::StrCat("environment variable ", variable, " is not set or empty"));
+    return;
+  }
+  out = *std::move(value);
+}
+
+// Reads only the secrets of the tiers this process runs (validation has refused sections
+// of other tiers), so a process never holds credentials it has no use for.
+void ResolveSecrets(const Environment& env, Config& config, Problems& problems) {
+  const struct {
+    std::string_view key;
+    std::optional<DatabaseRoleConfig>* role;
+  } roles[] = {
+      {"database.writer.password_env", &config.database.writer},
+      {"database.decryptor.password_env", &config.database.decryptor},
+      {"database.admin.password_env", &config.database.admin},
+  };
+  for (const auto& role : roles) {
+    if (role.role->has_value()) {
+      ResolveSecret(env, role.key, (*role.role)->password_env, (*role.role)->password, problems);
+    }
+  }
+  if (config.keys.seal_key.has_value() && config.keys.seal_key->pkcs11.has_value() &&
+      !config.keys.seal_key->pkcs11->pin_env.empty()) {
+    Pkcs11Config& pkcs11 = *config.keys.seal_key->pkcs11;
+    ResolveSecret(env, "keys.seal_key.pkcs11.pin_env", pkcs11.pin_env, pkcs11.pin, problems);
+  }
+}
+
+}  // namespace
+
+bool Config::RunsTier(Tier tier) const {
+  return std::find(tiers.begin(), tiers.end(), tier) != tiers.end();
+}
+
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view source_name,
+                                   const Environment& env, const FlagOverrides& flags) {
+  Config config;
+  if (absl::Status status = ParseYamlWithSchema(
+          yaml, source_name, [&](SchemaVisitor& v) { VisitConfig(v, config); }, flags.values);
+      !status.ok()) {
+    // Cross-key rules over a partly parsed file would only add confusing follow-on errors.
+    return status;
+  }
+  Problems problems(source_name);
+  ValidateListeners(config, problems);
+  ValidateDatabase(config, problems);
+  ValidateKeys(config, problems);
+  ValidateLimits(config.limits, problems);
+  if (!problems.empty()) return problems.ToStatus();
+  ResolveSecrets(env, config, problems);
+  if (!problems.empty()) return problems.ToStatus();
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path, const Environment& env,
+                                  const FlagOverrides& flags) {
+  absl::StatusOr<std::string> yaml = ReadSmallFile(path, "config file");
+  if (!yaml.ok()) return yaml.status();
+  return ParseConfig(*yaml, path, env, flags);
+}
+
+std::vector<SchemaKey> DescribeConfigSchema() {
+  Config defaults;
+  return DescribeSchema([&](SchemaVisitor& v) { VisitConfig(v, defaults); });
+}
+
+std::string RenderConfigReference() {
+  const std::vector<SchemaKey> keys = DescribeConfigSchema();
+  std::string out =
+      "credvaultd reads a YAML configuration file (--config=PATH). The schema is strict: an\n"
+      "unknown key, a wrong type or a value out of range stops the server with a message\n"
+      "naming the key. Durations take a unit: 500ms, 5s, 10m, 24h. Secrets never go in the\n"
+      "file: keys ending in _env name the environment variable that holds the secret.\n"
+      "\nConfiguration keys:\n\n";
+  absl::StrAppend(&out, RenderSchemaReference(keys));
+  absl::StrAppend(&out, "\nFlags (each overrides one key; a flag wins over the file):\n\n",
+                  RenderConfigFlagsReference());
+  absl::StrAppend(&out,
+                  "\nEnvironment variables read by default (rename them with the _env keys):\n\n");
+  for (const SchemaKey& key : keys) {
+    if (absl::EndsWith(key.path, "_env") && key.default_value.size() > 2 &&
+        key.default_value.front() == '"') {
+      absl::StrAppend(&out, "  ", key.default_value.substr(1, key.default_value.size() - 2), "  (",
+                      key.path, ")\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace credvault::server

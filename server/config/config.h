@@ -1,0 +1,178 @@
+#ifndef CREDVAULT_SERVER_CONFIG_CONFIG_H_
+#define CREDVAULT_SERVER_CONFIG_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/config/config_flags.h"
+#include "server/config/environment.h"
+#include "server/config/schema_reference.h"
+#include "server/config/secret_string.h"
+
+namespace credvault::server {
+
+// The configuration of one credvaultd process, as read from its YAML file, the flags that
+// override some keys, and the environment variables that hold its secrets. The schema,
+// with every key's meaning and default, is in config_schema.cc and printed by
+// `credvaultd --help`. Member defaults here are the documented defaults.
+
+enum class Tier { kWrite, kDecrypt };
+enum class SslMode { kDisable, kAllow, kPrefer, kRequire, kVerifyCa, kVerifyFull };
+enum class SealKeyBackend { kFile, kPkcs11 };
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// The names used in the file ("write", "verify-full", "pkcs11", "warning").
+std::string_view TierName(Tier tier);
+std::string_view SslModeName(SslMode mode);
+std::string_view SealKeyBackendName(SealKeyBackend backend);
+std::string_view LogLevelName(LogLevel level);
+
+struct TlsConfig {
+  std::string cert_file;  // PEM chain, leaf first
+  std::string key_file;   // PEM private key
+  // CA bundle for client certificates; empty: client certificates are not requested.
+  // When set, a presented client certificate is always verified against it.
+  std::string client_ca_file;
+  bool require_client_cert = true;
+};
+
+struct ListenerConfig {
+  std::string address;           // host:port, see address.h
+  std::optional<TlsConfig> tls;  // exactly one of tls and plaintext
+  bool plaintext = false;        // loopback addresses only
+};
+
+struct ListenersConfig {
+  std::optional<ListenerConfig> write;    // CredentialService
+  std::optional<ListenerConfig> decrypt;  // CredentialAccessService (+ AdminService)
+  std::optional<ListenerConfig> admin;    // AdminService, when apart from decrypt
+};
+
+struct MetricsConfig {
+  std::string address;  // plain HTTP /metrics
+};
+
+struct DatabaseRoleConfig {
+  std::string user;
+  std::string password_env;  // name of the variable holding the password
+  int pool_size = 16;
+  // Read from `password_env` when the role is used by a tier this process runs.
+  SecretString password;
+};
+
+struct DatabaseConfig {
+  std::string host = "127.0.0.1";
+  int port = 5432;
+  std::string dbname = "credvault";
+  SslMode sslmode = SslMode::kPrefer;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  absl::Duration statement_timeout = absl::Seconds(10);
+  absl::Duration acquire_timeout = absl::Seconds(2);
+  std::optional<DatabaseRoleConfig> writer;     // write tier
+  std::optional<DatabaseRoleConfig> decryptor;  // decrypt tier
+  std::optional<DatabaseRoleConfig> admin;      // AdminService (decrypt tier)
+};
+
+struct WriterKeysConfig {
+  std::uint32_t current = 0;                   // version that authenticates new records
+  std::map<std::uint32_t, std::string> files;  // version -> key file
+};
+
+struct Pkcs11Config {
+  std::string module;  // path of the PKCS#11 library
+  std::string token_label;
+  std::string key_label;  // label of the AES-256 key object
+  std::string pin_env;    // exactly one of pin_env and pin_file
+  std::string pin_file;
+  SecretString pin;  // read from pin_env at load; empty with pin_file
+};
+
+struct SealKeyConfig {
+  SealKeyBackend provider = SealKeyBackend::kFile;
+  std::string file;                    // provider file
+  std::optional<Pkcs11Config> pkcs11;  // provider pkcs11
+};
+
+struct KeysConfig {
+  std::optional<WriterKeysConfig> writer_keys;
+  std::map<std::uint32_t, std::string> root_key_pins;  // version -> pin (crypto/root_key.h)
+  std::optional<SealKeyConfig> seal_key;               // decrypt tier only
+  std::string audit_signing_key_file;                  // optional
+};
+
+struct LimitsConfig {
+  std::size_t max_secret_size = 65536;
+  int default_page_size = 50;
+  int max_page_size = 500;
+  int compare_per_minute = 60;
+  std::size_t max_request_bytes = 131072;
+};
+
+struct OrgsConfig {
+  bool provision_on_first_put = true;
+};
+
+struct IdempotencyConfig {
+  absl::Duration retention = absl::Hours(24);
+};
+
+struct RetentionConfig {
+  absl::Duration deleted_credentials = absl::Hours(720);
+  absl::Duration audit_events = absl::Hours(9600);
+};
+
+struct LoggingConfig {
+  LogLevel level = LogLevel::kInfo;
+};
+
+struct ShutdownConfig {
+  absl::Duration drain_timeout = absl::Seconds(20);
+};
+
+struct Config {
+  std::vector<Tier> tiers;
+  ListenersConfig listeners;
+  std::optional<MetricsConfig> metrics;
+  DatabaseConfig database;
+  KeysConfig keys;
+  std::string policy_file;
+  LimitsConfig limits;
+  OrgsConfig orgs;
+  IdempotencyConfig idempotency;
+  RetentionConfig retention;
+  LoggingConfig logging;
+  ShutdownConfig shutdown;
+
+  bool RunsTier(Tier tier) const;
+};
+
+// Reads and validates the configuration file at `path`, applies `flags`, and reads the
+// secrets that the tiers to run need from `env`. Every problem found is reported, one per
+// line, in a single INVALID_ARGUMENT naming the key (and the flag or variable) and the
+// rule; an unreadable file is NOT_FOUND / PERMISSION_DENIED. Files named in the
+// configuration (keys, certificates, the policy) are not opened here: the components that
+// use them report their own errors.
+absl::StatusOr<Config> LoadConfig(const std::string& path, const Environment& env,
+                                  const FlagOverrides& flags = {});
+
+// As LoadConfig, from YAML text; `source_name` prefixes the messages.
+absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view source_name,
+                                   const Environment& env, const FlagOverrides& flags = {});
+
+// Every configuration key, with type, default and meaning, in file order.
+std::vector<SchemaKey> DescribeConfigSchema();
+
+// The option reference that `credvaultd --help` prints: every key, the flags and the
+// environment variables.
+std::string RenderConfigReference();
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_CONFIG_CONFIG_H_

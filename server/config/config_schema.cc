@@ -1,0 +1,269 @@
+#include "server/config/config_schema.h"
+
+#include <algorithm>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "server/config/address.h"
+
+namespace credvault::server {
+namespace {
+
+// Enumerator names, indexed by enumerator value.
+constexpr std::string_view kTierNames[] = {"write", "decrypt"};
+constexpr std::string_view kSslModeNames[] = {"disable", "allow",     "prefer",
+                                              "require", "verify-ca", "verify-full"};
+constexpr std::string_view kSealKeyBackendNames[] = {"file", "pkcs11"};
+constexpr std::string_view kLogLevelNames[] = {"debug", "info", "warning", "error"};
+
+absl::Status CheckAddress(std::string_view address) { return ParseHostPort(address).status(); }
+
+absl::Status CheckEnvName(std::string_view name) {
+  const bool valid = !absl::ascii_isdigit(name.front()) &&
+                     std::all_of(name.begin(), name.end(),
+                                 [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
+  if (valid) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "must be the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*)");
+}
+
+void VisitTls(SchemaVisitor& v, TlsConfig& tls) {
+  v.String("cert_file", &tls.cert_file,
+           {.help = "PEM file with the server certificate chain, leaf first.", .required = true});
+  v.String("key_file", &tls.key_file,
+           {.help = "PEM file with the server private key. Keep it readable by the server only.",
+            .required = true});
+  v.String("client_ca_file", &tls.client_ca_file,
+           {.help = "PEM bundle of the CAs that issue client certificates. When set, a client "
+                    "certificate presented is always verified against it, and its identity "
+                    "(URI SAN, else DNS SAN, else CN) becomes the caller's principal. When "
+                    "unset, client certificates are not requested and callers authenticate "
+                    "with bearer tokens."});
+  v.Bool("require_client_cert", &tls.require_client_cert,
+         {.help = "Refuse connections without a valid client certificate (mutual TLS). "
+                  "Requires client_ca_file. Set to false to also accept bearer tokens."});
+}
+
+void VisitListener(SchemaVisitor& v, ListenerConfig& listener) {
+  v.String("address", &listener.address,
+           {.help = "Address to listen on. Port 0 picks a free port (tests).",
+            .type = "host:port",
+            .required = true,
+            .check = CheckAddress});
+  OptionalSection(v, "tls", &listener.tls, TlsConfig{},
+                  {.help = "TLS (1.2 or later) settings. Each listener has either tls or "
+                           "plaintext: true."},
+                  VisitTls);
+  v.Bool("plaintext", &listener.plaintext,
+         {.help = "Serve without TLS, for development. Allowed only on loopback addresses "
+                  "(127.0.0.0/8, ::1, localhost)."});
+}
+
+void VisitDatabaseRole(SchemaVisitor& v, DatabaseRoleConfig& role) {
+  v.String("user", &role.user, {.help = "PostgreSQL role to log in as."});
+  v.String("password_env", &role.password_env,
+           {.help = "Name of the environment variable holding the role's password. The "
+                    "password itself never appears in the file. Read at start only if a tier "
+                    "this process runs uses the role.",
+            .check = CheckEnvName});
+  IntegerField(v, "pool_size", &role.pool_size, 1, 1024,
+               {.help = "Most connections of this role open at once."});
+}
+
+DatabaseRoleConfig RoleDefaults(std::string_view role, std::string_view env, int pool_size) {
+  return DatabaseRoleConfig{.user = std::string("credvault_").append(role),
+                            .password_env = std::string(env),
+                            .pool_size = pool_size,
+                            .password = {}};
+}
+
+void VisitDatabase(SchemaVisitor& v, DatabaseConfig& db) {
+  v.String("host", &db.host, {.help = "PostgreSQL host name, IP address or socket directory."});
+  IntegerField(v, "port", &db.port, 1, 65535, {.help = "PostgreSQL port."});
+  v.String("dbname", &db.dbname, {.help = "Database name."});
+  EnumField(v, "sslmode", &db.sslmode, kSslModeNames,
+            {.help = "libpq sslmode. Use verify-full when the database is reached over a "
+                     "network."});
+  v.Duration("connect_timeout", &db.connect_timeout, absl::Seconds(1), absl::Minutes(10),
+             {.help = "Longest wait for a new database connection (libpq counts whole "
+                      "seconds)."});
+  v.Duration("statement_timeout", &db.statement_timeout, absl::Milliseconds(1), absl::Hours(1),
+             {.help = "Upper bound on any one statement. Each request is further bounded by its "
+                      "gRPC deadline."});
+  v.Duration("acquire_timeout", &db.acquire_timeout, absl::Milliseconds(1), absl::Minutes(10),
+             {.help = "Longest wait for a free pooled connection before a request fails with "
+                      "UNAVAILABLE."});
+  OptionalSection(v, "writer", &db.writer,
+                  RoleDefaults("writer", "CREDVAULT_DB_WRITER_PASSWORD", 16),
+                  {.help = "Database role of the write tier: inserts credentials, reads their "
+                           "metadata, cannot read envelopes. Required with the write tier."},
+                  VisitDatabaseRole);
+  OptionalSection(v, "decryptor", &db.decryptor,
+                  RoleDefaults("decryptor", "CREDVAULT_DB_DECRYPTOR_PASSWORD", 16),
+                  {.help = "Database role of the decrypt tier: reads envelopes and re-seals data "
+                           "keys. Required with the decrypt tier."},
+                  VisitDatabaseRole);
+  OptionalSection(v, "admin", &db.admin, RoleDefaults("admin", "CREDVAULT_DB_ADMIN_PASSWORD", 4),
+                  {.help = "Database role of AdminService (org lifecycle, audit reading), which "
+                           "runs with the decrypt tier. Required with the decrypt tier."},
+                  VisitDatabaseRole);
+}
+
+void VisitPkcs11(SchemaVisitor& v, Pkcs11Config& pkcs11) {
+  v.String("module", &pkcs11.module,
+           {.help = "Path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so.",
+            .required = true});
+  v.String("token_label", &pkcs11.token_label,
+           {.help = "Label of the token that holds the seal key.", .required = true});
+  v.String(
+      "key_label", &pkcs11.key_label,
+      {.help = "Label of the AES-256 secret key object used as the seal key.", .required = true});
+  v.String("pin_env", &pkcs11.pin_env,
+           {.help = "Environment variable holding the user PIN. Exactly one of pin_env and "
+                    "pin_file.",
+            .check = CheckEnvName});
+  v.String("pin_file", &pkcs11.pin_file,
+           {.help = "File holding the user PIN (e.g. a mounted Kubernetes Secret)."});
+}
+
+void VisitSealKey(SchemaVisitor& v, SealKeyConfig& seal_key) {
+  EnumField(v, "provider", &seal_key.provider, kSealKeyBackendNames,
+            {.help = "Where the seal key lives: a key file, or an AES key inside a PKCS#11 "
+                     "token (HSM) that never leaves it."});
+  v.String("file", &seal_key.file,
+           {.help = "Provider file: the 32-byte key, raw or hex, in a file others cannot read."});
+  OptionalSection(v, "pkcs11", &seal_key.pkcs11, Pkcs11Config{},
+                  {.help = "Provider pkcs11: the token and key to use."}, VisitPkcs11);
+}
+
+void VisitWriterKeys(SchemaVisitor& v, WriterKeysConfig& keys) {
+  IntegerField(v, "current", &keys.current, 1, 4294967295,
+               {.help = "Version of the writer key that authenticates new records; must be "
+                        "listed in files.",
+                .required = true});
+  v.VersionMap("files", &keys.files,
+               {.help = "Writer authentication key files (32 bytes, raw or hex) by version. "
+                        "Keep older versions listed while records made with them exist.",
+                .required = true});
+}
+
+void VisitKeys(SchemaVisitor& v, KeysConfig& keys) {
+  OptionalSection(v, "writer_keys", &keys.writer_keys, WriterKeysConfig{},
+                  {.help = "Writer authentication keys. Required with either tier."},
+                  VisitWriterKeys);
+  v.VersionMap("root_key_pins", &keys.root_key_pins,
+               {.help = "Root public keys the write tier may seal org keys to, by version: "
+                        "the key as 64 hex digits or its fingerprint \"cvroot1:<64 hex>\". A "
+                        "root key in the database that matches no pin is never used. Required "
+                        "with the write tier."});
+  OptionalSection(v, "seal_key", &keys.seal_key, SealKeyConfig{},
+                  {.help = "The seal key, which unwraps the root private keys. Required with "
+                           "the decrypt tier; refused in a write-only process, which must not be "
+                           "able to decrypt anything."},
+                  VisitSealKey);
+  v.String("audit_signing_key_file", &keys.audit_signing_key_file,
+           {.help = "Key file for signing audit log checkpoints."});
+}
+
+void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
+  IntegerField(v, "max_secret_size", &limits.max_secret_size, 1, 1048576,
+               {.help = "Largest secret accepted, in bytes; larger is RESOURCE_EXHAUSTED."});
+  IntegerField(v, "default_page_size", &limits.default_page_size, 1, 500,
+               {.help = "List page size when a request asks for 0; at most max_page_size."});
+  IntegerField(v, "max_page_size", &limits.max_page_size, 1, 500,
+               {.help = "Larger page sizes are clamped to this. At most 500, the bound the API "
+                        "promises."});
+  IntegerField(v, "compare_per_minute", &limits.compare_per_minute, 1, 100000,
+               {.help = "CompareCredential calls allowed per principal and org per minute; "
+                        "bounds online guessing of a secret."});
+  IntegerField(v, "max_request_bytes", &limits.max_request_bytes, 4096, 16777216,
+               {.help = "Largest gRPC request message, in bytes; must exceed max_secret_size."});
+}
+
+}  // namespace
+
+std::string_view TierName(Tier tier) { return kTierNames[static_cast<int>(tier)]; }
+std::string_view SslModeName(SslMode mode) { return kSslModeNames[static_cast<int>(mode)]; }
+std::string_view SealKeyBackendName(SealKeyBackend backend) {
+  return kSealKeyBackendNames[static_cast<int>(backend)];
+}
+std::string_view LogLevelName(LogLevel level) { return kLogLevelNames[static_cast<int>(level)]; }
+
+void VisitConfig(SchemaVisitor& v, Config& config) {
+  EnumListField(v, "tiers", &config.tiers, kTierNames,
+                {.help = "Tiers this process runs: write (CredentialService), decrypt "
+                         "(CredentialAccessService and AdminService), or both. Running them in "
+                         "separate processes keeps the seal key away from the write tier.",
+                 .required = true});
+  v.Section("listeners", {.help = "gRPC listeners, one per service group.", .required = true}, [&] {
+    OptionalSection(v, "write", &config.listeners.write, ListenerConfig{},
+                    {.help = "Serves CredentialService. Required with the write tier."},
+                    VisitListener);
+    OptionalSection(v, "decrypt", &config.listeners.decrypt, ListenerConfig{},
+                    {.help = "Serves CredentialAccessService, and AdminService unless "
+                             "listeners.admin is set. Required with the decrypt tier."},
+                    VisitListener);
+    OptionalSection(v, "admin", &config.listeners.admin, ListenerConfig{},
+                    {.help = "Serves AdminService apart from the decrypt listener, "
+                             "so that network policy can treat operators and workers "
+                             "differently. Decrypt tier only."},
+                    VisitListener);
+  });
+  OptionalSection(v, "metrics", &config.metrics, MetricsConfig{},
+                  {.help = "Prometheus metrics over plain HTTP. No tenant or secret labels."},
+                  [&](MetricsConfig& metrics) {
+                    v.String("address", &metrics.address,
+                             {.help = "Address of the /metrics endpoint.",
+                              .type = "host:port",
+                              .required = true,
+                              .check = CheckAddress});
+                  });
+  DefaultedSection(v, "database", &config.database,
+                   {.help = "PostgreSQL connection. Each tier logs in with its own role."},
+                   [&](DatabaseConfig& db) { VisitDatabase(v, db); });
+  DefaultedSection(v, "keys", &config.keys, {.help = "Key material (files, pins, providers)."},
+                   [&](KeysConfig& keys) { VisitKeys(v, keys); });
+  v.String(
+      "policy_file", &config.policy_file,
+      {.help = "Access policy (principals, roles, orgs). Re-read on SIGHUP.", .required = true});
+  DefaultedSection(v, "limits", &config.limits, {.help = "Request limits."},
+                   [&](LimitsConfig& limits) { VisitLimits(v, limits); });
+  DefaultedSection(v, "orgs", &config.orgs, {.help = "Org provisioning."}, [&](OrgsConfig& orgs) {
+    v.Bool("provision_on_first_put", &orgs.provision_on_first_put,
+           {.help = "Create an org (and its key pair) on its first PutCredential. When false, "
+                    "orgs are created with AdminService.CreateOrg only."});
+  });
+  DefaultedSection(v, "idempotency", &config.idempotency, {.help = "Idempotency keys."},
+                   [&](IdempotencyConfig& idempotency) {
+                     v.Duration("retention", &idempotency.retention, absl::Hours(24),
+                                absl::Hours(720),
+                                {.help = "How long a used idempotency key is remembered. At "
+                                         "least 24h, as the API promises."});
+                   });
+  DefaultedSection(
+      v, "retention", &config.retention, {.help = "How long deleted data is kept."},
+      [&](RetentionConfig& retention) {
+        v.Duration("deleted_credentials", &retention.deleted_credentials, absl::Hours(1),
+                   absl::Hours(87600),
+                   {.help = "Soft-deleted credential versions are crypto-erased after this."});
+        v.Duration("audit_events", &retention.audit_events, absl::Hours(24), absl::Hours(876000),
+                   {.help = "Audit events older than this are purged, leaving a checkpoint so "
+                            "the rest of the chain still verifies."});
+      });
+  DefaultedSection(v, "logging", &config.logging,
+                   {.help = "Logs are JSON lines on stderr, with request ids."},
+                   [&](LoggingConfig& logging) {
+                     EnumField(v, "level", &logging.level, kLogLevelNames,
+                               {.help = "Least severe level written."});
+                   });
+  DefaultedSection(v, "shutdown", &config.shutdown, {.help = "Graceful shutdown."},
+                   [&](ShutdownConfig& shutdown) {
+                     v.Duration("drain_timeout", &shutdown.drain_timeout, absl::Seconds(0),
+                                absl::Minutes(10),
+                                {.help = "After SIGTERM, how long in-flight calls may finish "
+                                         "before they are cancelled."});
+                   });
+}
+
+}  // namespace credvault::server

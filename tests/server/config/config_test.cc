@@ -1,0 +1,613 @@
+// The credvaultd configuration: the example file, every validation rule, strictness,
+// flags, secrets from the environment and the generated reference.
+#include "server/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/config/config_flags.h"
+#include "server/config/environment.h"
+
+namespace credvault::server {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kPin[] = "cvroot1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+// Both tiers, plaintext on loopback: the smallest configuration that uses every rule's
+// happy path. Tests edit it into the case they need.
+const std::string kBase = std::string(R"(
+tiers: [write, decrypt]
+listeners:
+  write: {address: "127.0.0.1:7443", plaintext: true}
+  decrypt: {address: "127.0.0.1:7444", plaintext: true}
+database:
+  writer: {}
+  decryptor: {}
+  admin: {}
+keys:
+  writer_keys: {current: 1, files: {1: /keys/writer-1.key}}
+  root_key_pins: {1: ")") +
+                          kPin + R"("}
+  seal_key: {file: /keys/seal.key}
+policy_file: /etc/credvault/policy.yaml
+)";
+
+constexpr char kWriterPassword[] = "writer-password-7f3e";
+constexpr char kDecryptorPassword[] = "decryptor-password-91ab";
+constexpr char kAdminPassword[] = "admin-password-c0de";
+
+MapEnvironment FullEnvironment() {
+  return MapEnvironment({{"CREDVAULT_DB_WRITER_PASSWORD", kWriterPassword},
+                         {"CREDVAULT_DB_DECRYPTOR_PASSWORD", kDecryptorPassword},
+                         {"CREDVAULT_DB_ADMIN_PASSWORD", kAdminPassword}});
+}
+
+absl::StatusOr<Config> Parse(const std::string& yaml, const FlagOverrides& flags = {}) {
+  return ParseConfig(yaml, "test.yaml", FullEnvironment(), flags);
+}
+
+// kBase (or `yaml`) with `edit` applied to its YAML tree.
+std::string Edit(const std::function<void(YAML::Node&)>& edit, const std::string& yaml = kBase) {
+  YAML::Node root = YAML::Load(yaml);
+  edit(root);
+  return YAML::Dump(root);
+}
+
+::testing::AssertionResult IsInvalid(const absl::StatusOr<Config>& result,
+                                     const std::string& expected) {
+  if (result.ok()) return ::testing::AssertionFailure() << "parsed without error";
+  if (result.status().code() != absl::StatusCode::kInvalidArgument) {
+    return ::testing::AssertionFailure() << "wrong code: " << result.status();
+  }
+  if (std::string(result.status().message()).find(expected) == std::string::npos) {
+    return ::testing::AssertionFailure()
+           << "message lacks \"" << expected << "\": " << result.status().message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// --- The example and the base --------------------------------------------------------------
+
+TEST(ConfigTest, ExampleFileLoads) {
+  const absl::StatusOr<Config> config =
+      LoadConfig(CREDVAULT_EXAMPLE_CONFIG, FullEnvironment(), FlagOverrides{});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->RunsTier(Tier::kWrite));
+  EXPECT_TRUE(config->RunsTier(Tier::kDecrypt));
+  ASSERT_TRUE(config->listeners.write.has_value());
+  ASSERT_TRUE(config->listeners.write->tls.has_value());
+  EXPECT_TRUE(config->listeners.write->tls->require_client_cert);
+  ASSERT_TRUE(config->listeners.admin.has_value());
+  EXPECT_TRUE(config->listeners.admin->plaintext);
+  ASSERT_TRUE(config->database.writer.has_value());
+  EXPECT_EQ(config->database.writer->password.RevealSecret(), kWriterPassword);
+  EXPECT_EQ(config->database.admin->pool_size, 4);
+  ASSERT_TRUE(config->keys.seal_key.has_value());
+  EXPECT_EQ(config->keys.seal_key->provider, SealKeyBackend::kFile);
+  EXPECT_EQ(config->retention.audit_events, absl::Hours(9600));
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  const absl::StatusOr<Config> config =
+      LoadConfig("/nonexistent/credvaultd.yaml", FullEnvironment(), FlagOverrides{});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, BaseLoadsWithDocumentedDefaults) {
+  const absl::StatusOr<Config> config = Parse(kBase);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->database.host, "127.0.0.1");
+  EXPECT_EQ(config->database.port, 5432);
+  EXPECT_EQ(config->database.sslmode, SslMode::kPrefer);
+  EXPECT_EQ(config->database.connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->database.writer->user, "credvault_writer");
+  EXPECT_EQ(config->database.decryptor->password_env, "CREDVAULT_DB_DECRYPTOR_PASSWORD");
+  EXPECT_EQ(config->database.decryptor->password.RevealSecret(), kDecryptorPassword);
+  EXPECT_EQ(config->database.admin->pool_size, 4);
+  EXPECT_EQ(config->limits.max_secret_size, 65536u);
+  EXPECT_EQ(config->limits.max_page_size, 500);
+  EXPECT_EQ(config->idempotency.retention, absl::Hours(24));
+  EXPECT_EQ(config->retention.deleted_credentials, absl::Hours(720));
+  EXPECT_EQ(config->logging.level, LogLevel::kInfo);
+  EXPECT_EQ(config->shutdown.drain_timeout, absl::Seconds(20));
+  EXPECT_TRUE(config->orgs.provision_on_first_put);
+  EXPECT_FALSE(config->metrics.has_value());
+  EXPECT_FALSE(config->listeners.admin.has_value());
+}
+
+// --- Strictness ------------------------------------------------------------------------------
+
+TEST(ConfigTest, UnknownKeysAreNamedWithTheirPathAndTheKnownKeys) {
+  EXPECT_TRUE(IsInvalid(Parse(kBase + "tierz: [write]\n"),
+                        "tierz: unknown key; known keys: "
+                        "tiers, listeners, metrics, database"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["listeners"]["write"]["tls"]["cert_fil"] = "/x.crt";
+                          n["listeners"]["write"]["plaintext"] = false;
+                        })),
+                        "listeners.write.tls.cert_fil: unknown key; known keys: cert_file, "
+                        "key_file, client_ca_file, require_client_cert"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["writer"]["passwd"] = "x"; })),
+                        "database.writer.passwd: unknown key; known keys: user, password_env, "
+                        "pool_size"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["keys"]["seal_key"]["provider"] = "pkcs11";
+                          n["keys"]["seal_key"].remove("file");
+                          n["keys"]["seal_key"]["pkcs11"]["slot"] = 0;
+                        })),
+                        "keys.seal_key.pkcs11.slot: unknown key"));
+}
+
+TEST(ConfigTest, UnknownKeyMessageCarriesTheLine) {
+  EXPECT_TRUE(IsInvalid(Parse("tiers: [write]\n\nbogus: 1\n"), "test.yaml:3: bogus: unknown key"));
+}
+
+// Derived from the schema, so that it covers every key, including ones added later: a
+// misspelling of any key, at its own depth, is reported with its full path.
+TEST(ConfigTest, EveryMisspeltKeyIsRejected) {
+  for (const SchemaKey& key : DescribeConfigSchema()) {
+    const std::vector<std::string> parts = absl::StrSplit(key.path, '.');
+    YAML::Node root = YAML::Load(kBase);
+    YAML::Node node = root;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      if (!node[parts[i]] || !node[parts[i]].IsMap()) {
+        node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      }
+      node.reset(node[parts[i]]);
+    }
+    node[parts.back() + "x"] = "1";
+    EXPECT_TRUE(IsInvalid(Parse(YAML::Dump(root)), key.path + "x: unknown key")) << key.path;
+  }
+}
+
+TEST(ConfigTest, DuplicateKeysAreRejected) {
+  EXPECT_TRUE(IsInvalid(Parse(kBase + "policy_file: /other.yaml\n"), "policy_file: duplicate key"));
+}
+
+TEST(ConfigTest, WrongTypesNameTheKey) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["port"] = "five"; })),
+                        "database.port: expected an integer"));
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["orgs"]["provision_on_first_put"] = "yes"; })),
+                "orgs.provision_on_first_put: expected true or false"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["tiers"] = "write"; })),
+                        "tiers: expected a non-empty list"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["listeners"] = YAML::Node(YAML::NodeType::Sequence);
+                          n["listeners"].push_back("write");
+                        })),
+                        "listeners: expected a mapping, not a list"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["policy_file"] = YAML::Node(); })),
+                        "policy_file: must not be empty"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["logging"]["level"] = "verbose"; })),
+                        "logging.level: must be one of: debug, info, warning, error"));
+  EXPECT_TRUE(IsInvalid(Parse("- just\n- a list\n"), "expected a mapping at the top level"));
+  EXPECT_TRUE(IsInvalid(Parse("tiers: [write\n"), "invalid YAML"));
+}
+
+TEST(ConfigTest, QuotedNumbersAreNotIntegers) {
+  YAML::Node root = YAML::Load(kBase);
+  root["database"]["port"] = "5432";
+  YAML::Emitter out;
+  out << root;
+  // Emitted unquoted the value is an integer; written quoted it is a string.
+  EXPECT_TRUE(Parse(out.c_str()).ok());
+  std::string quoted = kBase;
+  quoted.replace(quoted.find("database:\n"), 10, "database:\n  port: \"5432\"\n");
+  EXPECT_TRUE(IsInvalid(Parse(quoted), "database.port: expected an integer"));
+}
+
+// --- Tiers -----------------------------------------------------------------------------------
+
+TEST(ConfigTest, TiersMustBeKnownDistinctAndPresent) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n.remove("tiers"); })), "tiers: required"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["tiers"] = YAML::Node(YAML::NodeType::Sequence); })),
+      "tiers: expected a non-empty list"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["tiers"].push_back("read"); })),
+                        "tiers[2]: must be one of: write, decrypt"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["tiers"].push_back("write"); })),
+                        "tiers[2]: duplicate entry write"));
+}
+
+// --- Listeners -------------------------------------------------------------------------------
+
+TEST(ConfigTest, EachTierNeedsItsListener) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["listeners"].remove("write"); })),
+                        "listeners.write: required with the write tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["listeners"].remove("decrypt"); })),
+                        "listeners.decrypt: required with the decrypt tier"));
+}
+
+TEST(ConfigTest, ListenersOfTiersNotRunAreRejected) {
+  const std::string write_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[write]");
+    n["database"].remove("decryptor");
+    n["database"].remove("admin");
+    n["keys"].remove("seal_key");
+  });
+  EXPECT_TRUE(
+      IsInvalid(Parse(write_only), "listeners.decrypt: only allowed with the decrypt tier"));
+  const std::string with_admin = Edit(
+      [](YAML::Node& n) {
+        n["listeners"].remove("decrypt");
+        n["listeners"]["admin"] = YAML::Load("{address: \"127.0.0.1:7445\", plaintext: true}");
+      },
+      write_only);
+  EXPECT_TRUE(IsInvalid(Parse(with_admin), "listeners.admin: only allowed with the decrypt tier"));
+}
+
+TEST(ConfigTest, ListenerNeedsExactlyOneOfTlsAndPlaintext) {
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["listeners"]["write"].remove("plaintext"); })),
+                "listeners.write: needs a tls section, or plaintext: true"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["listeners"]["write"]["tls"] =
+                              YAML::Load("{cert_file: /c, key_file: /k, client_ca_file: /ca}");
+                        })),
+                        "listeners.write: set either tls or plaintext: true, not both"));
+}
+
+TEST(ConfigTest, PlaintextOnlyOnLoopback) {
+  const auto with_address = [](const std::string& address) {
+    return Parse(Edit([&](YAML::Node& n) { n["listeners"]["write"]["address"] = address; }));
+  };
+  EXPECT_TRUE(IsInvalid(with_address("0.0.0.0:7443"),
+                        "listeners.write: plaintext is allowed only on loopback addresses, not "
+                        "0.0.0.0:7443"));
+  EXPECT_TRUE(IsInvalid(with_address("[::]:7443"), "plaintext is allowed only on loopback"));
+  EXPECT_TRUE(IsInvalid(with_address("10.1.2.3:7443"), "plaintext is allowed only on loopback"));
+  EXPECT_TRUE(IsInvalid(with_address("db.example.org:7443"), "plaintext is allowed only on"));
+  EXPECT_TRUE(IsInvalid(with_address("[::ffff:10.0.0.1]:7443"), "plaintext is allowed only on"));
+  for (const char* loopback : {"127.0.0.1:7443", "127.3.2.1:7443", "[::1]:7443", "localhost:7443",
+                               "[::ffff:127.0.0.1]:0"}) {
+    const absl::StatusOr<Config> config = with_address(loopback);
+    EXPECT_TRUE(config.ok()) << loopback << ": " << config.status();
+  }
+}
+
+TEST(ConfigTest, TlsNeedsCertificateKeyAndCaForClientCertificates) {
+  const auto with_tls = [](const std::string& tls) {
+    return Parse(Edit([&](YAML::Node& n) {
+      n["listeners"]["write"].remove("plaintext");
+      n["listeners"]["write"]["address"] = "0.0.0.0:7443";
+      n["listeners"]["write"]["tls"] = YAML::Load(tls);
+    }));
+  };
+  EXPECT_TRUE(IsInvalid(with_tls("{key_file: /k, client_ca_file: /ca}"),
+                        "listeners.write.tls.cert_file: required"));
+  EXPECT_TRUE(IsInvalid(with_tls("{cert_file: /c, client_ca_file: /ca}"),
+                        "listeners.write.tls.key_file: required"));
+  EXPECT_TRUE(IsInvalid(with_tls("{cert_file: /c, key_file: /k}"),
+                        "listeners.write.tls.client_ca_file: required when require_client_cert"));
+  EXPECT_TRUE(with_tls("{cert_file: /c, key_file: /k, require_client_cert: false}").ok());
+  const absl::StatusOr<Config> config =
+      with_tls("{cert_file: /c, key_file: /k, client_ca_file: /ca}");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listeners.write->tls->client_ca_file, "/ca");
+}
+
+TEST(ConfigTest, AddressesMustBeHostAndPort) {
+  const auto with_address = [](const std::string& address) {
+    return Parse(Edit([&](YAML::Node& n) { n["listeners"]["write"]["address"] = address; }));
+  };
+  EXPECT_TRUE(IsInvalid(with_address("127.0.0.1"), "listeners.write.address: expected host:port"));
+  EXPECT_TRUE(IsInvalid(with_address("127.0.0.1:65536"), "listeners.write.address: the port"));
+  EXPECT_TRUE(IsInvalid(with_address("127.0.0.1:-1"), "listeners.write.address: the port"));
+  EXPECT_TRUE(IsInvalid(with_address("127.0.0.1:"), "listeners.write.address: the port"));
+  EXPECT_TRUE(IsInvalid(with_address("::1:7443"), "IPv6 hosts must be in brackets"));
+  EXPECT_TRUE(IsInvalid(with_address("[::1]7443"), "expected host:port"));
+  EXPECT_TRUE(IsInvalid(with_address("[not-ip]:7443"), "not an IPv6 address"));
+  EXPECT_TRUE(IsInvalid(with_address("bad host:1"), "not a host name"));
+  EXPECT_TRUE(with_address("127.0.0.1:0").ok());
+  EXPECT_TRUE(with_address("127.0.0.1:65535").ok());
+}
+
+TEST(ConfigTest, TwoListenersOnOneFixedAddressAreRejected) {
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["listeners"]["decrypt"]["address"] = "127.0.0.1:7443"; })),
+      "listeners.decrypt.address: same address as listeners.write.address"));
+  // Port 0 is a fresh port each time, so tests may reuse it.
+  EXPECT_TRUE(Parse(Edit([](YAML::Node& n) {
+                n["listeners"]["write"]["address"] = "127.0.0.1:0";
+                n["listeners"]["decrypt"]["address"] = "127.0.0.1:0";
+              })).ok());
+}
+
+// --- Durations and ranges ----------------------------------------------------------------------
+
+TEST(ConfigTest, DurationsTakeUnits) {
+  const absl::StatusOr<Config> config = Parse(Edit([](YAML::Node& n) {
+    n["database"]["statement_timeout"] = "500ms";
+    n["database"]["connect_timeout"] = "5s";
+    n["shutdown"]["drain_timeout"] = "10m";
+    n["idempotency"]["retention"] = "24h";
+    n["retention"]["deleted_credentials"] = "1h30m";
+  }));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->database.statement_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(config->database.connect_timeout, absl::Seconds(5));
+  EXPECT_EQ(config->shutdown.drain_timeout, absl::Minutes(10));
+  EXPECT_EQ(config->idempotency.retention, absl::Hours(24));
+  EXPECT_EQ(config->retention.deleted_credentials, absl::Minutes(90));
+
+  const auto with_timeout = [](const std::string& value) {
+    return Parse(Edit([&](YAML::Node& n) { n["database"]["statement_timeout"] = value; }));
+  };
+  EXPECT_TRUE(IsInvalid(with_timeout("5"), "database.statement_timeout: expected a duration"));
+  EXPECT_TRUE(IsInvalid(with_timeout("soon"), "database.statement_timeout: expected a duration"));
+  EXPECT_TRUE(IsInvalid(with_timeout("inf"), "database.statement_timeout: expected a duration"));
+  EXPECT_TRUE(
+      IsInvalid(with_timeout("-1s"), "database.statement_timeout: must be between 1ms and 1h"));
+  EXPECT_TRUE(
+      IsInvalid(with_timeout("2h"), "database.statement_timeout: must be between 1ms and 1h"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["idempotency"]["retention"] = "1h"; })),
+                        "idempotency.retention: must be between 24h and 720h"));
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["connect_timeout"] = "1500ms"; })),
+                "database.connect_timeout: must be whole seconds"));
+}
+
+TEST(ConfigTest, LimitsAreRangeChecked) {
+  const auto with_limit = [](const std::string& key, const std::string& value) {
+    return Parse(Edit([&](YAML::Node& n) { n["limits"][key] = YAML::Load(value); }));
+  };
+  EXPECT_TRUE(IsInvalid(with_limit("max_secret_size", "0"),
+                        "limits.max_secret_size: must be between 1 and 1048576"));
+  EXPECT_TRUE(IsInvalid(with_limit("max_secret_size", "1048577"),
+                        "limits.max_secret_size: must be between 1 and 1048576"));
+  EXPECT_TRUE(IsInvalid(with_limit("max_page_size", "501"),
+                        "limits.max_page_size: must be between 1 and 500"));
+  EXPECT_TRUE(IsInvalid(with_limit("compare_per_minute", "0"), "limits.compare_per_minute"));
+  EXPECT_TRUE(IsInvalid(with_limit("max_secret_size", "99999999999999999999"),
+                        "limits.max_secret_size: expected an integer"));
+  EXPECT_TRUE(IsInvalid(with_limit("max_page_size", "10"),
+                        "limits.default_page_size: must not exceed limits.max_page_size (10)"));
+  EXPECT_TRUE(IsInvalid(with_limit("max_request_bytes", "65536"),
+                        "limits.max_request_bytes: must be at least limits.max_secret_size"));
+  EXPECT_TRUE(IsInvalid(with_limit("pool_size", "3"), "limits.pool_size: unknown key"));
+}
+
+// --- Database roles and secrets ----------------------------------------------------------------
+
+TEST(ConfigTest, EachTierNeedsItsDatabaseRoles) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"].remove("writer"); })),
+                        "database.writer: required with the write tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"].remove("decryptor"); })),
+                        "database.decryptor: required with the decrypt tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"].remove("admin"); })),
+                        "database.admin: required with the decrypt tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["tiers"] = YAML::Load("[decrypt]");
+                          n["listeners"].remove("write");
+                        })),
+                        "database.writer: only allowed with the write tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["admin"]["pool_size"] = 0; })),
+                        "database.admin.pool_size: must be between 1 and 1024"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["database"]["writer"]["password_env"] = "NOT-A-NAME"; })),
+      "database.writer.password_env: must be the name of an environment"));
+}
+
+TEST(ConfigTest, MissingPasswordVariableIsNamedButNoValueIs) {
+  MapEnvironment env = FullEnvironment();
+  env.Set("CREDVAULT_DB_WRITER_PASSWORD", "");
+  const absl::StatusOr<Config> config = ParseConfig(kBase, "test.yaml", env);
+  EXPECT_TRUE(IsInvalid(config,
+                        "database.writer.password_env: environment variable "
+                        "CREDVAULT_DB_WRITER_PASSWORD is not set or empty"));
+  EXPECT_THAT(std::string(config.status().message()), Not(HasSubstr(kDecryptorPassword)));
+  EXPECT_THAT(std::string(config.status().message()), Not(HasSubstr(kAdminPassword)));
+
+  const absl::StatusOr<Config> renamed = ParseConfig(
+      Edit([](YAML::Node& n) { n["database"]["admin"]["password_env"] = "OPS_DB_PASSWORD"; }),
+      "test.yaml", FullEnvironment());
+  EXPECT_TRUE(IsInvalid(renamed, "environment variable OPS_DB_PASSWORD is not set"));
+}
+
+TEST(ConfigTest, OnlyTheSecretsOfTheTiersRunAreRead) {
+  const std::string write_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[write]");
+    n["listeners"].remove("decrypt");
+    n["database"].remove("decryptor");
+    n["database"].remove("admin");
+    n["keys"].remove("seal_key");
+  });
+  const absl::StatusOr<Config> config = ParseConfig(
+      write_only, "test.yaml",
+      MapEnvironment(
+          std::map<std::string, std::string>{{"CREDVAULT_DB_WRITER_PASSWORD", kWriterPassword}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->RunsTier(Tier::kDecrypt));
+  EXPECT_EQ(config->database.writer->password.RevealSecret(), kWriterPassword);
+}
+
+TEST(ConfigTest, ASecretInTheWrongKeyIsNotEchoed) {
+  const absl::StatusOr<Config> config = Parse(Edit([](YAML::Node& n) {
+    n["database"]["writer"]["password"] = "hunter2-do-not-log";
+    n["database"]["writer"]["password_env"] = "hunter2-do-not-log";
+  }));
+  EXPECT_TRUE(IsInvalid(config, "database.writer.password: unknown key"));
+  EXPECT_THAT(std::string(config.status().message()), Not(HasSubstr("hunter2")));
+}
+
+// --- Keys ------------------------------------------------------------------------------------
+
+TEST(ConfigTest, KeysRequiredByTheTiers) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("writer_keys"); })),
+                        "keys.writer_keys: required with the write tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("root_key_pins"); })),
+                        "keys.root_key_pins: required with the write tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("seal_key"); })),
+                        "keys.seal_key: required with the decrypt tier"));
+  const std::string decrypt_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[decrypt]");
+    n["listeners"].remove("write");
+    n["database"].remove("writer");
+    n["keys"].remove("root_key_pins");
+  });
+  EXPECT_TRUE(Parse(decrypt_only).ok());
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("writer_keys"); }, decrypt_only)),
+                "keys.writer_keys: required with the decrypt tier"));
+}
+
+TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["tiers"] = YAML::Load("[write]");
+                          n["listeners"].remove("decrypt");
+                          n["database"].remove("decryptor");
+                          n["database"].remove("admin");
+                        })),
+                        "keys.seal_key: a write-tier-only process must not hold the seal key"));
+}
+
+TEST(ConfigTest, WriterKeysAndPinsAreChecked) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"]["writer_keys"]["current"] = 2; })),
+                        "keys.writer_keys.current: version 2 is not listed in "
+                        "keys.writer_keys.files"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["keys"]["writer_keys"]["files"] = YAML::Load("{0: /k0}");
+                        })),
+                        "keys.writer_keys.files: versions must be integers >= 1"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["keys"]["writer_keys"]["files"] = YAML::Load("{1: }"); })),
+      "keys.writer_keys.files.1: must not be empty"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["keys"]["root_key_pins"] = YAML::Load("{1: \"cvroot1:abcd\"}");
+                        })),
+                        "keys.root_key_pins: root key pin for version 1"));
+  // A pin may also be the public key itself.
+  EXPECT_TRUE(Parse(Edit([](YAML::Node& n) {
+                n["keys"]["root_key_pins"][2] = std::string(64, 'a');
+              })).ok());
+}
+
+TEST(ConfigTest, SealKeyProviders) {
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"]["seal_key"].remove("file"); })),
+                        "keys.seal_key.file: required with provider file"));
+  const auto pkcs11 = [](const std::string& section) {
+    return Edit([&](YAML::Node& n) {
+      n["keys"]["seal_key"] = YAML::Load("{provider: pkcs11}");
+      n["keys"]["seal_key"]["pkcs11"] = YAML::Load(section);
+    });
+  };
+  const std::string base_section =
+      "{module: /usr/lib/softhsm/libsofthsm2.so, token_label: cv, key_label: seal";
+  EXPECT_TRUE(IsInvalid(Parse(pkcs11(base_section + "}")),
+                        "keys.seal_key.pkcs11: set exactly one of pin_env and pin_file"));
+  EXPECT_TRUE(IsInvalid(Parse(pkcs11(base_section + ", pin_env: PIN, pin_file: /pin}")),
+                        "keys.seal_key.pkcs11: set exactly one of pin_env and pin_file"));
+  EXPECT_TRUE(IsInvalid(Parse(pkcs11("{token_label: cv, key_label: seal, pin_file: /p}")),
+                        "keys.seal_key.pkcs11.module: required"));
+  EXPECT_TRUE(IsInvalid(Parse(pkcs11(base_section + ", pin_env: CV_PIN}")),
+                        "keys.seal_key.pkcs11.pin_env: environment variable CV_PIN is not set"));
+  MapEnvironment env = FullEnvironment();
+  env.Set("CV_PIN", "1234");
+  const absl::StatusOr<Config> config =
+      ParseConfig(pkcs11(base_section + ", pin_env: CV_PIN}"), "test.yaml", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->keys.seal_key->provider, SealKeyBackend::kPkcs11);
+  EXPECT_EQ(config->keys.seal_key->pkcs11->pin.RevealSecret(), "1234");
+  EXPECT_TRUE(Parse(pkcs11(base_section + ", pin_file: /run/secrets/pin}")).ok());
+}
+
+// --- Flags -------------------------------------------------------------------------------------
+
+FlagOverrides Flags(std::initializer_list<std::string_view> args) {
+  FlagOverrides flags;
+  for (std::string_view arg : args) {
+    const absl::StatusOr<bool> consumed = ParseConfigFlag(arg, flags);
+    EXPECT_TRUE(consumed.ok() && *consumed) << arg;
+  }
+  return flags;
+}
+
+TEST(ConfigTest, FlagsOverrideKeysAndAreValidatedLikeTheFile) {
+  const absl::StatusOr<Config> config = Parse(
+      kBase, Flags({"--write-address=127.0.0.1:0", "--log-level=debug", "--database-port=6543",
+                    "--metrics-address=127.0.0.1:9000", "--log-level=warning"}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listeners.write->address, "127.0.0.1:0");
+  EXPECT_EQ(config->logging.level, LogLevel::kWarning);  // the later flag wins
+  EXPECT_EQ(config->database.port, 6543);
+  ASSERT_TRUE(config->metrics.has_value());
+  EXPECT_EQ(config->metrics->address, "127.0.0.1:9000");
+
+  EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--database-port=http"})),
+                        "--database-port (database.port): expected an integer"));
+  EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--write-address=0.0.0.0:7443"})),
+                        "listeners.write: plaintext is allowed only on loopback addresses, not "
+                        "0.0.0.0:7443"));
+  EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--tiers=write,read"})),
+                        "--tiers (tiers[1]): must be one of: write, decrypt"));
+  EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--tiers=write"})),
+                        "keys.seal_key: a write-tier-only process must not hold the seal key"));
+}
+
+TEST(ConfigTest, FlagParsing) {
+  FlagOverrides flags;
+  EXPECT_EQ(ParseConfigFlag("--config=/etc/x.yaml", flags), absl::StatusOr<bool>(false));
+  EXPECT_EQ(ParseConfigFlag("migrate", flags), absl::StatusOr<bool>(false));
+  EXPECT_EQ(ParseConfigFlag("--write-address", flags).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseConfigFlag("--write-address=", flags).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(flags.values.empty());
+}
+
+// --- The reference -----------------------------------------------------------------------------
+
+TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
+  const std::string reference = RenderConfigReference();
+  const std::vector<SchemaKey> keys = DescribeConfigSchema();
+  ASSERT_GT(keys.size(), 60u);
+  std::set<std::string> paths;
+  for (const SchemaKey& key : keys) {
+    paths.insert(key.path);
+    EXPECT_THAT(reference, HasSubstr(key.path + "  (")) << key.path;
+    EXPECT_FALSE(key.help.empty()) << key.path;
+  }
+  // Spot checks that the schema holds what the file format promises.
+  for (const char* path : {"tiers", "listeners.admin.tls.client_ca_file", "metrics.address",
+                           "database.decryptor.password_env", "keys.seal_key.pkcs11.pin_file",
+                           "keys.writer_keys.files", "limits.max_request_bytes",
+                           "retention.audit_events", "shutdown.drain_timeout"}) {
+    EXPECT_TRUE(paths.count(path)) << path;
+  }
+  for (const std::string& flag : ConfigFlagNames()) {
+    EXPECT_THAT(reference, HasSubstr("--" + flag + "=")) << flag;
+  }
+  for (const char* variable : {"CREDVAULT_DB_WRITER_PASSWORD", "CREDVAULT_DB_DECRYPTOR_PASSWORD",
+                               "CREDVAULT_DB_ADMIN_PASSWORD"}) {
+    EXPECT_THAT(reference, HasSubstr(variable));
+  }
+  EXPECT_THAT(reference, HasSubstr("database.port  (integer 1..65535, default 5432)"));
+  EXPECT_THAT(reference, HasSubstr("idempotency.retention  (duration 24h..720h, default 24h)"));
+}
+
+// The example is the documentation operators copy: it mentions every key.
+TEST(ConfigTest, ExampleMentionsEveryKey) {
+  std::ifstream file(CREDVAULT_EXAMPLE_CONFIG);
+  const std::string example((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+  for (const SchemaKey& key : DescribeConfigSchema()) {
+    const std::string leaf = key.path.substr(key.path.rfind('.') + 1);
+    EXPECT_NE(example.find(leaf + ":"), std::string::npos) << key.path;
+  }
+}
+
+}  // namespace
+}  // namespace credvault::server
