@@ -13,7 +13,7 @@ namespace credvault::crypto {
 // associated data must commit to several values at once. A domain tag comes first, so an
 // encoding made for one purpose never verifies for another. Strings and byte strings are
 // length-prefixed (u32 big-endian); integers are fixed-width big-endian; fixed-size arrays
-// are written as they are. Internal to crypto/.
+// are written as they are.
 class CanonicalEncoder {
  public:
   explicit CanonicalEncoder(std::string_view domain);

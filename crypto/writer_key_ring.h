@@ -31,9 +31,8 @@ struct WriterTag {
 // The writer authentication keys (256-bit, keyed BLAKE2b-256): one current version that
 // makes new authenticators, any number of older versions that still verify, so a key can
 // be rotated while records made under the old one are still in use. Held by the write
-// tier and the decrypt tier. Messages are always domain-separated canonical encodings
-// built inside crypto/, never caller-chosen bytes, so one authenticator can never be
-// replayed as another kind.
+// tier and the decrypt tier. Every message starts with a CanonicalEncoder whose domain
+// names what is authenticated, so one authenticator can never be replayed as another kind.
 class WriterKeyRing {
  public:
   // `keys` maps versions (>= 1) to 32-byte keys; `current_version` must be among them.

@@ -1,0 +1,370 @@
+#include "server/admin_handler.h"
+
+#include <string>
+
+#include "common/status_macros.h"
+#include "crypto/org_key.h"
+#include "server/api_validation.h"
+#include "server/error_reason.h"
+#include "server/metadata_conversion.h"
+#include "server/page_token.h"
+
+namespace credvault::server {
+namespace {
+
+namespace v1 = ::credvault::v1;
+
+constexpr std::size_t kExportChunk = 500;
+
+absl::Status Invalid(const std::string& message) {
+  return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
+}
+
+absl::Status OrgNotFound(const std::string& org_id) {
+  return WithReason(absl::NotFoundError("org " + org_id + " does not exist"),
+                    v1::ERROR_REASON_ORG_NOT_FOUND);
+}
+
+v1::OrgKeyState ToApi(storage::OrgKeyState state) {
+  switch (state) {
+    case storage::OrgKeyState::kActive:
+      return v1::ORG_KEY_STATE_ACTIVE;
+    case storage::OrgKeyState::kRetiring:
+      return v1::ORG_KEY_STATE_RETIRING;
+    case storage::OrgKeyState::kRetired:
+      return v1::ORG_KEY_STATE_RETIRED;
+    case storage::OrgKeyState::kDestroyed:
+      return v1::ORG_KEY_STATE_DESTROYED;
+  }
+  return v1::ORG_KEY_STATE_UNSPECIFIED;
+}
+
+void ToApi(const storage::AuditEvent& event, v1::AuditEvent& out) {
+  out.set_org_id(event.org_id);
+  out.set_sequence(event.seq);
+  SetTimestamp(event.time, *out.mutable_time());
+  out.set_principal(event.principal);
+  out.set_action(event.action);
+  out.set_target(event.target);
+  out.set_result(event.result);
+  out.set_request_id(event.request_id);
+  out.set_details(event.details);
+  out.set_prev_hash(std::string(event.prev_hash.begin(), event.prev_hash.end()));
+  out.set_hash(std::string(event.hash.begin(), event.hash.end()));
+}
+
+void ToApi(const std::string& org_id, const storage::AuditCheckpoint& checkpoint,
+           v1::AuditCheckpoint& out) {
+  out.set_org_id(org_id);
+  out.set_sequence(checkpoint.seq);
+  out.set_chain_head_hash(std::string(checkpoint.head_hash.begin(), checkpoint.head_hash.end()));
+  SetTimestamp(checkpoint.created_at, *out.mutable_time());
+  if (checkpoint.signature) {
+    out.set_signature(std::string(checkpoint.signature->begin(), checkpoint.signature->end()));
+  }
+  if (checkpoint.signing_key_id) out.set_signing_key_id(*checkpoint.signing_key_id);
+}
+
+storage::NewAuditEvent Event(const CallContext& call, std::string action, std::string details) {
+  return storage::NewAuditEvent{call.principal, std::move(action), "",
+                                "ok",           call.request_id,   std::move(details)};
+}
+
+storage::NewOrgKey ToStorage(const crypto::OrgKeyRecord& record) {
+  storage::NewOrgKey key;
+  key.version = static_cast<std::int32_t>(record.key_version);
+  key.public_key.assign(record.public_key.begin(), record.public_key.end());
+  key.sealed_private_key = record.sealed_private_key;
+  key.root_key_version = static_cast<std::int32_t>(record.root_key_version);
+  key.writer_key_version = static_cast<std::int32_t>(record.authenticator.key_version);
+  key.authenticator.assign(record.authenticator.mac.begin(), record.authenticator.mac.end());
+  return key;
+}
+
+}  // namespace
+
+AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
+                           OrgKeyCache& org_keys, Clock clock)
+    : pool_(admin_pool), keys_(keys), org_keys_(org_keys), clock_(std::move(clock)) {}
+
+absl::StatusOr<crypto::OrgKeyRecord> AdminHandler::NewOrgKey(const std::string& org_id,
+                                                             std::uint32_t version) const {
+  if (keys_.roots.empty()) {
+    return absl::FailedPreconditionError(
+        "no root key is loaded; run `credvaultd init-root-key` first");
+  }
+  const crypto::RootPrivateKey& root = keys_.roots.rbegin()->second;
+  CV_ASSIGN_OR_RETURN(
+      const crypto::RootKeyPins pins,
+      crypto::RootKeyPins::New({{root.version(), crypto::RootKeyFingerprint(root.public_key())}}));
+  CV_ASSIGN_OR_RETURN(const crypto::PinnedRootPublicKey pinned,
+                      pins.Pin(root.version(), root.public_key()));
+  return crypto::CreateOrgKey(org_id, version, pinned, keys_.writer_keys);
+}
+
+absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) const {
+  absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+  if (!org.ok()) {
+    return org.status().code() == absl::StatusCode::kNotFound ? OrgNotFound(tx.org_id())
+                                                              : org.status();
+  }
+  CV_ASSIGN_OR_RETURN(const std::vector<storage::OrgKey> keys, orgs_.ListOrgKeys(tx));
+  v1::OrgInfo info;
+  info.set_org_id(org->org_id);
+  info.set_state(org->state == storage::OrgState::kActive ? v1::ORG_STATE_ACTIVE
+                                                          : v1::ORG_STATE_DESTROYED);
+  SetTimestamp(org->created_at, *info.mutable_create_time());
+  if (org->destroyed_at) SetTimestamp(*org->destroyed_at, *info.mutable_destroy_time());
+  for (const storage::OrgKey& key : keys) {
+    v1::OrgKeyVersion* out = info.add_key_versions();
+    out->set_version(static_cast<std::uint32_t>(key.version));
+    out->set_state(ToApi(key.state));
+    out->set_public_key(std::string(key.public_key.begin(), key.public_key.end()));
+    out->set_root_key_version(static_cast<std::uint32_t>(key.root_key_version));
+    SetTimestamp(key.created_at, *out->mutable_create_time());
+    if (key.state == storage::OrgKeyState::kActive) {
+      info.set_current_key_version(static_cast<std::uint32_t>(key.version));
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
+    const CallContext& call, const v1::CreateOrgRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+  CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(request.org_id(), 1));
+  v1::CreateOrgResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
+    if (existing.ok()) {
+      // A retried CreateOrg with its idempotency key finds the org it made.
+      if (!request.idempotency_key().empty() && existing->state == storage::OrgState::kActive) {
+        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        response.set_idempotent_replay(true);
+        return absl::OkStatus();
+      }
+      return WithReason(absl::AlreadyExistsError("org " + request.org_id() + " already exists"),
+                        v1::ERROR_REASON_ORG_EXISTS);
+    }
+    if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+    CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToStorage(record)));
+    CV_RETURN_IF_ERROR(audit_
+                           .Append(tx, Event(call, "org.create",
+                                             "org key version 1, root key version " +
+                                                 std::to_string(record.root_key_version)))
+                           .status());
+    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::DescribeOrgResponse> AdminHandler::DescribeOrg(
+    const CallContext& /*call*/, const v1::DescribeOrgRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  v1::DescribeOrgResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
+    const CallContext& call, const v1::RotateOrgKeyRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+  v1::RotateOrgKeyResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
+    if (before.state() == v1::ORG_STATE_DESTROYED) {
+      return WithReason(absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
+                        v1::ERROR_REASON_ORG_DESTROYED);
+    }
+    std::uint32_t newest = 0;
+    for (const v1::OrgKeyVersion& key : before.key_versions())
+      newest = std::max(newest, key.version());
+    CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(request.org_id(), newest + 1));
+    CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToStorage(record)));
+    CV_RETURN_IF_ERROR(
+        audit_
+            .Append(tx, Event(call, "org.rotate_key",
+                              "org key version " + std::to_string(newest + 1) + " replaces " +
+                                  std::to_string(before.current_key_version())))
+            .status());
+    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
+    const CallContext& call, const v1::DestroyOrgRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  if (request.confirm_org_id() != request.org_id()) {
+    return Invalid("confirm_org_id: must equal org_id");
+  }
+  CV_RETURN_IF_ERROR(ValidatePurpose("reason", request.reason()));
+  v1::DestroyOrgResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
+    v1::ErasureReceipt* receipt = response.mutable_receipt();
+    receipt->set_org_id(request.org_id());
+    for (const v1::OrgKeyVersion& key : before.key_versions()) {
+      receipt->add_destroyed_key_versions(key.version());
+    }
+    if (before.state() == v1::ORG_STATE_DESTROYED) {
+      response.set_already_destroyed(true);
+      *receipt->mutable_destroy_time() = before.destroy_time();
+      return absl::OkStatus();
+    }
+    CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
+    CV_ASSIGN_OR_RETURN(const storage::AuditEvent event,
+                        audit_.Append(tx, Event(call, "org.destroy",
+                                                "reason: " + request.reason() +
+                                                    "; every org private key destroyed")));
+    CV_ASSIGN_OR_RETURN(const v1::OrgInfo after, LoadOrgInfo(tx));
+    *receipt->mutable_destroy_time() = after.destroy_time();
+    receipt->set_audit_sequence(event.seq);
+    receipt->set_audit_chain_head(std::string(event.hash.begin(), event.hash.end()));
+    return absl::OkStatus();
+  }));
+  // Committed: no cached copy of the org's private keys may outlive their destruction.
+  org_keys_.DropOrg(request.org_id());
+  return response;
+}
+
+absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
+    const CallContext& /*call*/, const v1::ListAuditEventsRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  int page_size = 0;
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
+  if (request.has_start_sequence() && request.start_sequence() == 0) {
+    return Invalid("start_sequence: must be at least 1");
+  }
+  if (request.has_start_sequence() && request.has_end_sequence() &&
+      request.end_sequence() < request.start_sequence()) {
+    return Invalid("end_sequence: must not be before start_sequence");
+  }
+  const bool has_start_time = request.has_start_time();
+  const bool has_end_time = request.has_end_time();
+  const absl::Time start_time = FromTimestamp(request.start_time());
+  const absl::Time end_time = FromTimestamp(request.end_time());
+  if (has_start_time && has_end_time && end_time <= start_time) {
+    return Invalid("end_time: must be after start_time");
+  }
+  if (request.action().size() > 64) return Invalid("action: must be at most 64 characters");
+  for (const char c : request.action()) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_')) {
+      return Invalid("action: may contain only [a-z0-9._]");
+    }
+  }
+  PageQuery query("ListAuditEvents");
+  query.Add(request.org_id())
+      .Add(request.has_start_sequence() ? request.start_sequence() : 0)
+      .Add(request.has_end_sequence() ? request.end_sequence() : 0)
+      .Add(static_cast<std::uint64_t>(absl::ToUnixMicros(start_time)))
+      .Add(static_cast<std::uint64_t>(absl::ToUnixMicros(end_time)))
+      .Add(request.action());
+  std::uint64_t after = request.has_start_sequence() ? request.start_sequence() - 1 : 0;
+  if (!request.page_token().empty()) {
+    CV_ASSIGN_OR_RETURN(
+        const std::string cursor,
+        DecodePageToken(keys_.writer_keys, query, "page_token", request.page_token()));
+    after = std::stoull(cursor);
+  }
+  v1::ListAuditEventsResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    std::uint64_t cursor = after;
+    bool exhausted = false;
+    // Filters by time and action are applied while scanning in sequence order, so a page
+    // may need several reads; the cursor is the last sequence examined.
+    while (response.events_size() < page_size && !exhausted) {
+      CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
+                          audit_.List(tx, cursor, static_cast<std::size_t>(page_size)));
+      exhausted = batch.size() < static_cast<std::size_t>(page_size);
+      for (const storage::AuditEvent& event : batch) {
+        if (request.has_end_sequence() && event.seq > request.end_sequence()) {
+          exhausted = true;
+          break;
+        }
+        cursor = event.seq;
+        if (has_start_time && event.time < start_time) continue;
+        if (has_end_time && event.time >= end_time) continue;
+        if (!request.action().empty() && event.action != request.action()) continue;
+        ToApi(event, *response.add_events());
+        if (response.events_size() == page_size) break;
+      }
+    }
+    if (!exhausted) {
+      response.set_next_page_token(
+          EncodePageToken(keys_.writer_keys, query, std::to_string(cursor)));
+    }
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::VerifyAuditLogResponse> AdminHandler::VerifyAuditLog(
+    const CallContext& /*call*/, const v1::VerifyAuditLogRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  v1::VerifyAuditLogResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    CV_ASSIGN_OR_RETURN(const storage::AuditVerification result, audit_.Verify(tx));
+    response.set_ok(result.ok);
+    response.set_events_checked(result.events_checked);
+    response.set_start_sequence(result.first_seq);
+    response.set_end_sequence(result.last_seq);
+    if (!result.ok) {
+      response.set_first_broken_sequence(result.broken_seq);
+      response.set_failure_detail(result.problem);
+      response.set_failure_reason(v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH);
+    }
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                        audit_.ListCheckpoints(tx));
+    if (!checkpoints.empty()) {
+      ToApi(request.org_id(), checkpoints.back(), *response.mutable_latest_checkpoint());
+    }
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+absl::StatusOr<v1::ExportAuditLogResponse> AdminHandler::ExportAuditLogChunk(
+    const CallContext& /*call*/, const v1::ExportAuditLogRequest& request,
+    std::uint64_t after_sequence, bool& done) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  v1::ExportAuditLogResponse response;
+  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
+    response.Clear();
+    done = false;
+    if (after_sequence == 0) {
+      CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                          audit_.ListCheckpoints(tx));
+      for (const storage::AuditCheckpoint& checkpoint : checkpoints) {
+        ToApi(request.org_id(), checkpoint, *response.add_checkpoints());
+      }
+    }
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
+                        audit_.List(tx, after_sequence, kExportChunk));
+    done = batch.size() < kExportChunk;
+    for (const storage::AuditEvent& event : batch) {
+      if (request.has_end_sequence() && event.seq > request.end_sequence()) {
+        done = true;
+        break;
+      }
+      if (request.has_start_sequence() && event.seq < request.start_sequence()) continue;
+      ToApi(event, *response.add_events());
+    }
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
+}  // namespace credvault::server

@@ -1,0 +1,64 @@
+#ifndef CREDVAULT_SERVER_ADMIN_HANDLER_H_
+#define CREDVAULT_SERVER_ADMIN_HANDLER_H_
+
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "credvault/v1/admin_service.pb.h"
+#include "server/call_context.h"
+#include "server/decrypt_tier_keys.h"
+#include "server/org_key_cache.h"
+#include "storage/audit_log.h"
+#include "storage/credential_store.h"
+#include "storage/org_store.h"
+#include "storage/pool.h"
+#include "storage/root_key_store.h"
+
+namespace credvault::server {
+
+// AdminService logic, free of gRPC: org lifecycle and the audit log. Runs on the decrypt
+// tier, whose unwrapped root keys make the root public keys it seals new org keys to
+// trustworthy without a pin.
+class AdminHandler {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
+               OrgKeyCache& org_keys, Clock clock = &absl::Now);
+
+  absl::StatusOr<credvault::v1::CreateOrgResponse> CreateOrg(
+      const CallContext& call, const credvault::v1::CreateOrgRequest& request) const;
+  absl::StatusOr<credvault::v1::DescribeOrgResponse> DescribeOrg(
+      const CallContext& call, const credvault::v1::DescribeOrgRequest& request) const;
+  absl::StatusOr<credvault::v1::RotateOrgKeyResponse> RotateOrgKey(
+      const CallContext& call, const credvault::v1::RotateOrgKeyRequest& request) const;
+  absl::StatusOr<credvault::v1::DestroyOrgResponse> DestroyOrg(
+      const CallContext& call, const credvault::v1::DestroyOrgRequest& request) const;
+  absl::StatusOr<credvault::v1::ListAuditEventsResponse> ListAuditEvents(
+      const CallContext& call, const credvault::v1::ListAuditEventsRequest& request) const;
+  absl::StatusOr<credvault::v1::VerifyAuditLogResponse> VerifyAuditLog(
+      const CallContext& call, const credvault::v1::VerifyAuditLogRequest& request) const;
+  // One chunk of an org's export; `after_sequence` is the last sequence already sent.
+  absl::StatusOr<credvault::v1::ExportAuditLogResponse> ExportAuditLogChunk(
+      const CallContext& call, const credvault::v1::ExportAuditLogRequest& request,
+      std::uint64_t after_sequence, bool& done) const;
+
+ private:
+  absl::StatusOr<crypto::OrgKeyRecord> NewOrgKey(const std::string& org_id,
+                                                 std::uint32_t version) const;
+  absl::StatusOr<credvault::v1::OrgInfo> LoadOrgInfo(storage::Transaction& tx) const;
+
+  storage::ConnectionPool& pool_;
+  const DecryptTierKeys& keys_;
+  OrgKeyCache& org_keys_;
+  const Clock clock_;
+  const storage::OrgStore orgs_{};
+  const storage::CredentialStore credentials_{};
+  const storage::RootKeyStore root_keys_{};
+  const storage::AuditLog audit_{};
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_ADMIN_HANDLER_H_

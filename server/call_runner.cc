@@ -1,0 +1,143 @@
+#include "server/call_runner.h"
+
+#include <sodium.h>
+
+#include <cctype>
+
+#include "absl/time/clock.h"
+#include "server/api_validation.h"
+#include "server/auth/identify_caller.h"
+#include "server/grpc_status.h"
+#include "server/json_log.h"
+#include "storage/audit_log.h"
+#include "storage/org_store.h"
+
+namespace credvault::server {
+namespace {
+
+std::string CodeName(absl::StatusCode code) {
+  std::string name = absl::StatusCodeToString(code);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+}  // namespace
+
+// A caller-supplied request id is kept when it is short and plain, so clients can
+// correlate; otherwise the server makes one.
+std::string CallRunner::RequestIdFor(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("x-request-id");
+  if (it != metadata.end() && it->second.size() >= 8 && it->second.size() <= 64) {
+    std::string id(it->second.data(), it->second.size());
+    bool plain = true;
+    for (const char c : id) {
+      plain &= (std::isalnum(static_cast<unsigned char>(c)) != 0) || c == '-' || c == '_';
+    }
+    if (plain) return id;
+  }
+  unsigned char random[12];
+  randombytes_buf(random, sizeof(random));
+  char hex[2 * sizeof(random) + 1];
+  sodium_bin2hex(hex, sizeof(hex), random, sizeof(random));
+  return hex;
+}
+
+void DenialAuditor::Record(const std::string& org_id, const std::string& principal,
+                           std::string_view method, const absl::Status& refusal,
+                           const std::string& request_id) const {
+  if (pool_ == nullptr || !ValidateOrgId("org_id", org_id).ok()) return;
+  const storage::OrgStore orgs;
+  const storage::AuditLog audit;
+  const absl::Status status = pool_->Run(org_id, [&](storage::Transaction& tx) -> absl::Status {
+    if (!orgs.GetOrg(tx).ok()) return absl::OkStatus();
+    return audit
+        .Append(tx, storage::NewAuditEvent{principal, "access.denied", std::string(method),
+                                           CodeName(refusal.code()), request_id,
+                                           std::string(refusal.message())})
+        .status();
+  });
+  if (!status.ok()) {
+    LogWarning("could not audit a denied request",
+               {{"request_id", request_id}, {"org_id", org_id}, {"error", status.ToString()}});
+  }
+}
+
+void CallRunner::Observe(std::string_view method, const std::string& request_id,
+                         const std::string& principal, const std::string& org_id,
+                         absl::Time started, const absl::Status& status) {
+  const absl::Duration latency = absl::Now() - started;
+  const std::string code = CodeName(status.code());
+  if (metrics_ != nullptr) {
+    metrics_->RecordRequest(method, code, latency);
+    metrics_->SetExecutorQueue(executor_.queued());
+  }
+  const bool failed_badly = status.code() == absl::StatusCode::kInternal ||
+                            status.code() == absl::StatusCode::kDataLoss ||
+                            status.code() == absl::StatusCode::kUnknown;
+  JsonLog::Write(failed_badly ? Severity::kError : Severity::kInfo, "rpc",
+                 {{"method", std::string(method)},
+                  {"code", code},
+                  {"request_id", request_id},
+                  {"principal", principal},
+                  {"org_id", org_id},
+                  {"ms", std::to_string(absl::ToInt64Milliseconds(latency))},
+                  {"error", status.ok() ? "" : std::string(status.message())}});
+}
+
+absl::StatusOr<CallContext> CallRunner::Admit(grpc::CallbackServerContext* context,
+                                              std::string_view method,
+                                              const std::vector<Role>& roles,
+                                              const std::optional<std::string>& org_id,
+                                              const std::string& request_id) const {
+  const std::shared_ptr<const Policy> policy = policy_.Snapshot();
+  absl::StatusOr<Principal> principal =
+      IdentifyCaller(context->auth_context().get(), context->client_metadata(), *policy);
+  if (!principal.ok()) return principal.status();
+  if (org_id) {
+    // Bad input is reported as such, before authorisation looks at the org.
+    if (absl::Status valid = ValidateOrgId("org_id", *org_id); !valid.ok()) return valid;
+  }
+  absl::Status allowed = absl::PermissionDeniedError("no role");
+  for (const Role role : roles) {
+    allowed = org_id ? policy->Authorize(*principal, role, *org_id)
+                     : policy->AuthorizeAllOrgs(*principal, role);
+    if (allowed.ok()) break;
+  }
+  if (!allowed.ok()) {
+    if (org_id) denials_.Record(*org_id, principal->id, method, allowed, request_id);
+    return allowed;
+  }
+  if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  if (deadline <= absl::Now()) {
+    return absl::DeadlineExceededError("the deadline passed before the request ran");
+  }
+  return CallContext{principal->id, request_id, deadline};
+}
+
+void CallRunner::Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                          std::string_view method, std::vector<Role> roles,
+                          std::optional<std::string> org_id,
+                          std::function<absl::Status(const CallContext&)> work) {
+  const absl::Time started = absl::Now();
+  const std::string request_id = RequestIdFor(*context);
+  context->AddInitialMetadata("x-request-id", request_id);
+  auto finish = [this, context, reactor, method = std::string(method), org = org_id.value_or(""),
+                 started, request_id](const std::string& principal, const absl::Status& status) {
+    Observe(method, request_id, principal, org, started, status);
+    reactor->Finish(ToGrpcStatus(status, context));
+  };
+  const bool queued =
+      executor_.Submit([this, context, method = std::string(method), roles = std::move(roles),
+                        org_id = std::move(org_id), request_id, work = std::move(work), finish]() {
+        absl::StatusOr<CallContext> call = Admit(context, method, roles, org_id, request_id);
+        if (!call.ok()) return finish("", call.status());
+        finish(call->principal, work(*call));
+      });
+  if (!queued) {
+    finish("", absl::ResourceExhaustedError("the server is at capacity; retry with backoff"));
+  }
+}
+
+}  // namespace credvault::server

@@ -1,0 +1,88 @@
+#ifndef CREDVAULT_SERVER_CALL_RUNNER_H_
+#define CREDVAULT_SERVER_CALL_RUNNER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/auth/policy_store.h"
+#include "server/auth/role.h"
+#include "server/blocking_executor.h"
+#include "server/call_context.h"
+#include "server/metrics.h"
+#include "storage/pool.h"
+
+namespace credvault::server {
+
+// Records denied requests that name an org in that org's audit chain (design section 3),
+// through the database role of the tier that refused them. Orgs that do not exist get no
+// chain: the refusal is only logged.
+class DenialAuditor {
+ public:
+  explicit DenialAuditor(storage::ConnectionPool* pool) : pool_(pool) {}
+  void Record(const std::string& org_id, const std::string& principal, std::string_view method,
+              const absl::Status& refusal, const std::string& request_id) const;
+
+ private:
+  storage::ConnectionPool* pool_;  // not owned; null: log only
+};
+
+// Runs one unary RPC the same way for every service: request id, authentication,
+// authorisation for the named org, the handler on a worker thread (never on gRPC's callback
+// thread, because handlers block on the database), status mapping, log line and metrics.
+class CallRunner {
+ public:
+  CallRunner(const PolicyStore& policy, BlockingExecutor& executor, Metrics* metrics,
+             const DenialAuditor& denials)
+      : policy_(policy), executor_(executor), metrics_(metrics), denials_(denials) {}
+
+  // `org_id` is the org the request names (validated before anything else), or nullopt for
+  // requests that span orgs, which need the "*" scope. The handler runs only for an
+  // authorised caller.
+  template <typename Response>
+  grpc::ServerUnaryReactor* Run(
+      grpc::CallbackServerContext* context, std::string_view method, std::vector<Role> roles,
+      std::optional<std::string> org_id, Response* response,
+      std::function<absl::StatusOr<Response>(const CallContext&)> handler) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    Dispatch(context, reactor, method, std::move(roles), std::move(org_id),
+             [response, handler = std::move(handler)](const CallContext& call) -> absl::Status {
+               absl::StatusOr<Response> result = handler(call);
+               if (!result.ok()) return result.status();
+               *response = *std::move(result);
+               return absl::OkStatus();
+             });
+    return reactor;
+  }
+
+ private:
+  void Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                std::string_view method, std::vector<Role> roles, std::optional<std::string> org_id,
+                std::function<absl::Status(const CallContext&)> work);
+
+ public:
+  // Authenticates and authorises a call for any of `roles` (for streaming RPCs, which
+  // drive their own reactor). Audits a denial that names an org.
+  absl::StatusOr<CallContext> Admit(grpc::CallbackServerContext* context, std::string_view method,
+                                    const std::vector<Role>& roles,
+                                    const std::optional<std::string>& org_id,
+                                    const std::string& request_id) const;
+  static std::string RequestIdFor(const grpc::CallbackServerContext& context);
+  BlockingExecutor& executor() { return executor_; }
+  void Observe(std::string_view method, const std::string& request_id, const std::string& principal,
+               const std::string& org_id, absl::Time started, const absl::Status& status);
+
+  const PolicyStore& policy_;
+  BlockingExecutor& executor_;
+  Metrics* metrics_;
+  const DenialAuditor& denials_;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_CALL_RUNNER_H_

@@ -1,0 +1,71 @@
+#ifndef CREDVAULT_SERVER_CREDENTIAL_HANDLER_H_
+#define CREDVAULT_SERVER_CREDENTIAL_HANDLER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "credvault/v1/credential_service.pb.h"
+#include "crypto/org_key.h"
+#include "server/call_context.h"
+#include "server/rate_limiter.h"
+#include "server/write_tier_keys.h"
+#include "storage/audit_log.h"
+#include "storage/credential_store.h"
+#include "storage/idempotency_store.h"
+#include "storage/org_store.h"
+#include "storage/pool.h"
+#include "storage/root_key_store.h"
+
+namespace credvault::server {
+
+struct CredentialHandlerOptions {
+  std::size_t max_secret_size = 64 * 1024;
+  bool provision_orgs_on_first_put = true;
+  absl::Duration soft_delete_retention = absl::Hours(24 * 30);
+};
+
+// The write tier's CredentialService logic, free of gRPC: validates, seals with public
+// keys only, stores and audits in one transaction. It holds no key that decrypts, and no
+// method returns secret material.
+class CredentialHandler {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  CredentialHandler(storage::ConnectionPool& writer_pool, const WriteTierKeys& keys,
+                    RateLimiter& compare_limiter, CredentialHandlerOptions options,
+                    Clock clock = &absl::Now);
+
+  absl::StatusOr<credvault::v1::PutCredentialResponse> Put(
+      const CallContext& call, const credvault::v1::PutCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::DeleteCredentialResponse> Delete(
+      const CallContext& call, const credvault::v1::DeleteCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::DescribeCredentialResponse> Describe(
+      const CallContext& call, const credvault::v1::DescribeCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::ListCredentialsResponse> List(
+      const CallContext& call, const credvault::v1::ListCredentialsRequest& request) const;
+  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
+      const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
+
+ private:
+  // Makes the org with key version 1 sealed to the newest pinned root key, in `tx`.
+  absl::Status ProvisionOrg(storage::Transaction& tx, const CallContext& call) const;
+  absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(storage::Transaction& tx) const;
+
+  storage::ConnectionPool& pool_;
+  const WriteTierKeys& keys_;
+  RateLimiter& compare_limiter_;
+  const CredentialHandlerOptions options_;
+  const Clock clock_;
+  const storage::CredentialStore credentials_{};
+  const storage::OrgStore orgs_{};
+  const storage::IdempotencyStore idempotency_{};
+  const storage::RootKeyStore root_keys_{};
+  const storage::AuditLog audit_{};
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_CREDENTIAL_HANDLER_H_

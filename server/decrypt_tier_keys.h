@@ -1,0 +1,28 @@
+#ifndef CREDVAULT_SERVER_DECRYPT_TIER_KEYS_H_
+#define CREDVAULT_SERVER_DECRYPT_TIER_KEYS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "crypto/root_key.h"
+#include "crypto/seal_key_provider.h"
+#include "crypto/writer_key_ring.h"
+
+namespace credvault::server {
+
+// What only the decrypt tier holds: the seal key, the unwrapped root private keys and the
+// writer keys (to verify records and re-authenticate re-sealed envelopes).
+struct DecryptTierKeys {
+  std::unique_ptr<crypto::SealKeyProvider> seal_key;
+  std::map<std::uint32_t, crypto::RootPrivateKey> roots;
+  crypto::WriterKeyRing writer_keys;
+
+  // FAILED_PRECONDITION when this process does not hold root key `version`.
+  absl::StatusOr<const crypto::RootPrivateKey*> Root(std::uint32_t version) const;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_DECRYPT_TIER_KEYS_H_

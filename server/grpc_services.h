@@ -1,0 +1,92 @@
+#ifndef CREDVAULT_SERVER_GRPC_SERVICES_H_
+#define CREDVAULT_SERVER_GRPC_SERVICES_H_
+
+#include "credvault/v1/admin_service.grpc.pb.h"
+#include "credvault/v1/credential_access_service.grpc.pb.h"
+#include "credvault/v1/credential_service.grpc.pb.h"
+#include "server/access_handler.h"
+#include "server/admin_handler.h"
+#include "server/call_runner.h"
+#include "server/credential_handler.h"
+
+namespace credvault::server {
+
+// The gRPC faces of the handlers, on the callback API. Each method names its role and org
+// and hands the request to CallRunner; no logic lives here.
+
+class CredentialServiceImpl final : public credvault::v1::CredentialService::CallbackService {
+ public:
+  CredentialServiceImpl(CallRunner& runner, const CredentialHandler& handler)
+      : runner_(runner), handler_(handler) {}
+
+  grpc::ServerUnaryReactor* PutCredential(grpc::CallbackServerContext* context,
+                                          const credvault::v1::PutCredentialRequest* request,
+                                          credvault::v1::PutCredentialResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteCredential(
+      grpc::CallbackServerContext* context, const credvault::v1::DeleteCredentialRequest* request,
+      credvault::v1::DeleteCredentialResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeCredential(
+      grpc::CallbackServerContext* context, const credvault::v1::DescribeCredentialRequest* request,
+      credvault::v1::DescribeCredentialResponse* response) override;
+  grpc::ServerUnaryReactor* ListCredentials(
+      grpc::CallbackServerContext* context, const credvault::v1::ListCredentialsRequest* request,
+      credvault::v1::ListCredentialsResponse* response) override;
+  grpc::ServerUnaryReactor* CompareCredential(
+      grpc::CallbackServerContext* context, const credvault::v1::CompareCredentialRequest* request,
+      credvault::v1::CompareCredentialResponse* response) override;
+
+ private:
+  CallRunner& runner_;
+  const CredentialHandler& handler_;
+};
+
+class CredentialAccessServiceImpl final
+    : public credvault::v1::CredentialAccessService::CallbackService {
+ public:
+  CredentialAccessServiceImpl(CallRunner& runner, const AccessHandler& handler)
+      : runner_(runner), handler_(handler) {}
+
+  grpc::ServerUnaryReactor* DecryptCredential(
+      grpc::CallbackServerContext* context, const credvault::v1::DecryptCredentialRequest* request,
+      credvault::v1::DecryptCredentialResponse* response) override;
+
+ private:
+  CallRunner& runner_;
+  const AccessHandler& handler_;
+};
+
+class AdminServiceImpl final : public credvault::v1::AdminService::CallbackService {
+ public:
+  AdminServiceImpl(CallRunner& runner, const AdminHandler& handler)
+      : runner_(runner), handler_(handler) {}
+
+  grpc::ServerUnaryReactor* CreateOrg(grpc::CallbackServerContext* context,
+                                      const credvault::v1::CreateOrgRequest* request,
+                                      credvault::v1::CreateOrgResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeOrg(grpc::CallbackServerContext* context,
+                                        const credvault::v1::DescribeOrgRequest* request,
+                                        credvault::v1::DescribeOrgResponse* response) override;
+  grpc::ServerUnaryReactor* RotateOrgKey(grpc::CallbackServerContext* context,
+                                         const credvault::v1::RotateOrgKeyRequest* request,
+                                         credvault::v1::RotateOrgKeyResponse* response) override;
+  grpc::ServerUnaryReactor* DestroyOrg(grpc::CallbackServerContext* context,
+                                       const credvault::v1::DestroyOrgRequest* request,
+                                       credvault::v1::DestroyOrgResponse* response) override;
+  grpc::ServerUnaryReactor* ListAuditEvents(
+      grpc::CallbackServerContext* context, const credvault::v1::ListAuditEventsRequest* request,
+      credvault::v1::ListAuditEventsResponse* response) override;
+  grpc::ServerUnaryReactor* VerifyAuditLog(
+      grpc::CallbackServerContext* context, const credvault::v1::VerifyAuditLogRequest* request,
+      credvault::v1::VerifyAuditLogResponse* response) override;
+  grpc::ServerWriteReactor<credvault::v1::ExportAuditLogResponse>* ExportAuditLog(
+      grpc::CallbackServerContext* context,
+      const credvault::v1::ExportAuditLogRequest* request) override;
+
+ private:
+  CallRunner& runner_;
+  const AdminHandler& handler_;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_GRPC_SERVICES_H_

@@ -1,0 +1,77 @@
+#include "server/metrics.h"
+
+#include <exception>
+
+namespace credvault::server {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("credvault_requests_total")
+                    .Help("RPCs handled, by method and gRPC status code")
+                    .Register(*registry_)),
+      latency_(prometheus::BuildHistogram()
+                   .Name("credvault_request_duration_seconds")
+                   .Help("RPC latency from arrival to response, by method")
+                   .Register(*registry_)),
+      audit_append_(prometheus::BuildHistogram()
+                        .Name("credvault_audit_append_duration_seconds")
+                        .Help("Time to append one audit event inside its transaction")
+                        .Register(*registry_)
+                        .Add({}, LatencyBuckets())),
+      pool_(prometheus::BuildGauge()
+                .Name("credvault_db_pool_connections")
+                .Help("Database connections by role and state (open, idle)")
+                .Register(*registry_)),
+      executor_queue_(prometheus::BuildGauge()
+                          .Name("credvault_executor_queued_tasks")
+                          .Help("Requests waiting for a worker thread")
+                          .Register(*registry_)
+                          .Add({})) {}
+
+absl::Status Metrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
+  } catch (const std::exception& error) {
+    return absl::UnavailableError("metrics: cannot listen on " + address + ": " + error.what());
+  }
+  exposer_->RegisterCollectable(registry_);
+  return absl::OkStatus();
+}
+
+int Metrics::port() const {
+  if (!exposer_) return 0;
+  const auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::RecordRequest(std::string_view method, std::string_view code,
+                            absl::Duration latency) {
+  requests_.Add({{"method", std::string(method)}, {"code", std::string(code)}}).Increment();
+  latency_.Add({{"method", std::string(method)}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::RecordAuditAppend(absl::Duration latency) {
+  audit_append_.Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::SetPoolUsage(std::string_view role, std::size_t open, std::size_t idle) {
+  pool_.Add({{"role", std::string(role)}, {"state", "open"}}).Set(static_cast<double>(open));
+  pool_.Add({{"role", std::string(role)}, {"state", "idle"}}).Set(static_cast<double>(idle));
+}
+
+void Metrics::SetExecutorQueue(std::size_t queued) {
+  executor_queue_.Set(static_cast<double>(queued));
+}
+
+}  // namespace credvault::server

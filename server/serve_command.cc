@@ -1,0 +1,387 @@
+#include "server/serve_command.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status_macros.h"
+#include "crypto/root_key.h"
+#include "nlohmann/json.hpp"
+#include "server/access_handler.h"
+#include "server/admin_handler.h"
+#include "server/auth/policy_store.h"
+#include "server/blocking_executor.h"
+#include "server/call_runner.h"
+#include "server/config/config.h"
+#include "server/config/config_flags.h"
+#include "server/config/environment.h"
+#include "server/config/libpq_conninfo.h"
+#include "server/credential_handler.h"
+#include "server/grpc_services.h"
+#include "server/json_log.h"
+#include "server/key_loading.h"
+#include "server/metrics.h"
+#include "server/org_key_cache.h"
+#include "server/rate_limiter.h"
+#include "storage/pool.h"
+#include "storage/root_key_store.h"
+
+namespace credvault::server {
+namespace {
+
+constexpr std::string_view kServeUsage = R"(usage: credvaultd serve --config=FILE [flags]
+
+Runs the tiers named by the configuration file until SIGTERM or SIGINT, then stops
+accepting calls and drains the ones in flight (shutdown.drain_timeout). SIGHUP reloads the
+policy file; a policy that does not parse is refused and the old one stays in force.
+
+flags:
+  --config=FILE       the YAML configuration (default: $CREDVAULT_CONFIG)
+  --ready-file=FILE   once every listener is up, write {"listeners": {...: port}} to FILE
+  --help              this text, the configuration reference and the flags below
+
+)";
+
+// Secrets live in this process's memory: a core dump would write them to disk.
+void DisableCoreDumps() {
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+struct CommonFlags {
+  std::string config_path;
+  std::string ready_file;
+  FlagOverrides overrides;
+  bool help = false;
+};
+
+absl::StatusOr<CommonFlags> ParseFlags(const std::vector<std::string_view>& args,
+                                       bool accept_overrides) {
+  CommonFlags flags;
+  for (const std::string_view arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      flags.help = true;
+    } else if (arg.substr(0, 9) == "--config=") {
+      flags.config_path = std::string(arg.substr(9));
+    } else if (arg.substr(0, 13) == "--ready-file=") {
+      flags.ready_file = std::string(arg.substr(13));
+    } else if (accept_overrides) {
+      CV_ASSIGN_OR_RETURN(const bool known, ParseConfigFlag(arg, flags.overrides));
+      if (!known) return absl::InvalidArgumentError("unknown argument '" + std::string(arg) + "'");
+    } else {
+      return absl::InvalidArgumentError("unknown argument '" + std::string(arg) + "'");
+    }
+  }
+  if (flags.config_path.empty()) {
+    if (const char* env = std::getenv("CREDVAULT_CONFIG"); env != nullptr) flags.config_path = env;
+  }
+  if (flags.config_path.empty() && !flags.help) {
+    return absl::InvalidArgumentError("--config=FILE (or CREDVAULT_CONFIG) is required");
+  }
+  return flags;
+}
+
+absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> OpenPool(const Config& config,
+                                                                  const DatabaseRoleConfig& role) {
+  storage::PoolOptions options;
+  options.connection_string =
+      std::string(LibpqConnectionString(config.database, role).RevealSecret());
+  options.max_size = static_cast<std::size_t>(role.pool_size);
+  options.acquire_timeout = config.database.acquire_timeout;
+  options.statement_timeout = config.database.statement_timeout;
+  return storage::ConnectionPool::Create(std::move(options));
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const ListenerConfig& listener) {
+  if (listener.plaintext) return grpc::InsecureServerCredentials();
+  const TlsConfig& tls = *listener.tls;
+  const auto read = [](const std::string& path,
+                       const std::string& key) -> absl::StatusOr<std::string> {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(key + ": cannot read " + path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  grpc::SslServerCredentialsOptions options;
+  CV_ASSIGN_OR_RETURN(const std::string cert, read(tls.cert_file, "tls.cert_file"));
+  CV_ASSIGN_OR_RETURN(const std::string key, read(tls.key_file, "tls.key_file"));
+  options.pem_key_cert_pairs.push_back({key, cert});
+  if (!tls.client_ca_file.empty()) {
+    CV_ASSIGN_OR_RETURN(options.pem_root_certs, read(tls.client_ca_file, "tls.client_ca_file"));
+    options.client_certificate_request =
+        tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  } else {
+    options.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+struct RunningListener {
+  std::string name;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
+};
+
+absl::StatusOr<RunningListener> StartListener(const std::string& name,
+                                              const ListenerConfig& listener,
+                                              const std::vector<grpc::Service*>& services,
+                                              const Config& config) {
+  CV_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> credentials,
+                      ListenerCredentials(listener));
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listener.address, credentials, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.limits.max_request_bytes));
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError("listeners." + name + ": cannot listen on " + listener.address);
+  }
+  return RunningListener{name, port, std::move(server)};
+}
+
+void Report(const absl::Status& status, std::string_view what) {
+  LogError(what, {{"error", status.ToString()}});
+  std::cerr << "credvaultd: " << what << ": " << status.message() << "\n";
+}
+
+}  // namespace
+
+int RunServeCommand(const std::vector<std::string_view>& args) {
+  absl::StatusOr<CommonFlags> flags = ParseFlags(args, /*accept_overrides=*/true);
+  if (!flags.ok()) {
+    std::cerr << "credvaultd serve: " << flags.status().message() << "\n\n" << kServeUsage;
+    return 2;
+  }
+  if (flags->help) {
+    std::cout << kServeUsage << RenderConfigFlagsReference() << "\n" << RenderConfigReference();
+    return 0;
+  }
+  DisableCoreDumps();
+  // Signals are taken by one thread with sigwait; every thread made from here on inherits
+  // the mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const ProcessEnvironment environment;
+  absl::StatusOr<Config> config = LoadConfig(flags->config_path, environment, flags->overrides);
+  if (!config.ok()) {
+    std::cerr << "credvaultd: configuration " << flags->config_path << ":\n"
+              << config.status().message() << "\n";
+    return 2;
+  }
+  JsonLog::SetMinimumLevel(static_cast<Severity>(config->logging.level));
+
+  absl::StatusOr<std::unique_ptr<PolicyStore>> policy = PolicyStore::Open(config->policy_file);
+  if (!policy.ok()) return Report(policy.status(), "policy"), 2;
+
+  const bool write_tier = config->RunsTier(Tier::kWrite);
+  const bool decrypt_tier = config->RunsTier(Tier::kDecrypt);
+  std::unique_ptr<storage::ConnectionPool> writer_pool, decryptor_pool, admin_pool;
+  if (write_tier) {
+    absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool =
+        OpenPool(*config, *config->database.writer);
+    if (!pool.ok()) return Report(pool.status(), "database.writer"), 2;
+    writer_pool = *std::move(pool);
+  }
+  if (decrypt_tier) {
+    absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool =
+        OpenPool(*config, *config->database.decryptor);
+    if (!pool.ok()) return Report(pool.status(), "database.decryptor"), 2;
+    decryptor_pool = *std::move(pool);
+    if (config->database.admin) {
+      absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> admin =
+          OpenPool(*config, *config->database.admin);
+      if (!admin.ok()) return Report(admin.status(), "database.admin"), 2;
+      admin_pool = *std::move(admin);
+    }
+  }
+
+  std::optional<WriteTierKeys> write_keys;
+  if (write_tier) {
+    absl::StatusOr<WriteTierKeys> keys = LoadWriteTierKeys(config->keys);
+    if (!keys.ok()) return Report(keys.status(), "write tier keys"), 2;
+    write_keys.emplace(*std::move(keys));
+  }
+  std::optional<DecryptTierKeys> decrypt_keys;
+  if (decrypt_tier) {
+    absl::StatusOr<DecryptTierKeys> keys = LoadDecryptTierKeys(config->keys, *decryptor_pool);
+    if (!keys.ok()) return Report(keys.status(), "decrypt tier keys"), 2;
+    decrypt_keys.emplace(*std::move(keys));
+  }
+
+  Metrics metrics;
+  if (config->metrics) {
+    if (absl::Status served = metrics.Serve(config->metrics->address); !served.ok()) {
+      return Report(served, "metrics"), 2;
+    }
+  }
+  std::size_t workers = 0;
+  for (const auto* role :
+       {&config->database.writer, &config->database.decryptor, &config->database.admin}) {
+    if (*role) workers += static_cast<std::size_t>((*role)->pool_size);
+  }
+  BlockingExecutor executor(std::clamp<std::size_t>(workers, 2, 128), 4096);
+  const DenialAuditor write_denials(writer_pool.get());
+  const DenialAuditor decrypt_denials(decryptor_pool.get());
+  CallRunner write_runner(**policy, executor, &metrics, write_denials);
+  CallRunner decrypt_runner(**policy, executor, &metrics, decrypt_denials);
+
+  RateLimiter compare_limiter(config->limits.compare_per_minute);
+  OrgKeyCache org_key_cache(absl::Minutes(5), 10000);
+  std::unique_ptr<CredentialHandler> credential_handler;
+  std::unique_ptr<AccessHandler> access_handler;
+  std::unique_ptr<AdminHandler> admin_handler;
+  std::unique_ptr<CredentialServiceImpl> credential_service;
+  std::unique_ptr<CredentialAccessServiceImpl> access_service;
+  std::unique_ptr<AdminServiceImpl> admin_service;
+  if (write_tier) {
+    credential_handler = std::make_unique<CredentialHandler>(
+        *writer_pool, *write_keys, compare_limiter,
+        CredentialHandlerOptions{config->limits.max_secret_size,
+                                 config->orgs.provision_on_first_put,
+                                 config->retention.deleted_credentials});
+    credential_service = std::make_unique<CredentialServiceImpl>(write_runner, *credential_handler);
+  }
+  if (decrypt_tier) {
+    access_handler = std::make_unique<AccessHandler>(
+        *decryptor_pool, *decrypt_keys, org_key_cache,
+        AccessHandlerOptions{config->limits.max_secret_size,
+                             config->retention.deleted_credentials});
+    access_service = std::make_unique<CredentialAccessServiceImpl>(decrypt_runner, *access_handler);
+    if (admin_pool) {
+      admin_handler = std::make_unique<AdminHandler>(*admin_pool, *decrypt_keys, org_key_cache);
+      admin_service = std::make_unique<AdminServiceImpl>(decrypt_runner, *admin_handler);
+    }
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::vector<RunningListener> listeners;
+  const auto start = [&](const std::string& name, const std::optional<ListenerConfig>& listener,
+                         std::vector<grpc::Service*> services) -> absl::Status {
+    if (!listener || services.empty()) return absl::OkStatus();
+    CV_ASSIGN_OR_RETURN(RunningListener running, StartListener(name, *listener, services, *config));
+    LogInfo("listening", {{"listener", name},
+                          {"address", listener->address},
+                          {"port", std::to_string(running.port)},
+                          {"tls", listener->plaintext ? "off" : "on"}});
+    listeners.push_back(std::move(running));
+    return absl::OkStatus();
+  };
+  absl::Status started = absl::OkStatus();
+  if (write_tier)
+    started.Update(start("write", config->listeners.write, {credential_service.get()}));
+  if (decrypt_tier) {
+    std::vector<grpc::Service*> decrypt_services = {access_service.get()};
+    if (admin_service && !config->listeners.admin) decrypt_services.push_back(admin_service.get());
+    started.Update(start("decrypt", config->listeners.decrypt, decrypt_services));
+    if (admin_service && config->listeners.admin) {
+      started.Update(start("admin", config->listeners.admin, {admin_service.get()}));
+    }
+  }
+  if (!started.ok()) return Report(started, "listeners"), 2;
+  if (!flags->ready_file.empty()) {
+    nlohmann::json ready;
+    for (const RunningListener& listener : listeners)
+      ready["listeners"][listener.name] = listener.port;
+    if (config->metrics) ready["metrics"] = metrics.port();
+    std::ofstream(flags->ready_file) << ready.dump() << "\n";
+  }
+  LogInfo("credvaultd serving",
+          {{"tiers", std::string(write_tier ? "write " : "") + (decrypt_tier ? "decrypt" : "")}});
+
+  while (true) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      const absl::Status reloaded = (*policy)->Reload();
+      if (reloaded.ok()) {
+        LogInfo("policy reloaded", {{"file", config->policy_file}});
+      } else {
+        LogError("policy reload refused; the previous policy stays in force",
+                 {{"error", std::string(reloaded.message())}});
+      }
+      continue;
+    }
+    break;
+  }
+  LogInfo("draining",
+          {{"timeout_s", std::to_string(absl::ToInt64Seconds(config->shutdown.drain_timeout))}});
+  const auto deadline =
+      std::chrono::system_clock::now() + absl::ToChronoSeconds(config->shutdown.drain_timeout);
+  for (RunningListener& listener : listeners) {
+    if (auto* health = listener.server->GetHealthCheckService()) health->Shutdown();
+  }
+  for (RunningListener& listener : listeners) listener.server->Shutdown(deadline);
+  for (RunningListener& listener : listeners) listener.server->Wait();
+  LogInfo("stopped");
+  return 0;
+}
+
+int RunInitRootKeyCommand(const std::vector<std::string_view>& args) {
+  absl::StatusOr<CommonFlags> flags = ParseFlags(args, /*accept_overrides=*/false);
+  if (!flags.ok() || flags->help) {
+    std::cerr << "usage: credvaultd init-root-key --config=FILE\n\n"
+                 "Makes root key version 1 (wrapped by the seal key) when the database has no\n"
+                 "root key, then prints every root key's pin for keys.root_key_pins.\n";
+    return flags.ok() ? 0 : 2;
+  }
+  DisableCoreDumps();
+  const ProcessEnvironment environment;
+  absl::StatusOr<Config> config = LoadConfig(flags->config_path, environment);
+  if (!config.ok()) {
+    std::cerr << "credvaultd: configuration:\n" << config.status().message() << "\n";
+    return 2;
+  }
+  if (!config->RunsTier(Tier::kDecrypt) || !config->database.decryptor) {
+    std::cerr << "credvaultd init-root-key: needs a decrypt-tier configuration\n";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool =
+      OpenPool(*config, *config->database.decryptor);
+  absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> seal_key = OpenSealKey(config->keys);
+  if (!pool.ok()) return Report(pool.status(), "database.decryptor"), 1;
+  if (!seal_key.ok()) return Report(seal_key.status(), "keys.seal_key"), 1;
+  const storage::RootKeyStore root_keys;
+  std::vector<storage::RootKey> roots;
+  const absl::Status status = (*pool)->RunWithoutOrg([&](storage::Transaction& tx) -> absl::Status {
+    CV_ASSIGN_OR_RETURN(roots, root_keys.List(tx));
+    if (!roots.empty()) return absl::OkStatus();
+    CV_ASSIGN_OR_RETURN(const crypto::SealedRootKey made, crypto::GenerateRootKey(1, **seal_key));
+    storage::NewRootKey key;
+    key.version = 1;
+    key.public_key.assign(made.public_key.begin(), made.public_key.end());
+    key.sealed_private_key = made.wrapped_private_key;
+    key.seal_key_id = made.seal_key_id;
+    CV_RETURN_IF_ERROR(root_keys.Rotate(tx, key));
+    CV_ASSIGN_OR_RETURN(roots, root_keys.List(tx));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return Report(status, "init-root-key"), 1;
+  for (const storage::RootKey& root : roots) {
+    crypto::X25519PublicKey public_key{};
+    if (root.public_key.size() != public_key.size()) continue;
+    std::copy(root.public_key.begin(), root.public_key.end(), public_key.begin());
+    std::cout << root.version << ": " << crypto::RootKeyFingerprint(public_key) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace credvault::server

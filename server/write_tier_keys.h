@@ -1,0 +1,18 @@
+#ifndef CREDVAULT_SERVER_WRITE_TIER_KEYS_H_
+#define CREDVAULT_SERVER_WRITE_TIER_KEYS_H_
+
+#include "crypto/root_key.h"
+#include "crypto/writer_key_ring.h"
+
+namespace credvault::server {
+
+// Everything secret or trusted that the write tier holds: the writer keys and the pinned
+// root public keys. Nothing here can decrypt.
+struct WriteTierKeys {
+  crypto::WriterKeyRing writer_keys;
+  crypto::RootKeyPins root_pins;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_WRITE_TIER_KEYS_H_
