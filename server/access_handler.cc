@@ -28,7 +28,8 @@ AccessHandler::AccessHandler(storage::ConnectionPool& decryptor_pool, const Decr
       keys_(keys),
       org_keys_(org_keys),
       options_(options),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      audit_(clock_, options_.on_audit_append) {}
 
 absl::StatusOr<crypto::OrgPrivateKey> AccessHandler::LoadOrgKey(storage::Transaction& tx,
                                                                 std::uint32_t version) const {
@@ -77,72 +78,73 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
   // A refusal that must be audited: the transaction commits its audit event, then the
   // caller gets this status.
   absl::Status refusal;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    plaintext.reset();
-    refusal = absl::OkStatus();
-    response.Clear();
-    absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
-    if (!org.ok()) {
-      if (org.status().code() == absl::StatusCode::kNotFound) {
-        return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
-                          v1::ERROR_REASON_ORG_NOT_FOUND);
-      }
-      return org.status();
-    }
-    const std::optional<std::int64_t> wanted =
-        request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-    const std::string details = "purpose: " + request.purpose();
-    const auto audit = [&](const std::string& result, const std::string& more) {
-      return audit_.Append(
-          tx,
-          storage::NewAuditEvent{call.principal, "credential.decrypt", request.name(), result,
-                                 call.request_id, more.empty() ? details : details + "; " + more});
-    };
-    if (org->state == storage::OrgState::kDestroyed) {
-      refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
-                                                         " is destroyed; its secrets are gone"),
-                           v1::ERROR_REASON_ORG_DESTROYED);
-      return audit(ResultName(refusal.code()), "").status();
-    }
-    absl::StatusOr<storage::EnvelopeRecord> record =
-        credentials_.ReadEnvelope(tx, request.name(), wanted);
-    if (!record.ok()) {
-      if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
-      refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-      return audit(ResultName(refusal.code()), "").status();
-    }
-    const std::string version_detail = "version " + std::to_string(record->metadata.version);
-    if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
-      refusal = WithReason(
-          absl::FailedPreconditionError("credential " + request.name() + " version " +
-                                        std::to_string(record->metadata.version) + " has expired"),
-          v1::ERROR_REASON_CREDENTIAL_EXPIRED);
-      return audit(ResultName(refusal.code()), version_detail).status();
-    }
-    absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
-      CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
-                          crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
-      CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
-                          org_keys_.GetOrLoad(request.org_id(), parsed.org_key_version, [&] {
-                            return LoadOrgKey(tx, parsed.org_key_version);
-                          }));
-      return crypto::OpenEnvelope(
-          parsed,
-          {request.org_id(), request.name(), static_cast<std::uint64_t>(record->metadata.version)},
-          *org_key, keys_.writer_keys);
-    }();
-    if (!opened.ok()) {
-      if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();
-      refusal = WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
-      return audit(ResultName(refusal.code()), version_detail).status();
-    }
-    CV_ASSIGN_OR_RETURN(const storage::AuditEvent event, audit("ok", version_detail));
-    plaintext = *std::move(opened);
-    *response.mutable_credential() =
-        ToApiMetadata(record->metadata, options_.soft_delete_retention);
-    response.set_audit_sequence(event.seq);
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        plaintext.reset();
+        refusal = absl::OkStatus();
+        response.Clear();
+        absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+        if (!org.ok()) {
+          if (org.status().code() == absl::StatusCode::kNotFound) {
+            return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
+                              v1::ERROR_REASON_ORG_NOT_FOUND);
+          }
+          return org.status();
+        }
+        const std::optional<std::int64_t> wanted =
+            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+        const std::string details = "purpose: " + request.purpose();
+        const auto audit = [&](const std::string& result, const std::string& more) {
+          return audit_.Append(
+              tx, storage::NewAuditEvent{call.principal, "credential.decrypt", request.name(),
+                                         result, call.request_id,
+                                         more.empty() ? details : details + "; " + more});
+        };
+        if (org->state == storage::OrgState::kDestroyed) {
+          refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
+                                                             " is destroyed; its secrets are gone"),
+                               v1::ERROR_REASON_ORG_DESTROYED);
+          return audit(ResultName(refusal.code()), "").status();
+        }
+        absl::StatusOr<storage::EnvelopeRecord> record =
+            credentials_.ReadEnvelope(tx, request.name(), wanted);
+        if (!record.ok()) {
+          if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
+          refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+          return audit(ResultName(refusal.code()), "").status();
+        }
+        const std::string version_detail = "version " + std::to_string(record->metadata.version);
+        if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
+          refusal = WithReason(absl::FailedPreconditionError(
+                                   "credential " + request.name() + " version " +
+                                   std::to_string(record->metadata.version) + " has expired"),
+                               v1::ERROR_REASON_CREDENTIAL_EXPIRED);
+          return audit(ResultName(refusal.code()), version_detail).status();
+        }
+        absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
+          CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
+                              crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
+          CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
+                              org_keys_.GetOrLoad(request.org_id(), parsed.org_key_version, [&] {
+                                return LoadOrgKey(tx, parsed.org_key_version);
+                              }));
+          return crypto::OpenEnvelope(parsed,
+                                      {request.org_id(), request.name(),
+                                       static_cast<std::uint64_t>(record->metadata.version)},
+                                      *org_key, keys_.writer_keys);
+        }();
+        if (!opened.ok()) {
+          if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();
+          refusal = WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
+          return audit(ResultName(refusal.code()), version_detail).status();
+        }
+        CV_ASSIGN_OR_RETURN(const storage::AuditEvent event, audit("ok", version_detail));
+        plaintext = *std::move(opened);
+        *response.mutable_credential() =
+            ToApiMetadata(record->metadata, options_.soft_delete_retention);
+        response.set_audit_sequence(event.seq);
+        return absl::OkStatus();
+      }));
   CV_RETURN_IF_ERROR(refusal);
   // Committed: the audit event is durable, so the secret may leave.
   const auto bytes = plaintext->RevealSecret();

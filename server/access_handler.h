@@ -20,6 +20,7 @@ namespace credvault::server {
 struct AccessHandlerOptions {
   std::size_t max_secret_size = 64 * 1024;
   absl::Duration soft_delete_retention = absl::Hours(24 * 30);
+  storage::AuditLog::AppendObserver on_audit_append;
 };
 
 // The privileged decrypt path (CredentialAccessService), free of gRPC. Every attempt that
@@ -47,7 +48,7 @@ class AccessHandler {
   const Clock clock_;
   const storage::CredentialStore credentials_{};
   const storage::OrgStore orgs_{};
-  const storage::AuditLog audit_{};
+  const storage::AuditLog audit_;
 };
 
 }  // namespace credvault::server

@@ -84,8 +84,13 @@ storage::NewOrgKey ToStorage(const crypto::OrgKeyRecord& record) {
 }  // namespace
 
 AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
-                           OrgKeyCache& org_keys, Clock clock)
-    : pool_(admin_pool), keys_(keys), org_keys_(org_keys), clock_(std::move(clock)) {}
+                           OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append,
+                           Clock clock)
+    : pool_(admin_pool),
+      keys_(keys),
+      org_keys_(org_keys),
+      clock_(std::move(clock)),
+      audit_(clock_, std::move(on_audit_append)) {}
 
 absl::StatusOr<crypto::OrgKeyRecord> AdminHandler::NewOrgKey(const std::string& org_id,
                                                              std::uint32_t version) const {
@@ -135,40 +140,42 @@ absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
   CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(request.org_id(), 1));
   v1::CreateOrgResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
-    if (existing.ok()) {
-      // A retried CreateOrg with its idempotency key finds the org it made.
-      if (!request.idempotency_key().empty() && existing->state == storage::OrgState::kActive) {
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
+        if (existing.ok()) {
+          // A retried CreateOrg with its idempotency key finds the org it made.
+          if (!request.idempotency_key().empty() && existing->state == storage::OrgState::kActive) {
+            CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+            response.set_idempotent_replay(true);
+            return absl::OkStatus();
+          }
+          return WithReason(absl::AlreadyExistsError("org " + request.org_id() + " already exists"),
+                            v1::ERROR_REASON_ORG_EXISTS);
+        }
+        if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+        CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToStorage(record)));
+        CV_RETURN_IF_ERROR(audit_
+                               .Append(tx, Event(call, "org.create",
+                                                 "org key version 1, root key version " +
+                                                     std::to_string(record.root_key_version)))
+                               .status());
         CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
-        response.set_idempotent_replay(true);
         return absl::OkStatus();
-      }
-      return WithReason(absl::AlreadyExistsError("org " + request.org_id() + " already exists"),
-                        v1::ERROR_REASON_ORG_EXISTS);
-    }
-    if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
-    CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToStorage(record)));
-    CV_RETURN_IF_ERROR(audit_
-                           .Append(tx, Event(call, "org.create",
-                                             "org key version 1, root key version " +
-                                                 std::to_string(record.root_key_version)))
-                           .status());
-    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
-    return absl::OkStatus();
-  }));
+      }));
   return response;
 }
 
 absl::StatusOr<v1::DescribeOrgResponse> AdminHandler::DescribeOrg(
-    const CallContext& /*call*/, const v1::DescribeOrgRequest& request) const {
+    const CallContext& call, const v1::DescribeOrgRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   v1::DescribeOrgResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        return absl::OkStatus();
+      }));
   return response;
 }
 
@@ -177,27 +184,30 @@ absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
   v1::RotateOrgKeyResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
-    if (before.state() == v1::ORG_STATE_DESTROYED) {
-      return WithReason(absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
-                        v1::ERROR_REASON_ORG_DESTROYED);
-    }
-    std::uint32_t newest = 0;
-    for (const v1::OrgKeyVersion& key : before.key_versions())
-      newest = std::max(newest, key.version());
-    CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(request.org_id(), newest + 1));
-    CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToStorage(record)));
-    CV_RETURN_IF_ERROR(
-        audit_
-            .Append(tx, Event(call, "org.rotate_key",
-                              "org key version " + std::to_string(newest + 1) + " replaces " +
-                                  std::to_string(before.current_key_version())))
-            .status());
-    CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
+        if (before.state() == v1::ORG_STATE_DESTROYED) {
+          return WithReason(
+              absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
+              v1::ERROR_REASON_ORG_DESTROYED);
+        }
+        std::uint32_t newest = 0;
+        for (const v1::OrgKeyVersion& key : before.key_versions())
+          newest = std::max(newest, key.version());
+        CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
+                            NewOrgKey(request.org_id(), newest + 1));
+        CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToStorage(record)));
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx, Event(call, "org.rotate_key",
+                                  "org key version " + std::to_string(newest + 1) + " replaces " +
+                                      std::to_string(before.current_key_version())))
+                .status());
+        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        return absl::OkStatus();
+      }));
   return response;
 }
 
@@ -209,37 +219,38 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
   }
   CV_RETURN_IF_ERROR(ValidatePurpose("reason", request.reason()));
   v1::DestroyOrgResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
-    v1::ErasureReceipt* receipt = response.mutable_receipt();
-    receipt->set_org_id(request.org_id());
-    for (const v1::OrgKeyVersion& key : before.key_versions()) {
-      receipt->add_destroyed_key_versions(key.version());
-    }
-    if (before.state() == v1::ORG_STATE_DESTROYED) {
-      response.set_already_destroyed(true);
-      *receipt->mutable_destroy_time() = before.destroy_time();
-      return absl::OkStatus();
-    }
-    CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
-    CV_ASSIGN_OR_RETURN(const storage::AuditEvent event,
-                        audit_.Append(tx, Event(call, "org.destroy",
-                                                "reason: " + request.reason() +
-                                                    "; every org private key destroyed")));
-    CV_ASSIGN_OR_RETURN(const v1::OrgInfo after, LoadOrgInfo(tx));
-    *receipt->mutable_destroy_time() = after.destroy_time();
-    receipt->set_audit_sequence(event.seq);
-    receipt->set_audit_chain_head(std::string(event.hash.begin(), event.hash.end()));
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
+        v1::ErasureReceipt* receipt = response.mutable_receipt();
+        receipt->set_org_id(request.org_id());
+        for (const v1::OrgKeyVersion& key : before.key_versions()) {
+          receipt->add_destroyed_key_versions(key.version());
+        }
+        if (before.state() == v1::ORG_STATE_DESTROYED) {
+          response.set_already_destroyed(true);
+          *receipt->mutable_destroy_time() = before.destroy_time();
+          return absl::OkStatus();
+        }
+        CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
+        CV_ASSIGN_OR_RETURN(const storage::AuditEvent event,
+                            audit_.Append(tx, Event(call, "org.destroy",
+                                                    "reason: " + request.reason() +
+                                                        "; every org private key destroyed")));
+        CV_ASSIGN_OR_RETURN(const v1::OrgInfo after, LoadOrgInfo(tx));
+        *receipt->mutable_destroy_time() = after.destroy_time();
+        receipt->set_audit_sequence(event.seq);
+        receipt->set_audit_chain_head(std::string(event.hash.begin(), event.hash.end()));
+        return absl::OkStatus();
+      }));
   // Committed: no cached copy of the org's private keys may outlive their destruction.
   org_keys_.DropOrg(request.org_id());
   return response;
 }
 
 absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
-    const CallContext& /*call*/, const v1::ListAuditEventsRequest& request) const {
+    const CallContext& call, const v1::ListAuditEventsRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   int page_size = 0;
   CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
@@ -278,92 +289,95 @@ absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
     after = std::stoull(cursor);
   }
   v1::ListAuditEventsResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    std::uint64_t cursor = after;
-    bool exhausted = false;
-    // Filters by time and action are applied while scanning in sequence order, so a page
-    // may need several reads; the cursor is the last sequence examined.
-    while (response.events_size() < page_size && !exhausted) {
-      CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
-                          audit_.List(tx, cursor, static_cast<std::size_t>(page_size)));
-      exhausted = batch.size() < static_cast<std::size_t>(page_size);
-      for (const storage::AuditEvent& event : batch) {
-        if (request.has_end_sequence() && event.seq > request.end_sequence()) {
-          exhausted = true;
-          break;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        std::uint64_t cursor = after;
+        bool exhausted = false;
+        // Filters by time and action are applied while scanning in sequence order, so a page
+        // may need several reads; the cursor is the last sequence examined.
+        while (response.events_size() < page_size && !exhausted) {
+          CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
+                              audit_.List(tx, cursor, static_cast<std::size_t>(page_size)));
+          exhausted = batch.size() < static_cast<std::size_t>(page_size);
+          for (const storage::AuditEvent& event : batch) {
+            if (request.has_end_sequence() && event.seq > request.end_sequence()) {
+              exhausted = true;
+              break;
+            }
+            cursor = event.seq;
+            if (has_start_time && event.time < start_time) continue;
+            if (has_end_time && event.time >= end_time) continue;
+            if (!request.action().empty() && event.action != request.action()) continue;
+            ToApi(event, *response.add_events());
+            if (response.events_size() == page_size) break;
+          }
         }
-        cursor = event.seq;
-        if (has_start_time && event.time < start_time) continue;
-        if (has_end_time && event.time >= end_time) continue;
-        if (!request.action().empty() && event.action != request.action()) continue;
-        ToApi(event, *response.add_events());
-        if (response.events_size() == page_size) break;
-      }
-    }
-    if (!exhausted) {
-      response.set_next_page_token(
-          EncodePageToken(keys_.writer_keys, query, std::to_string(cursor)));
-    }
-    return absl::OkStatus();
-  }));
+        if (!exhausted) {
+          response.set_next_page_token(
+              EncodePageToken(keys_.writer_keys, query, std::to_string(cursor)));
+        }
+        return absl::OkStatus();
+      }));
   return response;
 }
 
 absl::StatusOr<v1::VerifyAuditLogResponse> AdminHandler::VerifyAuditLog(
-    const CallContext& /*call*/, const v1::VerifyAuditLogRequest& request) const {
+    const CallContext& call, const v1::VerifyAuditLogRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   v1::VerifyAuditLogResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    CV_ASSIGN_OR_RETURN(const storage::AuditVerification result, audit_.Verify(tx));
-    response.set_ok(result.ok);
-    response.set_events_checked(result.events_checked);
-    response.set_start_sequence(result.first_seq);
-    response.set_end_sequence(result.last_seq);
-    if (!result.ok) {
-      response.set_first_broken_sequence(result.broken_seq);
-      response.set_failure_detail(result.problem);
-      response.set_failure_reason(v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH);
-    }
-    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
-                        audit_.ListCheckpoints(tx));
-    if (!checkpoints.empty()) {
-      ToApi(request.org_id(), checkpoints.back(), *response.mutable_latest_checkpoint());
-    }
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_ASSIGN_OR_RETURN(const storage::AuditVerification result, audit_.Verify(tx));
+        response.set_ok(result.ok);
+        response.set_events_checked(result.events_checked);
+        response.set_start_sequence(result.first_seq);
+        response.set_end_sequence(result.last_seq);
+        if (!result.ok) {
+          response.set_first_broken_sequence(result.broken_seq);
+          response.set_failure_detail(result.problem);
+          response.set_failure_reason(v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH);
+        }
+        CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                            audit_.ListCheckpoints(tx));
+        if (!checkpoints.empty()) {
+          ToApi(request.org_id(), checkpoints.back(), *response.mutable_latest_checkpoint());
+        }
+        return absl::OkStatus();
+      }));
   return response;
 }
 
 absl::StatusOr<v1::ExportAuditLogResponse> AdminHandler::ExportAuditLogChunk(
-    const CallContext& /*call*/, const v1::ExportAuditLogRequest& request,
-    std::uint64_t after_sequence, bool& done) const {
+    const CallContext& call, const v1::ExportAuditLogRequest& request, std::uint64_t after_sequence,
+    bool& done) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   v1::ExportAuditLogResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    done = false;
-    if (after_sequence == 0) {
-      CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
-                          audit_.ListCheckpoints(tx));
-      for (const storage::AuditCheckpoint& checkpoint : checkpoints) {
-        ToApi(request.org_id(), checkpoint, *response.add_checkpoints());
-      }
-    }
-    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
-                        audit_.List(tx, after_sequence, kExportChunk));
-    done = batch.size() < kExportChunk;
-    for (const storage::AuditEvent& event : batch) {
-      if (request.has_end_sequence() && event.seq > request.end_sequence()) {
-        done = true;
-        break;
-      }
-      if (request.has_start_sequence() && event.seq < request.start_sequence()) continue;
-      ToApi(event, *response.add_events());
-    }
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        done = false;
+        if (after_sequence == 0) {
+          CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                              audit_.ListCheckpoints(tx));
+          for (const storage::AuditCheckpoint& checkpoint : checkpoints) {
+            ToApi(request.org_id(), checkpoint, *response.add_checkpoints());
+          }
+        }
+        CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
+                            audit_.List(tx, after_sequence, kExportChunk));
+        done = batch.size() < kExportChunk;
+        for (const storage::AuditEvent& event : batch) {
+          if (request.has_end_sequence() && event.seq > request.end_sequence()) {
+            done = true;
+            break;
+          }
+          if (request.has_start_sequence() && event.seq < request.start_sequence()) continue;
+          ToApi(event, *response.add_events());
+        }
+        return absl::OkStatus();
+      }));
   return response;
 }
 

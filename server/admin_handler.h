@@ -25,7 +25,8 @@ class AdminHandler {
   using Clock = std::function<absl::Time()>;
 
   AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
-               OrgKeyCache& org_keys, Clock clock = &absl::Now);
+               OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append = {},
+               Clock clock = &absl::Now);
 
   absl::StatusOr<credvault::v1::CreateOrgResponse> CreateOrg(
       const CallContext& call, const credvault::v1::CreateOrgRequest& request) const;
@@ -56,7 +57,7 @@ class AdminHandler {
   const storage::OrgStore orgs_{};
   const storage::CredentialStore credentials_{};
   const storage::RootKeyStore root_keys_{};
-  const storage::AuditLog audit_{};
+  const storage::AuditLog audit_;
 };
 
 }  // namespace credvault::server

@@ -150,7 +150,8 @@ CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
       keys_(keys),
       compare_limiter_(compare_limiter),
       options_(options),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      audit_(clock_, options_.on_audit_append) {}
 
 absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
     storage::Transaction& tx) const {
@@ -328,12 +329,12 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     return absl::OkStatus();
   };
 
-  absl::Status status = pool_.Run(request.org_id(), put);
+  absl::Status status = pool_.Run(request.org_id(), call.deadline, put);
   // Two first Puts into a new org, or two twins with one idempotency key, race on a unique
   // key: the loser runs again and finds the winner's org or result.
   if (status.code() == absl::StatusCode::kAlreadyExists &&
       ReasonOf(status) == v1::ERROR_REASON_UNSPECIFIED) {
-    status = pool_.Run(request.org_id(), put);
+    status = pool_.Run(request.org_id(), call.deadline, put);
   }
   CV_RETURN_IF_ERROR(status);
   return response;
@@ -357,86 +358,89 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
           : std::optional<crypto::WriterTag>(DeleteDigest(keys_.writer_keys, call, request));
 
   v1::DeleteCredentialResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
-    if (digest) {
-      CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
-                          CheckIdempotency(idempotency_, tx, idempotency_key, *digest));
-      if (earlier) {
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        if (digest) {
+          CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
+                              CheckIdempotency(idempotency_, tx, idempotency_key, *digest));
+          if (earlier) {
+            CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
+                                credentials_.GetMetadata(tx, request.name(), *earlier, true));
+            *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
+            response.set_idempotent_replay(true);
+            return absl::OkStatus();
+          }
+        }
+        // The newest version in any state: erase mode may finish what a soft delete began.
+        absl::StatusOr<storage::CredentialMetadata> newest =
+            credentials_.GetMetadata(tx, request.name(), std::nullopt, true);
+        if (!newest.ok()) return ExplainCredentialError(newest.status());
+        if (request.has_expected_version() &&
+            static_cast<std::uint64_t>(newest->version) != request.expected_version()) {
+          return WithReason(absl::AbortedError("expected_version: the current version is " +
+                                               std::to_string(newest->version)),
+                            v1::ERROR_REASON_VERSION_MISMATCH);
+        }
+        std::size_t affected = 0;
+        if (erase) {
+          absl::StatusOr<std::size_t> erased = credentials_.CryptoErase(tx, request.name());
+          if (!erased.ok()) return ExplainCredentialError(erased.status());
+          affected = *erased;
+        } else {
+          if (newest->deleted_at) {
+            return WithReason(
+                absl::NotFoundError("credential " + request.name() + " is already deleted"),
+                v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+          }
+          affected = static_cast<std::size_t>(newest->live_version_count);
+          absl::StatusOr<std::int64_t> deleted = credentials_.SoftDelete(tx, request.name());
+          if (!deleted.ok()) return ExplainCredentialError(deleted.status());
+        }
+        if (digest) {
+          CV_RETURN_IF_ERROR(
+              idempotency_.Record(tx, idempotency_key,
+                                  std::vector<std::uint8_t>(digest->mac.begin(), digest->mac.end()),
+                                  request.name(), newest->version));
+        }
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx, Event(call, erase ? "credential.erase" : "credential.delete",
+                                  request.name(), "ok", std::to_string(affected) + " versions"))
+                .status());
         CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                            credentials_.GetMetadata(tx, request.name(), *earlier, true));
+                            credentials_.GetMetadata(tx, request.name(), newest->version, true));
         *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-        response.set_idempotent_replay(true);
+        response.set_affected_version_count(static_cast<std::uint32_t>(affected));
         return absl::OkStatus();
-      }
-    }
-    // The newest version in any state: erase mode may finish what a soft delete began.
-    absl::StatusOr<storage::CredentialMetadata> newest =
-        credentials_.GetMetadata(tx, request.name(), std::nullopt, true);
-    if (!newest.ok()) return ExplainCredentialError(newest.status());
-    if (request.has_expected_version() &&
-        static_cast<std::uint64_t>(newest->version) != request.expected_version()) {
-      return WithReason(absl::AbortedError("expected_version: the current version is " +
-                                           std::to_string(newest->version)),
-                        v1::ERROR_REASON_VERSION_MISMATCH);
-    }
-    std::size_t affected = 0;
-    if (erase) {
-      absl::StatusOr<std::size_t> erased = credentials_.CryptoErase(tx, request.name());
-      if (!erased.ok()) return ExplainCredentialError(erased.status());
-      affected = *erased;
-    } else {
-      if (newest->deleted_at) {
-        return WithReason(
-            absl::NotFoundError("credential " + request.name() + " is already deleted"),
-            v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-      }
-      affected = static_cast<std::size_t>(newest->live_version_count);
-      absl::StatusOr<std::int64_t> deleted = credentials_.SoftDelete(tx, request.name());
-      if (!deleted.ok()) return ExplainCredentialError(deleted.status());
-    }
-    if (digest) {
-      CV_RETURN_IF_ERROR(idempotency_.Record(
-          tx, idempotency_key, std::vector<std::uint8_t>(digest->mac.begin(), digest->mac.end()),
-          request.name(), newest->version));
-    }
-    CV_RETURN_IF_ERROR(
-        audit_
-            .Append(tx, Event(call, erase ? "credential.erase" : "credential.delete",
-                              request.name(), "ok", std::to_string(affected) + " versions"))
-            .status());
-    CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                        credentials_.GetMetadata(tx, request.name(), newest->version, true));
-    *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-    response.set_affected_version_count(static_cast<std::uint32_t>(affected));
-    return absl::OkStatus();
-  }));
+      }));
   return response;
 }
 
 absl::StatusOr<v1::DescribeCredentialResponse> CredentialHandler::Describe(
-    const CallContext& /*call*/, const v1::DescribeCredentialRequest& request) const {
+    const CallContext& call, const v1::DescribeCredentialRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   if (request.has_version() && request.version() == 0)
     return Invalid("version: must be at least 1");
   v1::DescribeCredentialResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
-    const std::optional<std::int64_t> version =
-        request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-    absl::StatusOr<storage::CredentialMetadata> stored =
-        credentials_.GetMetadata(tx, request.name(), version, request.show_deleted());
-    if (!stored.ok()) return ExplainCredentialError(stored.status());
-    *response.mutable_credential() = ToApiMetadata(*stored, options_.soft_delete_retention);
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        const std::optional<std::int64_t> version =
+            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+        absl::StatusOr<storage::CredentialMetadata> stored =
+            credentials_.GetMetadata(tx, request.name(), version, request.show_deleted());
+        if (!stored.ok()) return ExplainCredentialError(stored.status());
+        *response.mutable_credential() = ToApiMetadata(*stored, options_.soft_delete_retention);
+        return absl::OkStatus();
+      }));
   return response;
 }
 
 absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
-    const CallContext& /*call*/, const v1::ListCredentialsRequest& request) const {
+    const CallContext& call, const v1::ListCredentialsRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateNamePrefix("name_prefix", request.name_prefix()));
   CV_RETURN_IF_ERROR(ValidateLabels("label_selector", request.label_selector()));
@@ -454,25 +458,26 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
         after, DecodePageToken(keys_.writer_keys, query, "page_token", request.page_token()));
   }
   v1::ListCredentialsResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    response.Clear();
-    CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
-    storage::ListQuery list;
-    list.name_prefix = request.name_prefix();
-    list.label_filter = label_selector;
-    list.page_size = static_cast<std::size_t>(page_size);
-    list.page_after = after;
-    list.include_deleted = request.include_deleted();
-    CV_ASSIGN_OR_RETURN(const storage::ListPage page, credentials_.List(tx, list));
-    for (const storage::CredentialMetadata& stored : page.items) {
-      *response.add_credentials() = ToApiMetadata(stored, options_.soft_delete_retention);
-    }
-    if (page.next_page_after) {
-      response.set_next_page_token(
-          EncodePageToken(keys_.writer_keys, query, *page.next_page_after));
-    }
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        storage::ListQuery list;
+        list.name_prefix = request.name_prefix();
+        list.label_filter = label_selector;
+        list.page_size = static_cast<std::size_t>(page_size);
+        list.page_after = after;
+        list.include_deleted = request.include_deleted();
+        CV_ASSIGN_OR_RETURN(const storage::ListPage page, credentials_.List(tx, list));
+        for (const storage::CredentialMetadata& stored : page.items) {
+          *response.add_credentials() = ToApiMetadata(stored, options_.soft_delete_retention);
+        }
+        if (page.next_page_after) {
+          response.set_next_page_token(
+              EncodePageToken(keys_.writer_keys, query, *page.next_page_after));
+        }
+        return absl::OkStatus();
+      }));
   return response;
 }
 
@@ -487,35 +492,37 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
   CV_RETURN_IF_ERROR(compare_limiter_.Acquire(call.principal, "CompareCredential"));
 
   v1::CompareCredentialResponse response;
-  CV_RETURN_IF_ERROR(pool_.Run(request.org_id(), [&](storage::Transaction& tx) -> absl::Status {
-    CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
-    const std::optional<std::int64_t> version =
-        request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-    absl::StatusOr<storage::CredentialMetadata> stored =
-        credentials_.GetMetadata(tx, request.name(), version, false);
-    if (!stored.ok()) return ExplainCredentialError(stored.status());
-    if (!stored->fingerprint || stored->fingerprint->size() != crypto::kAuthenticatorSize) {
-      return WithReason(
-          absl::NotFoundError("credential " + request.name() + " version " +
-                              std::to_string(stored->version) + " has no fingerprint to compare"),
-          v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-    }
-    crypto::Fingerprint fingerprint;
-    fingerprint.key_version = static_cast<std::uint32_t>(stored->fingerprint_key_version);
-    std::copy(stored->fingerprint->begin(), stored->fingerprint->end(), fingerprint.mac.begin());
-    CV_ASSIGN_OR_RETURN(const bool match,
-                        crypto::FingerprintMatches(keys_.writer_keys, fingerprint, request.org_id(),
-                                                   request.name(), SecretOf(request.candidate())));
-    CV_RETURN_IF_ERROR(audit_
-                           .Append(tx, Event(call, "credential.compare", request.name(), "ok",
-                                             "version " + std::to_string(stored->version) +
-                                                 (match ? ", match" : ", no match")))
-                           .status());
-    response.set_match(match);
-    response.set_version(static_cast<std::uint64_t>(stored->version));
-    response.set_fingerprint_key_version(fingerprint.key_version);
-    return absl::OkStatus();
-  }));
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        const std::optional<std::int64_t> version =
+            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+        absl::StatusOr<storage::CredentialMetadata> stored =
+            credentials_.GetMetadata(tx, request.name(), version, false);
+        if (!stored.ok()) return ExplainCredentialError(stored.status());
+        if (!stored->fingerprint || stored->fingerprint->size() != crypto::kAuthenticatorSize) {
+          return WithReason(absl::NotFoundError("credential " + request.name() + " version " +
+                                                std::to_string(stored->version) +
+                                                " has no fingerprint to compare"),
+                            v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+        }
+        crypto::Fingerprint fingerprint;
+        fingerprint.key_version = static_cast<std::uint32_t>(stored->fingerprint_key_version);
+        std::copy(stored->fingerprint->begin(), stored->fingerprint->end(),
+                  fingerprint.mac.begin());
+        CV_ASSIGN_OR_RETURN(const bool match, crypto::FingerprintMatches(
+                                                  keys_.writer_keys, fingerprint, request.org_id(),
+                                                  request.name(), SecretOf(request.candidate())));
+        CV_RETURN_IF_ERROR(audit_
+                               .Append(tx, Event(call, "credential.compare", request.name(), "ok",
+                                                 "version " + std::to_string(stored->version) +
+                                                     (match ? ", match" : ", no match")))
+                               .status());
+        response.set_match(match);
+        response.set_version(static_cast<std::uint64_t>(stored->version));
+        response.set_fingerprint_key_version(fingerprint.key_version);
+        return absl::OkStatus();
+      }));
   return response;
 }
 

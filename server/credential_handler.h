@@ -25,6 +25,7 @@ struct CredentialHandlerOptions {
   std::size_t max_secret_size = 64 * 1024;
   bool provision_orgs_on_first_put = true;
   absl::Duration soft_delete_retention = absl::Hours(24 * 30);
+  storage::AuditLog::AppendObserver on_audit_append;
 };
 
 // The write tier's CredentialService logic, free of gRPC: validates, seals with public
@@ -63,7 +64,7 @@ class CredentialHandler {
   const storage::OrgStore orgs_{};
   const storage::IdempotencyStore idempotency_{};
   const storage::RootKeyStore root_keys_{};
-  const storage::AuditLog audit_{};
+  const storage::AuditLog audit_;
 };
 
 }  // namespace credvault::server

@@ -59,15 +59,24 @@ void Metrics::RecordRequest(std::string_view method, std::string_view code,
   requests_.Add({{"method", std::string(method)}, {"code", std::string(code)}}).Increment();
   latency_.Add({{"method", std::string(method)}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(latency));
+  RefreshPools();
 }
 
 void Metrics::RecordAuditAppend(absl::Duration latency) {
   audit_append_.Observe(absl::ToDoubleSeconds(latency));
 }
 
-void Metrics::SetPoolUsage(std::string_view role, std::size_t open, std::size_t idle) {
-  pool_.Add({{"role", std::string(role)}, {"state", "open"}}).Set(static_cast<double>(open));
-  pool_.Add({{"role", std::string(role)}, {"state", "idle"}}).Set(static_cast<double>(idle));
+void Metrics::TrackPool(std::string role, const storage::ConnectionPool* pool) {
+  pools_.emplace_back(std::move(role), pool);
+  RefreshPools();
+}
+
+void Metrics::RefreshPools() {
+  for (const auto& [role, pool] : pools_) {
+    const storage::PoolStats stats = pool->Stats();
+    pool_.Add({{"role", role}, {"state", "open"}}).Set(static_cast<double>(stats.open));
+    pool_.Add({{"role", role}, {"state", "idle"}}).Set(static_cast<double>(stats.idle));
+  }
 }
 
 void Metrics::SetExecutorQueue(std::size_t queued) {

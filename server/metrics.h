@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -13,6 +15,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "storage/pool.h"
 
 namespace credvault::server {
 
@@ -30,12 +33,16 @@ class Metrics {
 
   void RecordRequest(std::string_view method, std::string_view code, absl::Duration latency);
   void RecordAuditAppend(absl::Duration latency);
-  void SetPoolUsage(std::string_view role, std::size_t open, std::size_t idle);
+  // Reports the connection counts of `pool` under `role` with every request from now on.
+  // The pool must outlive this object.
+  void TrackPool(std::string role, const storage::ConnectionPool* pool);
   void SetExecutorQueue(std::size_t queued);
 
   prometheus::Registry& registry() { return *registry_; }
 
  private:
+  void RefreshPools();
+
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Counter>& requests_;
@@ -43,6 +50,7 @@ class Metrics {
   prometheus::Histogram& audit_append_;
   prometheus::Family<prometheus::Gauge>& pool_;
   prometheus::Gauge& executor_queue_;
+  std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
 };
 
 }  // namespace credvault::server

@@ -232,6 +232,9 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
       return Report(served, "metrics"), 2;
     }
   }
+  if (writer_pool) metrics.TrackPool("writer", writer_pool.get());
+  if (decryptor_pool) metrics.TrackPool("decryptor", decryptor_pool.get());
+  if (admin_pool) metrics.TrackPool("admin", admin_pool.get());
   std::size_t workers = 0;
   for (const auto* role :
        {&config->database.writer, &config->database.decryptor, &config->database.admin}) {
@@ -243,6 +246,9 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   CallRunner write_runner(**policy, executor, &metrics, write_denials);
   CallRunner decrypt_runner(**policy, executor, &metrics, decrypt_denials);
 
+  const storage::AuditLog::AppendObserver on_audit_append = [&metrics](absl::Duration latency) {
+    metrics.RecordAuditAppend(latency);
+  };
   RateLimiter compare_limiter(config->limits.compare_per_minute);
   OrgKeyCache org_key_cache(absl::Minutes(5), 10000);
   std::unique_ptr<CredentialHandler> credential_handler;
@@ -256,17 +262,18 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
         *writer_pool, *write_keys, compare_limiter,
         CredentialHandlerOptions{config->limits.max_secret_size,
                                  config->orgs.provision_on_first_put,
-                                 config->retention.deleted_credentials});
+                                 config->retention.deleted_credentials, on_audit_append});
     credential_service = std::make_unique<CredentialServiceImpl>(write_runner, *credential_handler);
   }
   if (decrypt_tier) {
     access_handler = std::make_unique<AccessHandler>(
         *decryptor_pool, *decrypt_keys, org_key_cache,
-        AccessHandlerOptions{config->limits.max_secret_size,
-                             config->retention.deleted_credentials});
+        AccessHandlerOptions{config->limits.max_secret_size, config->retention.deleted_credentials,
+                             on_audit_append});
     access_service = std::make_unique<CredentialAccessServiceImpl>(decrypt_runner, *access_handler);
     if (admin_pool) {
-      admin_handler = std::make_unique<AdminHandler>(*admin_pool, *decrypt_keys, org_key_cache);
+      admin_handler = std::make_unique<AdminHandler>(*admin_pool, *decrypt_keys, org_key_cache,
+                                                     on_audit_append);
       admin_service = std::make_unique<AdminServiceImpl>(decrypt_runner, *admin_handler);
     }
   }

@@ -117,6 +117,14 @@ AuditVerification Broken(AuditVerification v, std::uint64_t seq, std::string pro
 }  // namespace
 
 absl::StatusOr<AuditEvent> AuditLog::Append(Transaction& tx, const NewAuditEvent& event) const {
+  const absl::Time started = absl::Now();
+  absl::StatusOr<AuditEvent> appended = AppendUnobserved(tx, event);
+  if (appended.ok() && on_append_) on_append_(absl::Now() - started);
+  return appended;
+}
+
+absl::StatusOr<AuditEvent> AuditLog::AppendUnobserved(Transaction& tx,
+                                                      const NewAuditEvent& event) const {
   CV_RETURN_IF_ERROR(ValidateEvent(event));
   const SqlParam org = SqlParam::Text(tx.org_id());
   absl::StatusOr<Row> head = tx.ExecuteOne(kLockHead, {org});

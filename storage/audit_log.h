@@ -80,7 +80,11 @@ class AuditLog {
  public:
   using Clock = std::function<absl::Time()>;
 
-  explicit AuditLog(Clock clock = &absl::Now) : clock_(std::move(clock)) {}
+  // Told how long each successful Append took (for a latency metric); may be empty.
+  using AppendObserver = std::function<void(absl::Duration)>;
+
+  explicit AuditLog(Clock clock = &absl::Now, AppendObserver on_append = {})
+      : clock_(std::move(clock)), on_append_(std::move(on_append)) {}
 
   absl::StatusOr<AuditEvent> Append(Transaction& tx, const NewAuditEvent& event) const;
 
@@ -106,7 +110,10 @@ class AuditLog {
   absl::StatusOr<std::uint64_t> PurgeBefore(Transaction& tx, absl::Time cutoff) const;
 
  private:
+  absl::StatusOr<AuditEvent> AppendUnobserved(Transaction& tx, const NewAuditEvent& event) const;
+
   Clock clock_;
+  AppendObserver on_append_;
 };
 
 }  // namespace credvault::storage

@@ -58,7 +58,7 @@ class ConnectionPool::Impl {
  public:
   explicit Impl(PoolOptions options) : options_(std::move(options)) {}
 
-  absl::Status Run(std::string org_id, TransactionFn fn);
+  absl::Status Run(std::string org_id, absl::Time deadline, TransactionFn fn);
 
   PoolStats Stats() const {
     absl::MutexLock lock(&mu_);
@@ -66,7 +66,7 @@ class ConnectionPool::Impl {
   }
 
  private:
-  absl::StatusOr<PooledConnection> Acquire();
+  absl::StatusOr<PooledConnection> Acquire(absl::Time deadline);
   void Release(PooledConnection connection, bool broken);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;
   absl::Duration Backoff(int attempt);
@@ -110,8 +110,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect(
   return connection;
 }
 
-absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire() {
-  const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time request_deadline) {
+  const absl::Time deadline = std::min(absl::Now() + options_.acquire_timeout, request_deadline);
   while (true) {
     std::optional<PooledConnection> idle;
     std::uint64_t generation;
@@ -121,6 +121,9 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire() {
         return !idle_.empty() || open_ < options_.max_size;
       };
       if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+        if (deadline == request_deadline) {
+          return absl::DeadlineExceededError("deadline passed while waiting for a connection");
+        }
         return absl::UnavailableError("connection pool exhausted: no connection free within " +
                                       absl::FormatDuration(options_.acquire_timeout));
       }
@@ -177,13 +180,24 @@ absl::Duration ConnectionPool::Impl::Backoff(int attempt) {
       bitgen_, 0, std::max<std::int64_t>(1, absl::ToInt64Microseconds(ceiling))));
 }
 
-absl::Status ConnectionPool::Impl::Run(std::string org_id, TransactionFn fn) {
+absl::Status ConnectionPool::Impl::Run(std::string org_id, absl::Time deadline, TransactionFn fn) {
   absl::Status status;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    absl::StatusOr<PooledConnection> connection = Acquire();
+    const absl::Duration remaining = deadline - absl::Now();
+    if (remaining <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("deadline passed before the transaction could run");
+    }
+    absl::StatusOr<PooledConnection> connection = Acquire(deadline);
     if (!connection.ok()) return connection.status();
     Transaction::Impl impl(*connection->connection, org_id);
-    status = impl.Begin();
+    // A caller's deadline shorter than the pool's statement timeout bounds every statement
+    // of this transaction, so the database stops working for a caller who has gone.
+    std::optional<absl::Duration> statement_timeout;
+    const absl::Duration left = deadline - absl::Now();
+    if (left < options_.statement_timeout) {
+      statement_timeout = std::max(left, absl::Milliseconds(1));
+    }
+    status = impl.Begin(statement_timeout);
     if (status.ok()) {
       Transaction tx(impl);
       status = fn(tx);
@@ -226,12 +240,16 @@ absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(PoolOptio
 }
 
 absl::Status ConnectionPool::Run(std::string_view org_id, TransactionFn fn) {
+  return Run(org_id, absl::InfiniteFuture(), fn);
+}
+
+absl::Status ConnectionPool::Run(std::string_view org_id, absl::Time deadline, TransactionFn fn) {
   if (absl::Status valid = ValidateOrgId(org_id); !valid.ok()) return valid;
-  return impl_->Run(std::string(org_id), fn);
+  return impl_->Run(std::string(org_id), deadline, fn);
 }
 
 absl::Status ConnectionPool::RunWithoutOrg(TransactionFn fn) {
-  return impl_->Run(std::string(), fn);
+  return impl_->Run(std::string(), absl::InfiniteFuture(), fn);
 }
 
 PoolStats ConnectionPool::Stats() const { return impl_->Stats(); }

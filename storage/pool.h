@@ -61,6 +61,11 @@ class ConnectionPool {
   // the database is unreachable.
   absl::Status Run(std::string_view org_id, TransactionFn fn);
 
+  // As Run, bounded by a caller's deadline (e.g. a gRPC deadline): waiting for a
+  // connection stops at it, and when it is nearer than the pool's statement timeout every
+  // statement gets the time that is left. DEADLINE_EXCEEDED when it passes.
+  absl::Status Run(std::string_view org_id, absl::Time deadline, TransactionFn fn);
+
   // As Run, for the few tables that are not tenant data (root keys). Tenant tables show
   // no rows in such a transaction.
   absl::Status RunWithoutOrg(TransactionFn fn);

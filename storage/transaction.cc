@@ -11,6 +11,8 @@
 namespace credvault::storage {
 namespace {
 
+constexpr Statement kSetStatementTimeout{"transaction.set_statement_timeout",
+                                         "SELECT set_config('statement_timeout', $1, true)"};
 constexpr Statement kSetOrg{"transaction.set_org",
                             "SELECT set_config('credvault.org_id', $1, true)"};
 
@@ -156,11 +158,19 @@ absl::Status Transaction::Impl::Fail(std::string_view what, const std::exception
   return failure_;
 }
 
-absl::Status Transaction::Impl::Begin() {
+absl::Status Transaction::Impl::Begin(std::optional<absl::Duration> statement_timeout) {
   try {
     work_.emplace(connection_);
   } catch (const std::exception& e) {
     return Fail("transaction.begin", e);
+  }
+  if (statement_timeout.has_value()) {
+    const SqlParam timeout = SqlParam::Text(
+        std::to_string(std::max<std::int64_t>(1, absl::ToInt64Milliseconds(*statement_timeout))) +
+        "ms");
+    if (absl::Status status = Run(kSetStatementTimeout, {&timeout, 1}).status(); !status.ok()) {
+      return status;
+    }
   }
   if (org_id_.empty()) return absl::OkStatus();
   const SqlParam org = SqlParam::Text(org_id_);

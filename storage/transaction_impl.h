@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "storage/transaction.h"
 
@@ -25,7 +26,9 @@ class Transaction::Impl {
       : connection_(connection), org_id_(std::move(org_id)) {}
 
   // BEGIN, then the org setting (transaction-local, bound as a parameter).
-  absl::Status Begin();
+  // Opens the transaction and sets its org; `statement_timeout`, when given, overrides the
+  // session's for this transaction only.
+  absl::Status Begin(std::optional<absl::Duration> statement_timeout = std::nullopt);
   absl::Status Commit();
   void Rollback() noexcept;
 

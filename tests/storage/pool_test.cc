@@ -141,6 +141,27 @@ TEST_F(PoolTest, StatementTimeoutIsDeadlineExceeded) {
   EXPECT_TRUE(SelectOne(*pool).ok());  // the connection is still good
 }
 
+TEST_F(PoolTest, CallerDeadlineBoundsStatementsAndWaiting) {
+  std::unique_ptr<ConnectionPool> pool =
+      MakePool({.connection_string = "", .max_size = 1, .statement_timeout = absl::Seconds(30)});
+  const absl::Time start = absl::Now();
+  const absl::Status slow =
+      pool->Run("org-a", start + absl::Milliseconds(300),
+                [](Transaction& tx) { return tx.Execute(kSleep, {SqlParam::Text("5")}).status(); });
+  EXPECT_EQ(slow.code(), absl::StatusCode::kDeadlineExceeded) << slow;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  // The timeout was local to that transaction: the next one may run longer statements.
+  EXPECT_TRUE(pool->Run("org-a",
+                        [](Transaction& tx) {
+                          return tx.Execute(kSleep, {SqlParam::Text("0.5")}).status();
+                        })
+                  .ok());
+  EXPECT_EQ(pool->Run("org-a", absl::Now() - absl::Seconds(1),
+                      [](Transaction&) { return absl::OkStatus(); })
+                .code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST_F(PoolTest, DeadlocksAreRetried) {
   std::unique_ptr<ConnectionPool> pool = MakePool({.connection_string = "", .max_size = 2});
   std::atomic<int> attempts{0};
