@@ -93,7 +93,7 @@ psql_super -c "GRANT CONNECT ON DATABASE credvault TO credvault_writer, credvaul
 pki="$dir/pki"
 mkdir -p "$dir/keys"
 chmod 0700 "$dir/keys"
-for key in seal writer-1; do
+for key in seal writer-1 audit-signing; do
   [[ -f "$dir/keys/$key.key" ]] || (umask 077 && head -c 32 /dev/urandom > "$dir/keys/$key.key")
 done
 
@@ -185,6 +185,7 @@ $3
   seal_key:
     provider: file
     file: $dir/keys/seal.key
+  audit_signing_key_file: $dir/keys/audit-signing.key
 policy_file: $dir/policy.yaml
 shutdown:
   drain_timeout: 5s

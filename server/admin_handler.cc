@@ -15,6 +15,8 @@ namespace {
 namespace v1 = ::credvault::v1;
 
 constexpr std::size_t kExportChunk = 500;
+// Written into the org.destroy event so a retried DestroyOrg can rebuild the receipt.
+constexpr std::string_view kErasedCountField = "erased_credential_versions=";
 
 absl::Status Invalid(const std::string& message) {
   return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
@@ -82,6 +84,76 @@ storage::NewOrgKey ToStorage(const crypto::OrgKeyRecord& record) {
 }
 
 }  // namespace
+
+void AdminHandler::FillReceipt(const crypto::ErasureReceiptFields& fields,
+                               v1::ErasureReceipt& receipt) const {
+  receipt.set_org_id(fields.org_id);
+  receipt.clear_destroyed_key_versions();
+  for (const std::uint32_t version : fields.destroyed_key_versions) {
+    receipt.add_destroyed_key_versions(version);
+  }
+  SetTimestamp(absl::FromUnixMicros(fields.destroy_time_unix_micros),
+               *receipt.mutable_destroy_time());
+  receipt.set_erased_credential_version_count(fields.erased_credential_version_count);
+  receipt.set_audit_sequence(fields.audit_sequence);
+  receipt.set_audit_chain_head(
+      std::string(fields.audit_chain_head.begin(), fields.audit_chain_head.end()));
+  if (keys_.audit_signer) {
+    const crypto::AuditSignature signature = keys_.audit_signer->SignErasureReceipt(fields);
+    receipt.set_signature(std::string(signature.begin(), signature.end()));
+    receipt.set_signing_key_id(keys_.audit_signer->key_id());
+  }
+}
+
+void AdminHandler::AddSigningKey(v1::ExportAuditLogResponse& response) const {
+  if (!keys_.audit_signer) return;
+  v1::AuditSigningKey* key = response.add_signing_keys();
+  key->set_key_id(keys_.audit_signer->key_id());
+  key->set_public_key(std::string(keys_.audit_signer->public_key().begin(),
+                                  keys_.audit_signer->public_key().end()));
+}
+
+absl::StatusOr<v1::ErasureReceipt> AdminHandler::RebuildReceipt(storage::Transaction& tx,
+                                                                const v1::OrgInfo& org) const {
+  // The org.destroy event: usually at the newest signed checkpoint, else found by a scan.
+  std::optional<storage::AuditEvent> destroy_event;
+  CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                      audit_.ListCheckpoints(tx));
+  for (auto it = checkpoints.rbegin(); it != checkpoints.rend() && !destroy_event; ++it) {
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> at, audit_.List(tx, it->seq - 1, 1));
+    if (!at.empty() && at.front().action == "org.destroy") destroy_event = at.front();
+  }
+  for (std::uint64_t after = 0; !destroy_event;) {
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
+                        audit_.List(tx, after, kExportChunk));
+    for (const storage::AuditEvent& event : batch) {
+      if (event.action == "org.destroy") destroy_event = event;
+    }
+    if (batch.size() < kExportChunk) break;
+    after = batch.back().seq;
+  }
+  if (!destroy_event) {
+    return absl::DataLossError("org " + org.org_id() +
+                               " is destroyed but its org.destroy event "
+                               "is missing from the audit log");
+  }
+  crypto::ErasureReceiptFields fields;
+  fields.org_id = org.org_id();
+  for (const v1::OrgKeyVersion& key : org.key_versions()) {
+    fields.destroyed_key_versions.push_back(key.version());
+  }
+  fields.destroy_time_unix_micros = absl::ToUnixMicros(FromTimestamp(org.destroy_time()));
+  const std::size_t at = destroy_event->details.rfind(kErasedCountField);
+  if (at != std::string::npos) {
+    fields.erased_credential_version_count =
+        std::strtoull(destroy_event->details.c_str() + at + kErasedCountField.size(), nullptr, 10);
+  }
+  fields.audit_sequence = destroy_event->seq;
+  fields.audit_chain_head = destroy_event->hash;
+  v1::ErasureReceipt receipt;
+  FillReceipt(fields, receipt);
+  return receipt;
+}
 
 AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
                            OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append,
@@ -201,7 +273,7 @@ absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
         CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToStorage(record)));
         CV_RETURN_IF_ERROR(
             audit_
-                .Append(tx, Event(call, "org.rotate_key",
+                .Append(tx, Event(call, "org.key_rotate",
                                   "org key version " + std::to_string(newest + 1) + " replaces " +
                                       std::to_string(before.current_key_version())))
                 .status());
@@ -223,25 +295,41 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         response.Clear();
         CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
-        v1::ErasureReceipt* receipt = response.mutable_receipt();
-        receipt->set_org_id(request.org_id());
-        for (const v1::OrgKeyVersion& key : before.key_versions()) {
-          receipt->add_destroyed_key_versions(key.version());
-        }
         if (before.state() == v1::ORG_STATE_DESTROYED) {
           response.set_already_destroyed(true);
-          *receipt->mutable_destroy_time() = before.destroy_time();
+          CV_ASSIGN_OR_RETURN(*response.mutable_receipt(), RebuildReceipt(tx, before));
           return absl::OkStatus();
         }
+        CV_ASSIGN_OR_RETURN(const std::uint64_t unerased, credentials_.CountUnerasedVersions(tx));
         CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
-        CV_ASSIGN_OR_RETURN(const storage::AuditEvent event,
-                            audit_.Append(tx, Event(call, "org.destroy",
-                                                    "reason: " + request.reason() +
-                                                        "; every org private key destroyed")));
+        CV_ASSIGN_OR_RETURN(
+            const storage::AuditEvent event,
+            audit_.Append(
+                tx, Event(call, "org.destroy",
+                          "reason: " + request.reason() + "; every org private key destroyed; " +
+                              std::string(kErasedCountField) + std::to_string(unerased))));
         CV_ASSIGN_OR_RETURN(const v1::OrgInfo after, LoadOrgInfo(tx));
-        *receipt->mutable_destroy_time() = after.destroy_time();
-        receipt->set_audit_sequence(event.seq);
-        receipt->set_audit_chain_head(std::string(event.hash.begin(), event.hash.end()));
+        crypto::ErasureReceiptFields fields;
+        fields.org_id = request.org_id();
+        for (const v1::OrgKeyVersion& key : after.key_versions()) {
+          fields.destroyed_key_versions.push_back(key.version());
+        }
+        fields.destroy_time_unix_micros = absl::ToUnixMicros(FromTimestamp(after.destroy_time()));
+        fields.erased_credential_version_count = unerased;
+        fields.audit_sequence = event.seq;
+        fields.audit_chain_head = event.hash;
+        FillReceipt(fields, *response.mutable_receipt());
+        if (keys_.audit_signer) {
+          // A signed checkpoint at the destruction: the chain up to it cannot be rewritten
+          // without the audit signing key.
+          const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(clock_()));
+          const crypto::AuditSignature signature = keys_.audit_signer->SignCheckpoint(
+              request.org_id(), event.seq, event.hash, absl::ToUnixMicros(now));
+          CV_RETURN_IF_ERROR(
+              audit_.AddCheckpoint(tx, event.seq, event.hash,
+                                   std::vector<std::uint8_t>(signature.begin(), signature.end()),
+                                   keys_.audit_signer->key_id(), now));
+        }
         return absl::OkStatus();
       }));
   // Committed: no cached copy of the org's private keys may outlive their destruction.
@@ -353,14 +441,27 @@ absl::StatusOr<v1::ExportAuditLogResponse> AdminHandler::ExportAuditLogChunk(
     const CallContext& call, const v1::ExportAuditLogRequest& request, std::uint64_t after_sequence,
     bool& done) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  if (request.has_start_sequence() && request.start_sequence() == 0) {
+    return Invalid("start_sequence: must be at least 1");
+  }
+  if (request.has_start_sequence() && request.has_end_sequence() &&
+      request.end_sequence() < request.start_sequence()) {
+    return Invalid("end_sequence: must not be before start_sequence");
+  }
+  const bool first_chunk = after_sequence == 0;
+  if (first_chunk && request.has_start_sequence()) after_sequence = request.start_sequence() - 1;
   v1::ExportAuditLogResponse response;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         response.Clear();
         done = false;
-        if (after_sequence == 0) {
-          CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
-                              audit_.ListCheckpoints(tx));
+        CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
+                            audit_.ListCheckpoints(tx));
+        if (first_chunk) {
+          if (absl::Status org = orgs_.GetOrg(tx).status(); !org.ok()) {
+            return org.code() == absl::StatusCode::kNotFound ? OrgNotFound(request.org_id()) : org;
+          }
+          AddSigningKey(response);
           for (const storage::AuditCheckpoint& checkpoint : checkpoints) {
             ToApi(request.org_id(), checkpoint, *response.add_checkpoints());
           }
@@ -368,14 +469,40 @@ absl::StatusOr<v1::ExportAuditLogResponse> AdminHandler::ExportAuditLogChunk(
         CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> batch,
                             audit_.List(tx, after_sequence, kExportChunk));
         done = batch.size() < kExportChunk;
+        std::uint64_t last = after_sequence;
+        crypto::AuditHash last_hash{};
         for (const storage::AuditEvent& event : batch) {
           if (request.has_end_sequence() && event.seq > request.end_sequence()) {
             done = true;
             break;
           }
-          if (request.has_start_sequence() && event.seq < request.start_sequence()) continue;
           ToApi(event, *response.add_events());
+          last = event.seq;
+          last_hash = event.hash;
         }
+        if (!done || !keys_.audit_signer) return absl::OkStatus();
+        // Every exported event must be covered by a signature: sign the head of the export
+        // unless a stored checkpoint already stands at that sequence.
+        if (last == after_sequence) {
+          if (last != 0) return absl::OkStatus();  // nothing new in this chunk
+          CV_ASSIGN_OR_RETURN(const storage::AuditHead head, audit_.Head(tx));
+          last = head.seq;
+          last_hash = head.hash;
+        }
+        for (const storage::AuditCheckpoint& checkpoint : checkpoints) {
+          if (checkpoint.seq == last && checkpoint.signature) return absl::OkStatus();
+        }
+        const std::int64_t now = absl::ToUnixMicros(clock_());
+        const crypto::AuditSignature signature =
+            keys_.audit_signer->SignCheckpoint(request.org_id(), last, last_hash, now);
+        v1::AuditCheckpoint* checkpoint = response.add_checkpoints();
+        checkpoint->set_org_id(request.org_id());
+        checkpoint->set_sequence(last);
+        checkpoint->set_chain_head_hash(std::string(last_hash.begin(), last_hash.end()));
+        SetTimestamp(absl::FromUnixMicros(now), *checkpoint->mutable_time());
+        checkpoint->set_signature(std::string(signature.begin(), signature.end()));
+        checkpoint->set_signing_key_id(keys_.audit_signer->key_id());
+        checkpoint->set_kind(v1::AUDIT_CHECKPOINT_KIND_EXPORT);
         return absl::OkStatus();
       }));
   return response;

@@ -49,6 +49,13 @@ class AdminHandler {
   absl::StatusOr<crypto::OrgKeyRecord> NewOrgKey(const std::string& org_id,
                                                  std::uint32_t version) const;
   absl::StatusOr<credvault::v1::OrgInfo> LoadOrgInfo(storage::Transaction& tx) const;
+  // The erasure receipt of a destroyed org, rebuilt from its org.destroy audit event (and
+  // re-signed: Ed25519 is deterministic, so it is the receipt DestroyOrg returned).
+  absl::StatusOr<credvault::v1::ErasureReceipt> RebuildReceipt(
+      storage::Transaction& tx, const credvault::v1::OrgInfo& org) const;
+  void FillReceipt(const crypto::ErasureReceiptFields& fields,
+                   credvault::v1::ErasureReceipt& receipt) const;
+  void AddSigningKey(credvault::v1::ExportAuditLogResponse& response) const;
 
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;

@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
+#include "crypto/audit_signer.h"
 #include "crypto/root_key.h"
 #include "crypto/seal_key_provider.h"
 #include "crypto/writer_key_ring.h"
@@ -18,6 +20,8 @@ struct DecryptTierKeys {
   std::unique_ptr<crypto::SealKeyProvider> seal_key;
   std::map<std::uint32_t, crypto::RootPrivateKey> roots;
   crypto::WriterKeyRing writer_keys;
+  // Signs audit checkpoints and erasure receipts; absent when none is configured.
+  std::optional<crypto::AuditSigner> audit_signer;
 
   // FAILED_PRECONDITION when this process does not hold root key `version`.
   absl::StatusOr<const crypto::RootPrivateKey*> Root(std::uint32_t version) const;

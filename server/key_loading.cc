@@ -84,7 +84,19 @@ absl::StatusOr<DecryptTierKeys> LoadDecryptTierKeys(const KeysConfig& keys,
     CV_ASSIGN_OR_RETURN(crypto::RootPrivateKey root, crypto::UnsealRootKey(key, *seal_key));
     roots.emplace(key.version, std::move(root));
   }
-  return DecryptTierKeys{std::move(seal_key), std::move(roots), std::move(writer_keys)};
+  std::optional<crypto::AuditSigner> audit_signer;
+  if (!keys.audit_signing_key_file.empty()) {
+    absl::StatusOr<crypto::KeyBuffer> seed =
+        crypto::ReadKeyFile(keys.audit_signing_key_file, crypto::kAuditSigningSeedSize);
+    if (!seed.ok()) {
+      return absl::Status(seed.status().code(),
+                          "keys.audit_signing_key_file: " + std::string(seed.status().message()));
+    }
+    CV_ASSIGN_OR_RETURN(crypto::AuditSigner signer, crypto::AuditSigner::FromSeed(*seed));
+    audit_signer.emplace(std::move(signer));
+  }
+  return DecryptTierKeys{std::move(seal_key), std::move(roots), std::move(writer_keys),
+                         std::move(audit_signer)};
 }
 
 }  // namespace credvault::server

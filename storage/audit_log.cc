@@ -43,8 +43,10 @@ constexpr Statement kEventHash{"audit.event_hash",
                                "SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2"};
 constexpr Statement kInsertCheckpoint{
     "audit.insert_checkpoint",
-    "INSERT INTO audit_checkpoints (org_id, seq, head_hash, signature, signing_key_id) "
-    "VALUES ($1, $2, $3::bytea, $4::bytea, $5)"};
+    "INSERT INTO audit_checkpoints (org_id, seq, head_hash, signature, signing_key_id, "
+    "created_at) "
+    "VALUES ($1, $2, $3::bytea, $4::bytea, $5, "
+    "'epoch'::timestamptz + $6::bigint * interval '1 microsecond')"};
 constexpr Statement kListCheckpoints{
     "audit.list_checkpoints",
     "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
@@ -272,7 +274,8 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
 absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
                                      const crypto::AuditHash& hash,
                                      std::optional<std::vector<std::uint8_t>> signature,
-                                     std::optional<std::string> signing_key_id) const {
+                                     std::optional<std::string> signing_key_id,
+                                     std::optional<absl::Time> created_at) const {
   if (seq == 0) return absl::InvalidArgumentError("checkpoint seq: must be positive");
   if (signature.has_value() != signing_key_id.has_value()) {
     return absl::InvalidArgumentError("checkpoint: signature and signing_key_id go together");
@@ -296,7 +299,8 @@ absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
       .Execute(kInsertCheckpoint,
                {org, seq_param, HashParam(hash),
                 signature.has_value() ? SqlParam::Bytes(*signature) : SqlParam::Null(),
-                signing_key_id.has_value() ? SqlParam::Text(*signing_key_id) : SqlParam::Null()})
+                signing_key_id.has_value() ? SqlParam::Text(*signing_key_id) : SqlParam::Null(),
+                SqlParam::Micros(created_at.value_or(clock_()))})
       .status();
 }
 

@@ -99,9 +99,11 @@ class AuditLog {
 
   // Records a checkpoint at `seq`, whose hash must be the chain's hash at that event
   // (FAILED_PRECONDITION otherwise). signature and signing_key_id go together.
+  // `created_at` defaults to the clock; a signed checkpoint passes the time it signed.
   absl::Status AddCheckpoint(Transaction& tx, std::uint64_t seq, const crypto::AuditHash& hash,
                              std::optional<std::vector<std::uint8_t>> signature,
-                             std::optional<std::string> signing_key_id) const;
+                             std::optional<std::string> signing_key_id,
+                             std::optional<absl::Time> created_at = std::nullopt) const;
 
   absl::StatusOr<std::vector<AuditCheckpoint>> ListCheckpoints(Transaction& tx) const;
 

@@ -96,6 +96,9 @@ constexpr Statement kCryptoErase{
     "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
     "deleted_at = coalesce(deleted_at, now()) "
     "WHERE org_id = $1 AND name = $2 AND NOT erased"};
+constexpr Statement kCountUnerased{
+    "credentials.count_unerased",
+    "SELECT count(*) FROM credentials WHERE org_id = $1 AND NOT erased"};
 constexpr Statement kReadCurrentEnvelope{
     "credentials.read_current_envelope",
     "SELECT " CREDVAULT_METADATA_COLUMNS
@@ -306,6 +309,12 @@ absl::StatusOr<std::size_t> CredentialStore::CryptoErase(Transaction& tx,
       tx.ExecuteCount(kCryptoErase, {SqlParam::Text(tx.org_id()), SqlParam::Text(name)}));
   if (erased == 0) return NotFound("erase");
   return erased;
+}
+
+absl::StatusOr<std::uint64_t> CredentialStore::CountUnerasedVersions(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(const Row row, tx.ExecuteOne(kCountUnerased, {SqlParam::Text(tx.org_id())}));
+  CV_ASSIGN_OR_RETURN(const std::int64_t count, row.Int(0));
+  return static_cast<std::uint64_t>(count);
 }
 
 absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(

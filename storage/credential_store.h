@@ -125,6 +125,9 @@ class CredentialStore {
   // left to erase.
   absl::StatusOr<std::size_t> CryptoErase(Transaction& tx, std::string_view name) const;
 
+  // How many credential versions of the org still hold an envelope (not erased).
+  absl::StatusOr<std::uint64_t> CountUnerasedVersions(Transaction& tx) const;
+
   // Decrypt role: the envelope of the current live version, or of a given version.
   // NOT_FOUND if missing, deleted or erased.
   absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,

@@ -12,6 +12,7 @@
 
 #include "crypto/aead.h"
 #include "crypto/audit_chain.h"
+#include "crypto/audit_signer.h"
 #include "crypto/fingerprint.h"
 #include "crypto/key_buffer.h"
 #include "crypto/key_file.h"
@@ -328,6 +329,47 @@ TEST(AuditChainTest, EveryFieldChangesTheHash) {
   AuditHash other_previous = genesis;
   other_previous[0] ^= 1;
   EXPECT_NE(AuditChainStep(other_previous, base), hash);
+}
+
+// --- Audit signing -----------------------------------------------------------------
+
+TEST(AuditSignerTest, SignsCheckpointsAndReceiptsVerifiably) {
+  const KeyBuffer seed = FilledKey(0x42);
+  const AuditSigner signer = ValueOrDie(AuditSigner::FromSeed(seed));
+  const AuditSigner again = ValueOrDie(AuditSigner::FromSeed(seed));
+  EXPECT_EQ(signer.public_key(), again.public_key());
+  EXPECT_EQ(signer.key_id().size(), 32u);
+  EXPECT_EQ(signer.key_id(), AuditSigningKeyId(signer.public_key()));
+
+  const AuditHash head = AuditChainGenesis("org-a");
+  const AuditSignature signature = signer.SignCheckpoint("org-a", 7, head, 1700000000000000);
+  EXPECT_EQ(signature, again.SignCheckpoint("org-a", 7, head, 1700000000000000));
+  EXPECT_TRUE(VerifyCheckpointSignature(signer.public_key(), "org-a", 7, head, 1700000000000000,
+                                        signature));
+  EXPECT_FALSE(VerifyCheckpointSignature(signer.public_key(), "org-b", 7, head, 1700000000000000,
+                                         signature));
+  EXPECT_FALSE(VerifyCheckpointSignature(signer.public_key(), "org-a", 8, head, 1700000000000000,
+                                         signature));
+  EXPECT_FALSE(VerifyCheckpointSignature(signer.public_key(), "org-a", 7, head, 1700000000000001,
+                                         signature));
+  AuditHash other_head = head;
+  other_head[0] ^= 1;
+  EXPECT_FALSE(VerifyCheckpointSignature(signer.public_key(), "org-a", 7, other_head,
+                                         1700000000000000, signature));
+
+  ErasureReceiptFields receipt{"org-a", {1, 2}, 1700000000000000, 3, 9, head};
+  const AuditSignature receipt_signature = signer.SignErasureReceipt(receipt);
+  EXPECT_TRUE(VerifyErasureReceiptSignature(signer.public_key(), receipt, receipt_signature));
+  receipt.destroyed_key_versions = {1};
+  EXPECT_FALSE(VerifyErasureReceiptSignature(signer.public_key(), receipt, receipt_signature));
+  // A checkpoint signature is not a receipt signature, whatever the fields.
+  EXPECT_FALSE(VerifyErasureReceiptSignature(signer.public_key(), receipt, signature));
+
+  const AuditSigner stranger = ValueOrDie(AuditSigner::FromSeed(FilledKey(0x43)));
+  EXPECT_FALSE(VerifyCheckpointSignature(stranger.public_key(), "org-a", 7, head, 1700000000000000,
+                                         signature));
+  EXPECT_EQ(AuditSigner::FromSeed(FilledKey(1, 16)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // --- Key files and the key-file seal key provider --------------------------------------
