@@ -197,8 +197,13 @@ absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) 
     out->set_version(static_cast<std::uint32_t>(key.version));
     out->set_state(ToApi(key.state));
     out->set_public_key(std::string(key.public_key.begin(), key.public_key.end()));
-    out->set_root_key_version(static_cast<std::uint32_t>(key.root_key_version));
     SetTimestamp(key.created_at, *out->mutable_create_time());
+    if (key.state == storage::OrgKeyState::kDestroyed) {
+      // Its private half is gone: it is sealed to no root key any more.
+      if (org->destroyed_at) SetTimestamp(*org->destroyed_at, *out->mutable_destroy_time());
+    } else {
+      out->set_root_key_version(static_cast<std::uint32_t>(key.root_key_version));
+    }
     if (key.state == storage::OrgKeyState::kActive) {
       info.set_current_key_version(static_cast<std::uint32_t>(key.version));
     }
@@ -246,6 +251,10 @@ absl::StatusOr<v1::DescribeOrgResponse> AdminHandler::DescribeOrg(
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        if (response.org().state() == v1::ORG_STATE_DESTROYED) {
+          CV_ASSIGN_OR_RETURN(*response.mutable_org()->mutable_erasure_receipt(),
+                              RebuildReceipt(tx, response.org()));
+        }
         return absl::OkStatus();
       }));
   return response;

@@ -288,10 +288,18 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
       plan = credentials_.PreparePut(tx, request.name(), expected_live_version);
     }
     if (!plan.ok()) {
-      if (plan.status().code() == absl::StatusCode::kNotFound) {
-        return WithReason(plan.status(), v1::ERROR_REASON_ORG_NOT_FOUND);
+      switch (plan.status().code()) {
+        case absl::StatusCode::kNotFound:
+          return WithReason(plan.status(), v1::ERROR_REASON_ORG_NOT_FOUND);
+        case absl::StatusCode::kAborted:
+          return ExplainCredentialError(
+              absl::AbortedError("expected_version: " + std::string(plan.status().message())));
+        case absl::StatusCode::kAlreadyExists:
+          return ExplainCredentialError(
+              absl::AlreadyExistsError("must_not_exist: " + std::string(plan.status().message())));
+        default:
+          return ExplainCredentialError(plan.status());
       }
-      return ExplainCredentialError(plan.status());
     }
     CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key, ActiveOrgKey(tx));
     CV_ASSIGN_OR_RETURN(
