@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev
   libcurl4-openssl-dev
   # runtime tools used by the scripts and tests
-  postgresql postgresql-client openssl util-linux procps
+  postgresql postgresql-client openssl util-linux procps python3-yaml
 )
 
 missing=()

@@ -1,0 +1,365 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "credvault.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "credvault.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "credvault.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "credvault.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: credvault
+{{- end -}}
+
+{{/* Selector labels of one component: include "credvault.selectorLabels" (list $ "write") */}}
+{{- define "credvault.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "credvault.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "credvault.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "credvault.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "credvault.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The credvaultd workloads of this release, as JSON: a list of
+{name, component, suffix, tiers, settings}. combined: one workload running both tiers;
+split: a write workload and a decrypt workload, each with server settings overridden by
+split.<tier>.
+*/}}
+{{- define "credvault.workloads" -}}
+{{- $workloads := list -}}
+{{- if eq .Values.mode "split" -}}
+{{- range $tier := list "write" "decrypt" -}}
+{{- $settings := mergeOverwrite (deepCopy $.Values.server) (deepCopy (index $.Values.split $tier)) -}}
+{{- $workloads = append $workloads (dict "name" (printf "%s-%s" (include "credvault.fullname" $) $tier) "component" $tier "tiers" (list $tier) "settings" $settings) -}}
+{{- end -}}
+{{- else -}}
+{{- $workloads = append $workloads (dict "name" (include "credvault.fullname" .) "component" "server" "tiers" (list "write" "decrypt") "settings" (deepCopy .Values.server)) -}}
+{{- end -}}
+{{- toJson $workloads -}}
+{{- end -}}
+
+{{/* The component label of the pods that serve a tier ("write" or "decrypt"). */}}
+{{- define "credvault.componentOf" -}}
+{{- $root := index . 0 -}}
+{{- if eq $root.Values.mode "split" -}}{{ index . 1 }}{{- else -}}server{{- end -}}
+{{- end -}}
+
+{{/*
+Cross-key rules that values.schema.json cannot express, each failing with a message
+that names the value. Included by every template that renders a workload.
+*/}}
+{{- define "credvault.validate" -}}
+{{- $v := .Values -}}
+{{- if not $v.bootstrap.enabled -}}
+{{- if not $v.keys.rootKeyPins -}}
+{{- fail "keys.rootKeyPins: required with the write tier. On a first install, install with bootstrap.enabled=true, read the pins from the init-root-key Job's log, set them here and upgrade (docs/operations.md)." -}}
+{{- end -}}
+{{- if not $v.tls.secretName -}}
+{{- fail "tls.secretName: required: every listener serves TLS (plaintext is allowed on loopback only, which Kubernetes probes and Services cannot reach)" -}}
+{{- end -}}
+{{- if not $v.tls.clientCA.secretName -}}
+{{- range $name := list "write" "decrypt" "admin" -}}
+{{- if (index $v.listeners $name).requireClientCert -}}
+{{- fail (printf "listeners.%s.requireClientCert: true needs tls.clientCA.secretName (the CA that issues client certificates)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not $v.policy.existingConfigMap) (not $v.policy.principals) -}}
+{{- fail "policy: set policy.principals or policy.existingConfigMap; an empty policy denies every call" -}}
+{{- end -}}
+{{- end -}}
+{{- $versions := list -}}
+{{- range $version := $v.keys.writerKeys.versions -}}{{- $versions = append $versions (int $version) -}}{{- end -}}
+{{- if not (has (int $v.keys.writerKeys.current) $versions) -}}
+{{- fail (printf "keys.writerKeys.current: version %v is not in keys.writerKeys.versions" $v.keys.writerKeys.current) -}}
+{{- end -}}
+{{- if and (has $v.database.sslmode (list "verify-ca" "verify-full")) (not $v.database.caSecret.name) -}}
+{{- fail (printf "database.caSecret.name: required with database.sslmode %s (libpq needs the server's CA certificate)" $v.database.sslmode) -}}
+{{- end -}}
+{{- if eq $v.keys.sealKey.provider "file" -}}
+{{- if not $v.keys.sealKey.file.secretName -}}
+{{- fail "keys.sealKey.file.secretName: required with keys.sealKey.provider file" -}}
+{{- end -}}
+{{- else -}}
+{{- $p := $v.keys.sealKey.pkcs11 -}}
+{{- if or (not $p.module) (not $p.tokenLabel) (not $p.keyLabel) (not $p.pin.secretName) -}}
+{{- fail "keys.sealKey.pkcs11: module, tokenLabel, keyLabel and pin.secretName are required with keys.sealKey.provider pkcs11" -}}
+{{- end -}}
+{{- end -}}
+{{- if lt (int $v.limits.maxRequestBytes) (add (int $v.limits.maxSecretSize) 16384) -}}
+{{- fail (printf "limits.maxRequestBytes: must be at least limits.maxSecretSize + 16384 (%d)" (add (int $v.limits.maxSecretSize) 16384)) -}}
+{{- end -}}
+{{- if gt (int $v.limits.defaultPageSize) (int $v.limits.maxPageSize) -}}
+{{- fail "limits.defaultPageSize: must not exceed limits.maxPageSize" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A listener section of the server configuration: include "credvault.listener" (list $ "write") */}}
+{{- define "credvault.listener" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $l := index $root.Values.listeners $name -}}
+{{ $name }}:
+  address: {{ printf "%s:%d" (include "credvault.hostForAddress" $root) (int $l.port) | quote }}
+  tls:
+    cert_file: /etc/credvault/tls/server.crt
+    key_file: /etc/credvault/tls/server.key
+    {{- if $root.Values.tls.clientCA.secretName }}
+    client_ca_file: /etc/credvault/client-ca/ca.crt
+    {{- end }}
+    {{- /* Without a client CA no certificate can be verified; validate refuses that
+           combination outside bootstrap, whose init-root-key Job opens no listener. */}}
+    require_client_cert: {{ and $l.requireClientCert (not (empty $root.Values.tls.clientCA.secretName)) }}
+{{- end -}}
+
+{{- define "credvault.hostForAddress" -}}
+{{- if contains ":" .Values.listenHost -}}[{{ .Values.listenHost }}]{{- else -}}{{ .Values.listenHost }}{{- end -}}
+{{- end -}}
+
+{{- define "credvault.dbRole" -}}
+{{- $root := index . 0 -}}
+{{- $role := index . 1 -}}
+{{- $r := index $root.Values.database $role -}}
+{{ $role }}:
+  user: {{ printf "%s_%s" $root.Values.database.rolePrefix $role | quote }}
+  password_env: {{ printf "CREDVAULT_DB_%s_PASSWORD" (upper $role) }}
+  pool_size: {{ int $r.poolSize }}
+{{- end -}}
+
+{{/*
+The credvaultd configuration file (server/config/config_schema.cc) of a process running
+`tiers`: include "credvault.config" (dict "root" $ "tiers" (list "write")). Only the
+sections of those tiers are rendered: the server refuses sections of tiers it does not
+run, and a write-only process must not name the seal key.
+*/}}
+{{- define "credvault.config" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+{{- $write := has "write" .tiers -}}
+{{- $decrypt := has "decrypt" .tiers -}}
+# Rendered by the credvault Helm chart from its values; see `credvaultd serve --help`.
+tiers: [{{ join ", " .tiers }}]
+listeners:
+{{- if $write }}
+{{ include "credvault.listener" (list $root "write") | indent 2 }}
+{{- end }}
+{{- if $decrypt }}
+{{ include "credvault.listener" (list $root "decrypt") | indent 2 }}
+{{- if $v.listeners.admin.enabled }}
+{{ include "credvault.listener" (list $root "admin") | indent 2 }}
+{{- end }}
+{{- end }}
+{{- if $v.metrics.enabled }}
+metrics:
+  address: {{ printf "%s:%d" (include "credvault.hostForAddress" $root) (int $v.metrics.port) | quote }}
+{{- end }}
+database:
+  host: {{ $v.database.host | quote }}
+  port: {{ int $v.database.port }}
+  dbname: {{ $v.database.dbname | quote }}
+  sslmode: {{ $v.database.sslmode }}
+  connect_timeout: {{ $v.database.connectTimeout }}
+  statement_timeout: {{ $v.database.statementTimeout }}
+  acquire_timeout: {{ $v.database.acquireTimeout }}
+{{- if $write }}
+{{ include "credvault.dbRole" (list $root "writer") | indent 2 }}
+{{- end }}
+{{- if $decrypt }}
+{{ include "credvault.dbRole" (list $root "decryptor") | indent 2 }}
+{{ include "credvault.dbRole" (list $root "admin") | indent 2 }}
+{{- end }}
+keys:
+  writer_keys:
+    current: {{ int $v.keys.writerKeys.current }}
+    files:
+    {{- range $version := $v.keys.writerKeys.versions }}
+      {{ int $version }}: {{ printf "/etc/credvault/keys/writer-%d.key" (int $version) | quote }}
+    {{- end }}
+{{- if and $write $v.keys.rootKeyPins }}
+  root_key_pins:
+  {{- range $version, $pin := $v.keys.rootKeyPins }}
+    {{ $version }}: {{ $pin | quote }}
+  {{- end }}
+{{- end }}
+{{- if $decrypt }}
+  seal_key:
+    provider: {{ $v.keys.sealKey.provider }}
+  {{- if eq $v.keys.sealKey.provider "file" }}
+    file: /etc/credvault/keys/seal.key
+  {{- else }}
+    pkcs11:
+      module: {{ $v.keys.sealKey.pkcs11.module | quote }}
+      token_label: {{ $v.keys.sealKey.pkcs11.tokenLabel | quote }}
+      key_label: {{ $v.keys.sealKey.pkcs11.keyLabel | quote }}
+    {{- if eq $v.keys.sealKey.pkcs11.pin.as "file" }}
+      pin_file: /etc/credvault/keys/pkcs11.pin
+    {{- else }}
+      pin_env: CREDVAULT_PKCS11_PIN
+    {{- end }}
+  {{- end }}
+  {{- if $v.keys.auditSigningKey.secretName }}
+  audit_signing_key_file: /etc/credvault/keys/audit-signing.key
+  {{- end }}
+{{- end }}
+policy_file: /etc/credvault/policy/policy.yaml
+limits:
+  max_secret_size: {{ int $v.limits.maxSecretSize }}
+  default_page_size: {{ int $v.limits.defaultPageSize }}
+  max_page_size: {{ int $v.limits.maxPageSize }}
+  compare_per_minute: {{ int $v.limits.comparePerMinute }}
+  max_request_bytes: {{ int $v.limits.maxRequestBytes }}
+orgs:
+  provision_on_first_put: {{ $v.orgs.provisionOnFirstPut }}
+idempotency:
+  retention: {{ $v.idempotency.retention }}
+retention:
+  deleted_credentials: {{ $v.retention.deletedCredentials }}
+  audit_events: {{ $v.retention.auditEvents }}
+logging:
+  level: {{ $v.logging.level }}
+shutdown:
+  drain_timeout: {{ printf "%ds" (int $v.shutdown.drainTimeoutSeconds) }}
+{{- end -}}
+
+{{/*
+Hardened security contexts. Not configurable apart from the ids: every credvault
+container runs as non-root with a read-only root filesystem, no capabilities, no
+privilege escalation and the runtime's default seccomp profile.
+*/}}
+{{- define "credvault.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+fsGroup: {{ int .Values.securityContext.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "credvault.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Environment of a database role's password: include "credvault.dbPasswordEnv" (list $ "writer") */}}
+{{- define "credvault.dbPasswordEnv" -}}
+{{- $root := index . 0 -}}
+{{- $role := index . 1 -}}
+{{- $s := (index $root.Values.database $role).passwordSecret -}}
+- name: {{ printf "CREDVAULT_DB_%s_PASSWORD" (upper $role) }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.name | quote }}
+      key: {{ $s.key | quote }}
+{{- end -}}
+
+{{- define "credvault.dbCaEnv" -}}
+{{- if .Values.database.caSecret.name -}}
+- name: PGSSLROOTCERT
+  value: /etc/credvault/db-ca/ca.crt
+{{- end }}
+{{- end -}}
+
+{{- define "credvault.dbCaVolume" -}}
+{{- if .Values.database.caSecret.name -}}
+- name: db-ca
+  secret:
+    secretName: {{ .Values.database.caSecret.name | quote }}
+    defaultMode: 288 # 0440
+    items:
+      - key: {{ .Values.database.caSecret.key | quote }}
+        path: ca.crt
+{{- end }}
+{{- end -}}
+
+{{- define "credvault.dbCaMount" -}}
+{{- if .Values.database.caSecret.name -}}
+- name: db-ca
+  mountPath: /etc/credvault/db-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+Key material of a process running `tiers`, as {volumes, mounts, env} in JSON.
+Key files are mounted one by one with subPath: credvaultd opens key files with
+O_NOFOLLOW and refuses a symbolic link, and a Secret volume presents its entries as
+links into a timestamped directory. A subPath mount is the file itself. (It also means
+a changed key Secret reaches a pod only when the pod restarts.)
+*/}}
+{{- define "credvault.keyMaterial" -}}
+{{- $root := .root -}}
+{{- $v := $root.Values -}}
+{{- $decrypt := has "decrypt" .tiers -}}
+{{- $volumes := list -}}
+{{- $mounts := list -}}
+{{- $env := list -}}
+{{- $items := list -}}
+{{- range $version := $v.keys.writerKeys.versions -}}
+{{- $items = append $items (dict "key" (printf "writer-%d.key" (int $version)) "path" (printf "writer-%d.key" (int $version))) -}}
+{{- $mounts = append $mounts (dict "name" "writer-keys" "mountPath" (printf "/etc/credvault/keys/writer-%d.key" (int $version)) "subPath" (printf "writer-%d.key" (int $version)) "readOnly" true) -}}
+{{- end -}}
+{{- $volumes = append $volumes (dict "name" "writer-keys" "secret" (dict "secretName" $v.keys.writerKeys.secretName "defaultMode" 288 "items" $items)) -}}
+{{- if $decrypt -}}
+{{- if eq $v.keys.sealKey.provider "file" -}}
+{{- $volumes = append $volumes (dict "name" "seal-key" "secret" (dict "secretName" $v.keys.sealKey.file.secretName "defaultMode" 288 "items" (list (dict "key" $v.keys.sealKey.file.key "path" "seal.key")))) -}}
+{{- $mounts = append $mounts (dict "name" "seal-key" "mountPath" "/etc/credvault/keys/seal.key" "subPath" "seal.key" "readOnly" true) -}}
+{{- else -}}
+{{- $p := $v.keys.sealKey.pkcs11 -}}
+{{- if eq $p.pin.as "file" -}}
+{{- $volumes = append $volumes (dict "name" "pkcs11-pin" "secret" (dict "secretName" $p.pin.secretName "defaultMode" 288 "items" (list (dict "key" $p.pin.key "path" "pkcs11.pin")))) -}}
+{{- $mounts = append $mounts (dict "name" "pkcs11-pin" "mountPath" "/etc/credvault/keys/pkcs11.pin" "subPath" "pkcs11.pin" "readOnly" true) -}}
+{{- else -}}
+{{- $env = append $env (dict "name" "CREDVAULT_PKCS11_PIN" "valueFrom" (dict "secretKeyRef" (dict "name" $p.pin.secretName "key" $p.pin.key))) -}}
+{{- end -}}
+{{- $volumes = concat $volumes $p.volumes -}}
+{{- $mounts = concat $mounts $p.volumeMounts -}}
+{{- $env = concat $env $p.env -}}
+{{- end -}}
+{{- if $v.keys.auditSigningKey.secretName -}}
+{{- $volumes = append $volumes (dict "name" "audit-signing-key" "secret" (dict "secretName" $v.keys.auditSigningKey.secretName "defaultMode" 288 "items" (list (dict "key" $v.keys.auditSigningKey.key "path" "audit-signing.key")))) -}}
+{{- $mounts = append $mounts (dict "name" "audit-signing-key" "mountPath" "/etc/credvault/keys/audit-signing.key" "subPath" "audit-signing.key" "readOnly" true) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "volumes" $volumes "mounts" $mounts "env" $env) -}}
+{{- end -}}
