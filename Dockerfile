@@ -47,6 +47,9 @@ RUN apt-get update \
       libabsl20220623 \
       libgrpc++1.51 \
       libgrpc29 \
+      libc-ares2 \
+      libre2-9 \
+      zlib1g \
       libprotobuf32 \
       libsodium23 \
       libpqxx-6.4 \
