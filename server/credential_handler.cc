@@ -153,6 +153,22 @@ CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
       clock_(std::move(clock)),
       audit_(clock_, options_.on_audit_append) {}
 
+template <typename Response>
+absl::StatusOr<bool> CredentialHandler::ReplayIfRetried(storage::Transaction& tx,
+                                                        const std::string& idempotency_key,
+                                                        const crypto::WriterTag& digest,
+                                                        const std::string& name,
+                                                        Response& response) const {
+  CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
+                      CheckIdempotency(idempotency_, tx, idempotency_key, digest));
+  if (!earlier) return false;
+  CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
+                      credentials_.GetMetadata(tx, name, *earlier, true));
+  *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
+  response.set_idempotent_replay(true);
+  return true;
+}
+
 absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
     storage::Transaction& tx) const {
   CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
@@ -270,15 +286,9 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
   const auto put = [&](storage::Transaction& tx) -> absl::Status {
     response.Clear();
     if (digest) {
-      CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
-                          CheckIdempotency(idempotency_, tx, idempotency_key, *digest));
-      if (earlier) {
-        CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                            credentials_.GetMetadata(tx, request.name(), *earlier, true));
-        *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-        response.set_idempotent_replay(true);
-        return absl::OkStatus();
-      }
+      CV_ASSIGN_OR_RETURN(const bool replayed,
+                          ReplayIfRetried(tx, idempotency_key, *digest, request.name(), response));
+      if (replayed) return absl::OkStatus();
     }
     absl::StatusOr<storage::PutPlan> plan =
         credentials_.PreparePut(tx, request.name(), expected_live_version);
@@ -371,15 +381,9 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
         response.Clear();
         CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
         if (digest) {
-          CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
-                              CheckIdempotency(idempotency_, tx, idempotency_key, *digest));
-          if (earlier) {
-            CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                                credentials_.GetMetadata(tx, request.name(), *earlier, true));
-            *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-            response.set_idempotent_replay(true);
-            return absl::OkStatus();
-          }
+          CV_ASSIGN_OR_RETURN(const bool replayed, ReplayIfRetried(tx, idempotency_key, *digest,
+                                                                   request.name(), response));
+          if (replayed) return absl::OkStatus();
         }
         // The newest version in any state: erase mode may finish what a soft delete began.
         absl::StatusOr<storage::CredentialMetadata> newest =

@@ -54,6 +54,13 @@ class CredentialHandler {
   // Makes the org with key version 1 sealed to the newest pinned root key, in `tx`.
   absl::Status ProvisionOrg(storage::Transaction& tx, const CallContext& call) const;
   absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(storage::Transaction& tx) const;
+  // When `idempotency_key` already recorded this very request, fills `response` with the
+  // version it produced (marked as a replay) and returns true; FAILED_PRECONDITION when
+  // the key recorded a different request.
+  template <typename Response>
+  absl::StatusOr<bool> ReplayIfRetried(storage::Transaction& tx, const std::string& idempotency_key,
+                                       const crypto::WriterTag& digest, const std::string& name,
+                                       Response& response) const;
 
   storage::ConnectionPool& pool_;
   const WriteTierKeys& keys_;
