@@ -165,4 +165,14 @@ absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
   return plaintext;
 }
 
+absl::StatusOr<std::vector<std::uint8_t>> ResealEnvelope(const ParsedEnvelope& envelope,
+                                                         const CredentialBinding& binding,
+                                                         const OrgPrivateKey& old_org_key,
+                                                         const VerifiedOrgPublicKey& new_org_key,
+                                                         const WriterKeyRing& writer_keys) {
+  absl::StatusOr<SecretBytes> plaintext = OpenEnvelope(envelope, binding, old_org_key, writer_keys);
+  if (!plaintext.ok()) return plaintext.status();
+  return BuildEnvelope(binding, new_org_key, writer_keys, *plaintext, kMaxSecretSizeLimit);
+}
+
 }  // namespace credvault::crypto

@@ -89,6 +89,17 @@ absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
                                          const OrgPrivateKey& org_key,
                                          const WriterKeyRing& writer_keys);
 
+// Re-seal, decrypt tier (org key rotation): opens `envelope` with the org private key of its
+// org key version and builds a new envelope of the same credential version sealed to
+// `new_org_key` with a fresh DEK, authenticated with the current writer key. The plaintext
+// lives only in wiped memory inside this call. Errors as OpenEnvelope and BuildEnvelope;
+// secrets up to kMaxSecretSizeLimit are accepted, whatever the size limit when they were put.
+absl::StatusOr<std::vector<std::uint8_t>> ResealEnvelope(const ParsedEnvelope& envelope,
+                                                         const CredentialBinding& binding,
+                                                         const OrgPrivateKey& old_org_key,
+                                                         const VerifiedOrgPublicKey& new_org_key,
+                                                         const WriterKeyRing& writer_keys);
+
 }  // namespace credvault::crypto
 
 #endif  // CREDVAULT_CRYPTO_ENVELOPE_H_

@@ -78,4 +78,21 @@ absl::StatusOr<OrgPrivateKey> UnsealOrgPrivateKey(const OrgKeyRecord& record,
   return OrgPrivateKey(record.org_id, record.key_version, record.public_key, *std::move(key));
 }
 
+absl::StatusOr<OrgKeyRecord> ResealOrgKeyRecord(const OrgKeyRecord& record,
+                                                const RootPrivateKey& old_root,
+                                                const PinnedRootPublicKey& new_root,
+                                                const WriterKeyRing& writer_keys) {
+  absl::StatusOr<OrgPrivateKey> unsealed = UnsealOrgPrivateKey(record, old_root, writer_keys);
+  if (!unsealed.ok()) return unsealed.status();
+  absl::StatusOr<std::vector<std::uint8_t>> sealed =
+      SealTo(new_root.public_key(), unsealed->private_key());
+  if (!sealed.ok()) return sealed.status();
+  const CanonicalEncoder message =
+      RecordMessage(record.org_id, record.key_version, record.public_key, new_root.version());
+  return OrgKeyRecord{
+      record.org_id,      record.key_version,
+      record.public_key,  new_root.version(),
+      *std::move(sealed), AuthenticateWithCurrentKey(writer_keys, {message.bytes()})};
+}
+
 }  // namespace credvault::crypto

@@ -95,6 +95,15 @@ absl::StatusOr<OrgPrivateKey> UnsealOrgPrivateKey(const OrgKeyRecord& record,
                                                   const RootPrivateKey& root,
                                                   const WriterKeyRing& writer_keys);
 
+// Re-seal, decrypt tier (root key rotation): unseals the private half of `record` with
+// `old_root` (the root key it names) and returns the same org key pair sealed to `new_root`,
+// with a fresh authenticator made with the current writer key. The org key pair itself does
+// not change, so every DEK sealed to it stays valid. Errors as UnsealOrgPrivateKey.
+absl::StatusOr<OrgKeyRecord> ResealOrgKeyRecord(const OrgKeyRecord& record,
+                                                const RootPrivateKey& old_root,
+                                                const PinnedRootPublicKey& new_root,
+                                                const WriterKeyRing& writer_keys);
+
 }  // namespace credvault::crypto
 
 #endif  // CREDVAULT_CRYPTO_ORG_KEY_H_

@@ -64,6 +64,18 @@ absl::StatusOr<RootPrivateKey> UnsealRootKey(const SealedRootKey& sealed,
   return RootPrivateKey(sealed.version, sealed.public_key, *std::move(key));
 }
 
+absl::StatusOr<SealedRootKey> RewrapRootKey(const SealedRootKey& sealed,
+                                            const SealKeyProvider& from,
+                                            const SealKeyProvider& to) {
+  absl::StatusOr<RootPrivateKey> root = UnsealRootKey(sealed, from);
+  if (!root.ok()) return root.status();
+  const CanonicalEncoder associated = WrapAssociatedData(sealed.version, sealed.public_key);
+  absl::StatusOr<std::vector<std::uint8_t>> wrapped =
+      to.Wrap(root->private_key(), AssociatedData(associated.bytes()));
+  if (!wrapped.ok()) return wrapped.status();
+  return SealedRootKey{sealed.version, sealed.public_key, *std::move(wrapped), to.KeyId()};
+}
+
 std::string RootKeyFingerprint(const X25519PublicKey& public_key) {
   Blake2bHasher hash;
   CanonicalEncoder encoder(kFingerprintDomain);

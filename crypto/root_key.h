@@ -50,6 +50,12 @@ class RootPrivateKey {
 absl::StatusOr<RootPrivateKey> UnsealRootKey(const SealedRootKey& sealed,
                                              const SealKeyProvider& seal_key);
 
+// Seal key rotation: unwraps `sealed` with `from` (checked as UnsealRootKey does) and wraps
+// the same private half again with `to`, under the same associated data. The result names
+// `to` as its seal key. Errors as UnsealRootKey, or those of `to`.
+absl::StatusOr<SealedRootKey> RewrapRootKey(const SealedRootKey& sealed,
+                                            const SealKeyProvider& from, const SealKeyProvider& to);
+
 // "cvroot1:" followed by the hex BLAKE2b-256 of the public key: what operators pin.
 std::string RootKeyFingerprint(const X25519PublicKey& public_key);
 

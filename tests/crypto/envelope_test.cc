@@ -345,3 +345,118 @@ TEST_F(EnvelopeTest, NoErrorMessageContainsTheSecret) {
 
 }  // namespace
 }  // namespace credvault::crypto
+
+namespace credvault::crypto {
+namespace {
+
+using ::credvault::crypto::testing::Hierarchy;
+using ::credvault::crypto::testing::MakeHierarchy;
+using ::credvault::crypto::testing::RingWith;
+using ::credvault::crypto::testing::ValueOrDie;
+
+std::string AsString(const SecretBytes& bytes) {
+  const absl::Span<const std::uint8_t> view = bytes.RevealSecret();
+  return std::string(view.begin(), view.end());
+}
+
+// Org key rotation: version 2 of the same org, sealed to the same root.
+struct Rotated {
+  OrgKeyRecord record;
+  OrgPrivateKey private_key;
+  VerifiedOrgPublicKey public_key;
+};
+
+Rotated RotateOrgKey(const Hierarchy& h, const WriterKeyRing& writer_keys) {
+  const PinnedRootPublicKey pinned = ValueOrDie(h.pins.Pin(1, h.sealed_root.public_key));
+  OrgKeyRecord record = ValueOrDie(CreateOrgKey(h.org_record.org_id, 2, pinned, writer_keys));
+  OrgPrivateKey private_key = ValueOrDie(UnsealOrgPrivateKey(record, h.root, writer_keys));
+  VerifiedOrgPublicKey public_key = ValueOrDie(VerifyOrgKeyRecord(record, writer_keys));
+  return Rotated{std::move(record), std::move(private_key), std::move(public_key)};
+}
+
+TEST(ResealEnvelopeTest, MovesTheSecretToTheNewOrgKeyAndTheCurrentWriterKey) {
+  const Hierarchy h = MakeHierarchy("org-a");
+  const CredentialBinding binding{"org-a", "crm/token", 3};
+  const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("s3cr3t-value"));
+  const std::vector<std::uint8_t> old_envelope =
+      ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
+  // The writer key was rotated too: version 2 is current, version 1 still verifies.
+  const WriterKeyRing rotated_ring = RingWith(2, {1, 2});
+  const Rotated v2 = RotateOrgKey(h, rotated_ring);
+
+  const std::vector<std::uint8_t> resealed =
+      ValueOrDie(ResealEnvelope(ValueOrDie(ParseEnvelope(old_envelope)), binding, h.org_private,
+                                v2.public_key, rotated_ring));
+  const ParsedEnvelope parsed = ValueOrDie(ParseEnvelope(resealed));
+  EXPECT_EQ(parsed.org_key_version, 2u);
+  EXPECT_EQ(parsed.writer_key_version, 2u);
+  const SecretBytes opened =
+      ValueOrDie(OpenEnvelope(parsed, binding, v2.private_key, rotated_ring));
+  EXPECT_EQ(AsString(opened), "s3cr3t-value");
+  // The old key no longer opens it, and the old envelope is not what was stored.
+  EXPECT_EQ(OpenEnvelope(parsed, binding, h.org_private, rotated_ring).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(resealed, old_envelope);
+}
+
+TEST(ResealEnvelopeTest, RefusesAnEnvelopeThatFailsItsChecks) {
+  const Hierarchy h = MakeHierarchy("org-a");
+  const CredentialBinding binding{"org-a", "crm/token", 3};
+  const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("s3cr3t-value"));
+  std::vector<std::uint8_t> envelope =
+      ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
+  const Rotated v2 = RotateOrgKey(h, h.writer_keys);
+  envelope[150 % envelope.size()] ^= 0x01;
+  const absl::StatusOr<std::vector<std::uint8_t>> tampered = ResealEnvelope(
+      ValueOrDie(ParseEnvelope(envelope)), binding, h.org_private, v2.public_key, h.writer_keys);
+  EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
+  // Moved to another name: the binding does not match.
+  envelope = ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
+  const absl::StatusOr<std::vector<std::uint8_t>> moved =
+      ResealEnvelope(ValueOrDie(ParseEnvelope(envelope)), {"org-a", "crm/other", 3}, h.org_private,
+                     v2.public_key, h.writer_keys);
+  EXPECT_EQ(moved.status().code(), absl::StatusCode::kDataLoss);
+  // A new key of another org.
+  const Hierarchy other = MakeHierarchy("org-b");
+  const absl::StatusOr<std::vector<std::uint8_t>> elsewhere = ResealEnvelope(
+      ValueOrDie(ParseEnvelope(envelope)), binding, h.org_private, other.org_public, h.writer_keys);
+  EXPECT_EQ(elsewhere.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ResealOrgKeyRecordTest, KeepsTheKeyPairAndSealsItToTheNewRoot) {
+  const Hierarchy h = MakeHierarchy("org-a");
+  const CredentialBinding binding{"org-a", "crm/token", 1};
+  const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("s3cr3t-value"));
+  const std::vector<std::uint8_t> envelope =
+      ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
+
+  const SealedRootKey sealed_root2 = ValueOrDie(GenerateRootKey(2, *h.seal_key));
+  const RootPrivateKey root2 = ValueOrDie(UnsealRootKey(sealed_root2, *h.seal_key));
+  const RootKeyPins pins2 =
+      ValueOrDie(RootKeyPins::New({{2, RootKeyFingerprint(sealed_root2.public_key)}}));
+  const PinnedRootPublicKey pinned2 = ValueOrDie(pins2.Pin(2, sealed_root2.public_key));
+
+  const OrgKeyRecord moved =
+      ValueOrDie(ResealOrgKeyRecord(h.org_record, h.root, pinned2, h.writer_keys));
+  EXPECT_EQ(moved.root_key_version, 2u);
+  EXPECT_EQ(moved.key_version, h.org_record.key_version);
+  EXPECT_EQ(moved.public_key, h.org_record.public_key);
+  EXPECT_NE(moved.sealed_private_key, h.org_record.sealed_private_key);
+  // Only the new root opens it, and the data keys sealed to the pair still open.
+  EXPECT_EQ(UnsealOrgPrivateKey(moved, h.root, h.writer_keys).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  const OrgPrivateKey unsealed = ValueOrDie(UnsealOrgPrivateKey(moved, root2, h.writer_keys));
+  EXPECT_EQ(AsString(ValueOrDie(OpenEnvelope(ValueOrDie(ParseEnvelope(envelope)), binding, unsealed,
+                                             h.writer_keys))),
+            "s3cr3t-value");
+
+  // A record whose authenticator fails is not re-sealed (a database writer cannot get a
+  // key of their own sealed to the new root).
+  OrgKeyRecord forged = h.org_record;
+  forged.public_key[0] ^= 0x01;
+  EXPECT_EQ(ResealOrgKeyRecord(forged, h.root, pinned2, h.writer_keys).status().code(),
+            absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace credvault::crypto
