@@ -120,6 +120,17 @@ constexpr Statement kEnvelopeKeyVersion{
     "SELECT org_key_version FROM credentials "
     "WHERE org_id = $1 AND name = $2 AND version = $3 AND NOT erased"};
 
+constexpr Statement kLockEnvelopesNotSealedTo{
+    "credentials.lock_envelopes_not_sealed_to",
+    "SELECT name, version, org_key_version, envelope FROM credentials "
+    "WHERE org_id = $1 AND org_key_version <> $2 AND NOT erased "
+    "AND (NOT $3::boolean OR (name, version) > ($4::text COLLATE \"C\", $5::bigint)) "
+    "ORDER BY name, version LIMIT $6 FOR UPDATE"};
+constexpr Statement kCountEnvelopesNotSealedTo{
+    "credentials.count_envelopes_not_sealed_to",
+    "SELECT count(*) FROM credentials WHERE org_id = $1 AND org_key_version <> $2 "
+    "AND NOT erased"};
+
 #undef CREDVAULT_METADATA_COLUMNS
 
 constexpr std::size_t kMaxPageSize = 1000;
@@ -332,6 +343,42 @@ absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
   CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(*row));
   CV_ASSIGN_OR_RETURN(record.envelope, row->Bytes(kMetadataColumnCount));
   return record;
+}
+
+absl::StatusOr<std::vector<EnvelopeToReseal>> CredentialStore::LockEnvelopesNotSealedTo(
+    Transaction& tx, std::int32_t org_key_version,
+    const std::optional<std::pair<std::string, std::int64_t>>& after, std::size_t limit) const {
+  if (limit == 0 || limit > 10000) {
+    return absl::InvalidArgumentError("re-seal batch size: must be 1..10000");
+  }
+  CV_ASSIGN_OR_RETURN(
+      const std::vector<Row> rows,
+      tx.Execute(kLockEnvelopesNotSealedTo,
+                 {SqlParam::Text(tx.org_id()), SqlParam::Int(org_key_version),
+                  SqlParam::Bool(after.has_value()), SqlParam::Text(after ? after->first : ""),
+                  SqlParam::Int(after ? after->second : 0),
+                  SqlParam::Int(static_cast<std::int64_t>(limit))}));
+  std::vector<EnvelopeToReseal> out;
+  out.reserve(rows.size());
+  for (const Row& row : rows) {
+    EnvelopeToReseal item;
+    CV_ASSIGN_OR_RETURN(item.name, row.Text(0));
+    CV_ASSIGN_OR_RETURN(item.version, row.Int(1));
+    CV_ASSIGN_OR_RETURN(const std::int64_t key_version, row.Int(2));
+    item.org_key_version = static_cast<std::int32_t>(key_version);
+    CV_ASSIGN_OR_RETURN(item.envelope, row.Bytes(3));
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+absl::StatusOr<std::uint64_t> CredentialStore::CountEnvelopesNotSealedTo(
+    Transaction& tx, std::int32_t org_key_version) const {
+  CV_ASSIGN_OR_RETURN(const Row row,
+                      tx.ExecuteOne(kCountEnvelopesNotSealedTo,
+                                    {SqlParam::Text(tx.org_id()), SqlParam::Int(org_key_version)}));
+  CV_ASSIGN_OR_RETURN(const std::int64_t count, row.Int(0));
+  return static_cast<std::uint64_t>(count);
 }
 
 absl::Status CredentialStore::ReplaceEnvelope(Transaction& tx, std::string_view name,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -82,6 +83,14 @@ struct EnvelopeRecord {
   std::vector<std::uint8_t> envelope;
 };
 
+// One envelope a re-seal job still has to move.
+struct EnvelopeToReseal {
+  std::string name;
+  std::int64_t version = 0;
+  std::int32_t org_key_version = 0;
+  std::vector<std::uint8_t> envelope;
+};
+
 // Credential versions of the org of the transaction. Stateless; the methods run inside a
 // transaction from ConnectionPool::Run, so that a Put, its idempotency record and its
 // audit event commit together. Names are validated (validation.h) and bound as
@@ -132,6 +141,17 @@ class CredentialStore {
   // NOT_FOUND if missing, deleted or erased.
   absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,
                                               std::optional<std::int64_t> version) const;
+
+  // Decrypt role, re-seal: up to `limit` unerased versions whose envelope is sealed to an org
+  // key version other than `org_key_version`, after (name, version) `after` in key order
+  // (nullopt: from the start), locked for the transaction.
+  absl::StatusOr<std::vector<EnvelopeToReseal>> LockEnvelopesNotSealedTo(
+      Transaction& tx, std::int32_t org_key_version,
+      const std::optional<std::pair<std::string, std::int64_t>>& after, std::size_t limit) const;
+
+  // How many unerased versions are sealed to an org key version other than `org_key_version`.
+  absl::StatusOr<std::uint64_t> CountEnvelopesNotSealedTo(Transaction& tx,
+                                                          std::int32_t org_key_version) const;
 
   // Decrypt role, re-seal: replaces the envelope of one version if it is still sealed to
   // `expected_org_key_version` (ABORTED otherwise; NOT_FOUND if gone or erased).

@@ -7,9 +7,11 @@
 namespace credvault::storage {
 namespace {
 
-#define CREDVAULT_ORG_KEY_COLUMNS                                       \
-  "org_id, version, public_key, root_key_version, writer_key_version, " \
-  "authenticator, state, (extract(epoch FROM created_at) * 1000000)::bigint"
+#define CREDVAULT_ORG_KEY_COLUMNS                                              \
+  "org_id, version, public_key, root_key_version, writer_key_version, "        \
+  "authenticator, state, (extract(epoch FROM created_at) * 1000000)::bigint, " \
+  "(extract(epoch FROM retired_at) * 1000000)::bigint, "                       \
+  "(extract(epoch FROM destroyed_at) * 1000000)::bigint"
 
 constexpr Statement kInsertOrg{"orgs.insert",
                                "INSERT INTO orgs (org_id, state) VALUES ($1, 'ACTIVE')"};
@@ -23,9 +25,9 @@ constexpr Statement kInsertOrgKey{
     "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
     "root_key_version, writer_key_version, authenticator, state) "
     "VALUES ($1, $2, $3::bytea, $4::bytea, $5, $6, $7::bytea, 'ACTIVE')"};
-constexpr Statement kRetireActiveKey{
-    "org_keys.retire_active",
-    "UPDATE org_keys SET state = 'RETIRING' WHERE org_id = $1 AND state = 'ACTIVE'"};
+constexpr Statement kRetireActiveKey{"org_keys.retire_active",
+                                     "UPDATE org_keys SET state = 'RETIRING', retired_at = now() "
+                                     "WHERE org_id = $1 AND state = 'ACTIVE'"};
 constexpr Statement kListOrgKeys{"org_keys.list",
                                  "SELECT " CREDVAULT_ORG_KEY_COLUMNS
                                  " FROM org_keys WHERE org_id = $1 ORDER BY version"};
@@ -37,11 +39,37 @@ constexpr Statement kGetSealedPrivateKey{
     "SELECT sealed_private_key FROM org_keys WHERE org_id = $1 AND version = $2"};
 constexpr Statement kDestroyKeys{
     "org_keys.destroy",
-    "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL "
+    "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL, "
+    "destroyed_at = now(), retired_at = coalesce(retired_at, now()) "
     "WHERE org_id = $1 AND state <> 'DESTROYED'"};
 constexpr Statement kDestroyOrg{"orgs.destroy",
                                 "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now() "
                                 "WHERE org_id = $1 AND state <> 'DESTROYED'"};
+
+constexpr Statement kLockKeysNotSealedToRoot{
+    "org_keys.lock_not_sealed_to_root",
+    "SELECT " CREDVAULT_ORG_KEY_COLUMNS
+    ", sealed_private_key FROM org_keys WHERE org_id = $1 AND root_key_version <> $2 "
+    "AND state <> 'DESTROYED' ORDER BY version FOR UPDATE"};
+constexpr Statement kReplaceSealedPrivateKey{
+    "org_keys.replace_sealed_private_key",
+    "UPDATE org_keys SET sealed_private_key = $3::bytea, root_key_version = $4, "
+    "writer_key_version = $5, authenticator = $6::bytea "
+    "WHERE org_id = $1 AND version = $2 AND root_key_version = $7 AND state <> 'DESTROYED' "
+    "AND public_key = $8::bytea"};
+constexpr Statement kRetireRetiringKeys{
+    "org_keys.retire_retiring",
+    "UPDATE org_keys SET state = 'RETIRED' WHERE org_id = $1 AND state = 'RETIRING' "
+    "RETURNING version"};
+
+constexpr Statement kKeyState{
+    "org_keys.state", "SELECT state FROM org_keys WHERE org_id = $1 AND version = $2 FOR UPDATE"};
+constexpr Statement kDestroyRetiredKey{
+    "org_keys.destroy_retired",
+    "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL, destroyed_at = now() "
+    "WHERE org_id = $1 AND version = $2 AND state = 'RETIRED' AND NOT EXISTS ("
+    "SELECT 1 FROM credentials c WHERE c.org_id = $1 AND c.org_key_version = $2 "
+    "AND NOT c.erased)"};
 
 #undef CREDVAULT_ORG_KEY_COLUMNS
 
@@ -84,6 +112,8 @@ absl::StatusOr<OrgKey> OrgKeyFromRow(const Row& row) {
   CV_ASSIGN_OR_RETURN(const std::string state, row.Text(6));
   CV_ASSIGN_OR_RETURN(key.state, ParseKeyState(state));
   CV_ASSIGN_OR_RETURN(key.created_at, row.Micros(7));
+  CV_ASSIGN_OR_RETURN(key.retired_at, row.OptionalMicros(8));
+  CV_ASSIGN_OR_RETURN(key.destroyed_at, row.OptionalMicros(9));
   return key;
 }
 
@@ -170,6 +200,73 @@ absl::StatusOr<std::vector<std::uint8_t>> OrgStore::GetSealedPrivateKey(
   if (!row.ok()) return row.status();
   if (row->IsNull(0)) return absl::FailedPreconditionError("org key was destroyed");
   return row->Bytes(0);
+}
+
+absl::StatusOr<std::vector<SealedOrgKey>> OrgStore::LockKeysNotSealedToRoot(
+    Transaction& tx, std::int32_t root_key_version) const {
+  CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
+                      tx.Execute(kLockKeysNotSealedToRoot,
+                                 {SqlParam::Text(tx.org_id()), SqlParam::Int(root_key_version)}));
+  std::vector<SealedOrgKey> keys;
+  keys.reserve(rows.size());
+  for (const Row& row : rows) {
+    SealedOrgKey sealed;
+    CV_ASSIGN_OR_RETURN(sealed.key, OrgKeyFromRow(row));
+    CV_ASSIGN_OR_RETURN(sealed.sealed_private_key, row.Bytes(10));
+    keys.push_back(std::move(sealed));
+  }
+  return keys;
+}
+
+absl::Status OrgStore::ReplaceSealedPrivateKey(Transaction& tx,
+                                               std::int32_t expected_root_key_version,
+                                               const NewOrgKey& key) const {
+  CV_RETURN_IF_ERROR(ValidateNewKey(key));
+  CV_ASSIGN_OR_RETURN(
+      const std::size_t updated,
+      tx.ExecuteCount(kReplaceSealedPrivateKey,
+                      {SqlParam::Text(tx.org_id()), SqlParam::Int(key.version),
+                       SqlParam::Bytes(key.sealed_private_key), SqlParam::Int(key.root_key_version),
+                       SqlParam::Int(key.writer_key_version), SqlParam::Bytes(key.authenticator),
+                       SqlParam::Int(expected_root_key_version), SqlParam::Bytes(key.public_key)}));
+  if (updated == 1) return absl::OkStatus();
+  return absl::AbortedError("org key version " + std::to_string(key.version) +
+                            " is no longer sealed to root key version " +
+                            std::to_string(expected_root_key_version));
+}
+
+absl::StatusOr<std::vector<std::int32_t>> OrgStore::RetireRetiringKeys(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
+                      tx.Execute(kRetireRetiringKeys, {SqlParam::Text(tx.org_id())}));
+  std::vector<std::int32_t> versions;
+  for (const Row& row : rows) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t version, row.Int(0));
+    versions.push_back(static_cast<std::int32_t>(version));
+  }
+  return versions;
+}
+
+absl::StatusOr<bool> OrgStore::DestroyRetiredKey(Transaction& tx, std::int32_t version) const {
+  const SqlParam org = SqlParam::Text(tx.org_id());
+  const SqlParam version_param = SqlParam::Int(version);
+  absl::StatusOr<Row> row = tx.ExecuteOne(kKeyState, {org, version_param});
+  if (absl::IsNotFound(row.status())) {
+    return absl::NotFoundError("org key version " + std::to_string(version) + " does not exist");
+  }
+  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const std::string state, row->Text(0));
+  if (state == "DESTROYED") return false;
+  if (state != "RETIRED") {
+    return absl::FailedPreconditionError("org key version " + std::to_string(version) + " is " +
+                                         state + ", not RETIRED");
+  }
+  CV_ASSIGN_OR_RETURN(const std::size_t destroyed,
+                      tx.ExecuteCount(kDestroyRetiredKey, {org, version_param}));
+  if (destroyed != 1) {
+    return absl::FailedPreconditionError("org key version " + std::to_string(version) +
+                                         " still has credential versions sealed to it");
+  }
+  return true;
 }
 
 absl::Status OrgStore::MarkDestroyed(Transaction& tx) const {

@@ -33,6 +33,14 @@ struct OrgKey {
   std::vector<std::uint8_t> authenticator;  // 32 bytes
   OrgKeyState state = OrgKeyState::kActive;
   absl::Time created_at;
+  std::optional<absl::Time> retired_at;    // when it stopped being ACTIVE
+  std::optional<absl::Time> destroyed_at;  // when its private half was destroyed
+};
+
+// An org key with its sealed private half, for the decrypt role.
+struct SealedOrgKey {
+  OrgKey key;
+  std::vector<std::uint8_t> sealed_private_key;
 };
 
 struct NewOrgKey {
@@ -68,6 +76,27 @@ class OrgStore {
   // does not exist, FAILED_PRECONDITION if it was destroyed.
   absl::StatusOr<std::vector<std::uint8_t>> GetSealedPrivateKey(Transaction& tx,
                                                                 std::int32_t version) const;
+
+  // Decrypt role, root key re-seal: the keys of the org still holding a private half that
+  // is sealed to a root key other than `root_key_version`, locked for the transaction.
+  absl::StatusOr<std::vector<SealedOrgKey>> LockKeysNotSealedToRoot(
+      Transaction& tx, std::int32_t root_key_version) const;
+
+  // Decrypt role, root key re-seal: replaces the sealed private half, root key version and
+  // authenticator of key `key.version` if it is still sealed to `expected_root_key_version`
+  // (ABORTED otherwise; NOT_FOUND if it is gone or destroyed).
+  absl::Status ReplaceSealedPrivateKey(Transaction& tx, std::int32_t expected_root_key_version,
+                                       const NewOrgKey& key) const;
+
+  // Decrypt role, end of an org key re-seal: every RETIRING key becomes RETIRED. Returns the
+  // versions retired.
+  absl::StatusOr<std::vector<std::int32_t>> RetireRetiringKeys(Transaction& tx) const;
+
+  // Admin role: destroys the private half of RETIRED key `version` when no unerased
+  // credential version is sealed to it. Returns false if it was already DESTROYED.
+  // NOT_FOUND if the version does not exist; FAILED_PRECONDITION if it is not RETIRED or
+  // still in use.
+  absl::StatusOr<bool> DestroyRetiredKey(Transaction& tx, std::int32_t version) const;
 
   // Admin role, crypto-shredding: every key of the org becomes DESTROYED and loses its
   // sealed private half; the org becomes DESTROYED. Idempotent.

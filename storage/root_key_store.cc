@@ -10,6 +10,9 @@ namespace {
 
 constexpr Statement kRetireActive{"root_keys.retire_active",
                                   "UPDATE root_keys SET state = 'RETIRING' WHERE state = 'ACTIVE'"};
+constexpr Statement kRetire{
+    "root_keys.retire",
+    "UPDATE root_keys SET state = 'RETIRED' WHERE version = $1 AND state = 'RETIRING'"};
 constexpr Statement kInsert{
     "root_keys.insert",
     "INSERT INTO root_keys (version, public_key, sealed_private_key, seal_key_id, state) "
@@ -21,6 +24,9 @@ constexpr Statement kList{
 constexpr Statement kGetSealed{
     "root_keys.get_sealed",
     "SELECT sealed_private_key, seal_key_id FROM root_keys WHERE version = $1"};
+constexpr Statement kRewrap{"root_keys.rewrap",
+                            "UPDATE root_keys SET sealed_private_key = $3::bytea, seal_key_id = $4 "
+                            "WHERE version = $1 AND seal_key_id = $2"};
 
 absl::StatusOr<RootKeyState> ParseState(std::string_view state) {
   if (state == "ACTIVE") return RootKeyState::kActive;
@@ -30,6 +36,12 @@ absl::StatusOr<RootKeyState> ParseState(std::string_view state) {
 }
 
 }  // namespace
+
+absl::StatusOr<bool> RootKeyStore::Retire(Transaction& tx, std::int32_t version) const {
+  CV_ASSIGN_OR_RETURN(const std::size_t updated,
+                      tx.ExecuteCount(kRetire, {SqlParam::Int(version)}));
+  return updated == 1;
+}
 
 absl::Status RootKeyStore::Rotate(Transaction& tx, const NewRootKey& key) const {
   if (key.version < 1) return absl::InvalidArgumentError("root key version: must be positive");
@@ -81,6 +93,27 @@ absl::StatusOr<SealedRootKey> RootKeyStore::GetSealed(Transaction& tx, std::int3
   CV_ASSIGN_OR_RETURN(key.sealed_private_key, row->Bytes(0));
   CV_ASSIGN_OR_RETURN(key.seal_key_id, row->Text(1));
   return key;
+}
+
+absl::Status RootKeyStore::Rewrap(Transaction& tx, std::int32_t version,
+                                  std::string_view expected_seal_key_id,
+                                  absl::Span<const std::uint8_t> new_sealed_private_key,
+                                  std::string_view new_seal_key_id) const {
+  if (new_sealed_private_key.empty()) {
+    return absl::InvalidArgumentError("root sealed private key: must not be empty");
+  }
+  CV_RETURN_IF_ERROR(ValidateText("seal_key_id", new_seal_key_id, kMaxAuditFieldBytes));
+  CV_ASSIGN_OR_RETURN(
+      const std::size_t updated,
+      tx.ExecuteCount(kRewrap,
+                      {SqlParam::Int(version), SqlParam::Text(expected_seal_key_id),
+                       SqlParam::Bytes(new_sealed_private_key), SqlParam::Text(new_seal_key_id)}));
+  if (updated == 1) return absl::OkStatus();
+  // Tell a missing version from one that someone else re-wrapped meanwhile.
+  CV_RETURN_IF_ERROR(GetSealed(tx, version).status());
+  return absl::AbortedError("root key version " + std::to_string(version) +
+                            " is no longer wrapped by seal key " +
+                            std::string(expected_seal_key_id));
 }
 
 }  // namespace credvault::storage

@@ -50,6 +50,7 @@ absl::Status Invalid(std::string_view field, std::string_view reason) {
 
 absl::Status ValidateOrgId(std::string_view org_id) {
   if (org_id.empty()) return Invalid("org_id", "must not be empty");
+  if (org_id == kSystemOrgId) return absl::OkStatus();
   if (org_id.size() > kMaxOrgIdBytes) {
     return Invalid("org_id", "longer than " + std::to_string(kMaxOrgIdBytes) + " bytes");
   }

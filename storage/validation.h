@@ -18,8 +18,13 @@ inline constexpr std::size_t kMaxLabelValueBytes = 1024;
 inline constexpr std::size_t kMaxLabels = 64;
 inline constexpr std::size_t kMaxAuditFieldBytes = 4096;
 
+// The reserved org id of what belongs to no org: the audit chain of deployment-wide actions
+// and root key re-seal jobs. No org can be created with it.
+inline constexpr std::string_view kSystemOrgId = "_system";
+
 // An org id is 1..128 bytes of ASCII letters, digits, '.', '_' and '-', starting with a
-// letter or digit. It is the value of the row-level security setting of every transaction.
+// letter or digit, or kSystemOrgId. It is the value of the row-level security setting of
+// every transaction.
 absl::Status ValidateOrgId(std::string_view org_id);
 
 // Text stored verbatim (credential names, label keys and values, audit fields): valid

@@ -28,9 +28,15 @@ const char* const kTenantTables[] = {
     "orgs",        "org_keys",     "credentials",      "idempotency_keys",
     "audit_heads", "audit_events", "audit_checkpoints"};
 
-// Whether `role` may read `table` at all (idempotency keys belong to the write tier).
+// Whether `role` may read `table` at all (idempotency keys belong to the write tier; the
+// admin role sees when they were made, to expire them).
 bool MayRead(AppRole role, std::string_view table) {
-  return table != "idempotency_keys" || role == AppRole::kWriter;
+  return table != "idempotency_keys" || role != AppRole::kDecryptor;
+}
+
+// Retention: the admin role deletes credential versions and idempotency keys.
+bool MayDelete(AppRole role, std::string_view table) {
+  return role == AppRole::kAdmin && (table == "credentials" || table == "idempotency_keys");
 }
 
 class IsolationTest : public ::testing::Test {
@@ -135,6 +141,9 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
       {AppRole::kWriter, "UPDATE credentials SET deleted_at = now()"},
       {AppRole::kDecryptor, "UPDATE credentials SET envelope = '\\xdead'::bytea"},
       {AppRole::kAdmin, "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now()"},
+      {AppRole::kAdmin,
+       "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
+       "deleted_at = now()"},
       {AppRole::kWriter, "UPDATE audit_heads SET seq = seq"},
   };
   for (const Case& c : updates) {
@@ -152,7 +161,16 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
       auto connection = Connect(role);
       pqxx::work tx(*connection);
       SetOrg(tx, kOrgA);
-      // No role may delete anything; were it allowed, RLS would limit it to org A.
+      if (MayDelete(role, table)) {
+        // Allowed by the grants, and limited to org A by RLS.
+        const pqxx::result deleted =
+            tx.exec(std::string("DELETE FROM ") + table + " RETURNING org_id");
+        EXPECT_GT(deleted.size(), 0u);
+        for (const pqxx::row& row : deleted) EXPECT_EQ(row[0].as<std::string>(), kOrgA);
+        tx.abort();
+        continue;
+      }
+      // Nothing else may be deleted; were it allowed, RLS would limit it to org A.
       EXPECT_THROW(tx.exec(std::string("DELETE FROM ") + table), pqxx::insufficient_privilege);
     }
   }
@@ -280,6 +298,31 @@ TEST_F(IsolationTest, OnlyTheAdminRoleMayPurgeAndOnlyItsOrg) {
   tx.exec("SELECT set_config('credvault.org_id', 'org-b', true)");
   EXPECT_EQ(tx.exec("SELECT count(*) FROM audit_events")[0][0].as<long>(), 1);
   tx.abort();
+}
+
+TEST_F(IsolationTest, OnlyTheAdminRoleReadsTheAuditChainDirectoryAndNoRoleWritesIt) {
+  for (const AppRole role : kAppRoles) {
+    SCOPED_TRACE(AppRoleName(role));
+    for (const char* sql : {"INSERT INTO audit_chain_directory (org_id) VALUES ('org-z')",
+                            "DELETE FROM audit_chain_directory",
+                            "UPDATE audit_chain_directory SET org_id = org_id"}) {
+      auto connection = Connect(role);
+      pqxx::work tx(*connection);
+      EXPECT_THROW(tx.exec(sql), pqxx::insufficient_privilege) << sql;
+    }
+    auto connection = Connect(role);
+    pqxx::work tx(*connection);
+    if (role != AppRole::kAdmin) {
+      EXPECT_THROW(tx.exec("SELECT org_id FROM audit_chain_directory"),
+                   pqxx::insufficient_privilege);
+      continue;
+    }
+    // Filled by the first event of each chain, whatever role appended it.
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM audit_chain_directory "
+                      "WHERE org_id IN ('org-a', 'org-b')")[0][0]
+                  .as<long>(),
+              2);
+  }
 }
 
 TEST_F(IsolationTest, OrgIdIsValidatedBeforeItReachesTheDatabase) {
