@@ -8,6 +8,7 @@
 #include "server/api_validation.h"
 #include "server/error_reason.h"
 #include "server/metadata_conversion.h"
+#include "server/org_key_records.h"
 
 namespace credvault::server {
 namespace {
@@ -30,38 +31,6 @@ AccessHandler::AccessHandler(storage::ConnectionPool& decryptor_pool, const Decr
       options_(options),
       clock_(std::move(clock)),
       audit_(clock_, options_.on_audit_append) {}
-
-absl::StatusOr<crypto::OrgPrivateKey> AccessHandler::LoadOrgKey(storage::Transaction& tx,
-                                                                std::uint32_t version) const {
-  CV_ASSIGN_OR_RETURN(const std::vector<storage::OrgKey> keys, orgs_.ListOrgKeys(tx));
-  const storage::OrgKey* found = nullptr;
-  for (const storage::OrgKey& key : keys) {
-    if (static_cast<std::uint32_t>(key.version) == version) found = &key;
-  }
-  if (found == nullptr) {
-    return WithReason(absl::DataLossError("envelope names org key version " +
-                                          std::to_string(version) + ", which does not exist"),
-                      v1::ERROR_REASON_INTEGRITY_FAILURE);
-  }
-  CV_ASSIGN_OR_RETURN(std::vector<std::uint8_t> sealed,
-                      orgs_.GetSealedPrivateKey(tx, static_cast<std::int32_t>(version)));
-  crypto::OrgKeyRecord record;
-  record.org_id = found->org_id;
-  record.key_version = version;
-  record.root_key_version = static_cast<std::uint32_t>(found->root_key_version);
-  record.sealed_private_key = std::move(sealed);
-  record.authenticator.key_version = static_cast<std::uint32_t>(found->writer_key_version);
-  if (found->public_key.size() != record.public_key.size() ||
-      found->authenticator.size() != record.authenticator.mac.size()) {
-    return WithReason(absl::DataLossError("org key record is malformed"),
-                      v1::ERROR_REASON_INTEGRITY_FAILURE);
-  }
-  std::copy(found->public_key.begin(), found->public_key.end(), record.public_key.begin());
-  std::copy(found->authenticator.begin(), found->authenticator.end(),
-            record.authenticator.mac.begin());
-  CV_ASSIGN_OR_RETURN(const crypto::RootPrivateKey* root, keys_.Root(record.root_key_version));
-  return crypto::UnsealOrgPrivateKey(record, *root, keys_.writer_keys);
-}
 
 absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
     const CallContext& call, const v1::DecryptCredentialRequest& request) const {
@@ -126,12 +95,12 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                               crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
           CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
                               org_keys_.GetOrLoad(request.org_id(), parsed.org_key_version, [&] {
-                                return LoadOrgKey(tx, parsed.org_key_version);
+                                return LoadOrgPrivateKey(tx, parsed.org_key_version, keys_);
                               }));
           return crypto::OpenEnvelope(parsed,
                                       {request.org_id(), request.name(),
                                        static_cast<std::uint64_t>(record->metadata.version)},
-                                      *org_key, keys_.writer_keys);
+                                      *org_key, *keys_.writer_keys.Get());
         }();
         if (!opened.ok()) {
           if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();

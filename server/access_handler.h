@@ -38,9 +38,6 @@ class AccessHandler {
       const CallContext& call, const credvault::v1::DecryptCredentialRequest& request) const;
 
  private:
-  absl::StatusOr<crypto::OrgPrivateKey> LoadOrgKey(storage::Transaction& tx,
-                                                   std::uint32_t version) const;
-
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;
   OrgKeyCache& org_keys_;

@@ -1,5 +1,9 @@
 #include "server/admin_handler.h"
 
+#include <sodium.h>
+
+#include <algorithm>
+#include <optional>
 #include <string>
 
 #include "common/status_macros.h"
@@ -7,6 +11,7 @@
 #include "server/api_validation.h"
 #include "server/error_reason.h"
 #include "server/metadata_conversion.h"
+#include "server/org_key_records.h"
 #include "server/page_token.h"
 
 namespace credvault::server {
@@ -72,18 +77,88 @@ storage::NewAuditEvent Event(const CallContext& call, std::string action, std::s
                                 "ok",           call.request_id,   std::move(details)};
 }
 
-storage::NewOrgKey ToStorage(const crypto::OrgKeyRecord& record) {
-  storage::NewOrgKey key;
-  key.version = static_cast<std::int32_t>(record.key_version);
-  key.public_key.assign(record.public_key.begin(), record.public_key.end());
-  key.sealed_private_key = record.sealed_private_key;
-  key.root_key_version = static_cast<std::int32_t>(record.root_key_version);
-  key.writer_key_version = static_cast<std::int32_t>(record.authenticator.key_version);
-  key.authenticator.assign(record.authenticator.mac.begin(), record.authenticator.mac.end());
-  return key;
+v1::ResealJobState ToApi(storage::ResealJobState state) {
+  switch (state) {
+    case storage::ResealJobState::kPending:
+      return v1::RESEAL_JOB_STATE_PENDING;
+    case storage::ResealJobState::kRunning:
+      return v1::RESEAL_JOB_STATE_RUNNING;
+    case storage::ResealJobState::kSucceeded:
+      return v1::RESEAL_JOB_STATE_SUCCEEDED;
+    case storage::ResealJobState::kFailed:
+      return v1::RESEAL_JOB_STATE_FAILED;
+    case storage::ResealJobState::kCancelled:
+      return v1::RESEAL_JOB_STATE_CANCELLED;
+  }
+  return v1::RESEAL_JOB_STATE_UNSPECIFIED;
+}
+
+void ToApi(const storage::ResealJob& job, v1::ResealJob& out) {
+  out.set_job_id(job.job_id);
+  out.set_org_id(job.org_id);
+  out.set_kind(job.kind == storage::ResealJobKind::kOrgKey ? v1::RESEAL_JOB_KIND_ORG_KEY
+                                                           : v1::RESEAL_JOB_KIND_ROOT_KEY);
+  out.set_from_key_version(static_cast<std::uint32_t>(job.from_version));
+  out.set_to_key_version(static_cast<std::uint32_t>(job.to_version));
+  out.set_state(ToApi(job.state));
+  out.set_items_done(job.items_done);
+  out.set_items_total(job.items_total);
+  SetTimestamp(job.started_at, *out.mutable_start_time());
+  SetTimestamp(job.updated_at, *out.mutable_update_time());
+  if (job.ended_at) SetTimestamp(*job.ended_at, *out.mutable_end_time());
+  out.set_last_error(job.last_error);
+}
+
+std::string NewJobId() {
+  unsigned char random[10];
+  randombytes_buf(random, sizeof(random));
+  char hex[2 * sizeof(random) + 1];
+  sodium_bin2hex(hex, sizeof(hex), random, sizeof(random));
+  return std::string("rj-") + hex;
+}
+
+// What a rotation request asked for, so that a retry with the same idempotency key can be
+// told apart from another request that reuses it.
+std::vector<std::uint8_t> RequestHash(std::string_view rpc, std::string_view org_id) {
+  const std::string message = std::string(rpc) + '\0' + std::string(org_id);
+  std::vector<std::uint8_t> hash(crypto_generichash_BYTES);
+  crypto_generichash(hash.data(), hash.size(),
+                     reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                     nullptr, 0);
+  return hash;
+}
+
+absl::Status ResealInProgress(const std::string& what, const storage::ResealJob& job) {
+  return WithReason(absl::FailedPreconditionError("the re-seal job " + job.job_id + " of " + what +
+                                                  " is still running; wait for it to finish"),
+                    v1::ERROR_REASON_RESEAL_IN_PROGRESS);
+}
+
+std::optional<storage::ResealJobState> ToStorage(v1::ResealJobState state) {
+  switch (state) {
+    case v1::RESEAL_JOB_STATE_PENDING:
+      return storage::ResealJobState::kPending;
+    case v1::RESEAL_JOB_STATE_RUNNING:
+      return storage::ResealJobState::kRunning;
+    case v1::RESEAL_JOB_STATE_SUCCEEDED:
+      return storage::ResealJobState::kSucceeded;
+    case v1::RESEAL_JOB_STATE_FAILED:
+      return storage::ResealJobState::kFailed;
+    case v1::RESEAL_JOB_STATE_CANCELLED:
+      return storage::ResealJobState::kCancelled;
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace
+
+absl::Status AdminHandler::CheckOrgExists(storage::Transaction& tx) const {
+  if (tx.org_id() == storage::kSystemOrgId) return absl::OkStatus();
+  absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+  if (absl::IsNotFound(org.status())) return OrgNotFound(tx.org_id());
+  return org.status();
+}
 
 void AdminHandler::FillReceipt(const crypto::ErasureReceiptFields& fields,
                                v1::ErasureReceipt& receipt) const {
@@ -155,28 +230,35 @@ absl::StatusOr<v1::ErasureReceipt> AdminHandler::RebuildReceipt(storage::Transac
   return receipt;
 }
 
-AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
-                           OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append,
-                           Clock clock)
+AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool,
+                           storage::ConnectionPool& decryptor_pool, const DecryptTierKeys& keys,
+                           OrgKeyCache& org_keys, std::function<void()> on_job_created,
+                           storage::AuditLog::AppendObserver on_audit_append, Clock clock)
     : pool_(admin_pool),
+      decryptor_pool_(decryptor_pool),
       keys_(keys),
+      on_job_created_(std::move(on_job_created)),
       org_keys_(org_keys),
       clock_(std::move(clock)),
       audit_(clock_, std::move(on_audit_append)) {}
 
-absl::StatusOr<crypto::OrgKeyRecord> AdminHandler::NewOrgKey(const std::string& org_id,
+absl::StatusOr<crypto::OrgKeyRecord> AdminHandler::NewOrgKey(storage::Transaction& tx,
+                                                             const std::string& org_id,
                                                              std::uint32_t version) const {
-  if (keys_.roots.empty()) {
+  // The ACTIVE root in the database, which may have been made by a rotation on another
+  // replica since this one started.
+  CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
+  const auto active = std::find_if(roots.begin(), roots.end(), [](const storage::RootKey& root) {
+    return root.state == storage::RootKeyState::kActive;
+  });
+  if (active == roots.end()) {
     return absl::FailedPreconditionError(
-        "no root key is loaded; run `credvaultd init-root-key` first");
+        "no root key exists yet; run `credvaultd init-root-key` first");
   }
-  const crypto::RootPrivateKey& root = keys_.roots.rbegin()->second;
-  CV_ASSIGN_OR_RETURN(
-      const crypto::RootKeyPins pins,
-      crypto::RootKeyPins::New({{root.version(), crypto::RootKeyFingerprint(root.public_key())}}));
-  CV_ASSIGN_OR_RETURN(const crypto::PinnedRootPublicKey pinned,
-                      pins.Pin(root.version(), root.public_key()));
-  return crypto::CreateOrgKey(org_id, version, pinned, keys_.writer_keys);
+  CV_ASSIGN_OR_RETURN(const crypto::RootPrivateKey* root,
+                      keys_.Root(static_cast<std::uint32_t>(active->version)));
+  CV_ASSIGN_OR_RETURN(const crypto::PinnedRootPublicKey pinned, PinUnwrappedRoot(*root));
+  return crypto::CreateOrgKey(org_id, version, pinned, *keys_.writer_keys.Get());
 }
 
 absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) const {
@@ -198,9 +280,14 @@ absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) 
     out->set_state(ToApi(key.state));
     out->set_public_key(std::string(key.public_key.begin(), key.public_key.end()));
     SetTimestamp(key.created_at, *out->mutable_create_time());
+    if (key.retired_at) SetTimestamp(*key.retired_at, *out->mutable_retire_time());
     if (key.state == storage::OrgKeyState::kDestroyed) {
       // Its private half is gone: it is sealed to no root key any more.
-      if (org->destroyed_at) SetTimestamp(*org->destroyed_at, *out->mutable_destroy_time());
+      if (key.destroyed_at) {
+        SetTimestamp(*key.destroyed_at, *out->mutable_destroy_time());
+      } else if (org->destroyed_at) {
+        SetTimestamp(*org->destroyed_at, *out->mutable_destroy_time());
+      }
     } else {
       out->set_root_key_version(static_cast<std::uint32_t>(key.root_key_version));
     }
@@ -215,7 +302,6 @@ absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
     const CallContext& call, const v1::CreateOrgRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
-  CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(request.org_id(), 1));
   v1::CreateOrgResponse response;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
@@ -232,7 +318,8 @@ absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
                             v1::ERROR_REASON_ORG_EXISTS);
         }
         if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
-        CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToStorage(record)));
+        CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(tx, request.org_id(), 1));
+        CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
         CV_RETURN_IF_ERROR(audit_
                                .Append(tx, Event(call, "org.create",
                                                  "org key version 1, root key version " +
@@ -264,7 +351,73 @@ absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
     const CallContext& call, const v1::RotateOrgKeyRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+  const std::vector<std::uint8_t> request_hash = RequestHash("RotateOrgKey", request.org_id());
   v1::RotateOrgKeyResponse response;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_ASSIGN_OR_RETURN(const v1::OrgInfo before, LoadOrgInfo(tx));
+        if (!request.idempotency_key().empty()) {
+          CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> earlier,
+                              jobs_.FindByIdempotencyKey(tx, request.idempotency_key()));
+          if (earlier) {
+            *response.mutable_org() = before;
+            ToApi(*earlier, *response.mutable_reseal_job());
+            response.set_idempotent_replay(true);
+            return absl::OkStatus();
+          }
+        }
+        if (before.state() == v1::ORG_STATE_DESTROYED) {
+          return WithReason(
+              absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
+              v1::ERROR_REASON_ORG_DESTROYED);
+        }
+        CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> open, jobs_.GetOpen(tx));
+        if (open) return ResealInProgress("org " + request.org_id(), *open);
+        std::uint32_t newest = 0;
+        for (const v1::OrgKeyVersion& key : before.key_versions())
+          newest = std::max(newest, key.version());
+        CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
+                            NewOrgKey(tx, request.org_id(), newest + 1));
+        CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToNewOrgKey(record)));
+        const auto to_version = static_cast<std::int32_t>(newest + 1);
+        CV_ASSIGN_OR_RETURN(const std::uint64_t items,
+                            credentials_.CountEnvelopesNotSealedTo(tx, to_version));
+        storage::NewResealJob job;
+        job.job_id = NewJobId();
+        job.kind = storage::ResealJobKind::kOrgKey;
+        job.from_version = static_cast<std::int32_t>(before.current_key_version());
+        job.to_version = to_version;
+        job.items_total = items;
+        job.created_by = call.principal;
+        if (!request.idempotency_key().empty()) {
+          job.idempotency_key = request.idempotency_key();
+          job.request_hash = request_hash;
+        }
+        CV_ASSIGN_OR_RETURN(const storage::ResealJob created, jobs_.Create(tx, job));
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx, Event(call, "org.key_rotate",
+                                  "org key version " + std::to_string(newest + 1) + " replaces " +
+                                      std::to_string(before.current_key_version()) +
+                                      "; re-seal job " + created.job_id + " moves " +
+                                      std::to_string(items) + " credential versions"))
+                .status());
+        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        ToApi(created, *response.mutable_reseal_job());
+        return absl::OkStatus();
+      }));
+  if (!response.idempotent_replay() && on_job_created_) on_job_created_();
+  return response;
+}
+
+absl::StatusOr<v1::DestroyOrgKeyVersionResponse> AdminHandler::DestroyOrgKeyVersion(
+    const CallContext& call, const v1::DestroyOrgKeyVersionRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  if (request.key_version() == 0) return Invalid("key_version: must be at least 1");
+  if (request.key_version() > 0x7fffffff) return Invalid("key_version: too large");
+  CV_RETURN_IF_ERROR(ValidatePurpose("reason", request.reason()));
+  v1::DestroyOrgKeyVersionResponse response;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         response.Clear();
@@ -274,19 +427,183 @@ absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
               absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
               v1::ERROR_REASON_ORG_DESTROYED);
         }
-        std::uint32_t newest = 0;
-        for (const v1::OrgKeyVersion& key : before.key_versions())
-          newest = std::max(newest, key.version());
-        CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                            NewOrgKey(request.org_id(), newest + 1));
-        CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToStorage(record)));
+        const auto version = static_cast<std::int32_t>(request.key_version());
+        CV_ASSIGN_OR_RETURN(const bool destroyed, orgs_.DestroyRetiredKey(tx, version));
+        response.set_already_destroyed(!destroyed);
+        if (destroyed) {
+          CV_RETURN_IF_ERROR(
+              audit_
+                  .Append(tx, Event(call, "org.key_destroy",
+                                    "reason: " + request.reason() + "; private half of org key " +
+                                        "version " + std::to_string(version) + " destroyed"))
+                  .status());
+        }
+        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        return absl::OkStatus();
+      }));
+  // No cached copy of the destroyed private half may outlive it.
+  org_keys_.DropOrg(request.org_id());
+  return response;
+}
+
+absl::StatusOr<v1::RotateRootKeyResponse> AdminHandler::RotateRootKey(
+    const CallContext& call, const v1::RotateRootKeyRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+  if (!keys_.seal_key) {
+    return absl::FailedPreconditionError("this process holds no seal key");
+  }
+  const std::string system(storage::kSystemOrgId);
+  v1::RotateRootKeyResponse response;
+  std::optional<crypto::SealedRootKey> made;
+  // Root keys are written by the decrypt role: only the decrypt tier can wrap one.
+  CV_RETURN_IF_ERROR(
+      decryptor_pool_.Run(system, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        made.reset();
+        CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
+        const auto public_key_of = [&](std::int32_t version) -> std::string {
+          for (const storage::RootKey& root : roots) {
+            if (root.version == version) {
+              return std::string(root.public_key.begin(), root.public_key.end());
+            }
+          }
+          return "";
+        };
+        if (!request.idempotency_key().empty()) {
+          CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> earlier,
+                              jobs_.FindByIdempotencyKey(tx, request.idempotency_key()));
+          if (earlier) {
+            response.set_root_key_version(static_cast<std::uint32_t>(earlier->to_version));
+            response.set_previous_root_key_version(
+                static_cast<std::uint32_t>(earlier->from_version));
+            response.set_root_public_key(public_key_of(earlier->to_version));
+            ToApi(*earlier, *response.mutable_reseal_job());
+            response.set_idempotent_replay(true);
+            return absl::OkStatus();
+          }
+        }
+        CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> open, jobs_.GetOpen(tx));
+        if (open) return ResealInProgress("the previous root key rotation", *open);
+        const storage::RootKey* active = nullptr;
+        std::int32_t newest = 0;
+        for (const storage::RootKey& root : roots) {
+          if (root.state == storage::RootKeyState::kActive) active = &root;
+          newest = std::max(newest, root.version);
+        }
+        if (active == nullptr) {
+          return absl::FailedPreconditionError(
+              "no root key exists yet; run `credvaultd init-root-key` first");
+        }
+        const auto version = static_cast<std::uint32_t>(newest + 1);
+        CV_ASSIGN_OR_RETURN(crypto::SealedRootKey sealed,
+                            crypto::GenerateRootKey(version, *keys_.seal_key));
+        storage::NewRootKey stored;
+        stored.version = static_cast<std::int32_t>(version);
+        stored.public_key.assign(sealed.public_key.begin(), sealed.public_key.end());
+        stored.sealed_private_key = sealed.wrapped_private_key;
+        stored.seal_key_id = sealed.seal_key_id;
+        CV_RETURN_IF_ERROR(root_keys_.Rotate(tx, stored));
+        CV_ASSIGN_OR_RETURN(const std::uint64_t orgs, directory_.Count(tx));
+        storage::NewResealJob job;
+        job.job_id = NewJobId();
+        job.kind = storage::ResealJobKind::kRootKey;
+        job.from_version = active->version;
+        job.to_version = static_cast<std::int32_t>(version);
+        job.items_total = orgs;
+        job.created_by = call.principal;
+        if (!request.idempotency_key().empty()) {
+          job.idempotency_key = request.idempotency_key();
+          job.request_hash = RequestHash("RotateRootKey", system);
+        }
+        CV_ASSIGN_OR_RETURN(const storage::ResealJob created, jobs_.Create(tx, job));
         CV_RETURN_IF_ERROR(
             audit_
-                .Append(tx, Event(call, "org.key_rotate",
-                                  "org key version " + std::to_string(newest + 1) + " replaces " +
-                                      std::to_string(before.current_key_version())))
+                .Append(tx, Event(call, "root.rotate",
+                                  "root key version " + std::to_string(version) + " (" +
+                                      crypto::RootKeyFingerprint(sealed.public_key) +
+                                      ") replaces " + std::to_string(active->version) +
+                                      "; re-seal job " + created.job_id))
                 .status());
-        CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
+        response.set_root_key_version(version);
+        response.set_previous_root_key_version(static_cast<std::uint32_t>(active->version));
+        response.set_root_public_key(
+            std::string(sealed.public_key.begin(), sealed.public_key.end()));
+        ToApi(created, *response.mutable_reseal_job());
+        made = std::move(sealed);
+        return absl::OkStatus();
+      }));
+  if (made) {
+    // This process can seal to the new root at once; other replicas unwrap it on first use.
+    absl::StatusOr<crypto::RootPrivateKey> root = crypto::UnsealRootKey(*made, *keys_.seal_key);
+    if (root.ok()) keys_.late_roots->Add(*std::move(root));
+    if (on_job_created_) on_job_created_();
+  }
+  return response;
+}
+
+absl::StatusOr<v1::GetResealJobResponse> AdminHandler::GetResealJob(
+    const CallContext& call, const v1::GetResealJobRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
+  if (request.job_id().empty() || request.job_id().size() > 64 ||
+      request.job_id().find_first_not_of(
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+          std::string::npos) {
+    return Invalid("job_id: must be 1-64 characters from [A-Za-z0-9_-]");
+  }
+  v1::GetResealJobResponse response;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_RETURN_IF_ERROR(CheckOrgExists(tx));
+        absl::StatusOr<storage::ResealJob> job = jobs_.Get(tx, request.job_id());
+        if (absl::IsNotFound(job.status())) {
+          return WithReason(absl::NotFoundError("org " + request.org_id() + " has no re-seal job " +
+                                                request.job_id()),
+                            v1::ERROR_REASON_JOB_NOT_FOUND);
+        }
+        if (!job.ok()) return job.status();
+        ToApi(*job, *response.mutable_job());
+        return absl::OkStatus();
+      }));
+  return response;
+}
+
+absl::StatusOr<v1::ListResealJobsResponse> AdminHandler::ListResealJobs(
+    const CallContext& call, const v1::ListResealJobsRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
+  int page_size = 0;
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
+  if (!v1::ResealJobState_IsValid(request.state())) {
+    return Invalid("state: not a ResealJobState value");
+  }
+  PageQuery query("ListResealJobs");
+  query.Add(request.org_id()).Add(static_cast<std::uint64_t>(request.state()));
+  storage::ResealJobPageQuery page_query;
+  page_query.state = ToStorage(request.state());
+  page_query.page_size = static_cast<std::size_t>(page_size);
+  if (!request.page_token().empty()) {
+    CV_ASSIGN_OR_RETURN(
+        const std::string cursor,
+        DecodePageToken(*keys_.writer_keys.Get(), query, "page_token", request.page_token()));
+    // The cursor is "<started_at micros>/<job id>", made below.
+    const std::size_t slash = cursor.find('/');
+    if (slash == std::string::npos) return Invalid("page_token: malformed");
+    page_query.after.emplace(absl::FromUnixMicros(std::stoll(cursor.substr(0, slash))),
+                             cursor.substr(slash + 1));
+  }
+  v1::ListResealJobsResponse response;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        CV_RETURN_IF_ERROR(CheckOrgExists(tx));
+        CV_ASSIGN_OR_RETURN(const storage::ResealJobPage page, jobs_.List(tx, page_query));
+        for (const storage::ResealJob& job : page.jobs) ToApi(job, *response.add_jobs());
+        if (page.more && !page.jobs.empty()) {
+          const storage::ResealJob& last = page.jobs.back();
+          response.set_next_page_token(EncodePageToken(
+              *keys_.writer_keys.Get(), query,
+              std::to_string(absl::ToUnixMicros(last.started_at)) + "/" + last.job_id));
+        }
         return absl::OkStatus();
       }));
   return response;
@@ -311,6 +628,12 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
         }
         CV_ASSIGN_OR_RETURN(const std::uint64_t unerased, credentials_.CountUnerasedVersions(tx));
         CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
+        CV_ASSIGN_OR_RETURN(std::optional<storage::ResealJob> open_job, jobs_.GetOpen(tx));
+        if (open_job) {
+          open_job->state = storage::ResealJobState::kCancelled;
+          open_job->last_error = "the org was destroyed";
+          CV_RETURN_IF_ERROR(jobs_.Update(tx, *open_job));
+        }
         CV_ASSIGN_OR_RETURN(
             const storage::AuditEvent event,
             audit_.Append(
@@ -348,7 +671,7 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
 
 absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
     const CallContext& call, const v1::ListAuditEventsRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
   int page_size = 0;
   CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
   if (request.has_start_sequence() && request.start_sequence() == 0) {
@@ -382,7 +705,7 @@ absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
   if (!request.page_token().empty()) {
     CV_ASSIGN_OR_RETURN(
         const std::string cursor,
-        DecodePageToken(keys_.writer_keys, query, "page_token", request.page_token()));
+        DecodePageToken(*keys_.writer_keys.Get(), query, "page_token", request.page_token()));
     after = std::stoull(cursor);
   }
   v1::ListAuditEventsResponse response;
@@ -412,7 +735,7 @@ absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
         }
         if (!exhausted) {
           response.set_next_page_token(
-              EncodePageToken(keys_.writer_keys, query, std::to_string(cursor)));
+              EncodePageToken(*keys_.writer_keys.Get(), query, std::to_string(cursor)));
         }
         return absl::OkStatus();
       }));
@@ -421,7 +744,7 @@ absl::StatusOr<v1::ListAuditEventsResponse> AdminHandler::ListAuditEvents(
 
 absl::StatusOr<v1::VerifyAuditLogResponse> AdminHandler::VerifyAuditLog(
     const CallContext& call, const v1::VerifyAuditLogRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
   v1::VerifyAuditLogResponse response;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
@@ -449,7 +772,7 @@ absl::StatusOr<v1::VerifyAuditLogResponse> AdminHandler::VerifyAuditLog(
 absl::StatusOr<v1::ExportAuditLogResponse> AdminHandler::ExportAuditLogChunk(
     const CallContext& call, const v1::ExportAuditLogRequest& request, std::uint64_t after_sequence,
     bool& done) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
   if (request.has_start_sequence() && request.start_sequence() == 0) {
     return Invalid("start_sequence: must be at least 1");
   }

@@ -11,9 +11,12 @@
 #include "server/org_key_cache.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
+#include "storage/org_directory.h"
 #include "storage/org_store.h"
 #include "storage/pool.h"
+#include "storage/reseal_job_store.h"
 #include "storage/root_key_store.h"
+#include "storage/validation.h"
 
 namespace credvault::server {
 
@@ -24,9 +27,12 @@ class AdminHandler {
  public:
   using Clock = std::function<absl::Time()>;
 
-  AdminHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
-               OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append = {},
-               Clock clock = &absl::Now);
+  // `decryptor_pool` makes root keys (only the decrypt role may); `on_job_created` is told
+  // of every new re-seal job (to wake the worker) and may be empty.
+  AdminHandler(storage::ConnectionPool& admin_pool, storage::ConnectionPool& decryptor_pool,
+               const DecryptTierKeys& keys, OrgKeyCache& org_keys,
+               std::function<void()> on_job_created = {},
+               storage::AuditLog::AppendObserver on_audit_append = {}, Clock clock = &absl::Now);
 
   absl::StatusOr<credvault::v1::CreateOrgResponse> CreateOrg(
       const CallContext& call, const credvault::v1::CreateOrgRequest& request) const;
@@ -36,6 +42,14 @@ class AdminHandler {
       const CallContext& call, const credvault::v1::RotateOrgKeyRequest& request) const;
   absl::StatusOr<credvault::v1::DestroyOrgResponse> DestroyOrg(
       const CallContext& call, const credvault::v1::DestroyOrgRequest& request) const;
+  absl::StatusOr<credvault::v1::DestroyOrgKeyVersionResponse> DestroyOrgKeyVersion(
+      const CallContext& call, const credvault::v1::DestroyOrgKeyVersionRequest& request) const;
+  absl::StatusOr<credvault::v1::RotateRootKeyResponse> RotateRootKey(
+      const CallContext& call, const credvault::v1::RotateRootKeyRequest& request) const;
+  absl::StatusOr<credvault::v1::GetResealJobResponse> GetResealJob(
+      const CallContext& call, const credvault::v1::GetResealJobRequest& request) const;
+  absl::StatusOr<credvault::v1::ListResealJobsResponse> ListResealJobs(
+      const CallContext& call, const credvault::v1::ListResealJobsRequest& request) const;
   absl::StatusOr<credvault::v1::ListAuditEventsResponse> ListAuditEvents(
       const CallContext& call, const credvault::v1::ListAuditEventsRequest& request) const;
   absl::StatusOr<credvault::v1::VerifyAuditLogResponse> VerifyAuditLog(
@@ -46,7 +60,9 @@ class AdminHandler {
       std::uint64_t after_sequence, bool& done) const;
 
  private:
-  absl::StatusOr<crypto::OrgKeyRecord> NewOrgKey(const std::string& org_id,
+  // A new org key pair sealed to the ACTIVE root key.
+  absl::StatusOr<crypto::OrgKeyRecord> NewOrgKey(storage::Transaction& tx,
+                                                 const std::string& org_id,
                                                  std::uint32_t version) const;
   absl::StatusOr<credvault::v1::OrgInfo> LoadOrgInfo(storage::Transaction& tx) const;
   // The erasure receipt of a destroyed org, rebuilt from its org.destroy audit event (and
@@ -57,13 +73,20 @@ class AdminHandler {
                    credvault::v1::ErasureReceipt& receipt) const;
   void AddSigningKey(credvault::v1::ExportAuditLogResponse& response) const;
 
+  // NOT_FOUND unless the org of `tx` exists (or is `_system`).
+  absl::Status CheckOrgExists(storage::Transaction& tx) const;
+
   storage::ConnectionPool& pool_;
+  storage::ConnectionPool& decryptor_pool_;
   const DecryptTierKeys& keys_;
+  const std::function<void()> on_job_created_;
   OrgKeyCache& org_keys_;
   const Clock clock_;
   const storage::OrgStore orgs_{};
   const storage::CredentialStore credentials_{};
   const storage::RootKeyStore root_keys_{};
+  const storage::ResealJobStore jobs_{};
+  const storage::OrgDirectory directory_{};
   const storage::AuditLog audit_;
 };
 

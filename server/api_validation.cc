@@ -4,6 +4,7 @@
 
 #include "credvault/v1/common.pb.h"
 #include "server/error_reason.h"
+#include "storage/validation.h"
 
 namespace credvault::server {
 namespace {
@@ -68,6 +69,16 @@ bool NextCodePoint(std::string_view s, std::size_t& i, std::uint32_t& cp) {
 
 absl::Status ValidateOrgId(std::string_view field, std::string_view org_id) {
   return ValidateLowerIdentifier(field, org_id, 64);
+}
+
+absl::Status ValidateOrgIdOrSystem(std::string_view field, std::string_view org_id) {
+  if (org_id == storage::kSystemOrgId) return absl::OkStatus();
+  return ValidateOrgId(field, org_id);
+}
+
+std::optional<std::string> OrgScope(const std::string& org_id) {
+  if (org_id == storage::kSystemOrgId) return std::nullopt;
+  return org_id;
 }
 
 absl::Status ValidateCredentialName(std::string_view field, std::string_view name) {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,12 @@ inline constexpr std::uint32_t kMaxMaxVersions = 100;
 
 // 1-64 characters, [a-z0-9] first, then [a-z0-9._-].
 absl::Status ValidateOrgId(std::string_view field, std::string_view org_id);
+
+// As ValidateOrgId, or the reserved `_system`: what the audit and re-seal job RPCs accept.
+absl::Status ValidateOrgIdOrSystem(std::string_view field, std::string_view org_id);
+
+// The org scope a request needs: its org, or none (the "*" scope) for `_system`.
+std::optional<std::string> OrgScope(const std::string& org_id);
 
 // 1-200 characters, [A-Za-z0-9] first, then [A-Za-z0-9._/-]; no "//", no trailing "/", no
 // "." or ".." segment.

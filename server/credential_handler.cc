@@ -11,7 +11,9 @@
 #include "crypto/org_key.h"
 #include "server/api_validation.h"
 #include "server/error_reason.h"
+#include "server/json_log.h"
 #include "server/metadata_conversion.h"
+#include "server/org_key_records.h"
 #include "server/page_token.h"
 
 namespace credvault::server {
@@ -144,8 +146,9 @@ std::string IdempotencyStorageKey(std::string_view method, const std::string& ke
 }  // namespace
 
 CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
-                                     const WriteTierKeys& keys, RateLimiter& compare_limiter,
-                                     CredentialHandlerOptions options, Clock clock)
+                                     const Reloadable<WriteTierKeys>& keys,
+                                     RateLimiter& compare_limiter, CredentialHandlerOptions options,
+                                     Clock clock)
     : pool_(writer_pool),
       keys_(keys),
       compare_limiter_(compare_limiter),
@@ -171,21 +174,11 @@ absl::StatusOr<bool> CredentialHandler::ReplayIfRetried(storage::Transaction& tx
 
 absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
     storage::Transaction& tx) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
-  crypto::OrgKeyRecord record;
-  record.org_id = key.org_id;
-  record.key_version = static_cast<std::uint32_t>(key.version);
-  record.root_key_version = static_cast<std::uint32_t>(key.root_key_version);
-  record.authenticator.key_version = static_cast<std::uint32_t>(key.writer_key_version);
-  if (key.public_key.size() != record.public_key.size() ||
-      key.authenticator.size() != record.authenticator.mac.size()) {
-    return WithReason(absl::DataLossError("org key record of " + key.org_id + " is malformed"),
-                      v1::ERROR_REASON_INTEGRITY_FAILURE);
-  }
-  std::copy(key.public_key.begin(), key.public_key.end(), record.public_key.begin());
-  std::copy(key.authenticator.begin(), key.authenticator.end(), record.authenticator.mac.begin());
+  CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, ToOrgKeyRecord(key, {}));
   absl::StatusOr<crypto::VerifiedOrgPublicKey> verified =
-      crypto::VerifyOrgKeyRecord(record, keys_.writer_keys);
+      crypto::VerifyOrgKeyRecord(record, keys->writer_keys);
   if (!verified.ok()) {
     return WithReason(verified.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
   }
@@ -194,30 +187,46 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
 
 absl::Status CredentialHandler::ProvisionOrg(storage::Transaction& tx,
                                              const CallContext& call) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
-  const storage::RootKey* active = nullptr;
-  for (const storage::RootKey& root : roots) {
-    if (root.state == storage::RootKeyState::kActive) active = &root;
-  }
-  if (active == nullptr || active->public_key.size() != crypto::kX25519KeySize) {
+  if (roots.empty()) {
     return absl::FailedPreconditionError(
         "no root key exists yet; run `credvaultd init-root-key` on the decrypt tier");
   }
-  crypto::X25519PublicKey root_public;
-  std::copy(active->public_key.begin(), active->public_key.end(), root_public.begin());
-  CV_ASSIGN_OR_RETURN(
-      const crypto::PinnedRootPublicKey pinned,
-      keys_.root_pins.Pin(static_cast<std::uint32_t>(active->version), root_public));
+  // The ACTIVE root key when it is pinned. Right after a root rotation, until the new
+  // root's pin is configured and reloaded, the newest pinned one instead: its private half
+  // is kept, so the org works, and the next root rotation moves it.
+  std::optional<crypto::PinnedRootPublicKey> pinned;
+  absl::Status refused;
+  std::vector<const storage::RootKey*> candidates;
+  for (const storage::RootKey& root : roots) {
+    if (root.state == storage::RootKeyState::kActive) candidates.insert(candidates.begin(), &root);
+  }
+  for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
+    if (it->state != storage::RootKeyState::kActive) candidates.push_back(&*it);
+  }
+  for (const storage::RootKey* root : candidates) {
+    if (root->public_key.size() != crypto::kX25519KeySize) continue;
+    crypto::X25519PublicKey root_public;
+    std::copy(root->public_key.begin(), root->public_key.end(), root_public.begin());
+    absl::StatusOr<crypto::PinnedRootPublicKey> candidate =
+        keys->root_pins.Pin(static_cast<std::uint32_t>(root->version), root_public);
+    if (candidate.ok()) {
+      pinned.emplace(*candidate);
+      if (root != candidates.front()) {
+        LogWarning("the active root key is not pinned; new orgs use an older pinned root key",
+                   {{"active_root_key_version", std::to_string(candidates.front()->version)},
+                    {"used_root_key_version", std::to_string(root->version)}});
+      }
+      break;
+    }
+    if (refused.ok()) refused = candidate.status();
+  }
+  if (!pinned)
+    return refused.ok() ? absl::FailedPreconditionError("no root key is pinned") : refused;
   CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                      crypto::CreateOrgKey(tx.org_id(), 1, pinned, keys_.writer_keys));
-  storage::NewOrgKey key;
-  key.version = 1;
-  key.public_key.assign(record.public_key.begin(), record.public_key.end());
-  key.sealed_private_key = record.sealed_private_key;
-  key.root_key_version = static_cast<std::int32_t>(record.root_key_version);
-  key.writer_key_version = static_cast<std::int32_t>(record.authenticator.key_version);
-  key.authenticator.assign(record.authenticator.mac.begin(), record.authenticator.mac.end());
-  CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, key));
+                      crypto::CreateOrgKey(tx.org_id(), 1, *pinned, keys->writer_keys));
+  CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
   return audit_
       .Append(tx, Event(call, "org.provision", "", "ok",
                         "org key version 1, root key version " +
@@ -227,6 +236,7 @@ absl::Status CredentialHandler::ProvisionOrg(storage::Transaction& tx,
 
 absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     const CallContext& call, const v1::PutCredentialRequest& request) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   CV_RETURN_IF_ERROR(
@@ -274,13 +284,13 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
 
   const crypto::SecretView secret = SecretOf(request.secret());
   const crypto::Fingerprint fingerprint =
-      crypto::ComputeFingerprint(keys_.writer_keys, request.org_id(), request.name(), secret);
+      crypto::ComputeFingerprint(keys->writer_keys, request.org_id(), request.name(), secret);
   const std::string idempotency_key =
       IdempotencyStorageKey("PutCredential", request.idempotency_key());
   const std::optional<crypto::WriterTag> digest =
       request.idempotency_key().empty()
           ? std::nullopt
-          : std::optional<crypto::WriterTag>(PutDigest(keys_.writer_keys, call, request));
+          : std::optional<crypto::WriterTag>(PutDigest(keys->writer_keys, call, request));
 
   v1::PutCredentialResponse response;
   const auto put = [&](storage::Transaction& tx) -> absl::Status {
@@ -316,11 +326,11 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
         std::vector<std::uint8_t> envelope,
         crypto::BuildEnvelope(
             {request.org_id(), request.name(), static_cast<std::uint64_t>(plan->version)}, org_key,
-            keys_.writer_keys, secret, options_.max_secret_size));
+            keys->writer_keys, secret, options_.max_secret_size));
     storage::NewCredentialVersion version;
     version.envelope = std::move(envelope);
     version.org_key_version = static_cast<std::int32_t>(org_key.key_version());
-    version.writer_key_version = static_cast<std::int32_t>(keys_.writer_keys.current_version());
+    version.writer_key_version = static_cast<std::int32_t>(keys->writer_keys.current_version());
     version.fingerprint.assign(fingerprint.mac.begin(), fingerprint.mac.end());
     version.fingerprint_key_version = static_cast<std::int32_t>(fingerprint.key_version);
     for (const auto& [key, value] : request.labels()) version.labels[key] = value;
@@ -360,6 +370,7 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
 
 absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
     const CallContext& call, const v1::DeleteCredentialRequest& request) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
@@ -373,7 +384,7 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
   const std::optional<crypto::WriterTag> digest =
       request.idempotency_key().empty()
           ? std::nullopt
-          : std::optional<crypto::WriterTag>(DeleteDigest(keys_.writer_keys, call, request));
+          : std::optional<crypto::WriterTag>(DeleteDigest(keys->writer_keys, call, request));
 
   v1::DeleteCredentialResponse response;
   CV_RETURN_IF_ERROR(
@@ -453,6 +464,7 @@ absl::StatusOr<v1::DescribeCredentialResponse> CredentialHandler::Describe(
 
 absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
     const CallContext& call, const v1::ListCredentialsRequest& request) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateNamePrefix("name_prefix", request.name_prefix()));
   CV_RETURN_IF_ERROR(ValidateLabels("label_selector", request.label_selector()));
@@ -467,7 +479,7 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
   std::string after;
   if (!request.page_token().empty()) {
     CV_ASSIGN_OR_RETURN(
-        after, DecodePageToken(keys_.writer_keys, query, "page_token", request.page_token()));
+        after, DecodePageToken(keys->writer_keys, query, "page_token", request.page_token()));
   }
   v1::ListCredentialsResponse response;
   CV_RETURN_IF_ERROR(
@@ -486,7 +498,7 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
         }
         if (page.next_page_after) {
           response.set_next_page_token(
-              EncodePageToken(keys_.writer_keys, query, *page.next_page_after));
+              EncodePageToken(keys->writer_keys, query, *page.next_page_after));
         }
         return absl::OkStatus();
       }));
@@ -495,6 +507,7 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
 
 absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
     const CallContext& call, const v1::CompareCredentialRequest& request) const {
+  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   if (request.has_version() && request.version() == 0)
@@ -523,7 +536,7 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
         std::copy(stored->fingerprint->begin(), stored->fingerprint->end(),
                   fingerprint.mac.begin());
         CV_ASSIGN_OR_RETURN(const bool match, crypto::FingerprintMatches(
-                                                  keys_.writer_keys, fingerprint, request.org_id(),
+                                                  keys->writer_keys, fingerprint, request.org_id(),
                                                   request.name(), SecretOf(request.candidate())));
         CV_RETURN_IF_ERROR(audit_
                                .Append(tx, Event(call, "credential.compare", request.name(), "ok",

@@ -11,6 +11,7 @@
 #include "crypto/org_key.h"
 #include "server/call_context.h"
 #include "server/rate_limiter.h"
+#include "server/reloadable.h"
 #include "server/write_tier_keys.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
@@ -35,7 +36,7 @@ class CredentialHandler {
  public:
   using Clock = std::function<absl::Time()>;
 
-  CredentialHandler(storage::ConnectionPool& writer_pool, const WriteTierKeys& keys,
+  CredentialHandler(storage::ConnectionPool& writer_pool, const Reloadable<WriteTierKeys>& keys,
                     RateLimiter& compare_limiter, CredentialHandlerOptions options,
                     Clock clock = &absl::Now);
 
@@ -63,7 +64,7 @@ class CredentialHandler {
                                        Response& response) const;
 
   storage::ConnectionPool& pool_;
-  const WriteTierKeys& keys_;
+  const Reloadable<WriteTierKeys>& keys_;
   RateLimiter& compare_limiter_;
   const CredentialHandlerOptions options_;
   const Clock clock_;

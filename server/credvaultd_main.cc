@@ -6,6 +6,7 @@
 
 #include "server/auth/bearer_token.h"
 #include "server/migrate_command.h"
+#include "server/seal_key_commands.h"
 #include "server/selfcheck.h"
 #include "server/serve_command.h"
 
@@ -17,6 +18,11 @@ commands:
   serve          run the service (see `credvaultd serve --help` for every option)
   migrate        apply the schema migrations and create the database roles
   init-root-key  make the first root key on the decrypt tier and print the root key pins
+  rewrap-root-keys
+                 seal key rotation: re-wrap the root keys still under a previous seal key
+                 with the current one
+  pkcs11-generate-seal-key
+                 generate the PKCS#11 seal key (AES-256, non-extractable) inside its token
   hash-token     read a bearer token on stdin and print its hash for the policy file
   selfcheck      exercise the key hierarchy in memory and report
 )";
@@ -34,6 +40,10 @@ int main(int argc, char** argv) {
   if (command == "serve") return credvault::server::RunServeCommand(rest);
   if (command == "migrate") return credvault::server::RunMigrateCommand(rest);
   if (command == "init-root-key") return credvault::server::RunInitRootKeyCommand(rest);
+  if (command == "rewrap-root-keys") return credvault::server::RunRewrapRootKeysCommand(rest);
+  if (command == "pkcs11-generate-seal-key") {
+    return credvault::server::RunPkcs11GenerateSealKeyCommand(rest);
+  }
   if (command == "selfcheck") return credvault::server::RunSelfCheck(std::cout);
   if (command == "hash-token") {
     const absl::StatusOr<std::string> hash = credvault::server::HashTokenFromInput(std::cin);

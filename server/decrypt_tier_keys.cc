@@ -7,12 +7,8 @@
 namespace credvault::server {
 
 absl::StatusOr<const crypto::RootPrivateKey*> DecryptTierKeys::Root(std::uint32_t version) const {
-  const auto it = roots.find(version);
-  if (it == roots.end()) {
-    return absl::FailedPreconditionError("root key version " + std::to_string(version) +
-                                         " is not loaded on this decrypt tier");
-  }
-  return &it->second;
+  if (const auto it = roots.find(version); it != roots.end()) return &it->second;
+  return late_roots->GetOrLoad(version);
 }
 
 }  // namespace credvault::server

@@ -11,6 +11,8 @@
 #include "crypto/root_key.h"
 #include "crypto/seal_key_provider.h"
 #include "crypto/writer_key_ring.h"
+#include "server/late_root_keys.h"
+#include "server/reloadable.h"
 
 namespace credvault::server {
 
@@ -19,11 +21,16 @@ namespace credvault::server {
 struct DecryptTierKeys {
   std::unique_ptr<crypto::SealKeyProvider> seal_key;
   std::map<std::uint32_t, crypto::RootPrivateKey> roots;
-  crypto::WriterKeyRing writer_keys;
+  // Replaced by a configuration reload (SIGHUP) during writer key rotation.
+  Reloadable<crypto::WriterKeyRing> writer_keys;
   // Signs audit checkpoints and erasure receipts; absent when none is configured.
   std::optional<crypto::AuditSigner> audit_signer;
 
-  // FAILED_PRECONDITION when this process does not hold root key `version`.
+  // Root keys made or found after start-up; shared so that this struct stays movable.
+  std::shared_ptr<LateRootKeys> late_roots = std::make_shared<LateRootKeys>();
+
+  // Root key `version`: loaded at start-up, or made or unwrapped since. FAILED_PRECONDITION
+  // when this process cannot get it.
   absl::StatusOr<const crypto::RootPrivateKey*> Root(std::uint32_t version) const;
 };
 

@@ -1,6 +1,7 @@
 #include "server/grpc_services.h"
 
 #include "absl/time/clock.h"
+#include "server/api_validation.h"
 #include "server/grpc_status.h"
 
 namespace credvault::server {
@@ -87,12 +88,48 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrg(grpc::CallbackServerConte
       [this, request](const CallContext& call) { return handler_.DestroyOrg(call, *request); });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrgKeyVersion(
+    grpc::CallbackServerContext* context, const v1::DestroyOrgKeyVersionRequest* request,
+    v1::DestroyOrgKeyVersionResponse* response) {
+  return runner_.Run<v1::DestroyOrgKeyVersionResponse>(
+      context, "DestroyOrgKeyVersion", {Role::kAdmin}, request->org_id(), response,
+      [this, request](const CallContext& call) {
+        return handler_.DestroyOrgKeyVersion(call, *request);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RotateRootKey(grpc::CallbackServerContext* context,
+                                                          const v1::RotateRootKeyRequest* request,
+                                                          v1::RotateRootKeyResponse* response) {
+  return runner_.Run<v1::RotateRootKeyResponse>(
+      context, "RotateRootKey", {Role::kAdmin}, std::nullopt, response,
+      [this, request](const CallContext& call) { return handler_.RotateRootKey(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetResealJob(grpc::CallbackServerContext* context,
+                                                         const v1::GetResealJobRequest* request,
+                                                         v1::GetResealJobResponse* response) {
+  return runner_.Run<v1::GetResealJobResponse>(
+      context, "GetResealJob", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
+      response,
+      [this, request](const CallContext& call) { return handler_.GetResealJob(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListResealJobs(grpc::CallbackServerContext* context,
+                                                           const v1::ListResealJobsRequest* request,
+                                                           v1::ListResealJobsResponse* response) {
+  return runner_.Run<v1::ListResealJobsResponse>(
+      context, "ListResealJobs", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
+      response,
+      [this, request](const CallContext& call) { return handler_.ListResealJobs(call, *request); });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(
     grpc::CallbackServerContext* context, const v1::ListAuditEventsRequest* request,
     v1::ListAuditEventsResponse* response) {
   return runner_.Run<v1::ListAuditEventsResponse>(
-      context, "ListAuditEvents", {Role::kAuditor, Role::kAdmin}, request->org_id(), response,
-      [this, request](const CallContext& call) {
+      context, "ListAuditEvents", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
+      response, [this, request](const CallContext& call) {
         return handler_.ListAuditEvents(call, *request);
       });
 }
@@ -101,7 +138,8 @@ grpc::ServerUnaryReactor* AdminServiceImpl::VerifyAuditLog(grpc::CallbackServerC
                                                            const v1::VerifyAuditLogRequest* request,
                                                            v1::VerifyAuditLogResponse* response) {
   return runner_.Run<v1::VerifyAuditLogResponse>(
-      context, "VerifyAuditLog", {Role::kAuditor, Role::kAdmin}, request->org_id(), response,
+      context, "VerifyAuditLog", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
+      response,
       [this, request](const CallContext& call) { return handler_.VerifyAuditLog(call, *request); });
 }
 
@@ -138,8 +176,9 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
 
  private:
   void Begin() {
-    absl::StatusOr<CallContext> call = runner_.Admit(
-        context_, "ExportAuditLog", {Role::kAuditor, Role::kAdmin}, request_.org_id(), request_id_);
+    absl::StatusOr<CallContext> call =
+        runner_.Admit(context_, "ExportAuditLog", {Role::kAuditor, Role::kAdmin},
+                      OrgScope(request_.org_id()), request_id_);
     if (!call.ok()) return End(call.status());
     call_ = *call;
     NextChunk();

@@ -72,6 +72,19 @@ class AdminServiceImpl final : public credvault::v1::AdminService::CallbackServi
   grpc::ServerUnaryReactor* DestroyOrg(grpc::CallbackServerContext* context,
                                        const credvault::v1::DestroyOrgRequest* request,
                                        credvault::v1::DestroyOrgResponse* response) override;
+  grpc::ServerUnaryReactor* DestroyOrgKeyVersion(
+      grpc::CallbackServerContext* context,
+      const credvault::v1::DestroyOrgKeyVersionRequest* request,
+      credvault::v1::DestroyOrgKeyVersionResponse* response) override;
+  grpc::ServerUnaryReactor* RotateRootKey(grpc::CallbackServerContext* context,
+                                          const credvault::v1::RotateRootKeyRequest* request,
+                                          credvault::v1::RotateRootKeyResponse* response) override;
+  grpc::ServerUnaryReactor* GetResealJob(grpc::CallbackServerContext* context,
+                                         const credvault::v1::GetResealJobRequest* request,
+                                         credvault::v1::GetResealJobResponse* response) override;
+  grpc::ServerUnaryReactor* ListResealJobs(
+      grpc::CallbackServerContext* context, const credvault::v1::ListResealJobsRequest* request,
+      credvault::v1::ListResealJobsResponse* response) override;
   grpc::ServerUnaryReactor* ListAuditEvents(
       grpc::CallbackServerContext* context, const credvault::v1::ListAuditEventsRequest* request,
       credvault::v1::ListAuditEventsResponse* response) override;

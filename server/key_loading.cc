@@ -2,12 +2,40 @@
 
 #include <string>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "crypto/key_file.h"
 #include "crypto/key_file_seal_key_provider.h"
+#include "crypto/pkcs11_seal_key_provider.h"
+#include "server/config/read_file.h"
 #include "storage/root_key_store.h"
 
 namespace credvault::server {
+namespace {
+
+// A PIN file is a few bytes; anything large is the wrong file.
+constexpr std::size_t kMaxPinFileBytes = 4096;
+
+}  // namespace
+
+absl::Status Pkcs11ConfigError(const absl::Status& status, const std::string& config_key,
+                               const Pkcs11Config& pkcs11) {
+  const std::string message(status.message());
+  const std::string section = absl::StrCat(config_key, ".pkcs11");
+  for (const char* field : {"module", "token_label", "key_label"}) {
+    if (absl::StartsWith(message, absl::StrCat(field, ": "))) {
+      return absl::Status(status.code(), absl::StrCat(section, ".", message));
+    }
+  }
+  if (absl::StartsWith(message, "pin: ")) {
+    const std::string source = pkcs11.pin_file.empty()
+                                   ? absl::StrCat("pin_env (", pkcs11.pin_env, ")")
+                                   : absl::StrCat("pin_file (", pkcs11.pin_file, ")");
+    return absl::Status(status.code(), absl::StrCat(section, ".", source, ": ", message.substr(5)));
+  }
+  return absl::Status(status.code(), absl::StrCat(section, ": ", message));
+}
 
 absl::StatusOr<crypto::WriterKeyRing> LoadWriterKeys(const KeysConfig& keys) {
   if (!keys.writer_keys) {
@@ -25,23 +53,76 @@ absl::StatusOr<crypto::WriterKeyRing> LoadWriterKeys(const KeysConfig& keys) {
   return crypto::WriterKeyRing::New(keys.writer_keys->current, std::move(loaded));
 }
 
-absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> OpenSealKey(const KeysConfig& keys) {
-  if (!keys.seal_key) return absl::FailedPreconditionError("keys.seal_key: required by this tier");
-  switch (keys.seal_key->provider) {
+absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
+                                           const std::string& config_key) {
+  if (pkcs11.pin_file.empty()) {
+    if (pkcs11.pin.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(config_key,
+                                                        ".pkcs11.pin_env: environment variable ",
+                                                        pkcs11.pin_env, " is not set or empty"));
+    }
+    return pkcs11.pin;
+  }
+  absl::StatusOr<std::string> contents = ReadSmallFile(
+      pkcs11.pin_file, absl::StrCat(config_key, ".pkcs11.pin_file"), kMaxPinFileBytes);
+  if (!contents.ok()) return contents.status();
+  SecretString pin(*std::move(contents));
+  std::string_view value = pin.RevealSecret();
+  // Files made with `echo` end in a newline that is not part of the PIN.
+  if (!value.empty() && value.back() == '\n') value.remove_suffix(1);
+  if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
+  if (value.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(config_key, ".pkcs11.pin_file (", pkcs11.pin_file, "): the file is empty"));
+  }
+  return SecretString(std::string(value));
+}
+
+absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> OpenSealKeyProvider(
+    const SealKeyConfig& seal_key, const std::string& config_key) {
+  switch (seal_key.provider) {
     case SealKeyBackend::kFile: {
       absl::StatusOr<std::unique_ptr<crypto::KeyFileSealKeyProvider>> provider =
-          crypto::KeyFileSealKeyProvider::Open(keys.seal_key->file);
+          crypto::KeyFileSealKeyProvider::Open(seal_key.file);
       if (!provider.ok()) {
         return absl::Status(provider.status().code(),
-                            "keys.seal_key.file: " + std::string(provider.status().message()));
+                            absl::StrCat(config_key, ".file: ", provider.status().message()));
       }
       return std::unique_ptr<crypto::SealKeyProvider>(*std::move(provider));
     }
-    case SealKeyBackend::kPkcs11:
-      return absl::FailedPreconditionError(
-          "keys.seal_key.provider: pkcs11 is not available in this build; use file");
+    case SealKeyBackend::kPkcs11: {
+      if (!seal_key.pkcs11.has_value()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(config_key, ".pkcs11: required with provider pkcs11"));
+      }
+      const Pkcs11Config& pkcs11 = *seal_key.pkcs11;
+      CV_ASSIGN_OR_RETURN(const SecretString pin, ReadPkcs11Pin(pkcs11, config_key));
+      absl::StatusOr<std::unique_ptr<crypto::Pkcs11SealKeyProvider>> provider =
+          crypto::Pkcs11SealKeyProvider::Open(
+              crypto::Pkcs11KeyLocation{pkcs11.module, pkcs11.token_label, pkcs11.key_label},
+              crypto::SecretView::Borrow(pin.RevealSecret()));
+      if (!provider.ok()) return Pkcs11ConfigError(provider.status(), config_key, pkcs11);
+      return std::unique_ptr<crypto::SealKeyProvider>(*std::move(provider));
+    }
   }
-  return absl::InvalidArgumentError("keys.seal_key.provider: unknown provider");
+  return absl::InvalidArgumentError(absl::StrCat(config_key, ".provider: unknown provider"));
+}
+
+absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> OpenSealKey(const KeysConfig& keys) {
+  if (!keys.seal_key) return absl::FailedPreconditionError("keys.seal_key: required by this tier");
+  return OpenSealKeyProvider(*keys.seal_key, "keys.seal_key");
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<crypto::SealKeyProvider>>> OpenPreviousSealKeys(
+    const KeysConfig& keys) {
+  std::vector<std::unique_ptr<crypto::SealKeyProvider>> providers;
+  for (std::size_t i = 0; i < keys.previous_seal_keys.size(); ++i) {
+    CV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::SealKeyProvider> provider,
+                        OpenSealKeyProvider(keys.previous_seal_keys[i],
+                                            absl::StrCat("keys.previous_seal_keys[", i, "]")));
+    providers.push_back(std::move(provider));
+  }
+  return providers;
 }
 
 absl::StatusOr<WriteTierKeys> LoadWriteTierKeys(const KeysConfig& keys) {
@@ -57,6 +138,9 @@ absl::StatusOr<WriteTierKeys> LoadWriteTierKeys(const KeysConfig& keys) {
 absl::StatusOr<DecryptTierKeys> LoadDecryptTierKeys(const KeysConfig& keys,
                                                     storage::ConnectionPool& decryptor_pool) {
   CV_ASSIGN_OR_RETURN(std::unique_ptr<crypto::SealKeyProvider> seal_key, OpenSealKey(keys));
+  // Closed again once the root keys are unwrapped: only keys.seal_key wraps anything new.
+  CV_ASSIGN_OR_RETURN(const std::vector<std::unique_ptr<crypto::SealKeyProvider>> previous,
+                      OpenPreviousSealKeys(keys));
   CV_ASSIGN_OR_RETURN(crypto::WriterKeyRing writer_keys, LoadWriterKeys(keys));
   const storage::RootKeyStore root_keys;
   std::vector<crypto::SealedRootKey> sealed;
@@ -81,7 +165,20 @@ absl::StatusOr<DecryptTierKeys> LoadDecryptTierKeys(const KeysConfig& keys,
   }));
   std::map<std::uint32_t, crypto::RootPrivateKey> roots;
   for (const crypto::SealedRootKey& key : sealed) {
-    CV_ASSIGN_OR_RETURN(crypto::RootPrivateKey root, crypto::UnsealRootKey(key, *seal_key));
+    const crypto::SealKeyProvider* wrapped_by = nullptr;
+    if (key.seal_key_id == seal_key->KeyId()) wrapped_by = seal_key.get();
+    for (const auto& candidate : previous) {
+      if (wrapped_by == nullptr && key.seal_key_id == candidate->KeyId()) {
+        wrapped_by = candidate.get();
+      }
+    }
+    if (wrapped_by == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("root key version ", key.version, " is wrapped by seal key ",
+                       key.seal_key_id, ", which is neither keys.seal_key (", seal_key->KeyId(),
+                       ") nor any of keys.previous_seal_keys"));
+    }
+    CV_ASSIGN_OR_RETURN(crypto::RootPrivateKey root, crypto::UnsealRootKey(key, *wrapped_by));
     roots.emplace(key.version, std::move(root));
   }
   std::optional<crypto::AuditSigner> audit_signer;

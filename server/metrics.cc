@@ -11,6 +11,13 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   return *buckets;
 }
 
+// A sweep takes from milliseconds (nothing to do) to hours (a first sweep over a backlog).
+const prometheus::Histogram::BucketBoundaries& SweepBuckets() {
+  static const auto* buckets = new prometheus::Histogram::BucketBoundaries{
+      0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200};
+  return *buckets;
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -36,7 +43,44 @@ Metrics::Metrics()
                           .Name("credvault_executor_queued_tasks")
                           .Help("Requests waiting for a worker thread")
                           .Register(*registry_)
-                          .Add({})) {}
+                          .Add({})),
+      retention_purged_(prometheus::BuildCounter()
+                            .Name("credvault_retention_purged_total")
+                            .Help("Items removed by the retention sweep, by kind: credential "
+                                  "versions deleted, envelopes crypto-erased, idempotency "
+                                  "keys, audit events")
+                            .Register(*registry_)),
+      retention_sweeps_(prometheus::BuildCounter()
+                            .Name("credvault_retention_sweeps_total")
+                            .Help("Retention sweeps by result: ok, failed, or standby (another "
+                                  "replica holds the leader lock)")
+                            .Register(*registry_)),
+      retention_sweep_duration_(prometheus::BuildHistogram()
+                                    .Name("credvault_retention_sweep_duration_seconds")
+                                    .Help("Duration of the retention sweeps this replica led")
+                                    .Register(*registry_)
+                                    .Add({}, SweepBuckets())),
+      retention_last_success_(
+          prometheus::BuildGauge()
+              .Name("credvault_retention_last_success_timestamp_seconds")
+              .Help("Unix time at which this replica last finished a retention sweep without "
+                    "errors; 0 if it never did")
+              .Register(*registry_)
+              .Add({})),
+      retention_leader_(prometheus::BuildGauge()
+                            .Name("credvault_retention_leader")
+                            .Help("1 while this replica holds the retention leader lock")
+                            .Register(*registry_)
+                            .Add({})) {
+  // Every series exists from the start, so rates and absence alerts work before the first
+  // purge.
+  for (const std::string_view kind : kRetentionKinds) {
+    retention_purged_.Add({{"kind", std::string(kind)}});
+  }
+  for (const char* result : {"ok", "failed", "standby"}) {
+    retention_sweeps_.Add({{"result", result}});
+  }
+}
 
 absl::Status Metrics::Serve(const std::string& address) {
   try {
@@ -82,5 +126,20 @@ void Metrics::RefreshPools() {
 void Metrics::SetExecutorQueue(std::size_t queued) {
   executor_queue_.Set(static_cast<double>(queued));
 }
+
+void Metrics::RecordRetentionPurged(std::string_view kind, std::uint64_t count) {
+  if (count == 0) return;
+  retention_purged_.Add({{"kind", std::string(kind)}}).Increment(static_cast<double>(count));
+}
+
+void Metrics::RecordRetentionSweep(std::string_view result, absl::Duration duration,
+                                   absl::Time end) {
+  retention_sweeps_.Add({{"result", std::string(result)}}).Increment();
+  if (result == "standby") return;
+  retention_sweep_duration_.Observe(absl::ToDoubleSeconds(duration));
+  if (result == "ok") retention_last_success_.Set(absl::ToDoubleSeconds(end - absl::UnixEpoch()));
+}
+
+void Metrics::SetRetentionLeader(bool leader) { retention_leader_.Set(leader ? 1 : 0); }
 
 }  // namespace credvault::server

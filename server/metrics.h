@@ -1,6 +1,7 @@
 #ifndef CREDVAULT_SERVER_METRICS_H_
 #define CREDVAULT_SERVER_METRICS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +39,14 @@ class Metrics {
   void TrackPool(std::string role, const storage::ConnectionPool* pool);
   void SetExecutorQueue(std::size_t queued);
 
+  // The retention sweep (retention_scheduler.h). `kind` is one of kRetentionKinds;
+  // `result` of a sweep is "ok", "failed" or "standby" (another replica leads).
+  static constexpr std::string_view kRetentionKinds[] = {
+      "credential_versions", "credential_envelopes", "idempotency_keys", "audit_events"};
+  void RecordRetentionPurged(std::string_view kind, std::uint64_t count);
+  void RecordRetentionSweep(std::string_view result, absl::Duration duration, absl::Time end);
+  void SetRetentionLeader(bool leader);
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -50,6 +59,11 @@ class Metrics {
   prometheus::Histogram& audit_append_;
   prometheus::Family<prometheus::Gauge>& pool_;
   prometheus::Gauge& executor_queue_;
+  prometheus::Family<prometheus::Counter>& retention_purged_;
+  prometheus::Family<prometheus::Counter>& retention_sweeps_;
+  prometheus::Histogram& retention_sweep_duration_;
+  prometheus::Gauge& retention_last_success_;
+  prometheus::Gauge& retention_leader_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
 };
 

@@ -13,7 +13,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "common/status_macros.h"
 #include "crypto/root_key.h"
 #include "nlohmann/json.hpp"
@@ -28,11 +30,17 @@
 #include "server/config/libpq_conninfo.h"
 #include "server/credential_handler.h"
 #include "server/grpc_services.h"
+#include "server/health_listener.h"
 #include "server/json_log.h"
 #include "server/key_loading.h"
+#include "server/late_root_keys.h"
 #include "server/metrics.h"
 #include "server/org_key_cache.h"
 #include "server/rate_limiter.h"
+#include "server/reloadable.h"
+#include "server/reseal_worker.h"
+#include "server/retention_scheduler.h"
+#include "storage/leader_lock.h"
 #include "storage/pool.h"
 #include "storage/root_key_store.h"
 
@@ -43,14 +51,20 @@ constexpr std::string_view kServeUsage = R"(usage: credvaultd serve --config=FIL
 
 Runs the tiers named by the configuration file until SIGTERM or SIGINT, then stops
 accepting calls and drains the ones in flight (shutdown.drain_timeout). SIGHUP reloads the
-policy file; a policy that does not parse is refused and the old one stays in force.
+policy file and, from the configuration file, keys.writer_keys and keys.root_key_pins (key
+rotation without a restart); a policy or key that does not load is refused and the old one
+stays in force. Other configuration changes take effect at the next start.
 
 flags:
   --config=FILE       the YAML configuration (default: $CREDVAULT_CONFIG)
   --ready-file=FILE   once every listener is up, write {"listeners": {...: port}} to FILE
+                      (the health listener, when configured, under "health")
   --help              this text, the configuration reference and the flags below
 
 )";
+
+// How often the health service checks that each database role still connects.
+constexpr absl::Duration kDatabaseCheckInterval = absl::Seconds(2);
 
 // Secrets live in this process's memory: a core dump would write them to disk.
 void DisableCoreDumps() {
@@ -159,6 +173,31 @@ void Report(const absl::Status& status, std::string_view what) {
 
 }  // namespace
 
+namespace {
+
+// SIGHUP: re-reads the configuration file and swaps in its writer keys and root key pins
+// (key rotation without a restart). Everything else in the file takes effect at the next
+// start. A configuration or key that does not load changes nothing.
+absl::Status ReloadKeys(const std::string& config_path, const Environment& environment,
+                        const FlagOverrides& overrides,
+                        const std::optional<Reloadable<WriteTierKeys>>& write_keys,
+                        const std::optional<DecryptTierKeys>& decrypt_keys) {
+  CV_ASSIGN_OR_RETURN(const Config reread, LoadConfig(config_path, environment, overrides));
+  std::optional<WriteTierKeys> next_write;
+  if (write_keys) {
+    CV_ASSIGN_OR_RETURN(next_write, LoadWriteTierKeys(reread.keys));
+  }
+  std::optional<crypto::WriterKeyRing> next_ring;
+  if (decrypt_keys) {
+    CV_ASSIGN_OR_RETURN(next_ring, LoadWriterKeys(reread.keys));
+  }
+  if (next_write) write_keys->Replace(*std::move(next_write));
+  if (next_ring) decrypt_keys->writer_keys.Replace(*std::move(next_ring));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 int RunServeCommand(const std::vector<std::string_view>& args) {
   absl::StatusOr<CommonFlags> flags = ParseFlags(args, /*accept_overrides=*/true);
   if (!flags.ok()) {
@@ -213,7 +252,7 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
     }
   }
 
-  std::optional<WriteTierKeys> write_keys;
+  std::optional<Reloadable<WriteTierKeys>> write_keys;
   if (write_tier) {
     absl::StatusOr<WriteTierKeys> keys = LoadWriteTierKeys(config->keys);
     if (!keys.ok()) return Report(keys.status(), "write tier keys"), 2;
@@ -257,6 +296,13 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   std::unique_ptr<CredentialServiceImpl> credential_service;
   std::unique_ptr<CredentialAccessServiceImpl> access_service;
   std::unique_ptr<AdminServiceImpl> admin_service;
+  // Re-seal jobs run on the decrypt tier's own thread; stopped on every way out.
+  std::unique_ptr<ResealWorker> reseal_worker;
+  std::thread reseal_thread;
+  const absl::Cleanup stop_reseal_worker = [&reseal_worker, &reseal_thread] {
+    if (reseal_worker) reseal_worker->Stop();
+    if (reseal_thread.joinable()) reseal_thread.join();
+  };
   if (write_tier) {
     credential_handler = std::make_unique<CredentialHandler>(
         *writer_pool, *write_keys, compare_limiter,
@@ -271,9 +317,17 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
         AccessHandlerOptions{config->limits.max_secret_size, config->retention.deleted_credentials,
                              on_audit_append});
     access_service = std::make_unique<CredentialAccessServiceImpl>(decrypt_runner, *access_handler);
+    decrypt_keys->late_roots->SetLoader(
+        DatabaseRootKeyLoader(*decryptor_pool, *decrypt_keys->seal_key));
+    reseal_worker = std::make_unique<ResealWorker>(
+        *decryptor_pool, *decrypt_keys, org_key_cache,
+        ResealWorkerOptions{config->reseal.batch_size, config->reseal.poll_interval},
+        on_audit_append);
+    reseal_thread = std::thread([&reseal_worker] { reseal_worker->Run(); });
     if (admin_pool) {
-      admin_handler = std::make_unique<AdminHandler>(*admin_pool, *decrypt_keys, org_key_cache,
-                                                     on_audit_append);
+      admin_handler = std::make_unique<AdminHandler>(
+          *admin_pool, *decryptor_pool, *decrypt_keys, org_key_cache,
+          [&reseal_worker] { reseal_worker->Wake(); }, on_audit_append);
       admin_service = std::make_unique<AdminServiceImpl>(decrypt_runner, *admin_handler);
     }
   }
@@ -304,13 +358,70 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
     }
   }
   if (!started.ok()) return Report(started, "listeners"), 2;
+
+  // Health: each service name follows the database role it uses, on every listener. The
+  // health listener starts last, so that its "" means every other listener is up.
+  std::unique_ptr<HealthListener> health_listener;  // outlives `serving`, which reports to it
+  std::vector<HealthDependency> dependencies;
+  if (credential_service) {
+    dependencies.push_back(DatabaseDependency(
+        credvault::v1::CredentialService::service_full_name(), "database.writer", *writer_pool,
+        static_cast<std::size_t>(config->database.writer->pool_size)));
+  }
+  if (access_service) {
+    dependencies.push_back(DatabaseDependency(
+        credvault::v1::CredentialAccessService::service_full_name(), "database.decryptor",
+        *decryptor_pool, static_cast<std::size_t>(config->database.decryptor->pool_size)));
+  }
+  if (admin_service) {
+    dependencies.push_back(DatabaseDependency(
+        credvault::v1::AdminService::service_full_name(), "database.admin", *admin_pool,
+        static_cast<std::size_t>(config->database.admin->pool_size)));
+  }
+  ServingStatus serving(std::move(dependencies), kDatabaseCheckInterval);
+  for (RunningListener& listener : listeners) {
+    if (auto* health = listener.server->GetHealthCheckService()) serving.Attach(health);
+  }
+  serving.Start();
+  if (config->listeners.health) {
+    absl::StatusOr<std::unique_ptr<HealthListener>> health =
+        HealthListener::Start(config->listeners.health->address);
+    if (!health.ok()) return Report(health.status(), "listeners"), 2;
+    health_listener = *std::move(health);
+    serving.Attach(health_listener->health());
+    LogInfo("listening", {{"listener", "health"},
+                          {"address", config->listeners.health->address},
+                          {"port", std::to_string(health_listener->port())},
+                          {"tls", "off"}});
+  }
+
   if (!flags->ready_file.empty()) {
     nlohmann::json ready;
     for (const RunningListener& listener : listeners)
       ready["listeners"][listener.name] = listener.port;
+    if (health_listener) ready["listeners"]["health"] = health_listener->port();
     if (config->metrics) ready["metrics"] = metrics.port();
     std::ofstream(flags->ready_file) << ready.dump() << "\n";
   }
+  // The retention sweep: decrypt tier, admin role; replicas elect one sweeper with an
+  // advisory lock on a connection of its own. Stopped first on the way out.
+  std::unique_ptr<RetentionScheduler> retention;
+  if (admin_pool && config->retention.enabled) {
+    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> leader = storage::LeaderLock::Create(
+        {std::string(
+             LibpqConnectionString(config->database, *config->database.admin).RevealSecret()),
+         storage::kRetentionLeaderLockKey, config->database.statement_timeout});
+    if (!leader.ok()) return Report(leader.status(), "retention"), 2;
+    retention = std::make_unique<RetentionScheduler>(
+        *admin_pool, *std::move(leader),
+        RetentionOptions{config->retention.deleted_credentials, config->retention.audit_events,
+                         config->idempotency.retention, config->retention.interval,
+                         config->retention.batch_size},
+        decrypt_keys->audit_signer ? &*decrypt_keys->audit_signer : nullptr, &metrics, &absl::Now,
+        on_audit_append);
+    retention->Start();
+  }
+
   LogInfo("credvaultd serving",
           {{"tiers", std::string(write_tier ? "write " : "") + (decrypt_tier ? "decrypt" : "")}});
 
@@ -325,19 +436,29 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
         LogError("policy reload refused; the previous policy stays in force",
                  {{"error", std::string(reloaded.message())}});
       }
+      const absl::Status keys_reloaded =
+          ReloadKeys(flags->config_path, environment, flags->overrides, write_keys, decrypt_keys);
+      if (keys_reloaded.ok()) {
+        LogInfo("writer keys and root key pins reloaded", {{"file", flags->config_path}});
+      } else {
+        LogError("key reload refused; the previous keys stay in force",
+                 {{"error", std::string(keys_reloaded.message())}});
+      }
       continue;
     }
     break;
   }
+  if (retention) retention->Stop();  // ends a sweep after its current transaction
   LogInfo("draining",
           {{"timeout_s", std::to_string(absl::ToInt64Seconds(config->shutdown.drain_timeout))}});
   const auto deadline =
       std::chrono::system_clock::now() + absl::ToChronoSeconds(config->shutdown.drain_timeout);
-  for (RunningListener& listener : listeners) {
-    if (auto* health = listener.server->GetHealthCheckService()) health->Shutdown();
-  }
+  // Every health service answers NOT_SERVING from here on. The health listener keeps
+  // answering so while the other listeners drain, and closes last.
+  serving.Drain();
   for (RunningListener& listener : listeners) listener.server->Shutdown(deadline);
   for (RunningListener& listener : listeners) listener.server->Wait();
+  if (health_listener) health_listener->Shutdown();
   LogInfo("stopped");
   return 0;
 }

@@ -94,6 +94,10 @@ void ValidateListeners(const Config& config, Problems& problems) {
     ValidateListener(key, listener, problems);
     bound.emplace_back(absl::StrCat(key, ".address"), listener.address);
   }
+  // The health listener runs with any tier and needs no TLS: only its address can clash.
+  if (config.listeners.health.has_value()) {
+    bound.emplace_back("listeners.health.address", config.listeners.health->address);
+  }
   if (config.metrics.has_value()) bound.emplace_back("metrics.address", config.metrics->address);
 
   for (std::size_t i = 0; i < bound.size(); ++i) {
@@ -135,22 +139,21 @@ void ValidateDatabase(const Config& config, Problems& problems) {
   }
 }
 
-void ValidateSealKey(const SealKeyConfig& seal_key, Problems& problems) {
+// `key` is where the section sits: keys.seal_key or keys.previous_seal_keys[i].
+void ValidateSealKey(const std::string& key, const SealKeyConfig& seal_key, Problems& problems) {
+  const std::string file = absl::StrCat(key, ".file");
+  const std::string pkcs11 = absl::StrCat(key, ".pkcs11");
   switch (seal_key.provider) {
     case SealKeyBackend::kFile:
-      if (seal_key.file.empty()) problems.Add("keys.seal_key.file", "required with provider file");
-      if (seal_key.pkcs11.has_value()) {
-        problems.Add("keys.seal_key.pkcs11", "only allowed with provider pkcs11");
-      }
+      if (seal_key.file.empty()) problems.Add(file, "required with provider file");
+      if (seal_key.pkcs11.has_value()) problems.Add(pkcs11, "only allowed with provider pkcs11");
       break;
     case SealKeyBackend::kPkcs11:
-      if (!seal_key.file.empty()) {
-        problems.Add("keys.seal_key.file", "only allowed with provider file");
-      }
+      if (!seal_key.file.empty()) problems.Add(file, "only allowed with provider file");
       if (!seal_key.pkcs11.has_value()) {
-        problems.Add("keys.seal_key.pkcs11", "required with provider pkcs11");
+        problems.Add(pkcs11, "required with provider pkcs11");
       } else if (seal_key.pkcs11->pin_env.empty() == seal_key.pkcs11->pin_file.empty()) {
-        problems.Add("keys.seal_key.pkcs11", "set exactly one of pin_env and pin_file");
+        problems.Add(pkcs11, "set exactly one of pin_env and pin_file");
       }
       break;
   }
@@ -183,10 +186,18 @@ void ValidateKeys(const Config& config, Problems& problems) {
     if (!decrypt) {
       problems.Add("keys.seal_key", "a write-tier-only process must not hold the seal key");
     } else {
-      ValidateSealKey(*keys.seal_key, problems);
+      ValidateSealKey("keys.seal_key", *keys.seal_key, problems);
     }
   } else if (decrypt) {
     problems.Add("keys.seal_key", "required with the decrypt tier");
+  }
+  if (!keys.previous_seal_keys.empty() && !decrypt) {
+    problems.Add("keys.previous_seal_keys", "a write-tier-only process must not hold seal keys");
+  } else {
+    for (std::size_t i = 0; i < keys.previous_seal_keys.size(); ++i) {
+      ValidateSealKey(absl::StrCat("keys.previous_seal_keys[", i, "]"), keys.previous_seal_keys[i],
+                      problems);
+    }
   }
 }
 
@@ -233,6 +244,13 @@ void ResolveSecrets(const Environment& env, Config& config, Problems& problems) 
       !config.keys.seal_key->pkcs11->pin_env.empty()) {
     Pkcs11Config& pkcs11 = *config.keys.seal_key->pkcs11;
     ResolveSecret(env, "keys.seal_key.pkcs11.pin_env", pkcs11.pin_env, pkcs11.pin, problems);
+  }
+  for (std::size_t i = 0; i < config.keys.previous_seal_keys.size(); ++i) {
+    SealKeyConfig& previous = config.keys.previous_seal_keys[i];
+    if (previous.pkcs11.has_value() && !previous.pkcs11->pin_env.empty()) {
+      ResolveSecret(env, absl::StrCat("keys.previous_seal_keys[", i, "].pkcs11.pin_env"),
+                    previous.pkcs11->pin_env, previous.pkcs11->pin, problems);
+    }
   }
 }
 

@@ -49,10 +49,17 @@ struct ListenerConfig {
   bool plaintext = false;        // loopback addresses only
 };
 
+// A listener that serves grpc.health.v1.Health and nothing else, in plaintext on any
+// address, for probes that cannot speak TLS (the kubelet's `grpc:` probe).
+struct HealthListenerConfig {
+  std::string address;  // host:port, see address.h
+};
+
 struct ListenersConfig {
-  std::optional<ListenerConfig> write;    // CredentialService
-  std::optional<ListenerConfig> decrypt;  // CredentialAccessService (+ AdminService)
-  std::optional<ListenerConfig> admin;    // AdminService, when apart from decrypt
+  std::optional<ListenerConfig> write;         // CredentialService
+  std::optional<ListenerConfig> decrypt;       // CredentialAccessService (+ AdminService)
+  std::optional<ListenerConfig> admin;         // AdminService, when apart from decrypt
+  std::optional<HealthListenerConfig> health;  // grpc.health.v1.Health only
 };
 
 struct MetricsConfig {
@@ -104,7 +111,10 @@ struct KeysConfig {
   std::optional<WriterKeysConfig> writer_keys;
   std::map<std::uint32_t, std::string> root_key_pins;  // version -> pin (crypto/root_key.h)
   std::optional<SealKeyConfig> seal_key;               // decrypt tier only
-  std::string audit_signing_key_file;                  // optional
+  // Seal keys being rotated away from (decrypt tier only): they unwrap root keys that
+  // still name them, until `credvaultd rewrap-root-keys` has moved those to seal_key.
+  std::vector<SealKeyConfig> previous_seal_keys;
+  std::string audit_signing_key_file;  // optional
 };
 
 struct LimitsConfig {
@@ -126,6 +136,15 @@ struct IdempotencyConfig {
 struct RetentionConfig {
   absl::Duration deleted_credentials = absl::Hours(720);
   absl::Duration audit_events = absl::Hours(9600);
+  // The sweep that enforces the windows (decrypt tier, one replica at a time).
+  bool enabled = true;
+  absl::Duration interval = absl::Hours(1);
+  std::size_t batch_size = 500;
+};
+
+struct ResealConfig {
+  std::size_t batch_size = 200;
+  absl::Duration poll_interval = absl::Seconds(5);
 };
 
 struct LoggingConfig {
@@ -147,6 +166,7 @@ struct Config {
   OrgsConfig orgs;
   IdempotencyConfig idempotency;
   RetentionConfig retention;
+  ResealConfig reseal;
   LoggingConfig logging;
   ShutdownConfig shutdown;
 

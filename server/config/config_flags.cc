@@ -18,6 +18,8 @@ constexpr ConfigFlag kConfigFlags[] = {
     {"write-address", "listeners.write.address", false, "address of the write listener"},
     {"decrypt-address", "listeners.decrypt.address", false, "address of the decrypt listener"},
     {"admin-address", "listeners.admin.address", false, "address of the admin listener"},
+    {"health-address", "listeners.health.address", false,
+     "address of the plaintext health listener"},
     {"metrics-address", "metrics.address", false, "address of the metrics endpoint"},
     {"database-host", "database.host", false, "PostgreSQL host"},
     {"database-port", "database.port", false, "PostgreSQL port"},

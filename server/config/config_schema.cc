@@ -162,6 +162,13 @@ void VisitKeys(SchemaVisitor& v, KeysConfig& keys) {
                            "the decrypt tier; refused in a write-only process, which must not be "
                            "able to decrypt anything."},
                   VisitSealKey);
+  ListOfSections(
+      v, "previous_seal_keys", &keys.previous_seal_keys,
+      {.help = "Seal keys being rotated away from, each with the keys of seal_key. A root key "
+               "is unwrapped with whichever of seal_key and these wrapped it (matched by key "
+               "id); `credvaultd rewrap-root-keys` re-wraps every root key still under one of "
+               "these with seal_key. Remove an entry once that has run. Decrypt tier only."},
+      VisitSealKey);
   v.String("audit_signing_key_file", &keys.audit_signing_key_file,
            {.help = "Key file for signing audit log checkpoints."});
 }
@@ -209,6 +216,26 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
                              "so that network policy can treat operators and workers "
                              "differently. Decrypt tier only."},
                     VisitListener);
+    OptionalSection(
+        v, "health", &config.listeners.health, HealthListenerConfig{},
+        {.help = "Serves grpc.health.v1.Health and nothing else, in plaintext, for probes that "
+                 "cannot speak TLS (the Kubernetes kubelet's gRPC probe). Unlike the other "
+                 "listeners it may bind any address: it serves no credvault service and no "
+                 "reflection, needs and reads no caller credential (authorization metadata is "
+                 "ignored), and answers nothing but serving status. Service names: \"\" is the "
+                 "process, SERVING once every other listener is up and NOT_SERVING while "
+                 "draining after SIGTERM (for liveness and startup probes); \"readiness\" is "
+                 "also NOT_SERVING while a database role this process uses cannot connect; each "
+                 "credvault service this process runs (credvault.v1.CredentialService, ...) "
+                 "follows its own database role. Any tier."},
+        [&](HealthListenerConfig& health) {
+          v.String("address", &health.address,
+                   {.help = "Address to listen on, any host (e.g. 0.0.0.0:8086), apart from "
+                            "every other listener. Port 0 picks a free port (tests).",
+                    .type = "host:port",
+                    .required = true,
+                    .check = CheckAddress});
+        });
   });
   OptionalSection(v, "metrics", &config.metrics, MetricsConfig{},
                   {.help = "Prometheus metrics over plain HTTP. No tenant or secret labels."},
@@ -246,10 +273,36 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
       [&](RetentionConfig& retention) {
         v.Duration("deleted_credentials", &retention.deleted_credentials, absl::Hours(1),
                    absl::Hours(87600),
-                   {.help = "Soft-deleted credential versions are crypto-erased after this."});
+                   {.help = "Soft-deleted credential versions are crypto-erased after this, and "
+                            "versions deleted or erased this long ago are purged (the newest "
+                            "version of a credential stays as an erased tombstone)."});
         v.Duration("audit_events", &retention.audit_events, absl::Hours(24), absl::Hours(876000),
                    {.help = "Audit events older than this are purged, leaving a checkpoint so "
                             "the rest of the chain still verifies."});
+        v.Bool("enabled", &retention.enabled,
+               {.help = "Run the retention sweep, which enforces these windows and "
+                        "idempotency.retention. It runs on the decrypt tier with the admin "
+                        "database role, on one replica at a time (a PostgreSQL advisory lock "
+                        "elects it). Turn it off only to purge by other means."});
+        v.Duration("interval", &retention.interval, absl::Minutes(1), absl::Hours(24),
+                   {.help = "Time between the end of one sweep and the start of the next; the "
+                            "first runs at start. Data goes within about this long (plus a sweep) "
+                            "after its window ends."});
+        IntegerField(v, "batch_size", &retention.batch_size, 1, 10000,
+                     {.help = "Most items of each kind (credential versions, idempotency keys, "
+                              "audit events) purged per transaction, so that a large backlog "
+                              "is worked off in short transactions."});
+      });
+  DefaultedSection(
+      v, "reseal", &config.reseal,
+      {.help = "Re-seal jobs (key rotation), run by the decrypt tier in the background."},
+      [&](ResealConfig& reseal) {
+        IntegerField(v, "batch_size", &reseal.batch_size, 1, 10000,
+                     {.help = "Items moved per transaction: credential versions for an org key "
+                              "job, orgs for a root key job."});
+        v.Duration("poll_interval", &reseal.poll_interval, absl::Milliseconds(100), absl::Hours(1),
+                   {.help = "How often to look for jobs started on other replicas (jobs started "
+                            "on this one begin at once)."});
       });
   DefaultedSection(v, "logging", &config.logging,
                    {.help = "Logs are JSON lines on stderr, with request ids."},

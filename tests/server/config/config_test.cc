@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -91,6 +93,8 @@ TEST(ConfigTest, ExampleFileLoads) {
   EXPECT_TRUE(config->listeners.write->tls->require_client_cert);
   ASSERT_TRUE(config->listeners.admin.has_value());
   EXPECT_TRUE(config->listeners.admin->plaintext);
+  ASSERT_TRUE(config->listeners.health.has_value());
+  EXPECT_EQ(config->listeners.health->address, "0.0.0.0:8086");
   ASSERT_TRUE(config->database.writer.has_value());
   EXPECT_EQ(config->database.writer->password.RevealSecret(), kWriterPassword);
   EXPECT_EQ(config->database.admin->pool_size, 4);
@@ -125,6 +129,7 @@ TEST(ConfigTest, BaseLoadsWithDocumentedDefaults) {
   EXPECT_TRUE(config->orgs.provision_on_first_put);
   EXPECT_FALSE(config->metrics.has_value());
   EXPECT_FALSE(config->listeners.admin.has_value());
+  EXPECT_FALSE(config->listeners.health.has_value());
 }
 
 // --- Strictness ------------------------------------------------------------------------------
@@ -161,14 +166,26 @@ TEST(ConfigTest, EveryMisspeltKeyIsRejected) {
     const std::vector<std::string> parts = absl::StrSplit(key.path, '.');
     YAML::Node root = YAML::Load(kBase);
     YAML::Node node = root;
+    std::string path;  // as the parser names it: a list of sections "name[]" becomes "name[0]"
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      if (!node[parts[i]] || !node[parts[i]].IsMap()) {
-        node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      std::string part = parts[i];
+      const bool list = absl::EndsWith(part, "[]");
+      if (list) part.resize(part.size() - 2);
+      if (list) {
+        if (!node[part] || !node[part].IsSequence()) {
+          node[part] = YAML::Node(YAML::NodeType::Sequence);
+          node[part].push_back(YAML::Node(YAML::NodeType::Map));
+        }
+        node.reset(node[part][0]);
+      } else {
+        if (!node[part] || !node[part].IsMap()) node[part] = YAML::Node(YAML::NodeType::Map);
+        node.reset(node[part]);
       }
-      node.reset(node[parts[i]]);
+      absl::StrAppend(&path, part, list ? "[0]" : "", ".");
     }
     node[parts.back() + "x"] = "1";
-    EXPECT_TRUE(IsInvalid(Parse(YAML::Dump(root)), key.path + "x: unknown key")) << key.path;
+    EXPECT_TRUE(IsInvalid(Parse(YAML::Dump(root)), path + parts.back() + "x: unknown key"))
+        << key.path;
   }
 }
 
@@ -326,6 +343,69 @@ TEST(ConfigTest, TwoListenersOnOneFixedAddressAreRejected) {
               })).ok());
 }
 
+TEST(ConfigTest, HealthListenerIsPlaintextOnAnyAddressWithEitherTier) {
+  const auto with_health = [](const std::string& section, const std::string& yaml = kBase) {
+    return Parse(
+        Edit([&](YAML::Node& n) { n["listeners"]["health"] = YAML::Load(section); }, yaml));
+  };
+  // Any host, not only loopback: it serves nothing but health status.
+  for (const char* address : {"0.0.0.0:8086", "[::]:8086", "10.1.2.3:8086", "127.0.0.1:0"}) {
+    const absl::StatusOr<Config> config =
+        with_health(std::string("{address: \"") + address + "\"}");
+    ASSERT_TRUE(config.ok()) << address << ": " << config.status();
+    ASSERT_TRUE(config->listeners.health.has_value());
+    EXPECT_EQ(config->listeners.health->address, address);
+  }
+  const std::string write_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[write]");
+    n["listeners"].remove("decrypt");
+    n["database"].remove("decryptor");
+    n["database"].remove("admin");
+    n["keys"].remove("seal_key");
+  });
+  const std::string decrypt_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[decrypt]");
+    n["listeners"].remove("write");
+    n["database"].remove("writer");
+    n["keys"].remove("root_key_pins");
+  });
+  EXPECT_TRUE(with_health("{address: \"0.0.0.0:8086\"}", write_only).ok());
+  EXPECT_TRUE(with_health("{address: \"0.0.0.0:8086\"}", decrypt_only).ok());
+
+  // It has an address and nothing else: no TLS to configure, no plaintext switch to flip.
+  EXPECT_TRUE(IsInvalid(with_health("{}"), "listeners.health.address: required"));
+  EXPECT_TRUE(IsInvalid(with_health("{address: \"0.0.0.0\"}"),
+                        "listeners.health.address: expected host:port"));
+  EXPECT_TRUE(IsInvalid(with_health("{address: \"0.0.0.0:8086\", plaintext: true}"),
+                        "listeners.health.plaintext: unknown key; known keys: address"));
+  EXPECT_TRUE(
+      IsInvalid(with_health("{address: \"0.0.0.0:8086\", tls: {cert_file: /c, key_file: /k}}"),
+                "listeners.health.tls: unknown key; known keys: address"));
+}
+
+TEST(ConfigTest, HealthListenerNeedsAnAddressOfItsOwn) {
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["listeners"]["health"]["address"] = "127.0.0.1:7443"; })),
+      "listeners.health.address: same address as listeners.write.address"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["listeners"]["health"]["address"] = "127.0.0.1:7444"; })),
+      "listeners.health.address: same address as listeners.decrypt.address"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["listeners"]["health"]["address"] = "0.0.0.0:9464";
+                          n["metrics"]["address"] = "0.0.0.0:9464";
+                        })),
+                        "metrics.address: same address as listeners.health.address"));
+  EXPECT_TRUE(Parse(Edit([](YAML::Node& n) {
+                n["listeners"]["write"]["address"] = "127.0.0.1:0";
+                n["listeners"]["health"]["address"] = "127.0.0.1:0";
+              })).ok());
+  // The flag is checked the same way.
+  FlagOverrides flags;
+  ASSERT_EQ(ParseConfigFlag("--health-address=127.0.0.1:7444", flags), absl::StatusOr<bool>(true));
+  EXPECT_TRUE(IsInvalid(Parse(kBase, flags),
+                        "listeners.health.address: same address as listeners.decrypt.address"));
+}
+
 // --- Durations and ranges ----------------------------------------------------------------------
 
 TEST(ConfigTest, DurationsTakeUnits) {
@@ -358,6 +438,33 @@ TEST(ConfigTest, DurationsTakeUnits) {
   EXPECT_TRUE(
       IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["connect_timeout"] = "1500ms"; })),
                 "database.connect_timeout: must be whole seconds"));
+}
+
+TEST(ConfigTest, RetentionSweepSettings) {
+  const absl::StatusOr<Config> defaults = Parse(Edit([](YAML::Node&) {}));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_TRUE(defaults->retention.enabled);
+  EXPECT_EQ(defaults->retention.interval, absl::Hours(1));
+  EXPECT_EQ(defaults->retention.batch_size, 500u);
+
+  const absl::StatusOr<Config> set = Parse(Edit([](YAML::Node& n) {
+    n["retention"]["enabled"] = false;
+    n["retention"]["interval"] = "15m";
+    n["retention"]["batch_size"] = 2000;
+  }));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_FALSE(set->retention.enabled);
+  EXPECT_EQ(set->retention.interval, absl::Minutes(15));
+  EXPECT_EQ(set->retention.batch_size, 2000u);
+
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["retention"]["interval"] = "30s"; })),
+                        "retention.interval: must be between 1m and 24h"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["retention"]["batch_size"] = 0; })),
+                        "retention.batch_size: must be between 1 and 10000"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["retention"]["enabled"] = "yes"; })),
+                        "retention.enabled: expected true or false"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["retention"]["batch"] = 5; })),
+                        "retention.batch: unknown key"));
 }
 
 TEST(ConfigTest, LimitsAreRangeChecked) {
@@ -524,6 +631,50 @@ TEST(ConfigTest, SealKeyProviders) {
   EXPECT_TRUE(Parse(pkcs11(base_section + ", pin_file: /run/secrets/pin}")).ok());
 }
 
+TEST(ConfigTest, PreviousSealKeysAreSealKeySectionsOfTheDecryptTier) {
+  const std::string with_previous = Edit([](YAML::Node& n) {
+    n["keys"]["previous_seal_keys"] = YAML::Load(
+        "[{file: /keys/old.key}, {provider: pkcs11, pkcs11: {module: /m.so, token_label: cv, "
+        "key_label: old, pin_env: OLD_PIN}}]");
+  });
+  MapEnvironment env = FullEnvironment();
+  env.Set("OLD_PIN", "2468");
+  const absl::StatusOr<Config> config = ParseConfig(with_previous, "test.yaml", env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->keys.previous_seal_keys.size(), 2u);
+  EXPECT_EQ(config->keys.previous_seal_keys[0].provider, SealKeyBackend::kFile);
+  EXPECT_EQ(config->keys.previous_seal_keys[0].file, "/keys/old.key");
+  EXPECT_EQ(config->keys.previous_seal_keys[1].pkcs11->pin.RevealSecret(), "2468");
+  EXPECT_TRUE(Parse(kBase)->keys.previous_seal_keys.empty());
+
+  EXPECT_TRUE(IsInvalid(Parse(with_previous),
+                        "keys.previous_seal_keys[1].pkcs11.pin_env: environment variable OLD_PIN "
+                        "is not set"));
+  const auto previous = [](const std::string& list) {
+    return Parse(Edit([&](YAML::Node& n) { n["keys"]["previous_seal_keys"] = YAML::Load(list); }));
+  };
+  EXPECT_TRUE(IsInvalid(previous("[{provider: file}]"),
+                        "keys.previous_seal_keys[0].file: required with provider file"));
+  EXPECT_TRUE(IsInvalid(previous("[{file: /k, colour: red}]"),
+                        "keys.previous_seal_keys[0].colour: unknown key"));
+  EXPECT_TRUE(IsInvalid(previous("{file: /k}"), "keys.previous_seal_keys: expected a list"));
+  EXPECT_TRUE(
+      IsInvalid(previous("[{file: /k}, {provider: pkcs11, pkcs11: {module: /m.so, token_label: cv, "
+                         "key_label: old}}]"),
+                "keys.previous_seal_keys[1].pkcs11: set exactly one of pin_env and pin_file"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit(
+                            [](YAML::Node& n) {
+                              n["tiers"] = YAML::Load("[write]");
+                              n["listeners"].remove("decrypt");
+                              n["database"].remove("decryptor");
+                              n["database"].remove("admin");
+                              n["keys"].remove("seal_key");
+                            },
+                            with_previous)),
+                        "keys.previous_seal_keys: a write-tier-only process must not hold seal "
+                        "keys"));
+}
+
 // --- Flags -------------------------------------------------------------------------------------
 
 FlagOverrides Flags(std::initializer_list<std::string_view> args) {
@@ -545,6 +696,12 @@ TEST(ConfigTest, FlagsOverrideKeysAndAreValidatedLikeTheFile) {
   EXPECT_EQ(config->database.port, 6543);
   ASSERT_TRUE(config->metrics.has_value());
   EXPECT_EQ(config->metrics->address, "127.0.0.1:9000");
+  EXPECT_FALSE(config->listeners.health.has_value());
+
+  const absl::StatusOr<Config> with_health = Parse(kBase, Flags({"--health-address=[::]:8086"}));
+  ASSERT_TRUE(with_health.ok()) << with_health.status();
+  ASSERT_TRUE(with_health->listeners.health.has_value());
+  EXPECT_EQ(with_health->listeners.health->address, "[::]:8086");
 
   EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--database-port=http"})),
                         "--database-port (database.port): expected an integer"));
@@ -581,10 +738,11 @@ TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
     EXPECT_FALSE(key.help.empty()) << key.path;
   }
   // Spot checks that the schema holds what the file format promises.
-  for (const char* path : {"tiers", "listeners.admin.tls.client_ca_file", "metrics.address",
-                           "database.decryptor.password_env", "keys.seal_key.pkcs11.pin_file",
-                           "keys.writer_keys.files", "limits.max_request_bytes",
-                           "retention.audit_events", "shutdown.drain_timeout"}) {
+  for (const char* path :
+       {"tiers", "listeners.admin.tls.client_ca_file", "listeners.health.address",
+        "metrics.address", "database.decryptor.password_env", "keys.seal_key.pkcs11.pin_file",
+        "keys.writer_keys.files", "limits.max_request_bytes", "retention.audit_events",
+        "shutdown.drain_timeout"}) {
     EXPECT_TRUE(paths.count(path)) << path;
   }
   for (const std::string& flag : ConfigFlagNames()) {
@@ -595,6 +753,8 @@ TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
     EXPECT_THAT(reference, HasSubstr(variable));
   }
   EXPECT_THAT(reference, HasSubstr("database.port  (integer 1..65535, default 5432)"));
+  // What a probe may ask the health listener for.
+  EXPECT_THAT(reference, HasSubstr("\"readiness\""));
   EXPECT_THAT(reference, HasSubstr("idempotency.retention  (duration 24h..720h, default 24h)"));
 }
 

@@ -1,0 +1,37 @@
+#ifndef CREDVAULT_SERVER_ORG_KEY_RECORDS_H_
+#define CREDVAULT_SERVER_ORG_KEY_RECORDS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "crypto/org_key.h"
+#include "server/decrypt_tier_keys.h"
+#include "storage/org_store.h"
+#include "storage/transaction.h"
+
+namespace credvault::server {
+
+// Conversions between the stored and the crypto form of an org key, and the one way the
+// decrypt tier unseals an org private key.
+
+// DATA_LOSS (reason INTEGRITY_FAILURE) when the stored fields have the wrong sizes.
+absl::StatusOr<crypto::OrgKeyRecord> ToOrgKeyRecord(const storage::OrgKey& key,
+                                                    std::vector<std::uint8_t> sealed_private_key);
+
+storage::NewOrgKey ToNewOrgKey(const crypto::OrgKeyRecord& record);
+
+// Reads key `version` of the org of `tx` and unseals it with the root key it names.
+// DATA_LOSS when the version does not exist or the record fails its checks;
+// FAILED_PRECONDITION when it was destroyed.
+absl::StatusOr<crypto::OrgPrivateKey> LoadOrgPrivateKey(storage::Transaction& tx,
+                                                        std::uint32_t version,
+                                                        const DecryptTierKeys& keys);
+
+// The decrypt tier seals org keys only to root keys it unwrapped itself with the seal key,
+// so it pins them by their own public half.
+absl::StatusOr<crypto::PinnedRootPublicKey> PinUnwrappedRoot(const crypto::RootPrivateKey& root);
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_ORG_KEY_RECORDS_H_
