@@ -49,7 +49,15 @@ std::string Footer() {
       "export)\n"
       "  Messages use the proto3 JSON mapping with proto field names (bytes as base64,\n"
       "  64-bit integers as strings). Events are in sequence order; each checkpoint follows\n"
-      "  the event at its sequence. The file is created 0600 and must not exist.\n\n",
+      "  the event at its sequence. The file is created 0600 and must not exist.\n\n"
+      "OFFLINE AUDIT VERIFICATION (audit verify --file EXPORT --public-key KEY):\n"
+      "  Checks an export with no server: every hash recomputed from its event's fields, the\n"
+      "  prev_hash links, gapless sequences from genesis (or the purge checkpoint), each\n"
+      "  checkpoint's signature under a pinned key and its head against the chain, and that a\n"
+      "  signed checkpoint covers the last event. A failure names the first bad sequence and\n"
+      "  the reason (exit 1); an unreadable file or key, or a file that is not an export,\n"
+      "  exits 3. KEY is the audit signing public key, obtained out of band: 64 hex digits,\n"
+      "  its base64, or an AuditSigningKey JSON object; repeat --public-key to pin several.\n\n",
       ExitCodeTable());
 }
 
@@ -60,8 +68,10 @@ struct Flags {
 
   std::string org, name, job, secret_file, output_file, prefix, page_token, idempotency_key,
       purpose, reason, confirm, expires_at, ttl, action;
-  std::vector<std::string> labels;
-  std::uint64_t expected_version = 0, version = 0, after_seq = 0, start_seq = 0, end_seq = 0;
+  std::vector<std::string> labels, public_key_files;
+  std::string export_file;
+  std::uint64_t expected_version = 0, version = 0, key_version = 0, after_seq = 0, start_seq = 0,
+                end_seq = 0;
   std::uint32_t max_versions = 0;
   std::int32_t page_size = 0;
   bool must_not_exist = false, erase = false, include_deleted = false, all = false;
@@ -276,6 +286,17 @@ class Builder {
     return c;
   }
 
+  absl::StatusOr<Command> OrgDestroyKey() {
+    if (flags_.key_version == 0 || flags_.key_version > std::numeric_limits<std::uint32_t>::max()) {
+      return absl::InvalidArgumentError("VERSION: must be a key version between 1 and 4294967295");
+    }
+    OrgDestroyKeyCommand c;
+    c.request.set_org_id(flags_.org);
+    c.request.set_key_version(static_cast<std::uint32_t>(flags_.key_version));
+    c.request.set_reason(flags_.reason);
+    return c;
+  }
+
   absl::StatusOr<Command> RootRotate(const CLI::Option* key) {
     RootRotateCommand c;
     absl::StatusOr<std::string> idempotency_key = IdempotencyKey(key, flags_, env_);
@@ -319,7 +340,29 @@ class Builder {
     return c;
   }
 
-  absl::StatusOr<Command> AuditVerify(const CLI::Option* end_seq) {
+  absl::StatusOr<Command> AuditVerify(const CLI::Option* end_seq, const CLI::Option* file) {
+    if (file->count() > 0) {
+      if (!flags_.org.empty()) {
+        return absl::InvalidArgumentError(
+            "ORG and --file exclude each other: ORG asks the server, --file verifies an "
+            "export offline");
+      }
+      if (end_seq->count() > 0) {
+        return absl::InvalidArgumentError("--end-seq applies only to ORG, on the server");
+      }
+      if (flags_.public_key_files.empty()) {
+        return absl::InvalidArgumentError(
+            "--file needs --public-key KEY: the audit signing public key, pinned out of band");
+      }
+      return AuditVerifyExportCommand{flags_.export_file, flags_.public_key_files};
+    }
+    if (!flags_.public_key_files.empty()) {
+      return absl::InvalidArgumentError("--public-key applies only with --file");
+    }
+    if (flags_.org.empty()) {
+      return absl::InvalidArgumentError(
+          "audit verify needs ORG (on the server) or --file EXPORT --public-key KEY (offline)");
+    }
     AuditVerifyCommand c;
     c.request.set_org_id(flags_.org);
     if (end_seq->count() > 0) c.request.set_end_sequence(flags_.end_seq);
@@ -450,6 +493,12 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   org_destroy->add_option("--confirm", f.confirm, "the org id again")->required();
   org_destroy->add_option("--reason", f.reason, "why (audited)")->required();
 
+  CLI::App* org_destroy_key = org->add_subcommand(
+      "destroy-key", "destroy the private half of a RETIRED org key version (irreversible)");
+  AddOrg(org_destroy_key, &f);
+  org_destroy_key->add_option("version", f.key_version, "the RETIRED key version")->required();
+  org_destroy_key->add_option("--reason", f.reason, "why (audited)")->required();
+
   CLI::App* root = app.add_subcommand("root", "root key");
   root->require_subcommand(1, 1);
   CLI::App* root_rotate = root->add_subcommand("rotate", "rotate the root key pair");
@@ -471,9 +520,19 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
       audit_list->add_option("--after-seq", f.after_seq, "only events after sequence N");
   audit_list->add_option("--action", f.action, "only this action, e.g. credential.decrypt");
   AddPaging(audit_list, &f);
-  CLI::App* audit_verify = audit->add_subcommand("verify", "verify the hash chain on the server");
-  AddOrg(audit_verify, &f);
+  CLI::App* audit_verify = audit->add_subcommand(
+      "verify",
+      "verify the hash chain: of ORG on the server, or of an export offline (--file, see OFFLINE "
+      "AUDIT VERIFICATION)");
+  audit_verify->add_option("org", f.org, "org id (verification on the server)");
   CLI::Option* verify_end = AddVersion(audit_verify, &f.end_seq, "--end-seq", "stop at sequence N");
+  CLI::Option* verify_file = audit_verify->add_option(
+      "--file", f.export_file, "an `audit export` file to verify offline; contacts no server");
+  audit_verify
+      ->add_option("--public-key", f.public_key_files,
+                   "audit signing public key to trust, with --file (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("FILE");
   CLI::App* audit_export = audit->add_subcommand(
       "export", "stream events and signed checkpoints to a file (see AUDIT EXPORT FORMAT)");
   AddOrg(audit_export, &f);
@@ -525,6 +584,8 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
     command = builder.OrgRotate(org_rotate_key);
   } else if (org_destroy->parsed()) {
     command = builder.OrgDestroy();
+  } else if (org_destroy_key->parsed()) {
+    command = builder.OrgDestroyKey();
   } else if (root_rotate->parsed()) {
     command = builder.RootRotate(root_rotate_key);
   } else if (reseal_status->parsed()) {
@@ -532,11 +593,18 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   } else if (audit_list->parsed()) {
     command = builder.AuditList(after_seq);
   } else if (audit_verify->parsed()) {
-    command = builder.AuditVerify(verify_end);
+    command = builder.AuditVerify(verify_end, verify_file);
   } else if (audit_export->parsed()) {
     command = builder.AuditExport(export_start, export_end);
   }
   if (!command.ok()) return ParseResult{std::nullopt, UsageError(env, command.status().message())};
+  if (std::holds_alternative<AuditVerifyExportCommand>(*command)) {
+    // Offline: nothing is dialled, so the connection flags and variables are not looked at.
+    return ParseResult{
+        Invocation{
+            .connection = {}, .json = f.json, .verbose = f.verbose, .command = *std::move(command)},
+        kExitOk};
+  }
 
   Invocation invocation{
       .connection = {}, .json = f.json, .verbose = f.verbose, .command = *std::move(command)};

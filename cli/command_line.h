@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "cli/connection.h"
 #include "cli/environment.h"
@@ -62,6 +63,10 @@ struct OrgRotateCommand {
 struct OrgDestroyCommand {
   v1::DestroyOrgRequest request;
 };
+// org destroy-key ORG VERSION --reason TEXT
+struct OrgDestroyKeyCommand {
+  v1::DestroyOrgKeyVersionRequest request;
+};
 struct RootRotateCommand {
   v1::RotateRootKeyRequest request;
 };
@@ -85,12 +90,18 @@ struct AuditExportCommand {
   v1::ExportAuditLogRequest request;
   std::string output_file;
 };
+// audit verify --file EXPORT --public-key KEY...: offline, no connection is made.
+struct AuditVerifyExportCommand {
+  std::string export_file;
+  std::vector<std::string> public_key_files;  // at least one
+};
 
 using Command =
     std::variant<PutCommand, DeleteCommand, DescribeCommand, ListCommand, CompareCommand,
                  DecryptCommand, OrgCreateCommand, OrgDescribeCommand, OrgRotateCommand,
-                 OrgDestroyCommand, RootRotateCommand, ResealGetCommand, ResealListCommand,
-                 AuditListCommand, AuditVerifyCommand, AuditExportCommand>;
+                 OrgDestroyCommand, OrgDestroyKeyCommand, RootRotateCommand, ResealGetCommand,
+                 ResealListCommand, AuditListCommand, AuditVerifyCommand, AuditExportCommand,
+                 AuditVerifyExportCommand>;
 
 struct Invocation {
   // `connection.target` is already resolved for the command's listener.

@@ -5,19 +5,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "cli/audit_export_file.h"
 #include "cli/connection.h"
 #include "cli/exit_codes.h"
+#include "cli/offline_audit_verify.h"
 #include "cli/output.h"
 #include "cli/secret_input.h"
 #include "credvault/v1/admin_service.grpc.pb.h"
@@ -29,7 +33,6 @@ namespace credvault::cli {
 namespace {
 
 constexpr char kErrorReasonKey[] = "credvault-error-reason";
-constexpr char kExportFormat[] = "credvault.audit_export.v1";
 constexpr std::size_t kExportFlushBytes = 1 << 20;
 
 absl::Status ErrnoError(absl::string_view what, int error) {
@@ -262,6 +265,17 @@ class Runner {
         });
   }
 
+  int Run(OrgDestroyKeyCommand& c) {
+    // Idempotent by definition (already_destroyed), so it needs no key.
+    return Unary<v1::AdminService>(
+        c.request, &v1::AdminService::Stub::DestroyOrgKeyVersion, "",
+        [](const v1::DestroyOrgKeyVersionResponse& r) {
+          return absl::StrCat(FormatOrgInfo(r.org()),
+                              "already_destroyed: ", r.already_destroyed() ? "true" : "false",
+                              "\n");
+        });
+  }
+
   int Run(RootRotateCommand& c) {
     return Unary<v1::AdminService>(c.request, &v1::AdminService::Stub::RotateRootKey,
                                    c.request.idempotency_key(), FormatRotateRootKeyResponse);
@@ -315,6 +329,21 @@ class Runner {
   }
 
   int Run(AuditExportCommand& c);
+
+  // Offline: reads two kinds of local file and nothing else; no channel is opened.
+  int Run(AuditVerifyExportCommand& c) {
+    absl::StatusOr<OfflineAuditVerification> verification =
+        VerifyAuditExportOffline(c.export_file, c.public_key_files);
+    if (!verification.ok()) return LocalFailure(verification.status());
+    if (json_) {
+      absl::StatusOr<std::string> json = OfflineAuditVerificationJson(*verification);
+      if (!json.ok()) return LocalFailure(json.status());
+      *env_.out << *json << "\n";
+    } else {
+      *env_.out << FormatOfflineAuditVerification(*verification);
+    }
+    return verification->result.ok ? kExitOk : kExitNegative;
+  }
 
  private:
   absl::StatusOr<Connection> Connect() {
@@ -447,7 +476,7 @@ int Runner::Run(AuditExportCommand& c) {
   if (!file.ok()) return LocalFailure(file.status());
 
   std::string buffer =
-      nlohmann::json{{"format", kExportFormat}, {"org_id", c.request.org_id()}}.dump() + "\n";
+      nlohmann::json{{"format", kAuditExportFormat}, {"org_id", c.request.org_id()}}.dump() + "\n";
   std::uint64_t events = 0;
   std::uint64_t checkpoints = 0;
   std::uint64_t signing_keys = 0;
@@ -459,18 +488,23 @@ int Runner::Run(AuditExportCommand& c) {
   std::unique_ptr<grpc::ClientReader<v1::ExportAuditLogResponse>> reader =
       stub->ExportAuditLog(&context, c.request);
   v1::ExportAuditLogResponse message;
+  std::vector<v1::AuditCheckpoint> pending;
   while (local.ok() && reader->Read(&message)) {
     for (const v1::AuditSigningKey& key : message.signing_keys()) {
       local.Update(AppendRecord("signing_key", key, &buffer));
       ++signing_keys;
     }
     // Each checkpoint goes right after the event at its sequence (or before the first
-    // event, for the checkpoint the range continues from), so the file reads in order.
-    int next_checkpoint = 0;
+    // event, for the checkpoint the range continues from), so the file reads in order. The
+    // first message brings every stored checkpoint, including those at events of later
+    // messages: they wait in `pending` for their event.
+    pending.insert(pending.end(), message.checkpoints().begin(), message.checkpoints().end());
+    std::stable_sort(pending.begin(), pending.end(),
+                     [](const auto& a, const auto& b) { return a.sequence() < b.sequence(); });
+    std::size_t next_checkpoint = 0;
     const auto emit_checkpoints_before = [&](std::uint64_t sequence) {
-      while (next_checkpoint < message.checkpoints_size() &&
-             message.checkpoints(next_checkpoint).sequence() < sequence) {
-        local.Update(AppendRecord("checkpoint", message.checkpoints(next_checkpoint), &buffer));
+      while (next_checkpoint < pending.size() && pending[next_checkpoint].sequence() < sequence) {
+        local.Update(AppendRecord("checkpoint", pending[next_checkpoint], &buffer));
         ++next_checkpoint;
         ++checkpoints;
       }
@@ -480,14 +514,25 @@ int Runner::Run(AuditExportCommand& c) {
       local.Update(AppendRecord("event", event, &buffer));
       ++events;
     }
-    for (; next_checkpoint < message.checkpoints_size(); ++next_checkpoint) {
-      local.Update(AppendRecord("checkpoint", message.checkpoints(next_checkpoint), &buffer));
-      ++checkpoints;
+    if (!message.events().empty()) {
+      const std::uint64_t last = message.events(message.events_size() - 1).sequence();
+      while (next_checkpoint < pending.size() && pending[next_checkpoint].sequence() <= last) {
+        local.Update(AppendRecord("checkpoint", pending[next_checkpoint], &buffer));
+        ++next_checkpoint;
+        ++checkpoints;
+      }
     }
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(next_checkpoint));
     if (local.ok() && buffer.size() >= kExportFlushBytes) {
       local.Update(file->Write(buffer));
       buffer.clear();
     }
+  }
+  // Checkpoints beyond the last event (a head past an --end-seq range, or of an empty one).
+  for (const v1::AuditCheckpoint& checkpoint : pending) {
+    if (!local.ok()) break;
+    local.Update(AppendRecord("checkpoint", checkpoint, &buffer));
+    ++checkpoints;
   }
   if (!local.ok()) {
     // Stop the stream; its status no longer matters.

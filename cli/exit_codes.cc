@@ -50,10 +50,12 @@ std::string ExitCodeTable() {
   std::string table =
       "EXIT STATUS:\n"
       "  0   success\n"
-      "  1   negative answer: compare found no match, audit verify found the chain broken\n"
+      "  1   negative answer: compare found no match, audit verify found the chain (or the\n"
+      "      export) broken\n"
       "  2   usage error (bad arguments, conflicting flags, plaintext to a non-loopback "
       "address)\n"
-      "  3   local I/O error (secret, token, TLS or output file; empty or oversized secret)\n"
+      "  3   local I/O error (secret, token, TLS or output file; empty or oversized secret;\n"
+      "      an audit export or public key file that cannot be read or is not one)\n"
       "  10+N  the server or channel returned gRPC status code N:\n";
   for (int number = 1; number < static_cast<int>(kCodeNames.size()); ++number) {
     absl::StrAppendFormat(&table, "        %d  %s\n", kExitGrpcBase + number, kCodeNames[number]);

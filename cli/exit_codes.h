@@ -17,13 +17,14 @@ namespace credvault::cli {
 enum ExitCode : int {
   kExitOk = 0,
   // The command worked and the answer is "no": `compare` found no match, or `audit verify`
-  // found the chain broken.
+  // found the chain, or the export it was given, broken.
   kExitNegative = 1,
   // Bad command line: unknown or missing argument, conflicting flags, malformed value,
   // plaintext towards a non-loopback address.
   kExitUsage = 2,
   // A local file or stdin could not be read or written (secret, token, TLS material,
-  // --output file), or the secret read was empty or too large. Nothing was sent.
+  // --output file), or the secret read was empty or too large. Nothing was sent. Also an
+  // audit export or public key file that cannot be read or is not one: nothing was verified.
   kExitLocalError = 3,
   kExitGrpcBase = 10,
 };

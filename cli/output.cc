@@ -13,6 +13,7 @@
 #include "cli/exit_codes.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "nlohmann/json.hpp"
 
 namespace credvault::cli {
 namespace {
@@ -301,6 +302,84 @@ std::string FormatVerifyAuditLogResponse(const v1::VerifyAuditLogResponse& respo
     AddCheckpointFields("latest_checkpoint", response.latest_checkpoint(), &fields);
   }
   return fields.Render();
+}
+
+namespace {
+
+std::string OfflineFailureName(crypto::AuditExportFailure failure) {
+  return std::string(crypto::AuditExportFailureName(failure));
+}
+
+// Where the verified chain starts from, in words.
+std::string Anchor(const OfflineAuditVerification& v) {
+  const crypto::AuditExportVerification& r = v.result;
+  if (r.events_checked == 0) return "-";
+  if (r.start_sequence == 1) return "genesis";
+  if (v.anchor_checkpoint.has_value()) {
+    return absl::StrCat("checkpoint at ", v.anchor_checkpoint->sequence());
+  }
+  return absl::StrCat("none: a partial range from event ", r.start_sequence,
+                      " (nothing shows what came before it)");
+}
+
+}  // namespace
+
+std::string FormatOfflineAuditVerification(const OfflineAuditVerification& v) {
+  const crypto::AuditExportVerification& r = v.result;
+  Fields fields;
+  fields.Add("ok", r.ok ? "true" : "false").Add("org_id", v.org_id);
+  if (!r.ok) {
+    fields.Add("first_broken_sequence", absl::StrCat(r.first_broken_sequence))
+        .Add("failure_reason", OfflineFailureName(r.failure))
+        .Add("failure_detail", OptionalText(r.failure_detail));
+  }
+  fields.Add("events_checked", absl::StrCat(r.events_checked))
+      .Add("start_sequence", absl::StrCat(r.start_sequence))
+      .Add("end_sequence", absl::StrCat(r.end_sequence))
+      .Add("anchor", Anchor(v))
+      .Add("signed_through_sequence", absl::StrCat(r.signed_through_sequence))
+      .Add("events_signed", absl::StrCat(r.events_signed))
+      .Add("signatures_verified", absl::StrCat(r.signatures_verified))
+      .Add("pinned_key_ids", absl::StrJoin(v.pinned_key_ids, ","));
+  if (v.anchor_checkpoint.has_value()) {
+    AddCheckpointFields("anchor_checkpoint", *v.anchor_checkpoint, &fields);
+  }
+  if (v.latest_checkpoint.has_value()) {
+    AddCheckpointFields("latest_checkpoint", *v.latest_checkpoint, &fields);
+  }
+  return fields.Render();
+}
+
+absl::StatusOr<std::string> OfflineAuditVerificationJson(const OfflineAuditVerification& v) {
+  const crypto::AuditExportVerification& r = v.result;
+  // In the order of VerifyAuditLogResponse, then what only an offline check has.
+  nlohmann::ordered_json document = {
+      {"ok", r.ok},
+      {"org_id", v.org_id},
+      {"first_broken_sequence", absl::StrCat(r.first_broken_sequence)},
+      {"failure_reason",
+       absl::StrCat("AUDIT_VERIFICATION_FAILURE_", OfflineFailureName(r.failure))},
+      {"failure_detail", r.failure_detail},
+      {"events_checked", absl::StrCat(r.events_checked)},
+      {"start_sequence", absl::StrCat(r.start_sequence)},
+      {"end_sequence", absl::StrCat(r.end_sequence)},
+      {"signed_through_sequence", absl::StrCat(r.signed_through_sequence)},
+      {"events_signed", absl::StrCat(r.events_signed)},
+      {"signatures_verified", absl::StrCat(r.signatures_verified)},
+      {"pinned_key_ids", v.pinned_key_ids},
+  };
+  const auto add_checkpoint = [&document](const char* key,
+                                          const std::optional<v1::AuditCheckpoint>& c) {
+    if (!c.has_value()) return absl::OkStatus();
+    absl::StatusOr<std::string> json = ToJson(*c);
+    if (!json.ok()) return json.status();
+    document[key] = nlohmann::ordered_json::parse(*json);
+    return absl::OkStatus();
+  };
+  if (absl::Status s = add_checkpoint("anchor_checkpoint", v.anchor_checkpoint); !s.ok()) return s;
+  if (absl::Status s = add_checkpoint("latest_checkpoint", v.latest_checkpoint); !s.ok()) return s;
+  // Text from the export may be any bytes: replace what is not UTF-8 rather than fail.
+  return document.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string FormatCredentialList(const v1::ListCredentialsResponse& response) {

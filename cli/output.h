@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "cli/offline_audit_verify.h"
 #include "credvault/v1/admin_service.pb.h"
 #include "credvault/v1/audit.pb.h"
 #include "credvault/v1/common.pb.h"
@@ -43,6 +44,14 @@ std::string FormatResealJob(const v1::ResealJob& job);
 std::string FormatRotateOrgKeyResponse(const v1::RotateOrgKeyResponse& response);
 std::string FormatRotateRootKeyResponse(const v1::RotateRootKeyResponse& response);
 std::string FormatVerifyAuditLogResponse(const v1::VerifyAuditLogResponse& response);
+
+// The verdict of `audit verify --file`: the fields of VerifyAuditLogResponse, plus org_id,
+// how the export is anchored, and how much of it signatures cover. failure_reason is the
+// AuditVerificationFailure value, or UNSIGNED (AUDIT_VERIFICATION_FAILURE_UNSIGNED in
+// JSON), which the v1 enum lacks. JSON uses strings for 64-bit integers, as proto3 JSON does.
+std::string FormatOfflineAuditVerification(const OfflineAuditVerification& verification);
+absl::StatusOr<std::string> OfflineAuditVerificationJson(
+    const OfflineAuditVerification& verification);
 
 // Tables with a header row; a final "next_page_token: T" line when another page follows.
 std::string FormatCredentialList(const v1::ListCredentialsResponse& response);

@@ -199,6 +199,17 @@ TEST_F(CommandLineTest, AdminCommands) {
                    "--confirm: must repeat the org id");
   EXPECT_FALSE(ParseAs<RootRotateCommand>({"root", "rotate"}).request.idempotency_key().empty());
 
+  OrgDestroyKeyCommand destroy_key = ParseAs<OrgDestroyKeyCommand>(
+      {"org", "destroy-key", "acme", "3", "--reason", "rotation after staff change"});
+  EXPECT_EQ(destroy_key.request.org_id(), "acme");
+  EXPECT_EQ(destroy_key.request.key_version(), 3u);
+  EXPECT_EQ(destroy_key.request.reason(), "rotation after staff change");
+  EXPECT_EQ(last_.connection.target, kDefaultDecryptAddress);
+  ExpectUsageError({"org", "destroy-key", "acme", "0", "--reason", "x"}, "VERSION: must be");
+  ExpectUsageError({"org", "destroy-key", "acme", "4294967296", "--reason", "x"},
+                   "VERSION: must be");
+  ExpectUsageError({"org", "destroy-key", "acme", "3"}, "--reason");
+
   ResealGetCommand job = ParseAs<ResealGetCommand>({"reseal", "status", "acme", "job-7"});
   EXPECT_EQ(job.request.job_id(), "job-7");
   ResealListCommand jobs = ParseAs<ResealListCommand>({"reseal", "status", "_system", "--all"});
@@ -279,6 +290,30 @@ TEST_F(CommandLineTest, PlaintextOnlyToLoopback) {
   ExpectUsageError({"list", "acme", "--timeout", "0s"}, "--timeout");
 }
 
+TEST_F(CommandLineTest, AuditVerifyOfAnExportIsOfflineAndNeedsAPublicKey) {
+  const AuditVerifyExportCommand offline =
+      ParseAs<AuditVerifyExportCommand>({"audit", "verify", "--file", "acme.jsonl", "--public-key",
+                                         "k1.pub", "--public-key", "k2.pub", "--json"});
+  EXPECT_EQ(offline.export_file, "acme.jsonl");
+  EXPECT_THAT(offline.public_key_files, ::testing::ElementsAre("k1.pub", "k2.pub"));
+  EXPECT_TRUE(last_.json);
+  // Nothing is dialled, so connection settings that would be refused do not matter.
+  ParseAs<AuditVerifyExportCommand>({"--addr", "vault.example.com:7444", "--plaintext", "audit",
+                                     "verify", "--file", "a.jsonl", "--public-key", "k.pub"});
+
+  ExpectUsageError({"audit", "verify", "--file", "a.jsonl"}, "--file needs --public-key");
+  ExpectUsageError({"audit", "verify", "acme", "--file", "a.jsonl", "--public-key", "k.pub"},
+                   "exclude each other");
+  ExpectUsageError(
+      {"audit", "verify", "--file", "a.jsonl", "--public-key", "k.pub", "--end-seq", "3"},
+      "--end-seq");
+  ExpectUsageError({"audit", "verify", "acme", "--public-key", "k.pub"},
+                   "--public-key applies only with --file");
+  ExpectUsageError({"audit", "verify"}, "needs ORG");
+  // The server-side form is unchanged.
+  EXPECT_EQ(ParseAs<AuditVerifyCommand>({"audit", "verify", "acme"}).request.org_id(), "acme");
+}
+
 TEST_F(CommandLineTest, HelpExitsZeroAndDocumentsExitStatus) {
   ParseResult result = Parse({"--help"});
   EXPECT_FALSE(result.invocation.has_value());
@@ -286,10 +321,17 @@ TEST_F(CommandLineTest, HelpExitsZeroAndDocumentsExitStatus) {
   EXPECT_THAT(fake_.out.str(), HasSubstr("EXIT STATUS"));
   EXPECT_THAT(fake_.out.str(), HasSubstr("17  PERMISSION_DENIED"));
   EXPECT_THAT(fake_.out.str(), HasSubstr("CREDVAULT_TOKEN"));
+  EXPECT_THAT(fake_.out.str(), HasSubstr("audit verify --file EXPORT --public-key KEY"));
   fake_.out.str("");
   result = Parse({"put", "--help"});
   EXPECT_EQ(result.exit_code, kExitOk);
   EXPECT_THAT(fake_.out.str(), HasSubstr("--secret-file"));
+  fake_.out.str("");
+  result = Parse({"audit", "verify", "--help"});
+  EXPECT_EQ(result.exit_code, kExitOk);
+  EXPECT_THAT(fake_.out.str(), HasSubstr("--file"));
+  EXPECT_THAT(fake_.out.str(), HasSubstr("--public-key"));
+  EXPECT_THAT(fake_.out.str(), HasSubstr("OFFLINE AUDIT VERIFICATION"));
 }
 
 }  // namespace
