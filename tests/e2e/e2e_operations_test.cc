@@ -198,6 +198,66 @@ TEST_F(OperationsTest, BadPolicyOnSighupKeepsTheOldOne) {
       WaitFor([&] { return LogCount("policy reloaded") > reloads; }, std::chrono::seconds(10)));
 }
 
+// A tenant's auditor exports its org's log and verifies it offline against the audit
+// signing public key, which OpenSSL derives here from the server's key file on its own,
+// so neither the server nor credvault's code vouches for the key being checked against.
+TEST_F(OperationsTest, AuditExportVerifiesOfflineAgainstTheServersPublicKey) {
+  const std::string org = "offline-audit";
+  for (const char* name : {"one", "two", "three"}) {
+    const Outcome put = Put(*backend_, PutRequest(org, name, "value"));
+    ASSERT_TRUE(put.ok()) << put;
+  }
+  const std::string pki = stack_->pki + "/";
+  const std::string exported = stack_->dir + "/offline-audit.jsonl";
+  CommandResult result =
+      RunShell(ShellQuote(CREDVAULTCTL_PATH) + " --addr " + stack_->decrypt_addr + " --ca-file " +
+               ShellQuote(pki + "ca.pem") + " --cert-file " + ShellQuote(pki + "auditor.pem") +
+               " --key-file " + ShellQuote(pki + "auditor.key") + " audit export " + org +
+               " --output " + ShellQuote(exported));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  // Ed25519 public key from the 32-byte seed: wrap it as PKCS#8 DER for openssl.
+  const std::string seed = stack_->dir + "/keys/audit-signing.key";
+  ASSERT_EQ(ReadFileOrEmpty(seed).size(), 32u);
+  const std::string public_key = stack_->dir + "/audit-signing.pub";
+  result = RunShell(
+      "{ printf '\\060\\056\\002\\001\\000\\060\\005\\006\\003\\053\\145\\160\\004\\042\\004\\040';"
+      " cat " +
+      ShellQuote(seed) +
+      "; } | openssl pkey -inform DER -pubout -outform DER | tail -c 32 | od -An -v -tx1 |"
+      " tr -d ' \\n' > " +
+      ShellQuote(public_key));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_EQ(ReadFileOrEmpty(public_key).size(), 64u);
+
+  // No address, no credentials: nothing to connect to, nor any need to.
+  const auto verify = [&](const std::string& file) {
+    return RunShell(ShellQuote(CREDVAULTCTL_PATH) + " audit verify --file " + ShellQuote(file) +
+                    " --public-key " + ShellQuote(public_key) + " --json");
+  };
+  result = verify(exported);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("\"ok\":true"));
+  EXPECT_THAT(result.output, HasSubstr("\"start_sequence\":\"1\""));
+  EXPECT_THAT(result.output, HasSubstr("\"end_sequence\":\"4\"")) << "provision and three puts";
+  EXPECT_THAT(result.output, HasSubstr("\"events_signed\":\"4\""));
+
+  // The same export with one event's result rewritten.
+  std::string tampered = ReadFileOrEmpty(exported);
+  const std::size_t event =
+      tampered.find("{\"event\":{\"org_id\":\"" + org + "\",\"sequence\":\"3\"");
+  ASSERT_NE(event, std::string::npos) << tampered;
+  const std::size_t field = tampered.find("\"result\":\"ok\"", event);
+  ASSERT_NE(field, std::string::npos);
+  tampered.replace(field, std::string("\"result\":\"ok\"").size(), "\"result\":\"not_found\"");
+  const std::string tampered_file = stack_->dir + "/offline-audit-tampered.jsonl";
+  WriteFileOrDie(tampered_file, tampered);
+  result = verify(tampered_file);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("\"first_broken_sequence\":\"3\""));
+  EXPECT_THAT(result.output, HasSubstr("AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH"));
+}
+
 TEST_F(OperationsTest, DatabaseOutageIsUnavailableThenRecovers) {
   Clients worker(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("worker")));
   Clients admin(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("admin")));

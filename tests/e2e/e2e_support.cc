@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,9 @@ namespace credvault::e2e {
 namespace {
 
 Stack* g_stack = nullptr;
+// Every credvaultd that StartCredvaultd started.
+std::vector<pid_t> g_credvaultd_pids;
+int g_credvaultd_starts = 0;
 
 std::map<std::string, std::string> ReadExports(const std::string& path) {
   std::map<std::string, std::string> values;
@@ -265,9 +269,12 @@ void StackEnvironment::SetUp() {
   auto stack = std::make_unique<Stack>();
   stack->dir = dir;
   const auto started = std::chrono::steady_clock::now();
-  const CommandResult up =
-      RunShell(ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/dev-stack.sh") + " up " +
-               ShellQuote(dir) + " " + ShellQuote(CREDVAULT_BUILD_DIR));
+  const std::string extra_config =
+      extra_config_.empty() ? ""
+                            : "CREDVAULT_STACK_EXTRA_CONFIG=" + ShellQuote(extra_config_) + " ";
+  const CommandResult up = RunShell(
+      extra_config + ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/dev-stack.sh") +
+      " up " + ShellQuote(dir) + " " + ShellQuote(CREDVAULT_BUILD_DIR));
   if (up.exit_code != 0) {
     RunShell(ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/dev-stack.sh") + " down " +
              ShellQuote(dir));
@@ -299,6 +306,11 @@ void StackEnvironment::TearDown() {
   const std::string dir = g_stack->dir;
   RunShell(ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/dev-stack.sh") + " down " +
            ShellQuote(dir));
+  // credvaultd processes that StartCredvaultd replaced and nobody stopped.
+  for (const pid_t pid : g_credvaultd_pids) {
+    if (!ProcessGone(pid)) StopCredvaultd(pid, SIGKILL, std::chrono::seconds(10));
+  }
+  g_credvaultd_pids.clear();
   if (::testing::UnitTest::GetInstance()->Passed() &&
       std::getenv("CREDVAULT_E2E_KEEP") == nullptr) {
     RunShell("rm -rf " + ShellQuote(dir));
@@ -310,6 +322,119 @@ void StackEnvironment::TearDown() {
 }
 
 const Stack* CurrentStack() { return g_stack; }
+
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  // A zombie still answers kill(pid, 0); field 3 of /proc/PID/stat is its state.
+  const std::string stat = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return stat.empty();
+  const char state = stat[close + 2];
+  return state == 'Z' || state == 'X';
+}
+
+int CountInLog(const std::string& text) {
+  if (g_stack == nullptr) return 0;
+  const std::string log = ReadFileOrEmpty(g_stack->dir + "/credvaultd.log");
+  int count = 0;
+  for (std::size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+std::string ReloadCredvaultd(std::chrono::milliseconds timeout) {
+  if (g_stack == nullptr) return "no stack";
+  constexpr char kKeysReloaded[] = "writer keys and root key pins reloaded";
+  constexpr char kKeysRefused[] = "key reload refused";
+  constexpr char kPolicyReloaded[] = "policy reloaded";
+  constexpr char kPolicyRefused[] = "policy reload refused";
+  const int keys_reloaded = CountInLog(kKeysReloaded);
+  const int keys_refused = CountInLog(kKeysRefused);
+  const int policy_reloaded = CountInLog(kPolicyReloaded);
+  const int policy_refused = CountInLog(kPolicyRefused);
+  if (::kill(g_stack->pid, SIGHUP) != 0) {
+    return "kill -HUP " + std::to_string(g_stack->pid) + " failed";
+  }
+  // The policy is re-read first, then the keys.
+  const bool answered = WaitFor(
+      [&] {
+        return CountInLog(kKeysReloaded) > keys_reloaded || CountInLog(kKeysRefused) > keys_refused;
+      },
+      timeout);
+  if (!answered) return "no reload logged after SIGHUP";
+  std::string refusals;
+  const std::string log = ReadFileOrEmpty(g_stack->dir + "/credvaultd.log");
+  std::istringstream lines(log);
+  std::string line;
+  int seen_keys = 0, seen_policy = 0;
+  while (std::getline(lines, line)) {
+    if (line.find(kKeysRefused) != std::string::npos && ++seen_keys > keys_refused) {
+      refusals += line + "\n";
+    }
+    if (line.find(kPolicyRefused) != std::string::npos && ++seen_policy > policy_refused) {
+      refusals += line + "\n";
+    }
+  }
+  if (!refusals.empty()) return refusals;
+  if (CountInLog(kPolicyReloaded) <= policy_reloaded) return "the policy was not reloaded";
+  return "";
+}
+
+std::string StartCredvaultd(std::chrono::milliseconds timeout) {
+  if (g_stack == nullptr) return "no stack";
+  const std::string dir = g_stack->dir;
+  // The one it replaces is stopped on TearDown too, if nobody stops it before.
+  if (std::find(g_credvaultd_pids.begin(), g_credvaultd_pids.end(), g_stack->pid) ==
+      g_credvaultd_pids.end()) {
+    g_credvaultd_pids.push_back(g_stack->pid);
+  }
+  const std::string ready = dir + "/ready." + std::to_string(++g_credvaultd_starts) + ".json";
+  ::unlink(ready.c_str());
+  // As dev-stack.sh starts it: database passwords from secrets.env, in the background, its
+  // stderr appended to the stack's log.
+  const CommandResult started = RunShell(
+      ". " + ShellQuote(dir + "/secrets.env") + " && { " +
+      ShellQuote(std::string(CREDVAULT_BUILD_DIR) + "/server/credvaultd") +
+      " serve --config=" + ShellQuote(g_stack->config) + " --ready-file=" + ShellQuote(ready) +
+      " </dev/null >>" + ShellQuote(dir + "/credvaultd.out") + " 2>>" +
+      ShellQuote(dir + "/credvaultd.log") + " & echo $!; }");
+  const pid_t pid = static_cast<pid_t>(std::atoi(started.output.c_str()));
+  if (started.exit_code != 0 || pid <= 0) return "could not start credvaultd: " + started.output;
+  g_credvaultd_pids.push_back(pid);
+  const bool up = WaitFor(
+      [&] {
+        const std::string json = ReadFileOrEmpty(ready);
+        return (!json.empty() && json.back() == '\n') || ProcessGone(pid);
+      },
+      timeout);
+  const std::string json = ReadFileOrEmpty(ready);
+  if (!up || ProcessGone(pid) || JsonInteger(json, "write") <= 0 ||
+      JsonInteger(json, "decrypt") <= 0) {
+    if (!ProcessGone(pid)) StopCredvaultd(pid, SIGKILL, std::chrono::seconds(10));
+    std::string log = ReadFileOrEmpty(dir + "/credvaultd.log");
+    if (log.size() > 4000) log = log.substr(log.size() - 4000);
+    return "credvaultd " + std::to_string(pid) + " did not become ready (" + json + "); log:\n" +
+           log;
+  }
+  g_stack->pid = pid;
+  g_stack->write_addr = "127.0.0.1:" + std::to_string(JsonInteger(json, "write"));
+  g_stack->decrypt_addr = "127.0.0.1:" + std::to_string(JsonInteger(json, "decrypt"));
+  if (JsonInteger(json, "metrics") > 0) {
+    g_stack->metrics_addr = "127.0.0.1:" + std::to_string(JsonInteger(json, "metrics"));
+  }
+  WriteFileOrDie(dir + "/credvaultd.pid", std::to_string(pid) + "\n");
+  std::cerr << "[ e2e ] credvaultd " << pid << " started (write " << g_stack->write_addr
+            << ", decrypt " << g_stack->decrypt_addr << ")\n";
+  return "";
+}
+
+bool StopCredvaultd(pid_t pid, int signal_number, std::chrono::milliseconds timeout) {
+  if (pid <= 0) return false;
+  if (ProcessGone(pid)) return true;
+  ::kill(pid, signal_number);
+  return WaitFor([pid] { return ProcessGone(pid); }, timeout);
+}
 
 std::shared_ptr<grpc::Channel> TlsChannel(const Stack& stack, const std::string& address,
                                           const Caller& caller) {

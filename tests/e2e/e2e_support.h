@@ -108,16 +108,48 @@ struct Stack {
 // with ::testing::AddGlobalTestEnvironment.
 class StackEnvironment : public ::testing::Environment {
  public:
-  explicit StackEnvironment(std::string name) : name_(std::move(name)) {}
+  // `extra_config`: YAML appended to DIR/credvaultd.yaml before credvaultd starts (more
+  // top-level sections, e.g. "reseal:\n  batch_size: 7\n").
+  explicit StackEnvironment(std::string name, std::string extra_config = "")
+      : name_(std::move(name)), extra_config_(std::move(extra_config)) {}
   void SetUp() override;
   void TearDown() override;
 
  private:
   std::string name_;
+  std::string extra_config_;
 };
 
 // The stack of this test binary; null before StackEnvironment::SetUp succeeded.
 const Stack* CurrentStack();
+
+// ---------------------------------------------------------------------------------------
+// The stack's credvaultd: reloading, replacing and killing it. Every credvaultd started
+// here is stopped on TearDown, like the one dev-stack.sh started.
+
+// Whether process `pid` has ended: gone, or a zombie that nobody has reaped yet.
+bool ProcessGone(pid_t pid);
+
+// How many lines of DIR/credvaultd.log (where every credvaultd of the stack logs) contain
+// `text`.
+int CountInLog(const std::string& text);
+
+// Sends SIGHUP to the stack's credvaultd and waits until it has re-read its keys (writer
+// keys, root key pins) and its policy. "" on success, else the refusal it logged or why
+// waiting failed.
+std::string ReloadCredvaultd(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Starts another credvaultd with the stack's configuration file (which may have changed),
+// as dev-stack.sh does, on new ports, and waits until it is ready. It becomes the stack's
+// credvaultd: CurrentStack()'s pid and addresses change, and `down` stops it. The previous
+// one is left running, so that clients can move over without a gap as in a rolling
+// update; stop it with StopCredvaultd. "" on success, else why not, with its log.
+std::string StartCredvaultd(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// Sends `signal_number` to credvaultd `pid` and waits until it has ended; whether it did
+// within `timeout`.
+bool StopCredvaultd(pid_t pid, int signal_number,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // ---------------------------------------------------------------------------------------
 // Channels and calls.
