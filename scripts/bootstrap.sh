@@ -10,9 +10,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libsodium-dev libpqxx-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev
-  libcurl4-openssl-dev
-  # runtime tools used by the scripts and tests
-  postgresql postgresql-client openssl util-linux procps python3-yaml
+  libcurl4-openssl-dev libp11-kit-dev
+  # runtime tools used by the scripts and tests (softhsm2: the PKCS#11 token of the tests)
+  postgresql postgresql-client openssl util-linux procps python3-yaml softhsm2
 )
 
 missing=()

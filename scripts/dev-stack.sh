@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A complete local credvault for development, demos and end-to-end tests.
 #
-#   scripts/dev-stack.sh up DIR BUILD_DIR [--ports=WRITE,DECRYPT,METRICS]
+#   scripts/dev-stack.sh up DIR BUILD_DIR [--ports=WRITE,DECRYPT,METRICS[,HEALTH]]
 #   scripts/dev-stack.sh down DIR
 #
 # `up` starts a throwaway PostgreSQL in DIR/pg, creates the database and an owner role,
@@ -9,16 +9,18 @@
 # key and a writer key (DIR/keys), the policy (DIR/policy.yaml), the first root key
 # (`credvaultd init-root-key`), writes DIR/credvaultd.yaml with the root key pin and starts
 # `credvaultd serve` in the background (log: DIR/credvaultd.log). Ports default to free
-# ones (0: chosen by the kernel). DIR/stack.env then holds, as shell exports:
-#   CREDVAULT_WRITE_ADDR, CREDVAULT_DECRYPT_ADDR, CREDVAULT_METRICS_ADDR, CREDVAULT_PID,
-#   CREDVAULT_PKI, CREDVAULT_STACK_DIR, CREDVAULT_CONFIG, and the CREDVAULT_PG_* variables.
+# ones (0: chosen by the kernel); CREDVAULT_STACK_EXTRA_CONFIG, if set, is YAML appended to
+# DIR/credvaultd.yaml (more top-level sections). DIR/stack.env then holds, as shell exports:
+#   CREDVAULT_WRITE_ADDR, CREDVAULT_DECRYPT_ADDR, CREDVAULT_METRICS_ADDR,
+#   CREDVAULT_HEALTH_ADDR (plaintext grpc.health.v1.Health), CREDVAULT_PID, CREDVAULT_PKI,
+#   CREDVAULT_STACK_DIR, CREDVAULT_CONFIG, and the CREDVAULT_PG_* variables.
 # Every secret stays in DIR (mode 0700) and is never printed.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cmd=${1:-}
 dir=${2:-}
-[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 up DIR BUILD_DIR [--ports=W,D,M] | down DIR" >&2; exit 2; }
+[[ -n "$cmd" && -n "$dir" ]] || { echo "usage: $0 up DIR BUILD_DIR [--ports=W,D,M[,H]] | down DIR" >&2; exit 2; }
 
 case "$cmd" in
   down)
@@ -47,7 +49,8 @@ for arg in "${@:4}"; do
     *) echo "dev-stack: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
-IFS=, read -r write_port decrypt_port metrics_port <<<"$ports"
+IFS=, read -r write_port decrypt_port metrics_port health_port <<<"$ports"
+health_port=${health_port:-0}
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -154,6 +157,8 @@ L
       key_file: $pki/server.key
       client_ca_file: $pki/ca.pem
       require_client_cert: false
+  health:
+    address: "127.0.0.1:${health_port}"
 metrics:
   address: "127.0.0.1:${metrics_port}"
 database:
@@ -199,6 +204,9 @@ while IFS= read -r line; do
   pin_block+=$'\n'"    ${line%%:*}: \"${line#*: }\""
 done <<<"$pins"
 write_config "$dir/credvaultd.yaml" "write, decrypt" "$pin_block"
+# More top-level sections for credvaultd.yaml (end-to-end tests), appended as given.
+[[ -z "${CREDVAULT_STACK_EXTRA_CONFIG:-}" ]] ||
+  printf '%s\n' "$CREDVAULT_STACK_EXTRA_CONFIG" >> "$dir/credvaultd.yaml"
 
 rm -f "$dir/ready.json"
 "$credvaultd" serve --config="$dir/credvaultd.yaml" --ready-file="$dir/ready.json" \
@@ -214,7 +222,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [[ -s "$dir/ready.json" ]] || { echo "dev-stack: credvaultd did not become ready" >&2; exit 1; }
-read -r wport dport mport < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["listeners"]["write"], r["listeners"]["decrypt"], r.get("metrics", 0))' "$dir/ready.json")
+read -r wport dport mport hport < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["listeners"]["write"], r["listeners"]["decrypt"], r.get("metrics", 0), r["listeners"].get("health", 0))' "$dir/ready.json")
 
 cat > "$dir/stack.env" <<ENV
 export CREDVAULT_STACK_DIR=$dir
@@ -223,6 +231,7 @@ export CREDVAULT_PKI=$pki
 export CREDVAULT_WRITE_ADDR=127.0.0.1:$wport
 export CREDVAULT_DECRYPT_ADDR=127.0.0.1:$dport
 export CREDVAULT_METRICS_ADDR=127.0.0.1:$mport
+export CREDVAULT_HEALTH_ADDR=127.0.0.1:$hport
 export CREDVAULT_PID=$(cat "$dir/credvaultd.pid")
 ENV
 cat "$dir/pg/env" >> "$dir/stack.env"

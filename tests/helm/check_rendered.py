@@ -121,6 +121,42 @@ def check_hardening(obj):
         check("hostPath" not in volume, f"{where}: hostPath volume {volume['name']}")
 
 
+def listen_address(values, port):
+    """The address the chart renders for a listener: listenHost:port, IPv6 in brackets."""
+    host = values["listenHost"]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# What each probe asks the health listener: startup and liveness the process itself (""),
+# which a database outage does not fail (a restart would not help); readiness "readiness",
+# which also follows the database roles.
+PROBE_SERVICES = {"startupProbe": "", "readinessProbe": "readiness", "livenessProbe": ""}
+
+
+def check_probes(where, container, values):
+    """gRPC probes on the health port when the health listener is on, else TCP probes."""
+    health = values["listeners"]["health"]
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    if health["enabled"]:
+        check(ports.get("health") == health["port"],
+              f"{where}: the container does not expose the health port {health['port']}")
+    else:
+        check("health" not in ports, f"{where}: exposes a health port though listeners.health is off")
+    for probe, service in PROBE_SERVICES.items():
+        spec = container.get(probe)
+        if not check(isinstance(spec, dict), f"{where}: no {probe}"):
+            continue
+        if health["enabled"]:
+            grpc = spec.get("grpc")
+            if check(isinstance(grpc, dict) and grpc.get("port") == health["port"] and len(spec.keys() & {"grpc", "tcpSocket", "httpGet", "exec"}) == 1,
+                     f"{where}: {probe} is not a gRPC probe on the health port {health['port']}"):
+                check(grpc.get("service", "") == service,
+                      f"{where}: {probe} asks for service {grpc.get('service', '')!r}, not {service!r}")
+        else:
+            check(spec.get("tcpSocket", {}).get("port") in ports,
+                  f"{where}: {probe} is not a TCP probe on a port of the container")
+
+
 def provided_paths(container, spec):
     """Map of file path -> (volume, is_subpath) for every file the mounts provide."""
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -289,8 +325,7 @@ def main():
             container = spec["containers"][0]
             check(container["args"][:2] == ["serve", "--config=/etc/credvault/config/credvaultd.yaml"],
                   f"{where}: unexpected args {container['args']}")
-            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                check(probe in container, f"{where}: no {probe}")
+            check_probes(where, container, values)
             volume = next(v for v in spec["volumes"] if v["name"] == "config")
             key = volume["configMap"]["items"][0]["key"]
             text = config_map.get("data", {}).get(key)
@@ -300,6 +335,14 @@ def main():
             tiers = set(config["tiers"])
             check(tiers == ({component} if split else {"write", "decrypt"}),
                   f"{where}: runs tiers {sorted(tiers)}")
+            health = values["listeners"]["health"]
+            rendered_health = (config.get("listeners") or {}).get("health")
+            if health["enabled"]:
+                expected_health = {"address": listen_address(values, health["port"])}
+                check(rendered_health == expected_health,
+                      f"{where}: listeners.health is {rendered_health!r}, not {expected_health!r}")
+            else:
+                check(rendered_health is None, f"{where}: listeners.health rendered though disabled")
             refs = secrets_referenced(spec)
             envs = env_names(spec)
             if "decrypt" not in tiers:
@@ -381,6 +424,15 @@ def main():
                         check(peers and all(p.get("podSelector", {}).get("matchLabels") == np["decrypt"]["clientLabels"]
                                             for p in peers),
                               f"{name_of(mine[0])}: the decrypt port admits pods without {np['decrypt']['clientLabels']}")
+                # The kubelet's probes come from the node, which NetworkPolicy always admits:
+                # the health port needs no rule, and gets one only for configured peers.
+                if values["listeners"]["health"]["enabled"]:
+                    rule = by_port.get(values["listeners"]["health"]["port"])
+                    peers = np["health"]["from"]
+                    admitted = (rule.get("from") or "every peer") if rule else "no pod"
+                    check((rule is None) if not peers else (rule is not None and rule.get("from") == peers),
+                          f"{name_of(mine[0])}: the health port admits {admitted}; expected "
+                          f"{peers or 'no rule (the kubelet probes from the node, which is always admitted)'}")
                 if values["metrics"]["enabled"]:
                     rule = by_port.get(values["metrics"]["port"])
                     if np["metrics"]["from"]:

@@ -5,6 +5,7 @@
 #      the objects: hardened pods, which Secrets each tier's pods can read, NetworkPolicy,
 #      probes, PDB/HPA, the migration hook, mounts matching the configuration, and (with
 #      $CREDVAULTD) every rendered configuration and policy loaded by the real credvaultd;
+#      also minimal with the health listener off (tcp-probes.yaml), whose probes are TCP;
 #   2. check_rendered.py must fail on deliberately broken renderings;
 #   3. every values file in tests/helm/values/invalid/ must be refused by `helm template`
 #      (which validates and renders exactly as `helm install` does; install itself needs
@@ -71,6 +72,15 @@ for scenario in minimal single split pkcs11 bootstrap; do
   fi
 done
 
+echo "== tcp-probes: minimal without the health listener"
+if render tcp-probes -f "$values/minimal.yaml" -f "$values/tcp-probes.yaml"; then
+  python3 "$check" --chart "$chart" --values "$values/minimal.yaml" --values "$values/tcp-probes.yaml" \
+    --rendered "$tmp/tcp-probes.yaml" "${credvaultd_args[@]}" | sed 's/^/   /' || fail "tcp-probes: rendered objects"
+else
+  cat "$tmp/tcp-probes.err"
+  fail "tcp-probes: helm template"
+fi
+
 echo "== a long release name keeps every object name within 63 characters"
 if "$helm" template a-release-name-of-fifty-characters-for-the-test-x "$chart" -f "$values/split.yaml" \
     >"$tmp/long.yaml" 2>"$tmp/long.err"; then
@@ -130,6 +140,12 @@ mutate symlinked-key 'm = [m for m in spec("decrypt")["containers"][0]["volumeMo
 expect_refused symlinked-key "is not a subPath mount"
 mutate world-readable 'spec("decrypt")["volumes"][2]["secret"]["defaultMode"] = 420'
 expect_refused world-readable "is readable by others"
+mutate tcp-readiness 'spec("write")["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": "write"}, "periodSeconds": 5}'
+expect_refused tcp-readiness "readinessProbe is not a gRPC probe on the health port"
+mutate liveness-follows-database 'spec("decrypt")["containers"][0]["livenessProbe"]["grpc"]["service"] = "readiness"'
+expect_refused liveness-follows-database "livenessProbe asks for service 'readiness', not ''"
+mutate open-health '[p for p in docs if p["kind"] == "NetworkPolicy" and p["metadata"]["name"].endswith("write")][0]["spec"]["ingress"].append({"ports": [{"port": 8086, "protocol": "TCP"}], "from": [{"namespaceSelector": {}}]})'
+expect_refused open-health "the health port admits"
 mutate secret-object 'docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "data": {"seal.key": "AAAA"}})'
 expect_refused secret-object "the chart rendered a Secret"
 

@@ -100,6 +100,24 @@ that names the value. Included by every template that renders a workload.
 {{- if and (not $v.policy.existingConfigMap) (not $v.policy.principals) -}}
 {{- fail "policy: set policy.principals or policy.existingConfigMap; an empty policy denies every call" -}}
 {{- end -}}
+{{- /* Each port of a pod is one socket: credvaultd refuses two listeners on one address. */ -}}
+{{- $ports := list (list "listeners.write.port" $v.listeners.write.port) (list "listeners.decrypt.port" $v.listeners.decrypt.port) -}}
+{{- range $name := list "admin" "health" -}}
+{{- if (index $v.listeners $name).enabled -}}
+{{- $ports = append $ports (list (printf "listeners.%s.port" $name) (index $v.listeners $name).port) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.metrics.enabled -}}
+{{- $ports = append $ports (list "metrics.port" $v.metrics.port) -}}
+{{- end -}}
+{{- $seen := dict -}}
+{{- range $p := $ports -}}
+{{- $port := toString (int (index $p 1)) -}}
+{{- if hasKey $seen $port -}}
+{{- fail (printf "%s: port %s is also %s; every listener needs a port of its own" (index $p 0) $port (get $seen $port)) -}}
+{{- end -}}
+{{- $_ := set $seen $port (index $p 0) -}}
+{{- end -}}
 {{- end -}}
 {{- $versions := list -}}
 {{- range $version := $v.keys.writerKeys.versions -}}{{- $versions = append $versions (int $version) -}}{{- end -}}
@@ -182,6 +200,10 @@ listeners:
 {{ include "credvault.listener" (list $root "admin") | indent 2 }}
 {{- end }}
 {{- end }}
+{{- if $v.listeners.health.enabled }}
+  health:
+    address: {{ printf "%s:%d" (include "credvault.hostForAddress" $root) (int $v.listeners.health.port) | quote }}
+{{- end }}
 {{- if $v.metrics.enabled }}
 metrics:
   address: {{ printf "%s:%d" (include "credvault.hostForAddress" $root) (int $v.metrics.port) | quote }}
@@ -248,6 +270,9 @@ idempotency:
 retention:
   deleted_credentials: {{ $v.retention.deletedCredentials }}
   audit_events: {{ $v.retention.auditEvents }}
+  enabled: {{ $v.retention.enabled }}
+  interval: {{ $v.retention.interval }}
+  batch_size: {{ int $v.retention.batchSize }}
 logging:
   level: {{ $v.logging.level }}
 shutdown:
