@@ -71,7 +71,24 @@ Metrics::Metrics()
                             .Name("credvault_retention_leader")
                             .Help("1 while this replica holds the retention leader lock")
                             .Register(*registry_)
-                            .Add({})) {
+                            .Add({})),
+      checkpoint_rounds_(prometheus::BuildCounter()
+                             .Name("credvault_audit_checkpoint_rounds_total")
+                             .Help("Rounds of audit checkpoint signing by result: ok, failed, or "
+                                   "standby (another replica leads)")
+                             .Register(*registry_)),
+      checkpoints_signed_(prometheus::BuildCounter()
+                              .Name("credvault_audit_checkpoints_signed_total")
+                              .Help("Signed checkpoints of audit chain heads made by this replica")
+                              .Register(*registry_)
+                              .Add({})),
+      checkpoint_last_success_(
+          prometheus::BuildGauge()
+              .Name("credvault_audit_checkpoint_last_success_timestamp_seconds")
+              .Help("Unix time at which this replica last finished a checkpoint round without "
+                    "errors; 0 if it never did")
+              .Register(*registry_)
+              .Add({})) {
   // Every series exists from the start, so rates and absence alerts work before the first
   // purge.
   for (const std::string_view kind : kRetentionKinds) {
@@ -79,6 +96,7 @@ Metrics::Metrics()
   }
   for (const char* result : {"ok", "failed", "standby"}) {
     retention_sweeps_.Add({{"result", result}});
+    checkpoint_rounds_.Add({{"result", result}});
   }
 }
 
@@ -141,5 +159,12 @@ void Metrics::RecordRetentionSweep(std::string_view result, absl::Duration durat
 }
 
 void Metrics::SetRetentionLeader(bool leader) { retention_leader_.Set(leader ? 1 : 0); }
+
+void Metrics::RecordAuditCheckpointRound(std::string_view result, std::uint64_t signed_count,
+                                         absl::Time end) {
+  checkpoint_rounds_.Add({{"result", std::string(result)}}).Increment();
+  checkpoints_signed_.Increment(static_cast<double>(signed_count));
+  if (result == "ok") checkpoint_last_success_.Set(absl::ToDoubleSeconds(end - absl::UnixEpoch()));
+}
 
 }  // namespace credvault::server

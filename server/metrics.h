@@ -47,6 +47,11 @@ class Metrics {
   void RecordRetentionSweep(std::string_view result, absl::Duration duration, absl::Time end);
   void SetRetentionLeader(bool leader);
 
+  // A round of audit checkpoint signing (audit_checkpointer.h): `result` is "ok",
+  // "failed" or "standby"; `signed_count` checkpoints were signed in it.
+  void RecordAuditCheckpointRound(std::string_view result, std::uint64_t signed_count,
+                                  absl::Time end);
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -64,6 +69,9 @@ class Metrics {
   prometheus::Histogram& retention_sweep_duration_;
   prometheus::Gauge& retention_last_success_;
   prometheus::Gauge& retention_leader_;
+  prometheus::Family<prometheus::Counter>& checkpoint_rounds_;
+  prometheus::Counter& checkpoints_signed_;
+  prometheus::Gauge& checkpoint_last_success_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
 };
 

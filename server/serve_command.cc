@@ -21,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "server/access_handler.h"
 #include "server/admin_handler.h"
+#include "server/audit_checkpointer.h"
 #include "server/auth/policy_store.h"
 #include "server/blocking_executor.h"
 #include "server/call_runner.h"
@@ -421,6 +422,22 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
         on_audit_append);
     retention->Start();
   }
+  // Periodic signed checkpoints: like retention, decrypt tier and admin role, one replica
+  // at a time under a lock of their own.
+  std::unique_ptr<AuditCheckpointer> checkpointer;
+  if (admin_pool && decrypt_keys->audit_signer) {
+    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> leader = storage::LeaderLock::Create(
+        {std::string(
+             LibpqConnectionString(config->database, *config->database.admin).RevealSecret()),
+         storage::kAuditCheckpointLeaderLockKey, config->database.statement_timeout});
+    if (!leader.ok()) return Report(leader.status(), "audit_checkpoints"), 2;
+    checkpointer = std::make_unique<AuditCheckpointer>(*admin_pool, *std::move(leader),
+                                                       config->audit_checkpoints.interval,
+                                                       *decrypt_keys->audit_signer, &metrics);
+    checkpointer->Start();
+  } else if (admin_pool) {
+    LogWarning("audit checkpoints are not signed: keys.audit_signing_key_file is not set");
+  }
 
   LogInfo("credvaultd serving",
           {{"tiers", std::string(write_tier ? "write " : "") + (decrypt_tier ? "decrypt" : "")}});
@@ -449,6 +466,7 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
     break;
   }
   if (retention) retention->Stop();  // ends a sweep after its current transaction
+  if (checkpointer) checkpointer->Stop();
   LogInfo("draining",
           {{"timeout_s", std::to_string(absl::ToInt64Seconds(config->shutdown.drain_timeout))}});
   const auto deadline =

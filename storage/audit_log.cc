@@ -51,6 +51,10 @@ constexpr Statement kListCheckpoints{
     "audit.list_checkpoints",
     "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
     "signing_key_id FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq"};
+constexpr Statement kLatestCheckpoint{
+    "audit.latest_checkpoint",
+    "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
+    "signing_key_id FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq DESC LIMIT 1"};
 constexpr Statement kPurge{
     "audit.purge",
     "SELECT audit_purge_before('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"};
@@ -206,6 +210,13 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
   std::map<std::uint64_t, crypto::AuditHash> checkpoints;
   for (const AuditCheckpoint& c : checkpoint_list) checkpoints[c.seq] = c.head_hash;
 
+  // A checkpoint vouches for every event up to its seq: a chain that ends before it has
+  // lost its newest events.
+  if (!checkpoints.empty() && checkpoints.rbegin()->first > head.seq) {
+    return Broken(v, head.seq + 1,
+                  "events missing after the chain head (a checkpoint covers them)");
+  }
+
   // The anchor: the (seq, hash) the walk starts from.
   AuditHead anchor{0, crypto::AuditChainGenesis(tx.org_id())};
   if (options.from_latest_checkpoint && !checkpoints.empty()) {
@@ -304,23 +315,40 @@ absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
       .status();
 }
 
+namespace {
+
+absl::StatusOr<AuditCheckpoint> CheckpointFromRow(const Row& row) {
+  AuditCheckpoint c;
+  CV_ASSIGN_OR_RETURN(c.seq, Seq(row, 0));
+  CV_ASSIGN_OR_RETURN(c.head_hash, HashColumn(row, 1));
+  CV_ASSIGN_OR_RETURN(c.created_at, row.Micros(2));
+  if (!row.IsNull(3)) {
+    CV_ASSIGN_OR_RETURN(c.signature, row.Bytes(3));
+    CV_ASSIGN_OR_RETURN(c.signing_key_id, row.Text(4));
+  }
+  return c;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<AuditCheckpoint>> AuditLog::ListCheckpoints(Transaction& tx) const {
   CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
                       tx.Execute(kListCheckpoints, {SqlParam::Text(tx.org_id())}));
   std::vector<AuditCheckpoint> checkpoints;
   checkpoints.reserve(rows.size());
   for (const Row& row : rows) {
-    AuditCheckpoint c;
-    CV_ASSIGN_OR_RETURN(c.seq, Seq(row, 0));
-    CV_ASSIGN_OR_RETURN(c.head_hash, HashColumn(row, 1));
-    CV_ASSIGN_OR_RETURN(c.created_at, row.Micros(2));
-    if (!row.IsNull(3)) {
-      CV_ASSIGN_OR_RETURN(c.signature, row.Bytes(3));
-      CV_ASSIGN_OR_RETURN(c.signing_key_id, row.Text(4));
-    }
+    CV_ASSIGN_OR_RETURN(AuditCheckpoint c, CheckpointFromRow(row));
     checkpoints.push_back(std::move(c));
   }
   return checkpoints;
+}
+
+absl::StatusOr<std::optional<AuditCheckpoint>> AuditLog::LatestCheckpoint(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                      tx.Execute(kLatestCheckpoint, {SqlParam::Text(tx.org_id())}));
+  if (rows.empty()) return std::nullopt;
+  CV_ASSIGN_OR_RETURN(AuditCheckpoint c, CheckpointFromRow(rows.front()));
+  return c;
 }
 
 absl::StatusOr<std::uint64_t> AuditLog::PurgeBefore(Transaction& tx, absl::Time cutoff) const {

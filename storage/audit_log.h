@@ -107,6 +107,9 @@ class AuditLog {
 
   absl::StatusOr<std::vector<AuditCheckpoint>> ListCheckpoints(Transaction& tx) const;
 
+  // The checkpoint with the highest seq, if there is one.
+  absl::StatusOr<std::optional<AuditCheckpoint>> LatestCheckpoint(Transaction& tx) const;
+
   // Admin role, retention: deletes the events older than `cutoff` (a prefix of the chain,
   // by sequence number), leaving a checkpoint at the last one. Returns how many went.
   absl::StatusOr<std::uint64_t> PurgeBefore(Transaction& tx, absl::Time cutoff) const;

@@ -14,6 +14,8 @@ namespace credvault::storage {
 // ASCII). Advisory locks are per database.
 // "cvretain" in ASCII: the retention sweep.
 inline constexpr std::int64_t kRetentionLeaderLockKey = 7167041637076527470;
+// "cvchkpnt" in ASCII: the signing of audit checkpoints.
+inline constexpr std::int64_t kAuditCheckpointLeaderLockKey = 7167025157137002100;
 
 struct LeaderLockOptions {
   // libpq connection string of the role that does the work; include connect_timeout.

@@ -142,6 +142,12 @@ struct RetentionConfig {
   std::size_t batch_size = 500;
 };
 
+struct AuditCheckpointsConfig {
+  // Sign the head of every grown audit chain this often (decrypt tier, one replica at a
+  // time, only with keys.audit_signing_key_file).
+  absl::Duration interval = absl::Hours(1);
+};
+
 struct ResealConfig {
   std::size_t batch_size = 200;
   absl::Duration poll_interval = absl::Seconds(5);
@@ -166,6 +172,7 @@ struct Config {
   OrgsConfig orgs;
   IdempotencyConfig idempotency;
   RetentionConfig retention;
+  AuditCheckpointsConfig audit_checkpoints;
   ResealConfig reseal;
   LoggingConfig logging;
   ShutdownConfig shutdown;

@@ -294,6 +294,16 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
                               "is worked off in short transactions."});
       });
   DefaultedSection(
+      v, "audit_checkpoints", &config.audit_checkpoints,
+      {.help = "Signed checkpoints of the audit chains (only with keys.audit_signing_key_file)."},
+      [&](AuditCheckpointsConfig& checkpoints) {
+        v.Duration("interval", &checkpoints.interval, absl::Minutes(1), absl::Hours(24),
+                   {.help = "How often the decrypt tier signs the head of every audit chain "
+                            "that grew since its latest checkpoint (one replica at a time). "
+                            "Bounds how many of the newest events someone with database write "
+                            "access could drop without a signed checkpoint showing it."});
+      });
+  DefaultedSection(
       v, "reseal", &config.reseal,
       {.help = "Re-seal jobs (key rotation), run by the decrypt tier in the background."},
       [&](ResealConfig& reseal) {

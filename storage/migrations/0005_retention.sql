@@ -42,9 +42,31 @@ ALTER TABLE audit_heads FORCE ROW LEVEL SECURITY;
 
 GRANT SELECT ON audit_chain_directory TO {{admin}};
 
+-- The purge below also deletes the checkpoints that only covered purged events (periodic
+-- signed checkpoints would otherwise pile up forever); the append-only trigger lets that
+-- through under the same conditions as the purge of events: from a definer function of
+-- the owner that has raised credvault.audit_purge.
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  IF TG_OP = 'DELETE' AND TG_TABLE_NAME IN ('audit_events', 'audit_checkpoints')
+     AND current_setting('credvault.audit_purge', true) = 'on'
+     AND current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID)
+     AND session_user <> current_user
+  THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+
 -- As audit_purge_before(p_before), but never beyond event p_through_seq, so that the sweep
 -- purges a long chain in batches of the size it chooses. The caller may record (and sign)
--- the checkpoint at the last purged event first; an existing checkpoint there is kept.
+-- the checkpoint at the last purged event first; an existing checkpoint there is kept, and
+-- the checkpoints before it, which vouch only for purged events, go with those events.
 CREATE FUNCTION audit_purge_before(p_before timestamptz, p_through_seq bigint) RETURNS bigint
   LANGUAGE plpgsql
   SECURITY DEFINER
@@ -73,6 +95,7 @@ BEGIN
   PERFORM set_config('credvault.audit_purge', 'on', true);
   DELETE FROM public.audit_events WHERE org_id = v_org AND seq <= v_seq;
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  DELETE FROM public.audit_checkpoints WHERE org_id = v_org AND seq < v_seq;
   PERFORM set_config('credvault.audit_purge', 'off', true);
   RETURN v_deleted;
 END

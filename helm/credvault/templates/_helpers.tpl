@@ -273,6 +273,11 @@ retention:
   enabled: {{ $v.retention.enabled }}
   interval: {{ $v.retention.interval }}
   batch_size: {{ int $v.retention.batchSize }}
+audit_checkpoints:
+  interval: {{ $v.auditCheckpoints.interval }}
+reseal:
+  batch_size: {{ int $v.reseal.batchSize }}
+  poll_interval: {{ $v.reseal.pollInterval }}
 logging:
   level: {{ $v.logging.level }}
 shutdown:

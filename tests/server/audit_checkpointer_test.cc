@@ -1,0 +1,205 @@
+// Periodic signed checkpoints against a real PostgreSQL: which chains get one, that the
+// signatures verify and pin the stored chain, and leadership between replicas.
+#include "server/audit_checkpointer.h"
+
+#include <string>
+#include <vector>
+
+#include "crypto/audit_signer.h"
+#include "crypto/key_buffer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "prometheus/metric_family.h"
+#include "server/metrics.h"
+#include "storage/audit_log.h"
+#include "storage/leader_lock.h"
+#include "storage/pool.h"
+#include "tests/storage/test_database.h"
+
+namespace credvault::server {
+namespace {
+
+using ::credvault::storage::testing::AppRole;
+using ::credvault::storage::testing::SeedOrg;
+using ::credvault::storage::testing::TestDatabase;
+
+double CounterValue(Metrics& metrics, const std::string& family, const std::string& result) {
+  for (const prometheus::MetricFamily& f : metrics.registry().Collect()) {
+    if (f.name != family) continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      if (result.empty()) return m.counter.value;
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == "result" && l.value == result) return m.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+class AuditCheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = TestDatabase::Create();
+    ASSERT_NE(db_, nullptr);
+    writer_ = db_->Pool(AppRole::kWriter);
+    admin_ = db_->Pool(AppRole::kAdmin);
+    absl::StatusOr<crypto::KeyBuffer> seed =
+        crypto::KeyBuffer::CopyFrom(std::vector<std::uint8_t>(32, 0x17));
+    ASSERT_TRUE(seed.ok());
+    absl::StatusOr<crypto::AuditSigner> signer = crypto::AuditSigner::FromSeed(*seed);
+    ASSERT_TRUE(signer.ok()) << signer.status();
+    signer_.emplace(*std::move(signer));
+  }
+
+  std::unique_ptr<AuditCheckpointer> NewCheckpointer() {
+    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> lock = storage::LeaderLock::Create(
+        {db_->RoleConninfo(AppRole::kAdmin), storage::kAuditCheckpointLeaderLockKey});
+    EXPECT_TRUE(lock.ok()) << lock.status();
+    if (!lock.ok()) return nullptr;
+    return std::make_unique<AuditCheckpointer>(*admin_, *std::move(lock), absl::Hours(1), *signer_,
+                                               &metrics_);
+  }
+
+  void Append(const std::string& org, int count) {
+    const storage::AuditLog log;
+    for (int i = 0; i < count; ++i) {
+      const absl::Status status = writer_->Run(org, [&](storage::Transaction& tx) {
+        return log.Append(tx, {"svc", "credential.put", "n", "ok", "r", ""}).status();
+      });
+      ASSERT_TRUE(status.ok()) << status;
+    }
+  }
+  std::vector<storage::AuditCheckpoint> Checkpoints(const std::string& org) {
+    std::vector<storage::AuditCheckpoint> result;
+    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
+      absl::StatusOr<std::vector<storage::AuditCheckpoint>> c =
+          storage::AuditLog().ListCheckpoints(tx);
+      if (!c.ok()) return c.status();
+      result = *c;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return result;
+  }
+  storage::AuditHead Head(const std::string& org) {
+    storage::AuditHead head;
+    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
+      absl::StatusOr<storage::AuditHead> h = storage::AuditLog().Head(tx);
+      if (!h.ok()) return h.status();
+      head = *h;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return head;
+  }
+  bool SignatureVerifies(const std::string& org, const storage::AuditCheckpoint& c) const {
+    if (!c.signature || !c.signing_key_id || *c.signing_key_id != signer_->key_id()) return false;
+    return crypto::VerifyCheckpointSignature(signer_->public_key(), org, c.seq, c.head_hash,
+                                             absl::ToUnixMicros(c.created_at), *c.signature);
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<storage::ConnectionPool> writer_;
+  std::unique_ptr<storage::ConnectionPool> admin_;
+  std::optional<crypto::AuditSigner> signer_;
+  Metrics metrics_;
+};
+
+TEST_F(AuditCheckpointerTest, SignsTheHeadOfEveryChainThatGrew) {
+  SeedOrg(*db_, "acme");
+  SeedOrg(*db_, "quiet");  // an org without events gets no checkpoint
+  Append("acme", 3);
+  Append("ghost-org", 2);  // a chain with no org row, from a denied request
+  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  ASSERT_NE(checkpointer, nullptr);
+
+  absl::StatusOr<CheckpointRoundReport> round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_TRUE(round->leader);
+  EXPECT_EQ(round->signed_checkpoints, 2u);
+  EXPECT_EQ(round->failures, 0u);
+  EXPECT_GE(round->chains_visited, 3u);
+  for (const std::string org : {"acme", "ghost-org"}) {
+    const std::vector<storage::AuditCheckpoint> checkpoints = Checkpoints(org);
+    ASSERT_EQ(checkpoints.size(), 1u) << org;
+    const storage::AuditHead head = Head(org);
+    EXPECT_EQ(checkpoints[0].seq, head.seq) << org;
+    EXPECT_EQ(checkpoints[0].head_hash, head.hash) << org;
+    EXPECT_TRUE(SignatureVerifies(org, checkpoints[0])) << org;
+  }
+  EXPECT_TRUE(Checkpoints("quiet").empty());
+
+  // Nothing new: nothing signed. The same signature cannot be moved to another org.
+  round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 0u);
+  EXPECT_FALSE(SignatureVerifies("quiet", Checkpoints("acme")[0]));
+
+  // Only the chain that grew gets a new checkpoint, at its new head.
+  Append("acme", 2);
+  round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 1u);
+  const std::vector<storage::AuditCheckpoint> acme = Checkpoints("acme");
+  ASSERT_EQ(acme.size(), 2u);
+  EXPECT_EQ(acme[1].seq, 5u);
+  EXPECT_TRUE(SignatureVerifies("acme", acme[1]));
+  EXPECT_EQ(Checkpoints("ghost-org").size(), 1u);
+
+  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoints_signed_total", ""), 3);
+  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoint_rounds_total", "ok"), 3);
+}
+
+TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
+  SeedOrg(*db_, "acme");
+  Append("acme", 4);
+  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  ASSERT_NE(checkpointer, nullptr);
+  ASSERT_TRUE(checkpointer->RunOnce().ok());
+
+  // Someone with database write access removes the newest event and rewinds the head.
+  db_->SuperuserExec("ALTER TABLE audit_events DISABLE TRIGGER USER");
+  db_->SuperuserExec("DELETE FROM audit_events WHERE org_id = 'acme' AND seq = 4");
+  db_->SuperuserExec(
+      "UPDATE audit_heads SET seq = 3, hash = (SELECT hash FROM audit_events "
+      "WHERE org_id = 'acme' AND seq = 3) WHERE org_id = 'acme'");
+  db_->SuperuserExec("ALTER TABLE audit_events ENABLE TRIGGER USER");
+
+  storage::AuditVerification verification;
+  const absl::Status status = admin_->Run("acme", [&](storage::Transaction& tx) -> absl::Status {
+    absl::StatusOr<storage::AuditVerification> v = storage::AuditLog().Verify(tx);
+    if (!v.ok()) return v.status();
+    verification = *v;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_FALSE(verification.ok);
+  EXPECT_EQ(verification.broken_seq, 4u);
+}
+
+TEST_F(AuditCheckpointerTest, OnlyOneReplicaSignsAtATime) {
+  SeedOrg(*db_, "acme");
+  Append("acme", 1);
+  std::unique_ptr<AuditCheckpointer> leader = NewCheckpointer();
+  std::unique_ptr<AuditCheckpointer> standby = NewCheckpointer();
+  ASSERT_NE(leader, nullptr);
+  ASSERT_NE(standby, nullptr);
+  ASSERT_TRUE(leader->RunOnce().ok());
+  Append("acme", 1);
+  absl::StatusOr<CheckpointRoundReport> round = standby->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_FALSE(round->leader);
+  EXPECT_EQ(Checkpoints("acme").size(), 1u);
+  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoint_rounds_total", "standby"), 1);
+
+  // The leader stepping down (Stop, as on shutdown) hands over at once.
+  leader->Stop();
+  round = standby->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_TRUE(round->leader);
+  EXPECT_EQ(round->signed_checkpoints, 1u);
+  EXPECT_EQ(Checkpoints("acme").size(), 2u);
+}
+
+}  // namespace
+}  // namespace credvault::server
