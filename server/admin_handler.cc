@@ -77,6 +77,24 @@ storage::NewAuditEvent Event(const CallContext& call, std::string action, std::s
                                 "ok",           call.request_id,   std::move(details)};
 }
 
+v1::AuditVerificationFailure ToApi(storage::AuditBreak kind) {
+  switch (kind) {
+    case storage::AuditBreak::kNone:
+      return v1::AUDIT_VERIFICATION_FAILURE_UNSPECIFIED;
+    case storage::AuditBreak::kSequenceGap:
+      return v1::AUDIT_VERIFICATION_FAILURE_SEQUENCE_GAP;
+    case storage::AuditBreak::kAnchorMismatch:
+      return v1::AUDIT_VERIFICATION_FAILURE_ANCHOR_MISMATCH;
+    case storage::AuditBreak::kPrevHashMismatch:
+      return v1::AUDIT_VERIFICATION_FAILURE_PREV_HASH_MISMATCH;
+    case storage::AuditBreak::kHashMismatch:
+      return v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH;
+    case storage::AuditBreak::kCheckpointMismatch:
+      return v1::AUDIT_VERIFICATION_FAILURE_CHECKPOINT_MISMATCH;
+  }
+  return v1::AUDIT_VERIFICATION_FAILURE_UNSPECIFIED;
+}
+
 v1::ResealJobState ToApi(storage::ResealJobState state) {
   switch (state) {
     case storage::ResealJobState::kPending:
@@ -757,7 +775,7 @@ absl::StatusOr<v1::VerifyAuditLogResponse> AdminHandler::VerifyAuditLog(
         if (!result.ok) {
           response.set_first_broken_sequence(result.broken_seq);
           response.set_failure_detail(result.problem);
-          response.set_failure_reason(v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH);
+          response.set_failure_reason(ToApi(result.kind));
         }
         CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
                             audit_.ListCheckpoints(tx));

@@ -113,9 +113,11 @@ absl::Status ValidateEvent(const NewAuditEvent& e) {
   return ValidateText("audit.details", e.details, kMaxAuditFieldBytes, true);
 }
 
-AuditVerification Broken(AuditVerification v, std::uint64_t seq, std::string problem) {
+AuditVerification Broken(AuditVerification v, std::uint64_t seq, AuditBreak kind,
+                         std::string problem) {
   v.ok = false;
   v.broken_seq = seq;
+  v.kind = kind;
   v.problem = std::move(problem);
   return v;
 }
@@ -213,7 +215,7 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
   // A checkpoint vouches for every event up to its seq: a chain that ends before it has
   // lost its newest events.
   if (!checkpoints.empty() && checkpoints.rbegin()->first > head.seq) {
-    return Broken(v, head.seq + 1,
+    return Broken(v, head.seq + 1, AuditBreak::kSequenceGap,
                   "events missing after the chain head (a checkpoint covers them)");
   }
 
@@ -229,18 +231,19 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
         // Events before `first` were purged (or removed): a checkpoint must cover them.
         auto it = checkpoints.lower_bound(first);
         if (it == checkpoints.begin()) {
-          return Broken(v, 1, "events missing from the start of the chain");
+          return Broken(v, 1, AuditBreak::kSequenceGap,
+                        "events missing from the start of the chain");
         }
         --it;
         if (it->first != first - 1) {
-          return Broken(v, it->first + 1, "event missing");
+          return Broken(v, it->first + 1, AuditBreak::kSequenceGap, "event missing");
         }
         anchor = AuditHead{it->first, it->second};
       }
     }
   }
   if (anchor.seq > head.seq) {
-    return Broken(v, head.seq + 1, "checkpoint beyond the chain head");
+    return Broken(v, head.seq + 1, AuditBreak::kSequenceGap, "checkpoint beyond the chain head");
   }
 
   std::uint64_t expected = anchor.seq + 1;
@@ -251,14 +254,19 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
     CV_ASSIGN_OR_RETURN(const std::vector<AuditEvent> events, List(tx, expected - 1, page));
     if (events.empty()) break;
     for (const AuditEvent& e : events) {
-      if (e.seq != expected) return Broken(v, expected, "event missing");
+      if (e.seq != expected) return Broken(v, expected, AuditBreak::kSequenceGap, "event missing");
       if (e.prev_hash != running) {
-        return Broken(v, e.seq, "previous hash does not match the preceding event");
+        return Broken(
+            v, e.seq,
+            e.seq == anchor.seq + 1 ? AuditBreak::kAnchorMismatch : AuditBreak::kPrevHashMismatch,
+            "previous hash does not match the preceding event");
       }
       const crypto::AuditHash computed = crypto::AuditChainStep(running, ChainFields(e));
-      if (computed != e.hash) return Broken(v, e.seq, "event content does not match its hash");
+      if (computed != e.hash)
+        return Broken(v, e.seq, AuditBreak::kHashMismatch, "event content does not match its hash");
       if (auto c = checkpoints.find(e.seq); c != checkpoints.end() && c->second != computed) {
-        return Broken(v, e.seq, "checkpoint does not match the chain");
+        return Broken(v, e.seq, AuditBreak::kCheckpointMismatch,
+                      "checkpoint does not match the chain");
       }
       if (v.events_checked == 0) v.first_seq = e.seq;
       v.last_seq = e.seq;
@@ -267,8 +275,9 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
       ++expected;
     }
   }
-  if (expected <= head.seq) return Broken(v, expected, "event missing");
-  if (running != head.hash) return Broken(v, head.seq, "chain head does not match the events");
+  if (expected <= head.seq) return Broken(v, expected, AuditBreak::kSequenceGap, "event missing");
+  if (running != head.hash)
+    return Broken(v, head.seq, AuditBreak::kHashMismatch, "chain head does not match the events");
 
   // An event beyond the head that no append accounts for was inserted behind the log's
   // back. Reading the last event before the head again keeps concurrent appends (which
@@ -277,7 +286,9 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
   if (!last_row.IsNull(0)) {
     CV_ASSIGN_OR_RETURN(const std::uint64_t last, Seq(last_row, 0));
     CV_ASSIGN_OR_RETURN(const AuditHead now_head, Head(tx));
-    if (last > now_head.seq) return Broken(v, now_head.seq + 1, "event beyond the chain head");
+    if (last > now_head.seq)
+      return Broken(v, now_head.seq + 1, AuditBreak::kPrevHashMismatch,
+                    "event beyond the chain head");
   }
   return v;
 }

@@ -62,6 +62,16 @@ struct AuditVerifyOptions {
   bool from_latest_checkpoint = false;
 };
 
+// What kind of damage a verification found.
+enum class AuditBreak {
+  kNone,
+  kSequenceGap,         // events missing: inside the chain, at its start or after its head
+  kAnchorMismatch,      // the first event does not link to genesis or the purge checkpoint
+  kPrevHashMismatch,    // an event does not link to the one before it
+  kHashMismatch,        // an event (or the head) differs from the hash of its fields
+  kCheckpointMismatch,  // a stored checkpoint differs from the chain at its sequence
+};
+
 struct AuditVerification {
   bool ok = true;
   std::uint64_t first_seq = 0;  // first event walked (0 if none)
@@ -69,6 +79,7 @@ struct AuditVerification {
   std::uint64_t events_checked = 0;
   // When !ok: the sequence number of the first broken link and what is wrong with it.
   std::uint64_t broken_seq = 0;
+  AuditBreak kind = AuditBreak::kNone;
   std::string problem;
 };
 

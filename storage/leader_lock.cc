@@ -5,6 +5,7 @@
 #include <pqxx/nontransaction>
 #include <utility>
 
+#include "storage/idle_connection.h"
 #include "storage/pg_error.h"
 #include "storage/transaction.h"
 
@@ -50,11 +51,18 @@ class LeaderLock::Connection {
     return connection;
   }
 
+  bool Alive() const { return IdleConnectionAlive(*connection_); }
+
   // One statement with one parameter, outside any transaction block: a session lock
   // outlives transactions anyway. Returns the boolean (or non-zero count) in row 0 col 0.
   template <typename Param>
   absl::StatusOr<bool> Query(const Statement& statement, const Param& param,
                              bool expect_result = true) {
+    // The session may have ended while idle (terminated, server restarted): say so
+    // without sending anything into the dead socket.
+    if (!IdleConnectionAlive(*connection_)) {
+      return absl::UnavailableError(std::string(statement.name) + ": the session has ended");
+    }
     try {
       pqxx::nontransaction tx(*connection_);
       const pqxx::result result = tx.exec_params(std::string(statement.sql), param);
@@ -89,6 +97,11 @@ absl::StatusOr<std::unique_ptr<LeaderLock>> LeaderLock::Create(LeaderLockOptions
 }
 
 absl::StatusOr<bool> LeaderLock::Acquire() {
+  if (connection_ != nullptr && !connection_->Alive()) {
+    // The session ended while idle, and the lock with it: start over on a fresh one.
+    connection_.reset();
+    held_ = false;
+  }
   if (connection_ != nullptr && held_) {
     absl::StatusOr<bool> still = connection_->Query(kHeld, options_.key);
     if (still.ok() && *still) return true;

@@ -1,7 +1,5 @@
 #include "storage/pool.h"
 
-#include <poll.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <exception>
@@ -14,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
+#include "storage/idle_connection.h"
 #include "storage/pg_error.h"
 #include "storage/transaction_impl.h"
 #include "storage/validation.h"
@@ -31,17 +30,6 @@ constexpr Statement kConfigureSession{
 constexpr Statement kCheckRole{
     "pool.check_role",
     "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"};
-
-// An idle connection has nothing to read: the pool runs no LISTEN and leaves no query
-// behind. A readable or hung-up socket means the server closed the session (restart,
-// idle timeout, terminated backend), so the connection is dropped before it is used:
-// checking costs no round trip, and no statement is sent into a dead socket.
-bool IdleConnectionAlive(const pqxx::connection& connection) {
-  const int fd = connection.sock();
-  if (fd < 0) return false;
-  pollfd pfd{fd, POLLIN | POLLRDHUP, 0};
-  return ::poll(&pfd, 1, 0) == 0;
-}
 
 std::string MillisSetting(absl::Duration d) {
   return std::to_string(absl::ToInt64Milliseconds(d)) + "ms";

@@ -132,11 +132,12 @@ TEST(ProtoContractTest, AdminServiceHasExactlyTheContractMethods) {
   const ServiceDescriptor* service = FindService("AdminService");
   ASSERT_NE(service, nullptr);
   EXPECT_EQ(service->file()->name(), "credvault/v1/admin_service.proto");
-  EXPECT_THAT(MethodsOf(*service),
-              ElementsAreArray({Unary("CreateOrg"), Unary("DescribeOrg"), Unary("RotateOrgKey"),
-                                Unary("DestroyOrg"), Unary("RotateRootKey"), Unary("GetResealJob"),
-                                Unary("ListResealJobs"), Unary("ListAuditEvents"),
-                                Unary("VerifyAuditLog"), ServerStreaming("ExportAuditLog")}));
+  EXPECT_THAT(
+      MethodsOf(*service),
+      ElementsAreArray({Unary("CreateOrg"), Unary("DescribeOrg"), Unary("RotateOrgKey"),
+                        Unary("DestroyOrg"), Unary("DestroyOrgKeyVersion"), Unary("RotateRootKey"),
+                        Unary("GetResealJob"), Unary("ListResealJobs"), Unary("ListAuditEvents"),
+                        Unary("VerifyAuditLog"), ServerStreaming("ExportAuditLog")}));
 }
 
 // The contract files, as compiled into the binary.

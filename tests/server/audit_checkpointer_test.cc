@@ -175,6 +175,7 @@ TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_FALSE(verification.ok);
   EXPECT_EQ(verification.broken_seq, 4u);
+  EXPECT_EQ(verification.kind, storage::AuditBreak::kSequenceGap);
 }
 
 TEST_F(AuditCheckpointerTest, OnlyOneReplicaSignsAtATime) {

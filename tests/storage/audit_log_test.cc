@@ -166,6 +166,7 @@ struct TamperCase {
   const char* name;
   const char* sql;  // %ORG% is replaced by the org of the case
   std::uint64_t broken_seq;
+  AuditBreak kind;
 };
 
 class AuditTamperTest : public AuditLogTest, public ::testing::WithParamInterface<TamperCase> {};
@@ -181,6 +182,7 @@ TEST_P(AuditTamperTest, VerifierReportsTheFirstBrokenLink) {
   const AuditVerification v = Verify(org);
   EXPECT_FALSE(v.ok);
   EXPECT_EQ(v.broken_seq, c.broken_seq) << v.problem;
+  EXPECT_EQ(v.kind, c.kind) << v.problem;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -189,17 +191,17 @@ INSTANTIATE_TEST_SUITE_P(
         TamperCase{"edit",
                    "UPDATE audit_events SET principal = 'mallory' "
                    "WHERE org_id = '%ORG%' AND seq = 4",
-                   4},
+                   4, AuditBreak::kHashMismatch},
         TamperCase{"edit-time",
                    "UPDATE audit_events SET event_time = event_time + "
                    "interval '1 microsecond' WHERE org_id = '%ORG%' AND seq = 7",
-                   7},
+                   7, AuditBreak::kHashMismatch},
         TamperCase{"delete-middle", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 5",
-                   5},
-        TamperCase{"delete-first", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 1",
-                   1},
+                   5, AuditBreak::kSequenceGap},
+        TamperCase{"delete-first", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 1", 1,
+                   AuditBreak::kSequenceGap},
         TamperCase{"delete-last", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 10",
-                   10},
+                   10, AuditBreak::kSequenceGap},
         // Insert after 3: later events move up one; the forged row copies event 3's hash
         // as its predecessor link, but its own hash cannot match.
         TamperCase{"insert",
@@ -208,20 +210,20 @@ INSTANTIATE_TEST_SUITE_P(
                    "INSERT INTO audit_events SELECT org_id, 4, event_time, 'mallory', action, "
                    "target, result, request_id, details, hash, hash FROM audit_events "
                    "WHERE org_id = '%ORG%' AND seq = 3",
-                   4},
+                   4, AuditBreak::kHashMismatch},
         TamperCase{"append-forged",
                    "INSERT INTO audit_events SELECT org_id, 11, event_time, "
                    "principal, action, target, result, request_id, details, "
                    "hash, hash FROM audit_events "
                    "WHERE org_id = '%ORG%' AND seq = 10",
-                   11},
+                   11, AuditBreak::kPrevHashMismatch},
         TamperCase{
             "reorder",
             "UPDATE audit_events SET seq = CASE seq WHEN 6 THEN 1006 ELSE 1005 END "
             "WHERE org_id = '%ORG%' AND seq IN (5, 6); "
             "UPDATE audit_events SET seq = seq - 1000 + CASE seq WHEN 1006 THEN -1 ELSE 1 END "
             "WHERE org_id = '%ORG%' AND seq > 1000",
-            5}),
+            5, AuditBreak::kPrevHashMismatch}),
     [](const ::testing::TestParamInfo<TamperCase>& param_info) {
       std::string name = param_info.param.name;
       std::replace(name.begin(), name.end(), '-', '_');
