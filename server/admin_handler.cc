@@ -70,6 +70,20 @@ void ToApi(const std::string& org_id, const storage::AuditCheckpoint& checkpoint
     out.set_signature(std::string(checkpoint.signature->begin(), checkpoint.signature->end()));
   }
   if (checkpoint.signing_key_id) out.set_signing_key_id(*checkpoint.signing_key_id);
+  switch (checkpoint.kind) {
+    case storage::AuditCheckpointKind::kPeriodic:
+      out.set_kind(v1::AUDIT_CHECKPOINT_KIND_PERIODIC);
+      break;
+    case storage::AuditCheckpointKind::kPurge:
+      out.set_kind(v1::AUDIT_CHECKPOINT_KIND_PURGE);
+      break;
+    case storage::AuditCheckpointKind::kErasure:
+      out.set_kind(v1::AUDIT_CHECKPOINT_KIND_ERASURE);
+      break;
+    case storage::AuditCheckpointKind::kUnknown:
+      out.set_kind(v1::AUDIT_CHECKPOINT_KIND_UNSPECIFIED);
+      break;
+  }
 }
 
 storage::NewAuditEvent Event(const CallContext& call, std::string action, std::string details) {
@@ -536,7 +550,7 @@ absl::StatusOr<v1::RotateRootKeyResponse> AdminHandler::RotateRootKey(
         CV_ASSIGN_OR_RETURN(const storage::ResealJob created, jobs_.Create(tx, job));
         CV_RETURN_IF_ERROR(
             audit_
-                .Append(tx, Event(call, "root.rotate",
+                .Append(tx, Event(call, "root.key_rotate",
                                   "root key version " + std::to_string(version) + " (" +
                                       crypto::RootKeyFingerprint(sealed.public_key) +
                                       ") replaces " + std::to_string(active->version) +
@@ -675,10 +689,10 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
           const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(clock_()));
           const crypto::AuditSignature signature = keys_.audit_signer->SignCheckpoint(
               request.org_id(), event.seq, event.hash, absl::ToUnixMicros(now));
-          CV_RETURN_IF_ERROR(
-              audit_.AddCheckpoint(tx, event.seq, event.hash,
-                                   std::vector<std::uint8_t>(signature.begin(), signature.end()),
-                                   keys_.audit_signer->key_id(), now));
+          CV_RETURN_IF_ERROR(audit_.AddCheckpoint(
+              tx, storage::AuditCheckpointKind::kErasure, event.seq, event.hash,
+              std::vector<std::uint8_t>(signature.begin(), signature.end()),
+              keys_.audit_signer->key_id(), now));
         }
         return absl::OkStatus();
       }));

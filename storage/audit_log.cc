@@ -44,17 +44,17 @@ constexpr Statement kEventHash{"audit.event_hash",
 constexpr Statement kInsertCheckpoint{
     "audit.insert_checkpoint",
     "INSERT INTO audit_checkpoints (org_id, seq, head_hash, signature, signing_key_id, "
-    "created_at) "
+    "created_at, kind) "
     "VALUES ($1, $2, $3::bytea, $4::bytea, $5, "
-    "'epoch'::timestamptz + $6::bigint * interval '1 microsecond')"};
+    "'epoch'::timestamptz + $6::bigint * interval '1 microsecond', $7)"};
 constexpr Statement kListCheckpoints{
     "audit.list_checkpoints",
     "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
-    "signing_key_id FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq"};
+    "signing_key_id, kind FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq"};
 constexpr Statement kLatestCheckpoint{
     "audit.latest_checkpoint",
     "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
-    "signing_key_id FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq DESC LIMIT 1"};
+    "signing_key_id, kind FROM audit_checkpoints WHERE org_id = $1 ORDER BY seq DESC LIMIT 1"};
 constexpr Statement kPurge{
     "audit.purge",
     "SELECT audit_purge_before('epoch'::timestamptz + $1::bigint * interval '1 microsecond')"};
@@ -111,6 +111,21 @@ absl::Status ValidateEvent(const NewAuditEvent& e) {
   CV_RETURN_IF_ERROR(ValidateText("audit.result", e.result, kMaxAuditFieldBytes));
   CV_RETURN_IF_ERROR(ValidateText("audit.request_id", e.request_id, kMaxAuditFieldBytes, true));
   return ValidateText("audit.details", e.details, kMaxAuditFieldBytes, true);
+}
+
+// The values of audit_checkpoints.kind.
+std::string_view CheckpointKindName(AuditCheckpointKind kind) {
+  switch (kind) {
+    case AuditCheckpointKind::kPeriodic:
+      return "periodic";
+    case AuditCheckpointKind::kPurge:
+      return "purge";
+    case AuditCheckpointKind::kErasure:
+      return "erasure";
+    case AuditCheckpointKind::kUnknown:
+      break;
+  }
+  return "";
 }
 
 AuditVerification Broken(AuditVerification v, std::uint64_t seq, AuditBreak kind,
@@ -293,12 +308,15 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
   return v;
 }
 
-absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
+absl::Status AuditLog::AddCheckpoint(Transaction& tx, AuditCheckpointKind kind, std::uint64_t seq,
                                      const crypto::AuditHash& hash,
                                      std::optional<std::vector<std::uint8_t>> signature,
                                      std::optional<std::string> signing_key_id,
                                      std::optional<absl::Time> created_at) const {
   if (seq == 0) return absl::InvalidArgumentError("checkpoint seq: must be positive");
+  if (kind == AuditCheckpointKind::kUnknown) {
+    return absl::InvalidArgumentError("checkpoint kind: must be known");
+  }
   if (signature.has_value() != signing_key_id.has_value()) {
     return absl::InvalidArgumentError("checkpoint: signature and signing_key_id go together");
   }
@@ -322,7 +340,8 @@ absl::Status AuditLog::AddCheckpoint(Transaction& tx, std::uint64_t seq,
                {org, seq_param, HashParam(hash),
                 signature.has_value() ? SqlParam::Bytes(*signature) : SqlParam::Null(),
                 signing_key_id.has_value() ? SqlParam::Text(*signing_key_id) : SqlParam::Null(),
-                SqlParam::Micros(created_at.value_or(clock_()))})
+                SqlParam::Micros(created_at.value_or(clock_())),
+                SqlParam::Text(std::string(CheckpointKindName(kind)))})
       .status();
 }
 
@@ -330,6 +349,13 @@ namespace {
 
 absl::StatusOr<AuditCheckpoint> CheckpointFromRow(const Row& row) {
   AuditCheckpoint c;
+  if (!row.IsNull(5)) {
+    CV_ASSIGN_OR_RETURN(const std::string kind, row.Text(5));
+    for (const AuditCheckpointKind k : {AuditCheckpointKind::kPeriodic, AuditCheckpointKind::kPurge,
+                                        AuditCheckpointKind::kErasure}) {
+      if (kind == CheckpointKindName(k)) c.kind = k;
+    }
+  }
   CV_ASSIGN_OR_RETURN(c.seq, Seq(row, 0));
   CV_ASSIGN_OR_RETURN(c.head_hash, HashColumn(row, 1));
   CV_ASSIGN_OR_RETURN(c.created_at, row.Micros(2));

@@ -47,8 +47,12 @@ struct AuditHead {
   crypto::AuditHash hash{};
 };
 
+// Why a checkpoint was written. kUnknown: before the schema recorded it.
+enum class AuditCheckpointKind { kUnknown, kPeriodic, kPurge, kErasure };
+
 struct AuditCheckpoint {
   std::uint64_t seq = 0;
+  AuditCheckpointKind kind = AuditCheckpointKind::kUnknown;
   crypto::AuditHash head_hash{};
   absl::Time created_at;
   std::optional<std::vector<std::uint8_t>> signature;
@@ -111,7 +115,9 @@ class AuditLog {
   // Records a checkpoint at `seq`, whose hash must be the chain's hash at that event
   // (FAILED_PRECONDITION otherwise). signature and signing_key_id go together.
   // `created_at` defaults to the clock; a signed checkpoint passes the time it signed.
-  absl::Status AddCheckpoint(Transaction& tx, std::uint64_t seq, const crypto::AuditHash& hash,
+  // `kind` must be known.
+  absl::Status AddCheckpoint(Transaction& tx, AuditCheckpointKind kind, std::uint64_t seq,
+                             const crypto::AuditHash& hash,
                              std::optional<std::vector<std::uint8_t>> signature,
                              std::optional<std::string> signing_key_id,
                              std::optional<absl::Time> created_at = std::nullopt) const;

@@ -881,8 +881,8 @@ TEST_F(CryptoShreddingTest, ReceiptNamesEveryKeyVersionAndTheChainHeadAndIsSigne
   ASSERT_NE(checkpoint, s.checkpoints_at_destroy.end()) << "no checkpoint at the org.destroy event";
   EXPECT_EQ(checkpoint->chain_head_hash(), receipt.audit_chain_head());
   EXPECT_EQ(checkpoint->signing_key_id(), pinned_id);
-  EXPECT_NE(checkpoint->kind(), v1::AUDIT_CHECKPOINT_KIND_EXPORT)
-      << "signed for the export, not stored at the destruction";
+  EXPECT_EQ(checkpoint->kind(), v1::AUDIT_CHECKPOINT_KIND_ERASURE)
+      << v1::AuditCheckpointKind_Name(checkpoint->kind());
   EXPECT_LE(TimeUtil::TimestampToMicroseconds(checkpoint->time()), s.destroy_returned_micros);
   crypto::AuditHash head{};
   std::copy(receipt.audit_chain_head().begin(), receipt.audit_chain_head().end(), head.begin());

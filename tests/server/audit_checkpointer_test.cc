@@ -125,6 +125,7 @@ TEST_F(AuditCheckpointerTest, SignsTheHeadOfEveryChainThatGrew) {
     const storage::AuditHead head = Head(org);
     EXPECT_EQ(checkpoints[0].seq, head.seq) << org;
     EXPECT_EQ(checkpoints[0].head_hash, head.hash) << org;
+    EXPECT_EQ(checkpoints[0].kind, storage::AuditCheckpointKind::kPeriodic) << org;
     EXPECT_TRUE(SignatureVerifies(org, checkpoints[0])) << org;
   }
   EXPECT_TRUE(Checkpoints("quiet").empty());

@@ -283,15 +283,17 @@ TEST_F(AuditLogTest, CheckpointsMustMatchTheChain) {
   EXPECT_EQ(pool_
                 ->Run(org,
                       [&](Transaction& tx) {
-                        return log_.AddCheckpoint(tx, 4, wrong, std::nullopt, std::nullopt);
+                        return log_.AddCheckpoint(tx, AuditCheckpointKind::kPeriodic, 4, wrong,
+                                                  std::nullopt, std::nullopt);
                       })
                 .code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(pool_
                   ->Run(org,
                         [&](Transaction& tx) {
-                          return log_.AddCheckpoint(
-                              tx, 4, head.hash, std::vector<std::uint8_t>{1, 2, 3}, "sig-key-1");
+                          return log_.AddCheckpoint(tx, AuditCheckpointKind::kPeriodic, 4,
+                                                    head.hash, std::vector<std::uint8_t>{1, 2, 3},
+                                                    "sig-key-1");
                         })
                   .ok());
   std::vector<AuditCheckpoint> checkpoints;
@@ -306,7 +308,16 @@ TEST_F(AuditLogTest, CheckpointsMustMatchTheChain) {
                   .ok());
   ASSERT_EQ(checkpoints.size(), 1u);
   EXPECT_EQ(checkpoints[0].signing_key_id, "sig-key-1");
+  EXPECT_EQ(checkpoints[0].kind, AuditCheckpointKind::kPeriodic);
   EXPECT_TRUE(Verify(org).ok);
+  EXPECT_EQ(pool_
+                ->Run(org,
+                      [&](Transaction& tx) {
+                        return log_.AddCheckpoint(tx, AuditCheckpointKind::kUnknown, 5, head.hash,
+                                                  std::nullopt, std::nullopt);
+                      })
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(AuditLogTest, EventFieldsAreValidated) {

@@ -68,7 +68,8 @@ class IsolationTest : public ::testing::Test {
         absl::StatusOr<AuditEvent> event =
             log.Append(tx, {"svc", "credential.put", "crm/token", "ok", "r1", ""});
         if (!event.ok()) return event.status();
-        return log.AddCheckpoint(tx, event->seq, event->hash, std::nullopt, std::nullopt);
+        return log.AddCheckpoint(tx, AuditCheckpointKind::kPeriodic, event->seq, event->hash,
+                                 std::nullopt, std::nullopt);
       });
       ASSERT_TRUE(put.ok()) << put;
     }

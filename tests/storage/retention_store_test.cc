@@ -385,6 +385,7 @@ TEST_F(RetentionStoreTest, PurgeCheckpointIsSignedUnlessOneIsAlreadyThere) {
   std::vector<AuditCheckpoint> checkpoints = Checkpoints("signed-org");
   ASSERT_EQ(checkpoints.size(), 1u);
   EXPECT_EQ(checkpoints[0].seq, 2u);
+  EXPECT_EQ(checkpoints[0].kind, AuditCheckpointKind::kPurge);
   EXPECT_EQ(checkpoints[0].created_at, signed_at);
   ASSERT_TRUE(checkpoints[0].signature.has_value());
   EXPECT_EQ(checkpoints[0].signing_key_id, signer->key_id());
@@ -394,7 +395,8 @@ TEST_F(RetentionStoreTest, PurgeCheckpointIsSignedUnlessOneIsAlreadyThere) {
 
   // An unsigned checkpoint already at the purge point (e.g. from an export) is kept.
   const absl::Status added = admin_->Run("signed-org", [&](Transaction& tx) {
-    return AuditLog().AddCheckpoint(tx, 4, events[3].hash, std::nullopt, std::nullopt);
+    return AuditLog().AddCheckpoint(tx, AuditCheckpointKind::kPeriodic, 4, events[3].hash,
+                                    std::nullopt, std::nullopt);
   });
   ASSERT_TRUE(added.ok()) << added;
   batch = PurgeAudit("signed-org", t0 + absl::Minutes(4), 10, sign);
