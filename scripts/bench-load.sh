@@ -56,7 +56,8 @@ put_weight=$(awk -v f="$put_fraction" 'BEGIN { if (f < 0 || f > 1) exit 1; print
 "$root/scripts/bootstrap.sh"
 build="$root/build/release"
 echo "== build (Release, $build)"
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# run.sh shares this build directory and turns the benchmarks off in its cache.
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCREDVAULT_BUILD_BENCH=ON >/dev/null
 cmake --build "$build" -j "$jobs" --target credvaultd credvaultctl credvault_load
 load="$build/bench/credvault_load"
 
