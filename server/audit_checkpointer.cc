@@ -125,8 +125,8 @@ absl::StatusOr<bool> AuditCheckpointer::CheckpointChain(const std::string& org_i
     const crypto::AuditSignature signature =
         signer_.SignCheckpoint(org_id, head.seq, head.hash, absl::ToUnixMicros(now));
     CV_RETURN_IF_ERROR(audit_.AddCheckpoint(
-        tx, storage::AuditCheckpointKind::kPeriodic, head.seq, head.hash, std::vector<std::uint8_t>(signature.begin(), signature.end()),
-        signer_.key_id(), now));
+        tx, storage::AuditCheckpointKind::kPeriodic, head.seq, head.hash,
+        std::vector<std::uint8_t>(signature.begin(), signature.end()), signer_.key_id(), now));
     signed_one = true;
     return absl::OkStatus();
   }));

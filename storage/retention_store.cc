@@ -219,8 +219,9 @@ absl::StatusOr<AuditPurgeBatch> RetentionStore::PurgeAuditEvents(
     if (existing_count == 0) {
       const std::uint64_t useq = static_cast<std::uint64_t>(seq);
       const CheckpointSignature signature = sign(tx.org_id(), useq, hash);
-      CV_RETURN_IF_ERROR(AuditLog().AddCheckpoint(tx, AuditCheckpointKind::kPurge, useq, hash, signature.signature,
-                                                  signature.signing_key_id, signature.signed_at));
+      CV_RETURN_IF_ERROR(AuditLog().AddCheckpoint(tx, AuditCheckpointKind::kPurge, useq, hash,
+                                                  signature.signature, signature.signing_key_id,
+                                                  signature.signed_at));
     }
   }
   CV_ASSIGN_OR_RETURN(const Row purged, tx.ExecuteOne(kAuditPurgeThrough, {at, seq_param}));
