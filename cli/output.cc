@@ -192,9 +192,13 @@ std::string EscapeForTerminal(absl::string_view text) {
 }
 
 std::string FormatRpcError(const grpc::Status& status, absl::string_view reason) {
+  std::string message = EscapeForTerminal(status.error_message());
+  // gRPC itself answers a method that the listener does not serve, with no message.
+  if (message.empty() && status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    message = "this listener does not serve that method (is --addr the right listener?)";
+  }
   std::string line = absl::StrCat("credvaultctl: ", GrpcStatusCodeName(status.error_code()), " (",
-                                  static_cast<int>(status.error_code()),
-                                  "): ", EscapeForTerminal(status.error_message()));
+                                  static_cast<int>(status.error_code()), "): ", message);
   if (!reason.empty()) {
     absl::StrAppend(&line, " [credvault-error-reason: ", EscapeForTerminal(reason), "]");
   }

@@ -121,6 +121,9 @@ TEST(FormatRpcErrorTest, CodeNameNumberMessageAndReason) {
             "[credvault-error-reason: ERROR_REASON_ORG_DESTROYED]");
   EXPECT_EQ(FormatRpcError(grpc::Status(grpc::StatusCode::INTERNAL, "a\nb"), ""),
             "credvaultctl: INTERNAL (13): a\\x0ab");
+  EXPECT_EQ(FormatRpcError(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), ""),
+            "credvaultctl: UNIMPLEMENTED (12): this listener does not serve that method (is "
+            "--addr the right listener?)");
 }
 
 TEST(FormatOtherResponsesTest, CompareVerifyAndOrg) {
