@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "crypto/org_key.h"
 #include "server/api_validation.h"
@@ -22,6 +24,7 @@ namespace v1 = ::credvault::v1;
 constexpr std::size_t kExportChunk = 500;
 // Written into the org.destroy event so a retried DestroyOrg can rebuild the receipt.
 constexpr std::string_view kErasedCountField = "erased_credential_versions=";
+constexpr std::string_view kDestroyedVersionsField = "destroyed_key_versions=";
 
 absl::Status Invalid(const std::string& message) {
   return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
@@ -666,18 +669,22 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
           open_job->last_error = "the org was destroyed";
           CV_RETURN_IF_ERROR(jobs_.Update(tx, *open_job));
         }
-        CV_ASSIGN_OR_RETURN(
-            const storage::AuditEvent event,
-            audit_.Append(
-                tx, Event(call, "org.destroy",
-                          "reason: " + request.reason() + "; every org private key destroyed; " +
-                              std::string(kErasedCountField) + std::to_string(unerased))));
         CV_ASSIGN_OR_RETURN(const v1::OrgInfo after, LoadOrgInfo(tx));
         crypto::ErasureReceiptFields fields;
         fields.org_id = request.org_id();
         for (const v1::OrgKeyVersion& key : after.key_versions()) {
           fields.destroyed_key_versions.push_back(key.version());
         }
+        // The event carries what the receipt states, so an audit export (whose chain the
+        // erasure checkpoint signs) proves the erasure without the receipt itself.
+        CV_ASSIGN_OR_RETURN(
+            const storage::AuditEvent event,
+            audit_.Append(tx, Event(call, "org.destroy",
+                                    absl::StrCat("reason: ", request.reason(),
+                                                 "; every org private key destroyed; ",
+                                                 std::string(kDestroyedVersionsField),
+                                                 absl::StrJoin(fields.destroyed_key_versions, ","),
+                                                 "; ", std::string(kErasedCountField), unerased))));
         fields.destroy_time_unix_micros = absl::ToUnixMicros(FromTimestamp(after.destroy_time()));
         fields.erased_credential_version_count = unerased;
         fields.audit_sequence = event.seq;
