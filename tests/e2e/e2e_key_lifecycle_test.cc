@@ -54,6 +54,16 @@ Outcome RotateOrgKey(Clients& admin, const std::string& org, const std::string& 
   return Call(*admin.admin, &v1::AdminService::Stub::RotateOrgKey, request, response, 60);
 }
 
+Outcome DestroyOrgKeyVersion(Clients& admin, const std::string& org, std::uint32_t version,
+                             const std::string& reason,
+                             v1::DestroyOrgKeyVersionResponse* response) {
+  v1::DestroyOrgKeyVersionRequest request;
+  request.set_org_id(org);
+  request.set_key_version(version);
+  request.set_reason(reason);
+  return Call(*admin.admin, &v1::AdminService::Stub::DestroyOrgKeyVersion, request, response);
+}
+
 Outcome RotateRootKey(Clients& admin, const std::string& idempotency_key,
                       v1::RotateRootKeyResponse* response) {
   v1::RotateRootKeyRequest request;
@@ -421,6 +431,15 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   outcome = RotateOrgKey(*admin, org, "refusals-rotate-other", &second);
   EXPECT_EQ(outcome.reason, "ERROR_REASON_RESEAL_IN_PROGRESS") << outcome;
 
+  // Neither the version being moved away from nor the current one can be destroyed.
+  v1::DestroyOrgKeyVersionResponse destroyed;
+  outcome = DestroyOrgKeyVersion(*admin, org, 1, "too early", &destroyed);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
+  EXPECT_THAT(outcome.message, HasSubstr("is RETIRING, not RETIRED")) << outcome;
+  outcome = DestroyOrgKeyVersion(*admin, org, 2, "the current one", &destroyed);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
+  EXPECT_THAT(outcome.message, HasSubstr("is ACTIVE, not RETIRED")) << outcome;
+
   // The same idempotency key again: the same job, nothing rotated.
   v1::RotateOrgKeyResponse replay;
   outcome = RotateOrgKey(*admin, org, "refusals-rotate-1", &replay);
@@ -477,6 +496,47 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
     EXPECT_EQ(KeyState(info, version), v1::ORG_KEY_STATE_RETIRED) << Keys(info);
   }
   EXPECT_EQ(KeyState(info, 4), v1::ORG_KEY_STATE_ACTIVE) << Keys(info);
+
+  // Destroying the private half of a retired version.
+  const auto sealed_half_present = [&](std::uint32_t version) {
+    return Sql(*stack_, "SELECT sealed_private_key IS NOT NULL FROM org_keys WHERE org_id = '" +
+                            org + "' AND version = " + std::to_string(version));
+  };
+  v1::DestroyOrgKeyVersionResponse destroy_response;
+  outcome = DestroyOrgKeyVersion(*admin, org, 0, "ticket 5120", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::INVALID_ARGUMENT) << outcome;
+  EXPECT_THAT(outcome.message, HasSubstr("key_version")) << outcome;
+  outcome = DestroyOrgKeyVersion(*admin, org, 1, "", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::INVALID_ARGUMENT) << outcome;
+  EXPECT_THAT(outcome.message, HasSubstr("reason")) << outcome;
+  outcome = DestroyOrgKeyVersion(*admin, org, 9, "ticket 5120", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::NOT_FOUND) << outcome;
+  EXPECT_THAT(outcome.message, HasSubstr("org key version 9 does not exist")) << outcome;
+  outcome = DestroyOrgKeyVersion(*admin, "no-such-org", 1, "ticket 5120", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::NOT_FOUND) << outcome;
+  outcome = DestroyOrgKeyVersion(auditor, org, 1, "ticket 5120", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::PERMISSION_DENIED) << outcome;
+  outcome = DestroyOrgKeyVersion(*admin, org, 4, "ticket 5120", &destroy_response);
+  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
+  EXPECT_EQ(sealed_half_present(1), "t") << "a refused request changed the key";
+
+  outcome = DestroyOrgKeyVersion(scoped, org, 1, "ticket 5120", &destroy_response);
+  ASSERT_TRUE(outcome.ok()) << outcome;
+  EXPECT_FALSE(destroy_response.already_destroyed());
+  EXPECT_EQ(KeyState(destroy_response.org(), 1), v1::ORG_KEY_STATE_DESTROYED)
+      << Keys(destroy_response.org());
+  EXPECT_EQ(KeyState(destroy_response.org(), 2), v1::ORG_KEY_STATE_RETIRED)
+      << Keys(destroy_response.org());
+  EXPECT_EQ(sealed_half_present(1), "f");
+  EXPECT_EQ(sealed_half_present(2), "t");
+  outcome = DestroyOrgKeyVersion(*admin, org, 1, "ticket 5120, again", &destroy_response);
+  ASSERT_TRUE(outcome.ok()) << outcome;
+  EXPECT_TRUE(destroy_response.already_destroyed());
+  const std::vector<v1::AuditEvent> key_destroys = EventsWithAction(*admin, org, "org.key_destroy");
+  ASSERT_EQ(key_destroys.size(), 1u) << "a repeated destruction is not recorded again";
+  EXPECT_EQ(key_destroys[0].result(), "ok");
+  EXPECT_THAT(key_destroys[0].details(), HasSubstr("ticket 5120"));
+  EXPECT_THAT(key_destroys[0].details(), HasSubstr("org key version 1 destroyed"));
 
   // One job per page, newest first.
   std::vector<std::string> listed;
@@ -1059,12 +1119,7 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
 
   // (d) Seal key rotation: each credvaultd is replaced by one with the new configuration
   // while the load moves over, as in a rolling update.
-  const bool seal_rotation =
-      RunShell(ShellQuote(CREDVAULTD_PATH) + " --help").output.find("rewrap-root-keys") !=
-      std::string::npos;
-  if (!seal_rotation) {
-    std::cerr << "[ e2e ] (d) skipped: credvaultd has no rewrap-root-keys\n";
-  } else {
+  {
     ASSERT_TRUE(MakeKeyFile("seal-2.key"));
     const std::string previous_block =
         "  previous_seal_keys:\n    - provider: file\n      file: " + keys_ + "seal.key\n";
@@ -1172,7 +1227,7 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
   std::set<std::string> orgs = {"_system", "pin-before", "pin-after"};
   for (const Ledger::Credential& credential : credentials) orgs.insert(credential.org);
   for (const std::string& org : orgs) EXPECT_TRUE(AuditVerifies(*admin, org));
-  EXPECT_EQ(EventsWithAction(*admin, "load-a", "org.key_reseal").size(), seal_rotation ? 2u : 1u);
+  EXPECT_EQ(EventsWithAction(*admin, "load-a", "org.key_reseal").size(), 2u);
   EXPECT_EQ(EventsWithAction(*admin, "load-b", "org.key_reseal").size(), 1u);
   EXPECT_FALSE(EventsWithAction(*admin, "_system", "root.key_reseal").empty());
 }
