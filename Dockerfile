@@ -8,7 +8,8 @@
 # packages as scripts/bootstrap.sh. The runtime stage is debian:12-slim plus only the
 # shared libraries the binaries link against, runs as the unprivileged user 65532 and
 # starts credvaultd directly (exec form): nothing at run time needs a shell, and the Helm
-# chart probes the pod with TCP connects, not commands.
+# chart probes the pod over the network (gRPC health checks on the health-only listener,
+# or TCP connects when that listener is off), never with commands.
 #
 # tests/image/check_image.py keeps this file honest: every library `ldd` reports for a
 # built credvaultd must come from a package this runtime stage installs (directly, or as a

@@ -435,8 +435,6 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
                                                        config->audit_checkpoints.interval,
                                                        *decrypt_keys->audit_signer, &metrics);
     checkpointer->Start();
-  } else if (admin_pool) {
-    LogWarning("audit checkpoints are not signed: keys.audit_signing_key_file is not set");
   }
 
   LogInfo("credvaultd serving",

@@ -191,6 +191,18 @@ void ValidateKeys(const Config& config, Problems& problems) {
   } else if (decrypt) {
     problems.Add("keys.seal_key", "required with the decrypt tier");
   }
+  // Erasure receipts and audit checkpoints are the tenant's proof; a decrypt tier that
+  // cannot sign them would hand out unverifiable ones.
+  if (!keys.audit_signing_key_file.empty()) {
+    if (!decrypt) {
+      problems.Add("keys.audit_signing_key_file",
+                   "a write-tier-only process must not hold the audit signing key");
+    }
+  } else if (decrypt) {
+    problems.Add("keys.audit_signing_key_file",
+                 "required with the decrypt tier (it signs erasure receipts and audit "
+                 "checkpoints)");
+  }
   if (!keys.previous_seal_keys.empty() && !decrypt) {
     problems.Add("keys.previous_seal_keys", "a write-tier-only process must not hold seal keys");
   } else {

@@ -114,7 +114,7 @@ struct KeysConfig {
   // Seal keys being rotated away from (decrypt tier only): they unwrap root keys that
   // still name them, until `credvaultd rewrap-root-keys` has moved those to seal_key.
   std::vector<SealKeyConfig> previous_seal_keys;
-  std::string audit_signing_key_file;  // optional
+  std::string audit_signing_key_file;  // decrypt tier only, required there
 };
 
 struct LimitsConfig {
@@ -144,7 +144,7 @@ struct RetentionConfig {
 
 struct AuditCheckpointsConfig {
   // Sign the head of every grown audit chain this often (decrypt tier, one replica at a
-  // time, only with keys.audit_signing_key_file).
+  // time, with keys.audit_signing_key_file).
   absl::Duration interval = absl::Hours(1);
 };
 

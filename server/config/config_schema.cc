@@ -170,7 +170,8 @@ void VisitKeys(SchemaVisitor& v, KeysConfig& keys) {
                "these with seal_key. Remove an entry once that has run. Decrypt tier only."},
       VisitSealKey);
   v.String("audit_signing_key_file", &keys.audit_signing_key_file,
-           {.help = "Key file for signing audit log checkpoints."});
+           {.help = "Key file (a 32-byte Ed25519 seed) that signs audit checkpoints and erasure "
+                    "receipts. Required with the decrypt tier; refused in a write-only process."});
 }
 
 void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
@@ -295,7 +296,7 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
       });
   DefaultedSection(
       v, "audit_checkpoints", &config.audit_checkpoints,
-      {.help = "Signed checkpoints of the audit chains (only with keys.audit_signing_key_file)."},
+      {.help = "Signed checkpoints of the audit chains, made with keys.audit_signing_key_file."},
       [&](AuditCheckpointsConfig& checkpoints) {
         v.Duration("interval", &checkpoints.interval, absl::Minutes(1), absl::Hours(24),
                    {.help = "How often the decrypt tier signs the head of every audit chain "

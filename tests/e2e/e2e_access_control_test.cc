@@ -575,6 +575,7 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   config["database"].remove("decryptor");
   config["database"].remove("admin");
   config["keys"].remove("seal_key");
+  config["keys"].remove("audit_signing_key_file");
   YAML::Emitter write_only;
   write_only << config;
   const std::string path = stack.dir + "/write-only.yaml";

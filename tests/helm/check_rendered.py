@@ -121,6 +121,45 @@ def check_hardening(obj):
         check("hostPath" not in volume, f"{where}: hostPath volume {volume['name']}")
 
 
+def check_service_monitor(monitor, services, deployments, values):
+    """The monitor selects exactly the metrics Services, and each of them reaches the metrics
+    port of one Deployment's pods, so every replica of every tier is scraped."""
+    where = name_of(monitor)
+    spec = monitor["spec"]
+    wanted = spec["selector"]["matchLabels"]
+    selected = [s for s in services
+                if all(s["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+    check(len(spec.get("namespaceSelector", {}).get("matchNames", [])) == 1,
+          f"{where}: does not look in exactly one namespace")
+    check(len(selected) == len(deployments),
+          f"{where}: selects {len(selected)} Services for {len(deployments)} Deployments")
+    endpoints = spec.get("endpoints", [])
+    if not check(len(endpoints) == 1, f"{where}: expected one endpoint, got {len(endpoints)}"):
+        return
+    endpoint = endpoints[0]
+    check(endpoint.get("path") == "/metrics", f"{where}: scrapes {endpoint.get('path')!r}, not /metrics")
+    check(endpoint.get("interval") == values["serviceMonitor"]["interval"] and
+          endpoint.get("scrapeTimeout") == values["serviceMonitor"]["scrapeTimeout"],
+          f"{where}: interval or scrapeTimeout not taken from values")
+    covered = set()
+    for service in selected:
+        ports = [p for p in service["spec"]["ports"] if p.get("name") == endpoint.get("port")]
+        if not check(len(ports) == 1, f"{where}: {name_of(service)} has no port named {endpoint.get('port')!r}"):
+            continue
+        check(ports[0]["port"] == values["metrics"]["port"],
+              f"{name_of(service)}: metrics Service port {ports[0]['port']} is not metrics.port")
+        for dep in deployments:
+            labels = dep["spec"]["template"]["metadata"]["labels"]
+            if all(labels.get(k) == v for k, v in service["spec"]["selector"].items()):
+                container_ports = {p["name"]: p["containerPort"] for p in pod_spec(dep)["containers"][0]["ports"]}
+                check(container_ports.get(ports[0]["targetPort"]) == values["metrics"]["port"],
+                      f"{name_of(service)}: targets {ports[0]['targetPort']!r}, which {name_of(dep)} does "
+                      f"not serve on the metrics port")
+                covered.add(name_of(dep))
+    check(covered == {name_of(d) for d in deployments},
+          f"{where}: Deployments not scraped: {sorted({name_of(d) for d in deployments} - covered)}")
+
+
 def listen_address(values, port):
     """The address the chart renders for a listener: listenHost:port, IPv6 in brackets."""
     host = values["listenHost"]
@@ -194,6 +233,11 @@ def config_files(config):
         files.append((seal["file"], True))
     if (seal.get("pkcs11") or {}).get("pin_file"):
         files.append((seal["pkcs11"]["pin_file"], True))
+    for previous in keys.get("previous_seal_keys") or []:
+        if previous.get("file"):
+            files.append((previous["file"], True))
+        if (previous.get("pkcs11") or {}).get("pin_file"):
+            files.append((previous["pkcs11"]["pin_file"], True))
     if keys.get("audit_signing_key_file"):
         files.append((keys["audit_signing_key_file"], True))
     files.append((config["policy_file"], False))
@@ -216,7 +260,8 @@ def run_credvaultd(credvaultd, config_text, policy_text, what):
             f.write(policy_text)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         for variable in ("CREDVAULT_DB_WRITER_PASSWORD", "CREDVAULT_DB_DECRYPTOR_PASSWORD",
-                         "CREDVAULT_DB_ADMIN_PASSWORD", "CREDVAULT_PKCS11_PIN"):
+                         "CREDVAULT_DB_ADMIN_PASSWORD", "CREDVAULT_PKCS11_PIN") + tuple(
+                             f"CREDVAULT_PKCS11_PIN_PREVIOUS_{i}" for i in range(8)):
             env[variable] = "not-a-real-secret"
         for variable in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if variable in os.environ:
@@ -271,8 +316,10 @@ def main():
     # Which Secrets each kind of process may read.
     seal_side = {keys["sealKey"]["file"]["secretName"]} if keys["sealKey"]["provider"] == "file" else {
         keys["sealKey"]["pkcs11"]["pin"]["secretName"]}
-    if keys["auditSigningKey"]["secretName"]:
-        seal_side.add(keys["auditSigningKey"]["secretName"])
+    seal_side.add(keys["auditSigningKey"]["secretName"])
+    for previous in keys.get("previousSealKeys") or []:
+        seal_side.add(previous["file"]["secretName"] if previous["provider"] == "file"
+                      else previous["pkcs11"]["pin"]["secretName"])
     decrypt_db = {db["decryptor"]["passwordSecret"]["name"], db["admin"]["passwordSecret"]["name"]}
     writer_db = {db["writer"]["passwordSecret"]["name"]}
     owner = {values["migration"]["urlSecret"]["name"]}
@@ -373,6 +420,23 @@ def main():
                     check(("pin_file" in rendered) == (p11["pin"]["as"] == "file"), f"{where}: pkcs11 pin source")
                     for v in p11["volumes"]:
                         check(v["name"] in {x["name"] for x in spec["volumes"]}, f"{where}: HSM volume {v['name']} missing")
+                # Seal keys being rotated away from: each one, in order, from its own Secret.
+                previous = keys.get("previousSealKeys") or []
+                rendered = config["keys"].get("previous_seal_keys") or []
+                if check(len(rendered) == len(previous),
+                         f"{where}: {len(rendered)} previous seal keys rendered, {len(previous)} in values"):
+                    for i, (want, got) in enumerate(zip(previous, rendered)):
+                        check(got["provider"] == want["provider"], f"{where}: previous seal key {i}: provider")
+                        if want["provider"] == "pkcs11":
+                            check(got["pkcs11"]["key_label"] == want["pkcs11"]["keyLabel"] and
+                                  got["pkcs11"]["token_label"] == want["pkcs11"]["tokenLabel"],
+                                  f"{where}: previous seal key {i}: pkcs11 labels differ")
+                        secret = (want["file"]["secretName"] if want["provider"] == "file"
+                                  else want["pkcs11"]["pin"]["secretName"])
+                        check(secret in refs, f"{where}: previous seal key {i}: Secret {secret} not referenced")
+            else:
+                check("previous_seal_keys" not in config["keys"],
+                      f"{where}: a write-only config names previous seal keys")
             configs.append((where, text, spec, container))
 
         # Services: each selects a Deployment whose pods have the target port.
@@ -439,7 +503,9 @@ def main():
                         check(rule is not None and rule.get("from") == np["metrics"]["from"],
                               f"{name_of(mine[0])}: metrics port not limited to the configured scraper")
         if values["serviceMonitor"]["enabled"] and values["metrics"]["enabled"]:
-            check(len(by_kind.get("ServiceMonitor", [])) == 1, "ServiceMonitor not rendered")
+            monitors = by_kind.get("ServiceMonitor", [])
+            if check(len(monitors) == 1, "ServiceMonitor not rendered"):
+                check_service_monitor(monitors[0], by_kind.get("Service", []), deployments, values)
         else:
             check("ServiceMonitor" not in by_kind, "ServiceMonitor rendered though disabled")
 

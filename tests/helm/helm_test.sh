@@ -126,6 +126,10 @@ expect_refused() {  # $1: name, $2: message the checker must print
 }
 mutate seal-key-on-write 'spec("write")["volumes"].append({"name": "seal", "secret": {"secretName": "credvault-seal-key", "defaultMode": 288}})'
 expect_refused seal-key-on-write "write pods can read ['credvault-seal-key']"
+mutate previous-seal-key-on-write 'spec("write")["volumes"].append({"name": "old-seal", "secret": {"secretName": "credvault-seal-key-2024", "defaultMode": 288}})'
+expect_refused previous-seal-key-on-write "write pods can read ['credvault-seal-key-2024']"
+mutate previous-seal-key-dropped 'c = [c for c in docs if c["kind"] == "ConfigMap" and "previous_seal_keys" in str(c["data"])][0]; c["data"] = {k: v.replace("previous_seal_keys:", "retired_seal_keys:") for k, v in c["data"].items()}'
+expect_refused previous-seal-key-dropped "0 previous seal keys rendered, 1 in values"
 mutate writer-password-on-decrypt 'spec("decrypt")["containers"][0]["env"].append({"name": "CREDVAULT_DB_WRITER_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "credvault-db-writer", "key": "password"}}})'
 expect_refused writer-password-on-decrypt "decrypt pods can read ['credvault-db-writer']"
 mutate writable-root 'spec("decrypt")["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False'
@@ -148,6 +152,8 @@ mutate open-health '[p for p in docs if p["kind"] == "NetworkPolicy" and p["meta
 expect_refused open-health "the health port admits"
 mutate secret-object 'docs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}, "data": {"seal.key": "AAAA"}})'
 expect_refused secret-object "the chart rendered a Secret"
+mutate unscraped-tier '[m for m in docs if m["kind"] == "ServiceMonitor"][0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = "write"'
+expect_refused unscraped-tier "selects 1 Services for 2 Deployments"
 
 # 3. Invalid values are refused with a clear message.
 echo "== invalid values files are refused"

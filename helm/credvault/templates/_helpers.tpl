@@ -137,6 +137,21 @@ that names the value. Included by every template that renders a workload.
 {{- fail "keys.sealKey.pkcs11: module, tokenLabel, keyLabel and pin.secretName are required with keys.sealKey.provider pkcs11" -}}
 {{- end -}}
 {{- end -}}
+{{- range $i, $k := $v.keys.previousSealKeys -}}
+{{- if eq $k.provider "file" -}}
+{{- if not (and $k.file $k.file.secretName) -}}
+{{- fail (printf "keys.previousSealKeys[%d].file.secretName: required with provider file" $i) -}}
+{{- end -}}
+{{- else -}}
+{{- $p := $k.pkcs11 | default dict -}}
+{{- if or (not $p.module) (not $p.tokenLabel) (not $p.keyLabel) (not (and $p.pin $p.pin.secretName)) -}}
+{{- fail (printf "keys.previousSealKeys[%d].pkcs11: module, tokenLabel, keyLabel and pin.secretName are required with provider pkcs11" $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $v.keys.auditSigningKey.secretName -}}
+{{- fail "keys.auditSigningKey.secretName: required: the decrypt tier signs erasure receipts and audit checkpoints with it (a 32-byte key, made like the seal key; docs/operations.md)" -}}
+{{- end -}}
 {{- if lt (int $v.limits.maxRequestBytes) (add (int $v.limits.maxSecretSize) 16384) -}}
 {{- fail (printf "limits.maxRequestBytes: must be at least limits.maxSecretSize + 16384 (%d)" (add (int $v.limits.maxSecretSize) 16384)) -}}
 {{- end -}}
@@ -252,9 +267,26 @@ keys:
       pin_env: CREDVAULT_PKCS11_PIN
     {{- end }}
   {{- end }}
-  {{- if $v.keys.auditSigningKey.secretName }}
-  audit_signing_key_file: /etc/credvault/keys/audit-signing.key
+  {{- with $v.keys.previousSealKeys }}
+  previous_seal_keys:
+  {{- range $i, $k := . }}
+    - provider: {{ $k.provider }}
+    {{- if eq $k.provider "file" }}
+      file: {{ printf "/etc/credvault/keys/previous-seal-%d.key" $i | quote }}
+    {{- else }}
+      pkcs11:
+        module: {{ $k.pkcs11.module | quote }}
+        token_label: {{ $k.pkcs11.tokenLabel | quote }}
+        key_label: {{ $k.pkcs11.keyLabel | quote }}
+      {{- if eq (default "env" $k.pkcs11.pin.as) "file" }}
+        pin_file: {{ printf "/etc/credvault/keys/previous-pkcs11-%d.pin" $i | quote }}
+      {{- else }}
+        pin_env: {{ printf "CREDVAULT_PKCS11_PIN_PREVIOUS_%d" $i }}
+      {{- end }}
+    {{- end }}
   {{- end }}
+  {{- end }}
+  audit_signing_key_file: /etc/credvault/keys/audit-signing.key
 {{- end }}
 policy_file: /etc/credvault/policy/policy.yaml
 limits:
@@ -382,14 +414,35 @@ a changed key Secret reaches a pod only when the pod restarts.)
 {{- else -}}
 {{- $env = append $env (dict "name" "CREDVAULT_PKCS11_PIN" "valueFrom" (dict "secretKeyRef" (dict "name" $p.pin.secretName "key" $p.pin.key))) -}}
 {{- end -}}
+{{- end -}}
+{{- $hsm := eq $v.keys.sealKey.provider "pkcs11" -}}
+{{- range $i, $k := $v.keys.previousSealKeys -}}
+{{- if eq $k.provider "file" -}}
+{{- $name := printf "previous-seal-key-%d" $i -}}
+{{- $path := printf "previous-seal-%d.key" $i -}}
+{{- $volumes = append $volumes (dict "name" $name "secret" (dict "secretName" $k.file.secretName "defaultMode" 288 "items" (list (dict "key" (default "seal.key" $k.file.key) "path" $path)))) -}}
+{{- $mounts = append $mounts (dict "name" $name "mountPath" (printf "/etc/credvault/keys/%s" $path) "subPath" $path "readOnly" true) -}}
+{{- else -}}
+{{- $hsm = true -}}
+{{- $pin := $k.pkcs11.pin -}}
+{{- if eq (default "env" $pin.as) "file" -}}
+{{- $name := printf "previous-pkcs11-pin-%d" $i -}}
+{{- $path := printf "previous-pkcs11-%d.pin" $i -}}
+{{- $volumes = append $volumes (dict "name" $name "secret" (dict "secretName" $pin.secretName "defaultMode" 288 "items" (list (dict "key" (default "pin" $pin.key) "path" $path)))) -}}
+{{- $mounts = append $mounts (dict "name" $name "mountPath" (printf "/etc/credvault/keys/%s" $path) "subPath" $path "readOnly" true) -}}
+{{- else -}}
+{{- $env = append $env (dict "name" (printf "CREDVAULT_PKCS11_PIN_PREVIOUS_%d" $i) "valueFrom" (dict "secretKeyRef" (dict "name" $pin.secretName "key" (default "pin" $pin.key)))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $hsm -}}
+{{- $p := $v.keys.sealKey.pkcs11 -}}
 {{- $volumes = concat $volumes $p.volumes -}}
 {{- $mounts = concat $mounts $p.volumeMounts -}}
 {{- $env = concat $env $p.env -}}
 {{- end -}}
-{{- if $v.keys.auditSigningKey.secretName -}}
 {{- $volumes = append $volumes (dict "name" "audit-signing-key" "secret" (dict "secretName" $v.keys.auditSigningKey.secretName "defaultMode" 288 "items" (list (dict "key" $v.keys.auditSigningKey.key "path" "audit-signing.key")))) -}}
 {{- $mounts = append $mounts (dict "name" "audit-signing-key" "mountPath" "/etc/credvault/keys/audit-signing.key" "subPath" "audit-signing.key" "readOnly" true) -}}
-{{- end -}}
 {{- end -}}
 {{- toJson (dict "volumes" $volumes "mounts" $mounts "env" $env) -}}
 {{- end -}}

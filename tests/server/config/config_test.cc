@@ -43,6 +43,7 @@ keys:
   root_key_pins: {1: ")") +
                           kPin + R"("}
   seal_key: {file: /keys/seal.key}
+  audit_signing_key_file: /keys/audit-signing.key
 policy_file: /etc/credvault/policy.yaml
 )";
 
@@ -254,6 +255,7 @@ TEST(ConfigTest, ListenersOfTiersNotRunAreRejected) {
     n["database"].remove("decryptor");
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
+    n["keys"].remove("audit_signing_key_file");
   });
   EXPECT_TRUE(
       IsInvalid(Parse(write_only), "listeners.decrypt: only allowed with the decrypt tier"));
@@ -362,6 +364,7 @@ TEST(ConfigTest, HealthListenerIsPlaintextOnAnyAddressWithEitherTier) {
     n["database"].remove("decryptor");
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
+    n["keys"].remove("audit_signing_key_file");
   });
   const std::string decrypt_only = Edit([](YAML::Node& n) {
     n["tiers"] = YAML::Load("[decrypt]");
@@ -531,6 +534,7 @@ TEST(ConfigTest, OnlyTheSecretsOfTheTiersRunAreRead) {
     n["database"].remove("decryptor");
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
+    n["keys"].remove("audit_signing_key_file");
   });
   const absl::StatusOr<Config> config = ParseConfig(
       write_only, "test.yaml",
@@ -569,6 +573,21 @@ TEST(ConfigTest, KeysRequiredByTheTiers) {
   EXPECT_TRUE(
       IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("writer_keys"); }, decrypt_only)),
                 "keys.writer_keys: required with the decrypt tier"));
+}
+
+TEST(ConfigTest, TheDecryptTierSignsWithTheAuditSigningKeyAndOnlyIt) {
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("audit_signing_key_file"); })),
+                "keys.audit_signing_key_file: required with the decrypt tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["tiers"] = YAML::Load("[write]");
+                          n["listeners"].remove("decrypt");
+                          n["database"].remove("decryptor");
+                          n["database"].remove("admin");
+                          n["keys"].remove("seal_key");
+                        })),
+                        "keys.audit_signing_key_file: a write-tier-only process must not hold "
+                        "the audit signing key"));
 }
 
 TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
@@ -669,6 +688,7 @@ TEST(ConfigTest, PreviousSealKeysAreSealKeySectionsOfTheDecryptTier) {
                               n["database"].remove("decryptor");
                               n["database"].remove("admin");
                               n["keys"].remove("seal_key");
+                              n["keys"].remove("audit_signing_key_file");
                             },
                             with_previous)),
                         "keys.previous_seal_keys: a write-tier-only process must not hold seal "
