@@ -9,17 +9,12 @@
 #include "server/error_reason.h"
 #include "server/metadata_conversion.h"
 #include "server/org_key_records.h"
+#include "server/status_name.h"
 
 namespace credvault::server {
 namespace {
 
 namespace v1 = ::credvault::v1;
-
-std::string ResultName(absl::StatusCode code) {
-  std::string name = absl::StatusCodeToString(code);
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
 
 }  // namespace
 
@@ -73,14 +68,14 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
           refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
                                                              " is destroyed; its secrets are gone"),
                                v1::ERROR_REASON_ORG_DESTROYED);
-          return audit(ResultName(refusal.code()), "").status();
+          return audit(StatusCodeName(refusal.code()), "").status();
         }
         absl::StatusOr<storage::EnvelopeRecord> record =
             credentials_.ReadEnvelope(tx, request.name(), wanted);
         if (!record.ok()) {
           if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
           refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-          return audit(ResultName(refusal.code()), "").status();
+          return audit(StatusCodeName(refusal.code()), "").status();
         }
         const std::string version_detail = "version " + std::to_string(record->metadata.version);
         if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
@@ -88,7 +83,7 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                                    "credential " + request.name() + " version " +
                                    std::to_string(record->metadata.version) + " has expired"),
                                v1::ERROR_REASON_CREDENTIAL_EXPIRED);
-          return audit(ResultName(refusal.code()), version_detail).status();
+          return audit(StatusCodeName(refusal.code()), version_detail).status();
         }
         absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
           CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
@@ -105,7 +100,7 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
         if (!opened.ok()) {
           if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();
           refusal = WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
-          return audit(ResultName(refusal.code()), version_detail).status();
+          return audit(StatusCodeName(refusal.code()), version_detail).status();
         }
         CV_ASSIGN_OR_RETURN(const storage::AuditEvent event, audit("ok", version_detail));
         plaintext = *std::move(opened);

@@ -9,19 +9,11 @@
 #include "server/auth/identify_caller.h"
 #include "server/grpc_status.h"
 #include "server/json_log.h"
+#include "server/status_name.h"
 #include "storage/audit_log.h"
 #include "storage/org_store.h"
 
 namespace credvault::server {
-namespace {
-
-std::string CodeName(absl::StatusCode code) {
-  std::string name = absl::StatusCodeToString(code);
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
-
-}  // namespace
 
 // A caller-supplied request id is kept when it is short and plain, so clients can
 // correlate; otherwise the server makes one.
@@ -53,7 +45,7 @@ void DenialAuditor::Record(const std::string& org_id, const std::string& princip
     if (!orgs.GetOrg(tx).ok()) return absl::OkStatus();
     return audit
         .Append(tx, storage::NewAuditEvent{principal, "access.denied", std::string(method),
-                                           CodeName(refusal.code()), request_id,
+                                           StatusCodeName(refusal.code()), request_id,
                                            std::string(refusal.message())})
         .status();
   });
@@ -67,7 +59,7 @@ void CallRunner::Observe(std::string_view method, const std::string& request_id,
                          const std::string& principal, const std::string& org_id,
                          absl::Time started, const absl::Status& status) {
   const absl::Duration latency = absl::Now() - started;
-  const std::string code = CodeName(status.code());
+  const std::string code = StatusCodeName(status.code());
   if (metrics_ != nullptr) {
     metrics_->RecordRequest(method, code, latency);
     metrics_->SetExecutorQueue(executor_.queued());

@@ -15,6 +15,7 @@
 #include "server/metadata_conversion.h"
 #include "server/org_key_records.h"
 #include "server/page_token.h"
+#include "server/status_name.h"
 
 namespace credvault::server {
 namespace {
@@ -514,22 +515,43 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
     return Invalid("version: must be at least 1");
   CV_RETURN_IF_ERROR(
       ValidateSecretSize("candidate", request.candidate().size(), options_.max_secret_size));
-  CV_RETURN_IF_ERROR(compare_limiter_.Acquire(call.principal, "CompareCredential"));
-
+  // Refusals after validation are recorded like answers, so probing for a secret leaves
+  // the same trail whether it is answered or turned away.
+  const absl::Status admitted = compare_limiter_.Acquire(call.principal, "CompareCredential");
   v1::CompareCredentialResponse response;
+  absl::Status refusal;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        response.Clear();
+        refusal = absl::OkStatus();
+        const auto refuse = [&](absl::Status why, const std::string& details) -> absl::Status {
+          refusal = std::move(why);
+          return audit_
+              .Append(tx, Event(call, "credential.compare", request.name(),
+                                StatusCodeName(refusal.code()), details))
+              .status();
+        };
+        absl::Status active = CheckOrgActive(orgs_, tx);
+        // A missing org has no audit chain to record in.
+        if (absl::IsNotFound(active)) return admitted.ok() ? active : admitted;
+        if (!active.ok() && !absl::IsFailedPrecondition(active)) return active;
+        if (!admitted.ok()) return refuse(admitted, "");
+        if (!active.ok()) return refuse(std::move(active), "");
         const std::optional<std::int64_t> version =
             request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
         absl::StatusOr<storage::CredentialMetadata> stored =
             credentials_.GetMetadata(tx, request.name(), version, false);
-        if (!stored.ok()) return ExplainCredentialError(stored.status());
+        if (!stored.ok()) {
+          if (!absl::IsNotFound(stored.status())) return ExplainCredentialError(stored.status());
+          return refuse(ExplainCredentialError(stored.status()), "");
+        }
+        const std::string version_detail = "version " + std::to_string(stored->version);
         if (!stored->fingerprint || stored->fingerprint->size() != crypto::kAuthenticatorSize) {
-          return WithReason(absl::NotFoundError("credential " + request.name() + " version " +
-                                                std::to_string(stored->version) +
-                                                " has no fingerprint to compare"),
-                            v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+          return refuse(
+              WithReason(absl::NotFoundError("credential " + request.name() + " " + version_detail +
+                                             " has no fingerprint to compare"),
+                         v1::ERROR_REASON_CREDENTIAL_NOT_FOUND),
+              version_detail);
         }
         crypto::Fingerprint fingerprint;
         fingerprint.key_version = static_cast<std::uint32_t>(stored->fingerprint_key_version);
@@ -538,16 +560,17 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
         CV_ASSIGN_OR_RETURN(const bool match, crypto::FingerprintMatches(
                                                   keys->writer_keys, fingerprint, request.org_id(),
                                                   request.name(), SecretOf(request.candidate())));
-        CV_RETURN_IF_ERROR(audit_
-                               .Append(tx, Event(call, "credential.compare", request.name(), "ok",
-                                                 "version " + std::to_string(stored->version) +
-                                                     (match ? ", match" : ", no match")))
-                               .status());
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx, Event(call, "credential.compare", request.name(), "ok",
+                                  version_detail + (match ? ", match" : ", no match")))
+                .status());
         response.set_match(match);
         response.set_version(static_cast<std::uint64_t>(stored->version));
         response.set_fingerprint_key_version(fingerprint.key_version);
         return absl::OkStatus();
       }));
+  if (!refusal.ok()) return refusal;
   return response;
 }
 
