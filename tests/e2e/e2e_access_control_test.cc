@@ -240,6 +240,29 @@ TEST_F(AccessControlTest, OutsiderIsRefusedEverywhere) {
   EXPECT_EQ(mixed.code, grpc::StatusCode::PERMISSION_DENIED) << mixed;
 }
 
+TEST_F(AccessControlTest, ListenersRefuseTlsOlderThan1_2) {
+  const Stack& stack = TheStack();
+  // The client offers TLS 1.1 (security level 0 lets OpenSSL 3 do so); the refusal must come
+  // from the server, not from the client's own configuration.
+  const auto handshake = [&](const std::string& address, const std::string& version) {
+    return RunShell("openssl s_client -connect " + ShellQuote(address) + " -" + version +
+                    " -cipher 'DEFAULT:@SECLEVEL=0' -alpn h2 -CAfile " +
+                    ShellQuote(stack.pki + "/ca.pem") + " </dev/null 2>&1");
+  };
+  for (const std::string& address : {stack.write_addr, stack.decrypt_addr}) {
+    const CommandResult old_tls = handshake(address, "tls1_1");
+    EXPECT_NE(old_tls.exit_code, 0) << address << ":\n" << old_tls.output;
+    EXPECT_THAT(old_tls.output, Not(HasSubstr("no protocols available")))
+        << "the client did not offer TLS 1.1:\n"
+        << old_tls.output;
+    EXPECT_THAT(old_tls.output, HasSubstr("Cipher is (NONE)")) << address << ":\n"
+                                                               << old_tls.output;
+    const CommandResult tls12 = handshake(address, "tls1_2");
+    EXPECT_EQ(tls12.exit_code, 0) << address << ":\n" << tls12.output;
+    EXPECT_THAT(tls12.output, HasSubstr("Protocol  : TLSv1.2")) << address << ":\n" << tls12.output;
+  }
+}
+
 TEST_F(AccessControlTest, CallersWithoutValidCredentialsAreTurnedAway) {
   const Stack& stack = TheStack();
   for (const bool write_listener : {true, false}) {
@@ -612,8 +635,13 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   EXPECT_THAT(api->services, Contains("credvault.v1.CredentialService"));
   EXPECT_THAT(api->services, Not(Contains("credvault.v1.CredentialAccessService")));
   EXPECT_THAT(api->services, Not(Contains("credvault.v1.AdminService")));
+  for (const std::string& service : api->unresolved) {
+    EXPECT_EQ(service, "grpc.health.v1.Health") << "no descriptor for " << service;
+  }
+  ASSERT_NE(api->pool.FindServiceByName("credvault.v1.CredentialService"), nullptr);
   int methods = 0;
   EXPECT_THAT(SecretBearingResponses(*api, kBytesAllowlist, &methods), IsEmpty());
+  EXPECT_GE(methods, 5) << "the five CredentialService methods at least";
   Clients as_worker(TlsChannel(stack, address, Caller::Cert("worker")));
   EXPECT_EQ(Decrypt(as_worker, "write-only", "from-write-tier").code,
             grpc::StatusCode::UNIMPLEMENTED);

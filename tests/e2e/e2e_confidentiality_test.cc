@@ -119,7 +119,7 @@ TEST(ConfidentialityTest, MarkerSecretLeavesNoTrace) {
 TEST(ClientsTest, NodeClientPasses) {
   const Stack* stack = CurrentStack();
   ASSERT_NE(stack, nullptr);
-  if (RunShell("command -v node").exit_code != 0) GTEST_SKIP() << "node is not installed";
+  // node-deps.sh installs Node.js itself when it is missing.
   const std::string source = CREDVAULT_SOURCE_DIR;
   const CommandResult deps = RunShell(ShellQuote(source + "/scripts/node-deps.sh"));
   ASSERT_EQ(deps.exit_code, 0) << deps.output;

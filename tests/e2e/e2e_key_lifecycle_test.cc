@@ -1025,6 +1025,7 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     for (const std::string org : {"load-a", "load-b", "load-c"}) {
       v1::OrgInfo info;
       ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
+      ASSERT_GT(info.key_versions_size(), 0) << org;
       for (const v1::OrgKeyVersion& key : info.key_versions()) {
         EXPECT_EQ(key.root_key_version(), root) << Keys(info);
       }

@@ -121,6 +121,43 @@ TEST_F(OperationsTest, MetricsCountRequestsWithoutTenantLabels) {
   EXPECT_THAT(page, Not(HasSubstr("org_id=")));
   EXPECT_THAT(page, Not(HasSubstr("principal=")));
   EXPECT_THAT(page, HasSubstr("credvault_request_duration_seconds"));
+
+  // Pool usage by role and state, and the audit append latency of the Puts above.
+  const std::vector<Sample> pool = Samples(page, "credvault_db_pool_connections");
+  ASSERT_FALSE(pool.empty());
+  std::set<std::string> roles;
+  for (const Sample& sample : pool) {
+    std::set<std::string> names;
+    for (const auto& [name, value] : sample.labels) names.insert(name);
+    EXPECT_EQ(names, (std::set<std::string>{"role", "state"}));
+    roles.insert(sample.labels.at("role"));
+  }
+  EXPECT_THAT(roles, ::testing::Contains("writer"));
+  const std::vector<Sample> appends =
+      Samples(page, "credvault_audit_append_duration_seconds_count");
+  ASSERT_EQ(appends.size(), 1u);
+  EXPECT_GE(appends[0].value, 2) << "the two Puts appended audit events";
+  EXPECT_TRUE(appends[0].labels.empty());
+}
+
+TEST_F(OperationsTest, CoreDumpsAreOff) {
+  // A core file of the decrypt tier would hold unwrapped root keys.
+  const std::string limits = ReadFileOrEmpty("/proc/" + std::to_string(stack_->pid) + "/limits");
+  ASSERT_FALSE(limits.empty()) << "credvaultd " << stack_->pid << " is not running";
+  std::istringstream in(limits);
+  std::string line;
+  bool found = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("Max core file size", 0) != 0) continue;
+    found = true;
+    std::istringstream fields(line.substr(std::string("Max core file size").size()));
+    std::string soft;
+    std::string hard;
+    fields >> soft >> hard;
+    EXPECT_EQ(soft, "0") << line;
+    EXPECT_EQ(hard, "0") << line;
+  }
+  EXPECT_TRUE(found) << limits;
 }
 
 constexpr char kCnClientGrant[] =
