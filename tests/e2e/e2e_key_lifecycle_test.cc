@@ -431,14 +431,21 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   outcome = RotateOrgKey(*admin, org, "refusals-rotate-other", &second);
   EXPECT_EQ(outcome.reason, "ERROR_REASON_RESEAL_IN_PROGRESS") << outcome;
 
+  // A refused DestroyOrgKeyVersion: its code, and what its message says ("" for anything).
+  const auto expect_destroy_refused = [&](Clients& caller, const std::string& in_org,
+                                          std::uint32_t version, const std::string& reason,
+                                          grpc::StatusCode code, const std::string& mentions) {
+    v1::DestroyOrgKeyVersionResponse response;
+    const Outcome refused = DestroyOrgKeyVersion(caller, in_org, version, reason, &response);
+    EXPECT_EQ(refused.code, code) << in_org << " v" << version << ": " << refused;
+    EXPECT_THAT(refused.message, HasSubstr(mentions)) << in_org << " v" << version;
+  };
+
   // Neither the version being moved away from nor the current one can be destroyed.
-  v1::DestroyOrgKeyVersionResponse destroyed;
-  outcome = DestroyOrgKeyVersion(*admin, org, 1, "too early", &destroyed);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
-  EXPECT_THAT(outcome.message, HasSubstr("is RETIRING, not RETIRED")) << outcome;
-  outcome = DestroyOrgKeyVersion(*admin, org, 2, "the current one", &destroyed);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
-  EXPECT_THAT(outcome.message, HasSubstr("is ACTIVE, not RETIRED")) << outcome;
+  expect_destroy_refused(*admin, org, 1, "too early", grpc::StatusCode::FAILED_PRECONDITION,
+                         "is RETIRING, not RETIRED");
+  expect_destroy_refused(*admin, org, 2, "the current one", grpc::StatusCode::FAILED_PRECONDITION,
+                         "is ACTIVE, not RETIRED");
 
   // The same idempotency key again: the same job, nothing rotated.
   v1::RotateOrgKeyResponse replay;
@@ -502,23 +509,18 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
     return Sql(*stack_, "SELECT sealed_private_key IS NOT NULL FROM org_keys WHERE org_id = '" +
                             org + "' AND version = " + std::to_string(version));
   };
-  v1::DestroyOrgKeyVersionResponse destroy_response;
-  outcome = DestroyOrgKeyVersion(*admin, org, 0, "ticket 5120", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::INVALID_ARGUMENT) << outcome;
-  EXPECT_THAT(outcome.message, HasSubstr("key_version")) << outcome;
-  outcome = DestroyOrgKeyVersion(*admin, org, 1, "", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::INVALID_ARGUMENT) << outcome;
-  EXPECT_THAT(outcome.message, HasSubstr("reason")) << outcome;
-  outcome = DestroyOrgKeyVersion(*admin, org, 9, "ticket 5120", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::NOT_FOUND) << outcome;
-  EXPECT_THAT(outcome.message, HasSubstr("org key version 9 does not exist")) << outcome;
-  outcome = DestroyOrgKeyVersion(*admin, "no-such-org", 1, "ticket 5120", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::NOT_FOUND) << outcome;
-  outcome = DestroyOrgKeyVersion(auditor, org, 1, "ticket 5120", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::PERMISSION_DENIED) << outcome;
-  outcome = DestroyOrgKeyVersion(*admin, org, 4, "ticket 5120", &destroy_response);
-  EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
+  const std::string why = "ticket 5120";
+  expect_destroy_refused(*admin, org, 0, why, grpc::StatusCode::INVALID_ARGUMENT, "key_version:");
+  expect_destroy_refused(*admin, org, 1, "", grpc::StatusCode::INVALID_ARGUMENT, "reason:");
+  expect_destroy_refused(*admin, org, 9, why, grpc::StatusCode::NOT_FOUND,
+                         "org key version 9 does not exist");
+  expect_destroy_refused(*admin, "no-such-org", 1, why, grpc::StatusCode::NOT_FOUND,
+                         "org no-such-org does not exist");
+  expect_destroy_refused(auditor, org, 1, why, grpc::StatusCode::PERMISSION_DENIED, "");
+  expect_destroy_refused(*admin, org, 4, why, grpc::StatusCode::FAILED_PRECONDITION,
+                         "is ACTIVE, not RETIRED");
   EXPECT_EQ(sealed_half_present(1), "t") << "a refused request changed the key";
+  v1::DestroyOrgKeyVersionResponse destroy_response;
 
   outcome = DestroyOrgKeyVersion(scoped, org, 1, "ticket 5120", &destroy_response);
   ASSERT_TRUE(outcome.ok()) << outcome;
