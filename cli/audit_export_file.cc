@@ -129,6 +129,12 @@ class Reader {
     e.fields = crypto::AuditEventFields{m.org_id(),    m.sequence(),   *micros,
                                         m.principal(), m.action(),     m.target(),
                                         m.result(),    m.request_id(), m.details()};
+    e.fields.appended_by = m.appended_by();
+    // 0 is an export written before the field existed: format 1. Any other number is taken
+    // as found, for the verifier to refuse if it does not know it.
+    e.fields.format = m.chain_format() == 0
+                          ? crypto::AuditChainFormat::kV1
+                          : static_cast<crypto::AuditChainFormat>(m.chain_format());
     e.prev_hash = Bytes(m.prev_hash());
     e.hash = Bytes(m.hash());
     file_.contents.events.push_back(std::move(e));

@@ -118,10 +118,6 @@ void AddMetadataFields(const v1::CredentialMetadata& m, Fields* fields) {
       .Add("delete_time", Time(m.has_delete_time(), m.delete_time()))
       .Add("purge_time", Time(m.has_purge_time(), m.purge_time()))
       .Add("org_key_version", absl::StrCat(m.org_key_version()))
-      .Add("fingerprint", m.has_fingerprint()
-                              ? absl::StrCat(Hex(m.fingerprint().mac()), " (key version ",
-                                             m.fingerprint().key_version(), ")")
-                              : "-")
       .Add("max_versions", m.max_versions() == 0 ? "0 (unlimited)" : absl::StrCat(m.max_versions()))
       .Add("live_version_count", absl::StrCat(m.live_version_count()));
 }
@@ -228,7 +224,7 @@ std::string FormatDeleteResponse(const v1::DeleteCredentialResponse& response) {
 
 std::string FormatCompareResponse(const v1::CompareCredentialResponse& response) {
   return absl::StrCat(response.match() ? "match" : "no match", " (version ", response.version(),
-                      ", fingerprint key version ", response.fingerprint_key_version(), ")\n");
+                      ")\n");
 }
 
 std::string FormatOrgInfo(const v1::OrgInfo& org) {

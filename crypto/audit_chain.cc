@@ -8,8 +8,12 @@
 namespace credvault::crypto {
 namespace {
 
-constexpr std::string_view kGenesisDomain = "credvault.audit.genesis.v1";
-constexpr std::string_view kEventDomain = "credvault.audit.event.v1";
+constexpr std::string_view kGenesisDomainV1 = "credvault.audit.genesis.v1";
+constexpr std::string_view kEventDomainV1 = "credvault.audit.event.v1";
+constexpr std::string_view kGenesisDomainV2 = "credvault.audit.genesis.v2";
+constexpr std::string_view kEventDomainV2 = "credvault.audit.event.v2";
+
+static_assert(crypto_hash_sha256_BYTES == kAuditHashSize);
 
 AuditHash Blake2b256(const CanonicalEncoder& encoder) {
   AuditHash out;
@@ -18,18 +22,16 @@ AuditHash Blake2b256(const CanonicalEncoder& encoder) {
   return out;
 }
 
-}  // namespace
-
-AuditHash AuditChainGenesis(std::string_view org_id) {
-  EnsureSodiumInitialized();
-  CanonicalEncoder encoder(kGenesisDomain);
-  encoder.AddString(org_id);
-  return Blake2b256(encoder);
+AuditHash Sha256(const CanonicalEncoder& encoder) {
+  AuditHash out;
+  const auto bytes = encoder.bytes();
+  crypto_hash_sha256(out.data(), bytes.data(), bytes.size());
+  return out;
 }
 
-AuditHash AuditChainStep(const AuditHash& previous, const AuditEventFields& event) {
-  EnsureSodiumInitialized();
-  CanonicalEncoder encoder(kEventDomain);
+// The fields both formats share, in their common order after the previous hash.
+void AddCommonFields(const AuditHash& previous, const AuditEventFields& event,
+                     CanonicalEncoder& encoder) {
   encoder.AddFixed(previous);
   encoder.AddString(event.org_id);
   encoder.AddU64(event.sequence);
@@ -40,7 +42,52 @@ AuditHash AuditChainStep(const AuditHash& previous, const AuditEventFields& even
   encoder.AddString(event.result);
   encoder.AddString(event.request_id);
   encoder.AddString(event.details);
-  return Blake2b256(encoder);
+}
+
+}  // namespace
+
+bool IsKnownAuditChainFormat(AuditChainFormat format) {
+  return format == AuditChainFormat::kV1 || format == AuditChainFormat::kV2;
+}
+
+AuditHash AuditChainGenesis(std::string_view org_id) {
+  return AuditChainGenesis(org_id, AuditChainFormat::kV1);
+}
+
+AuditHash AuditChainGenesis(std::string_view org_id, AuditChainFormat format) {
+  EnsureSodiumInitialized();
+  switch (format) {
+    case AuditChainFormat::kV1: {
+      CanonicalEncoder encoder(kGenesisDomainV1);
+      encoder.AddString(org_id);
+      return Blake2b256(encoder);
+    }
+    case AuditChainFormat::kV2: {
+      CanonicalEncoder encoder(kGenesisDomainV2);
+      encoder.AddString(org_id);
+      return Sha256(encoder);
+    }
+  }
+  return AuditHash{};
+}
+
+AuditHash AuditChainStep(const AuditHash& previous, const AuditEventFields& event) {
+  EnsureSodiumInitialized();
+  switch (event.format) {
+    case AuditChainFormat::kV1: {
+      // appended_by is not part of format 1: its events predate the field.
+      CanonicalEncoder encoder(kEventDomainV1);
+      AddCommonFields(previous, event, encoder);
+      return Blake2b256(encoder);
+    }
+    case AuditChainFormat::kV2: {
+      CanonicalEncoder encoder(kEventDomainV2);
+      AddCommonFields(previous, event, encoder);
+      encoder.AddString(event.appended_by);
+      return Sha256(encoder);
+    }
+  }
+  return AuditHash{};
 }
 
 }  // namespace credvault::crypto

@@ -140,10 +140,14 @@ class Verifier {
         return Failure{AuditExportFailure::kMalformedEvent, seq,
                        absl::StrCat(at, " has a hash that is not ", kAuditHashSize, " bytes")};
       }
+      if (std::optional<Failure> format =
+              CheckFormat(e.fields, i == 0 ? nullptr : &events[i - 1].fields)) {
+        return format;
+      }
       if (seq != expected) return OutOfPlace(seq, expected, present);
 
       if (i == 0) {
-        if (std::optional<Failure> anchor = CheckAnchor(seq, *prev_hash)) return anchor;
+        if (std::optional<Failure> anchor = CheckAnchor(e.fields, *prev_hash)) return anchor;
         running = *prev_hash;
       } else if (*prev_hash != running) {
         return Failure{
@@ -177,15 +181,49 @@ class Verifier {
     return std::nullopt;
   }
 
-  // The first event's link: genesis for sequence 1; for a later start, every checkpoint
-  // just before it. Without such a checkpoint the start of a partial range is taken as
-  // given; the signed checkpoints that follow commit to it.
-  std::optional<Failure> CheckAnchor(std::uint64_t seq, const AuditHash& prev_hash) {
-    if (seq == 1 && prev_hash != AuditChainGenesis(exported_.org_id)) {
-      return Failure{
-          AuditExportFailure::kAnchorMismatch, seq,
-          absl::StrCat("event 1 does not link to the genesis of org \"", exported_.org_id, "\"")};
+  // A chain format this code hashes, appended_by only where the format commits to it, and
+  // no return to format 1 after format 2: the database computes format 2 itself, so a
+  // format 1 event after it was written by something that should not append at all.
+  static std::optional<Failure> CheckFormat(const AuditEventFields& event,
+                                            const AuditEventFields* previous) {
+    const std::uint64_t seq = event.sequence;
+    if (!IsKnownAuditChainFormat(event.format)) {
+      return Failure{AuditExportFailure::kMalformedEvent, seq,
+                     absl::StrCat("event ", seq, " has chain format ",
+                                  static_cast<std::uint32_t>(event.format),
+                                  ", which this verifier does not know")};
     }
+    if (event.format == AuditChainFormat::kV1 && !event.appended_by.empty()) {
+      return Failure{AuditExportFailure::kMalformedEvent, seq,
+                     absl::StrCat("event ", seq,
+                                  " is of chain format 1, which does not commit to appended_by, "
+                                  "yet carries one")};
+    }
+    if (previous != nullptr && previous->format == AuditChainFormat::kV2 &&
+        event.format == AuditChainFormat::kV1) {
+      return Failure{AuditExportFailure::kMalformedEvent, seq,
+                     absl::StrCat("event ", seq, " is of chain format 1 but follows event ",
+                                  previous->sequence, " of chain format 2")};
+    }
+    return std::nullopt;
+  }
+
+  // The first event's link: genesis of its own chain format for sequence 1; for a later
+  // start, a checkpoint signed by a pinned key at the sequence before it. Every checkpoint
+  // there must hold the first event's prev_hash; an unsigned one alone anchors nothing,
+  // since anyone who deletes the oldest events can write one.
+  std::optional<Failure> CheckAnchor(const AuditEventFields& first, const AuditHash& prev_hash) {
+    const std::uint64_t seq = first.sequence;
+    if (seq == 1) {
+      if (prev_hash != AuditChainGenesis(exported_.org_id, first.format)) {
+        return Failure{AuditExportFailure::kAnchorMismatch, seq,
+                       absl::StrCat("event 1 does not link to the chain format ",
+                                    static_cast<std::uint32_t>(first.format), " genesis of org \"",
+                                    exported_.org_id, "\"")};
+      }
+      return std::nullopt;
+    }
+    bool unsigned_present = false;
     const auto [begin, end] = by_sequence_.equal_range(seq - 1);
     for (auto it = begin; it != end; ++it) {
       if (*AsHash(exported_.checkpoints[it->second].chain_head_hash) != prev_hash) {
@@ -193,12 +231,21 @@ class Verifier {
                        absl::StrCat("event ", seq, " does not link to the checkpoint at ", seq - 1,
                                     " that the export starts from")};
       }
-      // A signed anchor is the better one to show; an unsigned purge checkpoint otherwise.
-      if (!result_.anchor_checkpoint.has_value() || state_[it->second] == SignatureState::kValid) {
+      if (state_[it->second] == SignatureState::kValid) {
         result_.anchor_checkpoint = it->second;
+      } else {
+        unsigned_present = true;
       }
     }
-    return std::nullopt;
+    if (result_.anchor_checkpoint.has_value()) return std::nullopt;
+    return Failure{
+        AuditExportFailure::kUnanchored, seq,
+        absl::StrCat("the export starts at event ", seq, ", and ",
+                     unsigned_present
+                         ? absl::StrCat("the checkpoint at ", seq - 1, " it links to is unsigned")
+                         : absl::StrCat("no checkpoint at ", seq - 1, " anchors it"),
+                     ": nothing signed by a pinned key shows what came before it, so earlier "
+                     "events may have been deleted")};
   }
 
   // An event whose sequence is not the next one: a gap if the expected event is nowhere in
@@ -273,6 +320,8 @@ std::string_view AuditExportFailureName(AuditExportFailure failure) {
       return "MALFORMED_EVENT";
     case AuditExportFailure::kUnsigned:
       return "UNSIGNED";
+    case AuditExportFailure::kUnanchored:
+      return "UNANCHORED";
   }
   return "UNSPECIFIED";
 }

@@ -21,12 +21,19 @@ namespace credvault::crypto {
 // key reaches the same verdict as the server would, without trusting the server.
 //
 // Checked, in order of sequence, stopping at the first failure:
-//   * every event belongs to the export's org, carries 32-byte hashes and a sequence >= 1;
+//   * every event belongs to the export's org, carries 32-byte hashes, a sequence >= 1 and
+//     a chain format this code knows; a format 1 event carries no appended_by (format 1
+//     does not commit to it), and no format 1 event follows a format 2 one (a chain is
+//     upgraded once, never back);
 //   * sequences are gapless and ascending from the first event;
-//   * the first event links to its anchor: genesis(org) for sequence 1, else any checkpoint
-//     at the sequence before it (the purge checkpoint a retained chain continues from);
+//   * the first event links to its anchor, and the export has one: genesis(org) of the
+//     event's own chain format for sequence 1; for a later start, a checkpoint at the
+//     sequence before it that is signed by a pinned key (the purge checkpoint a retained
+//     chain continues from). Every checkpoint there must hold the first event's prev_hash.
+//     Without a signed anchor nothing shows what came before the first event: its
+//     predecessors may have been deleted, and the export fails as kUnanchored;
 //   * each prev_hash equals the previous event's hash, and each hash equals the hash
-//     recomputed from the event's fields (audit_chain.h);
+//     recomputed from the event's fields by its chain format (audit_chain.h);
 //   * each checkpoint is for the export's org, and, when it carries a signature, is signed
 //     by a pinned key (looked up by signing_key_id) over its exact fields;
 //   * each checkpoint at an exported sequence equals the recomputed chain head there;
@@ -34,8 +41,8 @@ namespace credvault::crypto {
 //     the last signed checkpoint link into the chain but nothing vouches that the server
 //     wrote them (anyone can extend an unkeyed chain), and the export fails as kUnsigned.
 // Checkpoints outside the exported range are checked for their signature only. An
-// unsigned checkpoint (a purge checkpoint, or one written without a signing key) is
-// allowed but vouches for nothing.
+// unsigned checkpoint (one written without a signing key) is allowed but vouches for
+// nothing: it can neither cover events nor anchor an export.
 
 // Why an export failed. Values 1-7 are those of credvault.v1.AuditVerificationFailure.
 enum class AuditExportFailure {
@@ -50,10 +57,15 @@ enum class AuditExportFailure {
   // The events from first_broken_sequence on link into the chain, but no checkpoint signed
   // by a pinned key covers them. The v1 API has no counterpart yet.
   kUnsigned = 8,
+  // The export does not start at sequence 1, and no checkpoint signed by a pinned key at
+  // the sequence before its first event vouches for the hash that event links to: the
+  // events before it may have been deleted. The v1 API has no counterpart yet.
+  kUnanchored = 9,
 };
 
 // The name of the v1 enum value without its AUDIT_VERIFICATION_FAILURE_ prefix
-// ("HASH_MISMATCH"); "UNSIGNED" for kUnsigned, "UNSPECIFIED" for kNone.
+// ("HASH_MISMATCH"); "UNSIGNED" for kUnsigned, "UNANCHORED" for kUnanchored,
+// "UNSPECIFIED" for kNone.
 std::string_view AuditExportFailureName(AuditExportFailure failure);
 
 // An event as exported. The hashes are kept as the bytes found, so that a wrong length is
@@ -100,9 +112,9 @@ struct AuditExportVerification {
   // Checkpoints whose signature verified under a pinned key.
   std::uint64_t signatures_verified = 0;
 
-  // Indexes into AuditExport::checkpoints: the checkpoint the first event links to (when
-  // the export does not start at sequence 1 and carries one), and the newest signed
-  // checkpoint that matched the chain.
+  // Indexes into AuditExport::checkpoints: the signed checkpoint the first event links to
+  // (when the export does not start at sequence 1), and the newest signed checkpoint that
+  // matched the chain.
   std::optional<std::size_t> anchor_checkpoint;
   std::optional<std::size_t> latest_checkpoint;
 };

@@ -428,11 +428,13 @@ absl::StatusOr<std::unique_ptr<Pkcs11SealKeyProvider>> Pkcs11SealKeyProvider::Op
 
   CK_ULONG value_len = 0;
   CK_BBOOL sensitive = CK_FALSE;
+  CK_BBOOL extractable = CK_TRUE;
   CK_BBOOL can_encrypt = CK_FALSE;
   CK_BBOOL can_decrypt = CK_FALSE;
   CK_ATTRIBUTE attributes[] = {
       {CKA_VALUE_LEN, &value_len, sizeof(value_len)},
       {CKA_SENSITIVE, &sensitive, sizeof(sensitive)},
+      {CKA_EXTRACTABLE, &extractable, sizeof(extractable)},
       {CKA_ENCRYPT, &can_encrypt, sizeof(can_encrypt)},
       {CKA_DECRYPT, &can_decrypt, sizeof(can_decrypt)},
   };
@@ -445,10 +447,23 @@ absl::StatusOr<std::unique_ptr<Pkcs11SealKeyProvider>> Pkcs11SealKeyProvider::Op
     return absl::FailedPreconditionError(absl::StrCat("key_label: ", where, " is ", value_len * 8,
                                                       "-bit; the seal key must be AES-256"));
   }
+  // The seal key must never be readable outside the token: a sensitive key's value cannot
+  // be read, and a non-extractable one cannot be wrapped out (exported) either. PKCS#11
+  // lets either attribute be tightened on an existing key, never loosened, so a key in use
+  // can be fixed in place before it is rotated away from.
+  constexpr char kHowToFix[] =
+      "; generate the seal key with sensitive=true and extractable=false (credvaultd "
+      "pkcs11-generate-seal-key does), or set the attribute on this key with the HSM's tool "
+      "(irreversible) and, if its value may have left the token, rotate to a new key";
   if (sensitive != CK_TRUE) {
-    // Its value could be read out of the token, which the seal key must never allow.
-    return absl::FailedPreconditionError(
-        absl::StrCat("key_label: ", where, " is not sensitive (CKA_SENSITIVE false)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_label: ", where,
+        " is not sensitive (CKA_SENSITIVE false): the token would reveal its value", kHowToFix));
+  }
+  if (extractable != CK_FALSE) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key_label: ", where,
+        " is extractable (CKA_EXTRACTABLE true): the token would export its value", kHowToFix));
   }
   if (can_encrypt != CK_TRUE || can_decrypt != CK_TRUE) {
     return absl::FailedPreconditionError(

@@ -54,7 +54,8 @@ class Pkcs11SealKeyProvider final : public SealKeyProvider {
   //   "token_label: ..."  no token with that label (NOT_FOUND), or several
   //   "pin: ..."          the token refused the PIN (PERMISSION_DENIED) or it is locked
   //   "key_label: ..."    no AES secret key with that label (NOT_FOUND), several, or one
-  //                       that is not a sensitive 256-bit encrypt/decrypt key
+  //                       that is not a sensitive, non-extractable 256-bit encrypt/decrypt
+  //                       key (FAILED_PRECONDITION, naming the attribute at fault)
   static absl::StatusOr<std::unique_ptr<Pkcs11SealKeyProvider>> Open(
       const Pkcs11KeyLocation& location, SecretView pin);
 

@@ -90,6 +90,12 @@ class RootKeyPins {
 
   // The highest pinned version, which new org keys should be sealed to.
   std::uint32_t latest_version() const { return fingerprints_.rbegin()->first; }
+  // Every pinned version, ascending.
+  std::vector<std::uint32_t> versions() const {
+    std::vector<std::uint32_t> out;
+    for (const auto& [version, fingerprint] : fingerprints_) out.push_back(version);
+    return out;
+  }
 
  private:
   explicit RootKeyPins(std::map<std::uint32_t, std::string> fingerprints)

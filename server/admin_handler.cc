@@ -60,6 +60,9 @@ void ToApi(const storage::AuditEvent& event, v1::AuditEvent& out) {
   out.set_request_id(event.request_id);
   out.set_details(event.details);
   out.set_prev_hash(std::string(event.prev_hash.begin(), event.prev_hash.end()));
+  out.set_chain_format(static_cast<std::uint32_t>(event.chain_format));
+  // Format 1 events name no appending role; the export says so by leaving it empty.
+  if (event.chain_format != crypto::AuditChainFormat::kV1) out.set_appended_by(event.appended_by);
   out.set_hash(std::string(event.hash.begin(), event.hash.end()));
 }
 
@@ -280,20 +283,7 @@ AdminHandler::AdminHandler(storage::ConnectionPool& admin_pool,
 absl::StatusOr<crypto::OrgKeyRecord> AdminHandler::NewOrgKey(storage::Transaction& tx,
                                                              const std::string& org_id,
                                                              std::uint32_t version) const {
-  // The ACTIVE root in the database, which may have been made by a rotation on another
-  // replica since this one started.
-  CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
-  const auto active = std::find_if(roots.begin(), roots.end(), [](const storage::RootKey& root) {
-    return root.state == storage::RootKeyState::kActive;
-  });
-  if (active == roots.end()) {
-    return absl::FailedPreconditionError(
-        "no root key exists yet; run `credvaultd init-root-key` first");
-  }
-  CV_ASSIGN_OR_RETURN(const crypto::RootPrivateKey* root,
-                      keys_.Root(static_cast<std::uint32_t>(active->version)));
-  CV_ASSIGN_OR_RETURN(const crypto::PinnedRootPublicKey pinned, PinUnwrappedRoot(*root));
-  return crypto::CreateOrgKey(org_id, version, pinned, *keys_.writer_keys.Get());
+  return MakeOrgKey(tx, org_id, version, keys_);
 }
 
 absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) const {

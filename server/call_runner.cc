@@ -35,18 +35,44 @@ std::string CallRunner::RequestIdFor(const grpc::CallbackServerContext& context)
   return hex;
 }
 
-void DenialAuditor::Record(const std::string& org_id, const std::string& principal,
-                           std::string_view method, const absl::Status& refusal,
-                           const std::string& request_id) const {
+void DenialAuditor::RecordDenied(const Policy& policy, const Principal& principal,
+                                 const std::string& org_id, std::string_view method,
+                                 const absl::Status& refusal, const std::string& request_id,
+                                 Metrics* metrics) const {
+  if (!policy.HasAnyGrantFor(principal, org_id)) {
+    security_log_->Record(SecurityDenial{.reason = SecurityLog::kNoGrant,
+                                         .method = method,
+                                         .principal = principal.id,
+                                         .request_id = request_id,
+                                         .org_id = org_id},
+                          metrics);
+    return;
+  }
+  AppendToOrgChain(org_id, principal.id, method, refusal, request_id);
+}
+
+void DenialAuditor::RecordUnauthenticated(std::string_view method, std::string_view org_id,
+                                          const std::string& request_id, Metrics* metrics) const {
+  security_log_->Record(SecurityDenial{.reason = SecurityLog::kUnauthenticated,
+                                       .method = method,
+                                       .principal = "",
+                                       .request_id = request_id,
+                                       .org_id = org_id},
+                        metrics);
+}
+
+void DenialAuditor::AppendToOrgChain(const std::string& org_id, const std::string& principal,
+                                     std::string_view method, const absl::Status& refusal,
+                                     const std::string& request_id) const {
   if (pool_ == nullptr || !ValidateOrgId("org_id", org_id).ok()) return;
-  const storage::OrgStore orgs;
+  // Through the one audit function every request role may call: the database appends
+  // nothing for an org that does not exist.
   const storage::AuditLog audit;
   const absl::Status status = pool_->Run(org_id, [&](storage::Transaction& tx) -> absl::Status {
-    if (!orgs.GetOrg(tx).ok()) return absl::OkStatus();
     return audit
-        .Append(tx, storage::NewAuditEvent{principal, "access.denied", std::string(method),
-                                           StatusCodeName(refusal.code()), request_id,
-                                           std::string(refusal.message())})
+        .AppendDenial(tx, storage::NewAuditEvent{principal, "access.denied", std::string(method),
+                                                 StatusCodeName(refusal.code()), request_id,
+                                                 std::string(refusal.message())})
         .status();
   });
   if (!status.ok()) {
@@ -85,19 +111,13 @@ absl::StatusOr<CallContext> CallRunner::Admit(grpc::CallbackServerContext* conte
   const std::shared_ptr<const Policy> policy = policy_.Snapshot();
   absl::StatusOr<Principal> principal =
       IdentifyCaller(context->auth_context().get(), context->client_metadata(), *policy);
-  if (!principal.ok()) return principal.status();
-  if (org_id) {
-    // Bad input is reported as such, before authorisation looks at the org.
-    if (absl::Status valid = ValidateOrgId("org_id", *org_id); !valid.ok()) return valid;
+  if (!principal.ok()) {
+    denials_.RecordUnauthenticated(method, org_id.value_or(""), request_id, metrics_);
+    return principal.status();
   }
-  absl::Status allowed = absl::PermissionDeniedError("no role");
-  for (const Role role : roles) {
-    allowed = org_id ? policy->Authorize(*principal, role, *org_id)
-                     : policy->AuthorizeAllOrgs(*principal, role);
-    if (allowed.ok()) break;
-  }
-  if (!allowed.ok()) {
-    if (org_id) denials_.Record(*org_id, principal->id, method, allowed, request_id);
+  if (absl::Status allowed =
+          AuthorizeCall(*policy, *principal, roles, org_id, method, request_id, denials_, metrics_);
+      !allowed.ok()) {
     return allowed;
   }
   if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
@@ -106,6 +126,26 @@ absl::StatusOr<CallContext> CallRunner::Admit(grpc::CallbackServerContext* conte
     return absl::DeadlineExceededError("the deadline passed before the request ran");
   }
   return CallContext{principal->id, request_id, deadline};
+}
+
+absl::Status CallRunner::AuthorizeCall(const Policy& policy, const Principal& principal,
+                                       const std::vector<Role>& roles,
+                                       const std::optional<std::string>& org_id,
+                                       std::string_view method, const std::string& request_id,
+                                       const DenialAuditor& denials, Metrics* metrics) {
+  if (org_id) {
+    // Bad input is reported as such, before authorisation looks at the org.
+    if (absl::Status valid = ValidateOrgId("org_id", *org_id); !valid.ok()) return valid;
+  }
+  absl::Status allowed = absl::PermissionDeniedError("no role");
+  for (const Role role : roles) {
+    allowed = org_id ? policy.Authorize(principal, role, *org_id)
+                     : policy.AuthorizeAllOrgs(principal, role);
+    if (allowed.ok()) return allowed;
+  }
+  if (org_id)
+    denials.RecordDenied(policy, principal, *org_id, method, allowed, request_id, metrics);
+  return allowed;
 }
 
 void CallRunner::Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,

@@ -10,26 +10,50 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/auth/policy.h"
 #include "server/auth/policy_store.h"
+#include "server/auth/principal.h"
 #include "server/auth/role.h"
 #include "server/blocking_executor.h"
 #include "server/call_context.h"
 #include "server/metrics.h"
+#include "server/security_log.h"
 #include "storage/pool.h"
 
 namespace credvault::server {
 
-// Records denied requests that name an org in that org's audit chain (design section 3),
-// through the database role of the tier that refused them. Orgs that do not exist get no
-// chain: the refusal is only logged.
+// Records refused requests (design: "Denials of callers that hold no grant for the org go
+// to a rate-limited security log, not into that org's chain, so that strangers can neither
+// flood it nor learn whether the org exists"; docs/data-handling.md).
+//  - A caller the policy gives some role for the named org, refused anyway (e.g. a writer
+//    asking to decrypt): an `access.denied` event in that org's audit chain, through the
+//    database role of the tier that refused it. Only callers the org trusts can add these.
+//    Orgs that do not exist get no chain: the refusal is only logged.
+//  - A caller with no grant for the org, or not authenticated: the security log only. The
+//    database is not touched, so the refusal takes the same path and time whether or not
+//    the org exists.
 class DenialAuditor {
  public:
-  explicit DenialAuditor(storage::ConnectionPool* pool) : pool_(pool) {}
-  void Record(const std::string& org_id, const std::string& principal, std::string_view method,
-              const absl::Status& refusal, const std::string& request_id) const;
+  // `security_log` null: the process's (SecurityLog::Process()).
+  explicit DenialAuditor(storage::ConnectionPool* pool, SecurityLog* security_log = nullptr)
+      : pool_(pool),
+        security_log_(security_log != nullptr ? security_log : &SecurityLog::Process()) {}
+
+  // `principal` was refused by `policy` for `org_id` with `refusal`.
+  void RecordDenied(const Policy& policy, const Principal& principal, const std::string& org_id,
+                    std::string_view method, const absl::Status& refusal,
+                    const std::string& request_id, Metrics* metrics) const;
+  // A caller that could not be authenticated; `org_id` as the request gave it, if any.
+  void RecordUnauthenticated(std::string_view method, std::string_view org_id,
+                             const std::string& request_id, Metrics* metrics) const;
 
  private:
+  void AppendToOrgChain(const std::string& org_id, const std::string& principal,
+                        std::string_view method, const absl::Status& refusal,
+                        const std::string& request_id) const;
+
   storage::ConnectionPool* pool_;  // not owned; null: log only
+  SecurityLog* security_log_;      // not owned
 };
 
 // Runs one unary RPC the same way for every service: request id, authentication,
@@ -72,6 +96,14 @@ class CallRunner {
                                     const std::vector<Role>& roles,
                                     const std::optional<std::string>& org_id,
                                     const std::string& request_id) const;
+  // The authorisation half of Admit, for an authenticated `principal`: the org id is
+  // validated first, then the principal must hold one of `roles` for it (or, without an
+  // org, for every org). A refusal that names an org is recorded through `denials`.
+  static absl::Status AuthorizeCall(const Policy& policy, const Principal& principal,
+                                    const std::vector<Role>& roles,
+                                    const std::optional<std::string>& org_id,
+                                    std::string_view method, const std::string& request_id,
+                                    const DenialAuditor& denials, Metrics* metrics);
   static std::string RequestIdFor(const grpc::CallbackServerContext& context);
   BlockingExecutor& executor() { return executor_; }
   void Observe(std::string_view method, const std::string& request_id, const std::string& principal,

@@ -4,10 +4,10 @@
 #include <optional>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "crypto/canonical_encoding.h"
 #include "crypto/envelope.h"
-#include "crypto/fingerprint.h"
 #include "crypto/org_key.h"
 #include "server/api_validation.h"
 #include "server/error_reason.h"
@@ -22,7 +22,7 @@ namespace {
 
 namespace v1 = ::credvault::v1;
 
-constexpr std::string_view kIdempotencyDomain = "credvault.idempotency.v1";
+constexpr std::string_view kIdempotencyDomain = "credvault.idempotency.v2";
 // Far enough for any credential; the database and protobuf timestamps both reach it.
 const absl::Time kLatestExpiry =
     absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone());
@@ -67,21 +67,23 @@ absl::Status CheckOrgActive(const storage::OrgStore& orgs, storage::Transaction&
   return absl::OkStatus();
 }
 
-storage::NewAuditEvent Event(const CallContext& call, std::string action, std::string target,
-                             std::string result, std::string details) {
-  return storage::NewAuditEvent{call.principal,    std::move(action), std::move(target),
-                                std::move(result), call.request_id,   std::move(details)};
-}
-
 std::map<std::string, std::string> SortedLabels(
     const google::protobuf::Map<std::string, std::string>& labels) {
   return {labels.begin(), labels.end()};
 }
 
-// The keyed digest that tells a retried Put from a different Put under the same
-// idempotency key. Keyed, because it covers the secret.
-crypto::WriterTag PutDigest(const crypto::WriterKeyRing& keys, const CallContext& call,
-                            const v1::PutCredentialRequest& request) {
+crypto::Blake2b256 Digest(const crypto::CanonicalEncoder& encoder) {
+  crypto::Blake2bHasher hasher;
+  hasher.Update(encoder.bytes());
+  return hasher.Finish();
+}
+
+// The digest that tells a retried Put from a different Put under the same idempotency
+// key. It covers everything in the request but the secret: anything computed from the
+// secret and readable by the write tier would let a compromise of that tier test guesses
+// offline (docs/security-model.md). A key reused for another secret with otherwise equal
+// fields is taken for a retry and answered with the first result.
+crypto::Blake2b256 PutDigest(const CallContext& call, const v1::PutCredentialRequest& request) {
   crypto::CanonicalEncoder encoder(kIdempotencyDomain);
   encoder.AddString("PutCredential");
   encoder.AddString(call.principal);
@@ -103,13 +105,11 @@ crypto::WriterTag PutDigest(const crypto::WriterKeyRing& keys, const CallContext
   encoder.AddU32(static_cast<std::uint32_t>(request.ttl().nanos()));
   encoder.AddU8(request.has_max_versions() ? 1 : 0);
   encoder.AddU32(request.max_versions());
-  encoder.AddU64(request.secret().size());
-  const auto secret = SecretOf(request.secret()).RevealSecret();
-  return crypto::AuthenticateWithCurrentKey(keys, {encoder.bytes(), secret});
+  return Digest(encoder);
 }
 
-crypto::WriterTag DeleteDigest(const crypto::WriterKeyRing& keys, const CallContext& call,
-                               const v1::DeleteCredentialRequest& request) {
+crypto::Blake2b256 DeleteDigest(const CallContext& call,
+                                const v1::DeleteCredentialRequest& request) {
   crypto::CanonicalEncoder encoder(kIdempotencyDomain);
   encoder.AddString("DeleteCredential");
   encoder.AddString(call.principal);
@@ -118,7 +118,7 @@ crypto::WriterTag DeleteDigest(const crypto::WriterKeyRing& keys, const CallCont
   encoder.AddU32(static_cast<std::uint32_t>(request.mode()));
   encoder.AddU8(request.has_expected_version() ? 1 : 0);
   encoder.AddU64(request.expected_version());
-  return crypto::AuthenticateWithCurrentKey(keys, {encoder.bytes()});
+  return Digest(encoder);
 }
 
 // Looks up an idempotency key: nullopt when unused, the earlier result version when this
@@ -126,12 +126,12 @@ crypto::WriterTag DeleteDigest(const crypto::WriterKeyRing& keys, const CallCont
 absl::StatusOr<std::optional<std::int64_t>> CheckIdempotency(const storage::IdempotencyStore& store,
                                                              storage::Transaction& tx,
                                                              const std::string& key,
-                                                             const crypto::WriterTag& digest) {
+                                                             const crypto::Blake2b256& digest) {
   CV_ASSIGN_OR_RETURN(const std::optional<storage::IdempotencyRecord> record,
                       store.Lookup(tx, key));
   if (!record) return std::nullopt;
-  const bool same = record->request_hash.size() == digest.mac.size() &&
-                    std::equal(digest.mac.begin(), digest.mac.end(), record->request_hash.begin());
+  const bool same = record->request_hash.size() == digest.size() &&
+                    std::equal(digest.begin(), digest.end(), record->request_hash.begin());
   if (!same) {
     return WithReason(
         absl::FailedPreconditionError("idempotency_key: was already used for a different request"),
@@ -148,19 +148,18 @@ std::string IdempotencyStorageKey(std::string_view method, const std::string& ke
 
 CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
                                      const Reloadable<WriteTierKeys>& keys,
-                                     RateLimiter& compare_limiter, CredentialHandlerOptions options,
-                                     Clock clock)
+                                     const KeyAuthority* key_authority,
+                                     CredentialHandlerOptions options, Clock clock)
     : pool_(writer_pool),
       keys_(keys),
-      compare_limiter_(compare_limiter),
-      options_(options),
-      clock_(std::move(clock)),
-      audit_(clock_, options_.on_audit_append) {}
+      key_authority_(key_authority),
+      options_(std::move(options)),
+      clock_(std::move(clock)) {}
 
 template <typename Response>
 absl::StatusOr<bool> CredentialHandler::ReplayIfRetried(storage::Transaction& tx,
                                                         const std::string& idempotency_key,
-                                                        const crypto::WriterTag& digest,
+                                                        const crypto::Blake2b256& digest,
                                                         const std::string& name,
                                                         Response& response) const {
   CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
@@ -184,55 +183,6 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
     return WithReason(verified.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
   }
   return verified;
-}
-
-absl::Status CredentialHandler::ProvisionOrg(storage::Transaction& tx,
-                                             const CallContext& call) const {
-  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
-  CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
-  if (roots.empty()) {
-    return absl::FailedPreconditionError(
-        "no root key exists yet; run `credvaultd init-root-key` on the decrypt tier");
-  }
-  // The ACTIVE root key when it is pinned. Right after a root rotation, until the new
-  // root's pin is configured and reloaded, the newest pinned one instead: its private half
-  // is kept, so the org works, and the next root rotation moves it.
-  std::optional<crypto::PinnedRootPublicKey> pinned;
-  absl::Status refused;
-  std::vector<const storage::RootKey*> candidates;
-  for (const storage::RootKey& root : roots) {
-    if (root.state == storage::RootKeyState::kActive) candidates.insert(candidates.begin(), &root);
-  }
-  for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
-    if (it->state != storage::RootKeyState::kActive) candidates.push_back(&*it);
-  }
-  for (const storage::RootKey* root : candidates) {
-    if (root->public_key.size() != crypto::kX25519KeySize) continue;
-    crypto::X25519PublicKey root_public;
-    std::copy(root->public_key.begin(), root->public_key.end(), root_public.begin());
-    absl::StatusOr<crypto::PinnedRootPublicKey> candidate =
-        keys->root_pins.Pin(static_cast<std::uint32_t>(root->version), root_public);
-    if (candidate.ok()) {
-      pinned.emplace(*candidate);
-      if (root != candidates.front()) {
-        LogWarning("the active root key is not pinned; new orgs use an older pinned root key",
-                   {{"active_root_key_version", std::to_string(candidates.front()->version)},
-                    {"used_root_key_version", std::to_string(root->version)}});
-      }
-      break;
-    }
-    if (refused.ok()) refused = candidate.status();
-  }
-  if (!pinned)
-    return refused.ok() ? absl::FailedPreconditionError("no root key is pinned") : refused;
-  CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                      crypto::CreateOrgKey(tx.org_id(), 1, *pinned, keys->writer_keys));
-  CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
-  return audit_
-      .Append(tx, Event(call, "org.provision", "", "ok",
-                        "org key version 1, root key version " +
-                            std::to_string(record.root_key_version)))
-      .status();
 }
 
 absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
@@ -284,14 +234,12 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
   }
 
   const crypto::SecretView secret = SecretOf(request.secret());
-  const crypto::Fingerprint fingerprint =
-      crypto::ComputeFingerprint(keys->writer_keys, request.org_id(), request.name(), secret);
   const std::string idempotency_key =
       IdempotencyStorageKey("PutCredential", request.idempotency_key());
-  const std::optional<crypto::WriterTag> digest =
+  const std::optional<crypto::Blake2b256> digest =
       request.idempotency_key().empty()
           ? std::nullopt
-          : std::optional<crypto::WriterTag>(PutDigest(keys->writer_keys, call, request));
+          : std::optional<crypto::Blake2b256>(PutDigest(call, request));
 
   v1::PutCredentialResponse response;
   const auto put = [&](storage::Transaction& tx) -> absl::Status {
@@ -303,15 +251,11 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     }
     absl::StatusOr<storage::PutPlan> plan =
         credentials_.PreparePut(tx, request.name(), expected_live_version);
-    if (plan.status().code() == absl::StatusCode::kNotFound &&
-        options_.provision_orgs_on_first_put) {
-      CV_RETURN_IF_ERROR(ProvisionOrg(tx, call));
-      plan = credentials_.PreparePut(tx, request.name(), expected_live_version);
-    }
     if (!plan.ok()) {
       switch (plan.status().code()) {
         case absl::StatusCode::kNotFound:
-          return WithReason(plan.status(), v1::ERROR_REASON_ORG_NOT_FOUND);
+          return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
+                            v1::ERROR_REASON_ORG_NOT_FOUND);
         case absl::StatusCode::kAborted:
           return ExplainCredentialError(
               absl::AbortedError("expected_version: " + std::string(plan.status().message())));
@@ -332,26 +276,20 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     version.envelope = std::move(envelope);
     version.org_key_version = static_cast<std::int32_t>(org_key.key_version());
     version.writer_key_version = static_cast<std::int32_t>(keys->writer_keys.current_version());
-    version.fingerprint.assign(fingerprint.mac.begin(), fingerprint.mac.end());
-    version.fingerprint_key_version = static_cast<std::int32_t>(fingerprint.key_version);
     for (const auto& [key, value] : request.labels()) version.labels[key] = value;
     version.created_by = call.principal;
     version.expires_at = expires_at;
     if (request.has_max_versions()) {
       version.max_versions = static_cast<std::int32_t>(request.max_versions());
     }
-    CV_RETURN_IF_ERROR(credentials_.InsertVersion(tx, *plan, version));
-    CV_ASSIGN_OR_RETURN(const std::size_t erased,
-                        credentials_.EraseBeyondMaxVersions(tx, request.name()));
     if (digest) {
-      CV_RETURN_IF_ERROR(idempotency_.Record(
-          tx, idempotency_key, std::vector<std::uint8_t>(digest->mac.begin(), digest->mac.end()),
-          request.name(), plan->version));
+      version.idempotency_key = idempotency_key;
+      version.request_digest.assign(digest->begin(), digest->end());
     }
-    std::string details = "version " + std::to_string(plan->version);
-    if (erased > 0) details += ", " + std::to_string(erased) + " old versions crypto-erased";
-    CV_RETURN_IF_ERROR(
-        audit_.Append(tx, Event(call, "credential.put", request.name(), "ok", details)).status());
+    version.request_id = call.request_id;
+    const absl::Time started = absl::Now();
+    CV_RETURN_IF_ERROR(credentials_.InsertVersion(tx, *plan, version).status());
+    if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
     CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
                         credentials_.GetMetadata(tx, request.name(), plan->version, false));
     *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
@@ -359,8 +297,21 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
   };
 
   absl::Status status = pool_.Run(request.org_id(), call.deadline, put);
-  // Two first Puts into a new org, or two twins with one idempotency key, race on a unique
-  // key: the loser runs again and finds the winner's org or result.
+  // The write tier cannot make an org: a first Put asks the key authority, then runs again.
+  if (ReasonOf(status) == v1::ERROR_REASON_ORG_NOT_FOUND && options_.provision_orgs_on_first_put) {
+    if (key_authority_ == nullptr) {
+      return WithReason(
+          absl::NotFoundError("org " + request.org_id() +
+                              " does not exist; this write-only process cannot provision it: "
+                              "create it with AdminService.CreateOrg"),
+          v1::ERROR_REASON_ORG_NOT_FOUND);
+    }
+    CV_RETURN_IF_ERROR(
+        key_authority_->ProvisionOrg(call, request.org_id(), keys->root_pins.versions()));
+    status = pool_.Run(request.org_id(), call.deadline, put);
+  }
+  // Two twins with one idempotency key race on its unique key: the loser runs again and
+  // finds the winner's result.
   if (status.code() == absl::StatusCode::kAlreadyExists &&
       ReasonOf(status) == v1::ERROR_REASON_UNSPECIFIED) {
     status = pool_.Run(request.org_id(), call.deadline, put);
@@ -371,7 +322,6 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
 
 absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
     const CallContext& call, const v1::DeleteCredentialRequest& request) const {
-  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
@@ -382,10 +332,10 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
   const bool erase = request.mode() == v1::DELETION_MODE_ERASE;
   const std::string idempotency_key =
       IdempotencyStorageKey("DeleteCredential", request.idempotency_key());
-  const std::optional<crypto::WriterTag> digest =
+  const std::optional<crypto::Blake2b256> digest =
       request.idempotency_key().empty()
           ? std::nullopt
-          : std::optional<crypto::WriterTag>(DeleteDigest(keys->writer_keys, call, request));
+          : std::optional<crypto::Blake2b256>(DeleteDigest(call, request));
 
   v1::DeleteCredentialResponse response;
   CV_RETURN_IF_ERROR(
@@ -397,44 +347,39 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
                                                                    request.name(), response));
           if (replayed) return absl::OkStatus();
         }
-        // The newest version in any state: erase mode may finish what a soft delete began.
-        absl::StatusOr<storage::CredentialMetadata> newest =
-            credentials_.GetMetadata(tx, request.name(), std::nullopt, true);
-        if (!newest.ok()) return ExplainCredentialError(newest.status());
-        if (request.has_expected_version() &&
-            static_cast<std::uint64_t>(newest->version) != request.expected_version()) {
-          return WithReason(absl::AbortedError("expected_version: the current version is " +
-                                               std::to_string(newest->version)),
-                            v1::ERROR_REASON_VERSION_MISMATCH);
+        // Erase mode may finish what a soft delete began.
+        storage::DeleteRequest deletion;
+        deletion.name = request.name();
+        deletion.mode =
+            erase ? storage::DeleteMode::kCryptoErase : storage::DeleteMode::kSoftDelete;
+        if (request.has_expected_version()) {
+          deletion.expected_version = static_cast<std::int64_t>(request.expected_version());
         }
-        std::size_t affected = 0;
-        if (erase) {
-          absl::StatusOr<std::size_t> erased = credentials_.CryptoErase(tx, request.name());
-          if (!erased.ok()) return ExplainCredentialError(erased.status());
-          affected = *erased;
-        } else {
-          if (newest->deleted_at) {
+        if (digest) {
+          deletion.idempotency_key = idempotency_key;
+          deletion.request_digest.assign(digest->begin(), digest->end());
+        }
+        deletion.principal = call.principal;
+        deletion.request_id = call.request_id;
+        CV_ASSIGN_OR_RETURN(const storage::DeleteResult deleted, credentials_.Delete(tx, deletion));
+        switch (deleted.outcome) {
+          case storage::DeleteOutcome::kDone:
+            break;
+          case storage::DeleteOutcome::kNotFound:
+            return ExplainCredentialError(absl::NotFoundError(
+                (erase ? "erase" : "delete") + std::string(": credential not found")));
+          case storage::DeleteOutcome::kAlreadyDeleted:
             return WithReason(
                 absl::NotFoundError("credential " + request.name() + " is already deleted"),
                 v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-          }
-          affected = static_cast<std::size_t>(newest->live_version_count);
-          absl::StatusOr<std::int64_t> deleted = credentials_.SoftDelete(tx, request.name());
-          if (!deleted.ok()) return ExplainCredentialError(deleted.status());
+          case storage::DeleteOutcome::kVersionMismatch:
+            return WithReason(absl::AbortedError("expected_version: the current version is " +
+                                                 std::to_string(deleted.version)),
+                              v1::ERROR_REASON_VERSION_MISMATCH);
         }
-        if (digest) {
-          CV_RETURN_IF_ERROR(
-              idempotency_.Record(tx, idempotency_key,
-                                  std::vector<std::uint8_t>(digest->mac.begin(), digest->mac.end()),
-                                  request.name(), newest->version));
-        }
-        CV_RETURN_IF_ERROR(
-            audit_
-                .Append(tx, Event(call, erase ? "credential.erase" : "credential.delete",
-                                  request.name(), "ok", std::to_string(affected) + " versions"))
-                .status());
+        const std::size_t affected = deleted.affected_version_count;
         CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                            credentials_.GetMetadata(tx, request.name(), newest->version, true));
+                            credentials_.GetMetadata(tx, request.name(), deleted.version, true));
         *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
         response.set_affected_version_count(static_cast<std::uint32_t>(affected));
         return absl::OkStatus();
@@ -508,70 +453,20 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
 
 absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
     const CallContext& call, const v1::CompareCredentialRequest& request) const {
-  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   if (request.has_version() && request.version() == 0)
     return Invalid("version: must be at least 1");
   CV_RETURN_IF_ERROR(
       ValidateSecretSize("candidate", request.candidate().size(), options_.max_secret_size));
-  // Refusals after validation are recorded like answers, so probing for a secret leaves
-  // the same trail whether it is answered or turned away.
-  const absl::Status admitted = compare_limiter_.Acquire(call.principal, "CompareCredential");
-  v1::CompareCredentialResponse response;
-  absl::Status refusal;
-  CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
-        refusal = absl::OkStatus();
-        const auto refuse = [&](absl::Status why, const std::string& details) -> absl::Status {
-          refusal = std::move(why);
-          return audit_
-              .Append(tx, Event(call, "credential.compare", request.name(),
-                                StatusCodeName(refusal.code()), details))
-              .status();
-        };
-        absl::Status active = CheckOrgActive(orgs_, tx);
-        // A missing org has no audit chain to record in.
-        if (absl::IsNotFound(active)) return admitted.ok() ? active : admitted;
-        if (!active.ok() && !absl::IsFailedPrecondition(active)) return active;
-        if (!admitted.ok()) return refuse(admitted, "");
-        if (!active.ok()) return refuse(std::move(active), "");
-        const std::optional<std::int64_t> version =
-            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-        absl::StatusOr<storage::CredentialMetadata> stored =
-            credentials_.GetMetadata(tx, request.name(), version, false);
-        if (!stored.ok()) {
-          if (!absl::IsNotFound(stored.status())) return ExplainCredentialError(stored.status());
-          return refuse(ExplainCredentialError(stored.status()), "");
-        }
-        const std::string version_detail = "version " + std::to_string(stored->version);
-        if (!stored->fingerprint || stored->fingerprint->size() != crypto::kAuthenticatorSize) {
-          return refuse(
-              WithReason(absl::NotFoundError("credential " + request.name() + " " + version_detail +
-                                             " has no fingerprint to compare"),
-                         v1::ERROR_REASON_CREDENTIAL_NOT_FOUND),
-              version_detail);
-        }
-        crypto::Fingerprint fingerprint;
-        fingerprint.key_version = static_cast<std::uint32_t>(stored->fingerprint_key_version);
-        std::copy(stored->fingerprint->begin(), stored->fingerprint->end(),
-                  fingerprint.mac.begin());
-        CV_ASSIGN_OR_RETURN(const bool match, crypto::FingerprintMatches(
-                                                  keys->writer_keys, fingerprint, request.org_id(),
-                                                  request.name(), SecretOf(request.candidate())));
-        CV_RETURN_IF_ERROR(
-            audit_
-                .Append(tx, Event(call, "credential.compare", request.name(), "ok",
-                                  version_detail + (match ? ", match" : ", no match")))
-                .status());
-        response.set_match(match);
-        response.set_version(static_cast<std::uint64_t>(stored->version));
-        response.set_fingerprint_key_version(fingerprint.key_version);
-        return absl::OkStatus();
-      }));
-  if (!refusal.ok()) return refusal;
-  return response;
+  // Only the key authority can answer: nothing the write tier holds is derived from a
+  // stored secret (docs/security-model.md).
+  if (key_authority_ == nullptr) {
+    return absl::UnavailableError(
+        "CompareCredential: this write-only process has no key authority to ask; call it on a "
+        "process that runs the decrypt tier");
+  }
+  return key_authority_->Compare(call, request);
 }
 
 }  // namespace credvault::server

@@ -8,9 +8,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "credvault/v1/credential_service.pb.h"
+#include "crypto/blake2b.h"
 #include "crypto/org_key.h"
 #include "server/call_context.h"
-#include "server/rate_limiter.h"
+#include "server/key_authority.h"
 #include "server/reloadable.h"
 #include "server/write_tier_keys.h"
 #include "storage/audit_log.h"
@@ -18,7 +19,6 @@
 #include "storage/idempotency_store.h"
 #include "storage/org_store.h"
 #include "storage/pool.h"
-#include "storage/root_key_store.h"
 
 namespace credvault::server {
 
@@ -26,18 +26,21 @@ struct CredentialHandlerOptions {
   std::size_t max_secret_size = 64 * 1024;
   bool provision_orgs_on_first_put = true;
   absl::Duration soft_delete_retention = absl::Hours(24 * 30);
+  // Told how long each database call that appended an audit event took (the put and
+  // delete functions append theirs); may be empty.
   storage::AuditLog::AppendObserver on_audit_append;
 };
 
 // The write tier's CredentialService logic, free of gRPC: validates, seals with public
-// keys only, stores and audits in one transaction. It holds no key that decrypts, and no
+// keys only, and stores through the write role's database functions, which audit in the
+// same transaction. It holds no key that decrypts, and no
 // method returns secret material.
 class CredentialHandler {
  public:
   using Clock = std::function<absl::Time()>;
 
   CredentialHandler(storage::ConnectionPool& writer_pool, const Reloadable<WriteTierKeys>& keys,
-                    RateLimiter& compare_limiter, CredentialHandlerOptions options,
+                    const KeyAuthority* key_authority, CredentialHandlerOptions options,
                     Clock clock = &absl::Now);
 
   absl::StatusOr<credvault::v1::PutCredentialResponse> Put(
@@ -52,27 +55,25 @@ class CredentialHandler {
       const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
 
  private:
-  // Makes the org with key version 1 sealed to the newest pinned root key, in `tx`.
-  absl::Status ProvisionOrg(storage::Transaction& tx, const CallContext& call) const;
   absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(storage::Transaction& tx) const;
   // When `idempotency_key` already recorded this very request, fills `response` with the
   // version it produced (marked as a replay) and returns true; FAILED_PRECONDITION when
   // the key recorded a different request.
   template <typename Response>
   absl::StatusOr<bool> ReplayIfRetried(storage::Transaction& tx, const std::string& idempotency_key,
-                                       const crypto::WriterTag& digest, const std::string& name,
+                                       const crypto::Blake2b256& digest, const std::string& name,
                                        Response& response) const;
 
   storage::ConnectionPool& pool_;
   const Reloadable<WriteTierKeys>& keys_;
-  RateLimiter& compare_limiter_;
+  // The key authority of this process (both tiers in one), or null in a write-only
+  // process, which can then neither provision orgs nor answer comparisons.
+  const KeyAuthority* const key_authority_;
   const CredentialHandlerOptions options_;
   const Clock clock_;
   const storage::CredentialStore credentials_{};
   const storage::OrgStore orgs_{};
   const storage::IdempotencyStore idempotency_{};
-  const storage::RootKeyStore root_keys_{};
-  const storage::AuditLog audit_;
 };
 
 }  // namespace credvault::server

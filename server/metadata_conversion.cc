@@ -44,11 +44,6 @@ credvault::v1::CredentialMetadata ToApiMetadata(const storage::CredentialMetadat
   if (stored.deleted_at) SetTimestamp(*stored.deleted_at, *out.mutable_delete_time());
   if (!stored.erased) {
     out.set_org_key_version(static_cast<std::uint32_t>(stored.org_key_version));
-    if (stored.fingerprint) {
-      auto* fingerprint = out.mutable_fingerprint();
-      fingerprint->set_mac(std::string(stored.fingerprint->begin(), stored.fingerprint->end()));
-      fingerprint->set_key_version(static_cast<std::uint32_t>(stored.fingerprint_key_version));
-    }
   }
   return out;
 }

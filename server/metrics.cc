@@ -88,7 +88,13 @@ Metrics::Metrics()
               .Help("Unix time at which this replica last finished a checkpoint round without "
                     "errors; 0 if it never did")
               .Register(*registry_)
-              .Add({})) {
+              .Add({})),
+      security_denials_(prometheus::BuildCounter()
+                            .Name("credvault_security_denials_total")
+                            .Help("Requests refused to callers that are unauthenticated or hold "
+                                  "no grant for the org they name, by method and reason; these "
+                                  "go to the rate-limited security log, not an org's audit chain")
+                            .Register(*registry_)) {
   // Every series exists from the start, so rates and absence alerts work before the first
   // purge.
   for (const std::string_view kind : kRetentionKinds) {
@@ -165,6 +171,11 @@ void Metrics::RecordAuditCheckpointRound(std::string_view result, std::uint64_t 
   checkpoint_rounds_.Add({{"result", std::string(result)}}).Increment();
   checkpoints_signed_.Increment(static_cast<double>(signed_count));
   if (result == "ok") checkpoint_last_success_.Set(absl::ToDoubleSeconds(end - absl::UnixEpoch()));
+}
+
+void Metrics::RecordSecurityDenial(std::string_view method, std::string_view reason) {
+  security_denials_.Add({{"method", std::string(method)}, {"reason", std::string(reason)}})
+      .Increment();
 }
 
 }  // namespace credvault::server

@@ -21,8 +21,8 @@
 namespace credvault::server {
 
 // The service's Prometheus metrics. Labels are only the RPC method, the status code, the
-// database role and the tier: never an org id, a credential name, a principal or anything
-// derived from a secret, so the metrics page reveals nothing about tenants.
+// database role, the tier and fixed reason words: never an org id, a credential name, a principal
+// or anything derived from a secret, so the metrics page reveals nothing about tenants.
 class Metrics {
  public:
   Metrics();
@@ -52,6 +52,10 @@ class Metrics {
   void RecordAuditCheckpointRound(std::string_view result, std::uint64_t signed_count,
                                   absl::Time end);
 
+  // A denial recorded in the security log rather than an org's audit chain
+  // (security_log.h): `reason` is "no_grant" or "unauthenticated".
+  void RecordSecurityDenial(std::string_view method, std::string_view reason);
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -72,6 +76,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& checkpoint_rounds_;
   prometheus::Counter& checkpoints_signed_;
   prometheus::Gauge& checkpoint_last_success_;
+  prometheus::Family<prometheus::Counter>& security_denials_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
 };
 

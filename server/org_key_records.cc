@@ -1,11 +1,14 @@
 #include "server/org_key_records.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "common/status_macros.h"
 #include "server/error_reason.h"
+#include "server/json_log.h"
+#include "storage/root_key_store.h"
 
 namespace credvault::server {
 
@@ -63,6 +66,49 @@ absl::StatusOr<crypto::PinnedRootPublicKey> PinUnwrappedRoot(const crypto::RootP
       const crypto::RootKeyPins pins,
       crypto::RootKeyPins::New({{root.version(), crypto::RootKeyFingerprint(root.public_key())}}));
   return pins.Pin(root.version(), root.public_key());
+}
+
+absl::StatusOr<crypto::OrgKeyRecord> MakeOrgKey(
+    storage::Transaction& tx, const std::string& org_id, std::uint32_t version,
+    const DecryptTierKeys& keys, const std::vector<std::uint32_t>& acceptable_roots) {
+  const storage::RootKeyStore root_keys;
+  CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys.List(tx));
+  const auto active = std::find_if(roots.begin(), roots.end(), [](const storage::RootKey& root) {
+    return root.state == storage::RootKeyState::kActive;
+  });
+  if (active == roots.end()) {
+    return absl::FailedPreconditionError(
+        "no root key exists yet; run `credvaultd init-root-key` first");
+  }
+  const auto acceptable = [&](std::int32_t root_version) {
+    return acceptable_roots.empty() ||
+           std::find(acceptable_roots.begin(), acceptable_roots.end(),
+                     static_cast<std::uint32_t>(root_version)) != acceptable_roots.end();
+  };
+  std::optional<std::int32_t> chosen;
+  if (acceptable(active->version)) {
+    chosen = active->version;
+  } else {
+    for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
+      if (acceptable(it->version) && keys.Root(static_cast<std::uint32_t>(it->version)).ok()) {
+        chosen = it->version;
+        break;
+      }
+    }
+    if (!chosen) {
+      return absl::FailedPreconditionError(
+          "the write tier pins none of the root keys this key authority holds; pin root key "
+          "version " +
+          std::to_string(active->version));
+    }
+    LogWarning("the active root key is not pinned by the write tier; new orgs use an older root",
+               {{"active_root_key_version", std::to_string(active->version)},
+                {"used_root_key_version", std::to_string(*chosen)}});
+  }
+  CV_ASSIGN_OR_RETURN(const crypto::RootPrivateKey* root,
+                      keys.Root(static_cast<std::uint32_t>(*chosen)));
+  CV_ASSIGN_OR_RETURN(const crypto::PinnedRootPublicKey pinned, PinUnwrappedRoot(*root));
+  return crypto::CreateOrgKey(org_id, version, pinned, *keys.writer_keys.Get());
 }
 
 }  // namespace credvault::server

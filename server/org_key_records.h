@@ -32,6 +32,16 @@ absl::StatusOr<crypto::OrgPrivateKey> LoadOrgPrivateKey(storage::Transaction& tx
 // so it pins them by their own public half.
 absl::StatusOr<crypto::PinnedRootPublicKey> PinUnwrappedRoot(const crypto::RootPrivateKey& root);
 
+// Key authority (decrypt tier): a new org key pair `version` for `org_id`, sealed to the
+// ACTIVE root key in the database (which may have been made by a rotation on another
+// replica since this one started). With `acceptable_roots` (the root versions the asking
+// write tier pins), the ACTIVE root if it is one of them, else the newest of them: right
+// after a root rotation, until the write tier pins the new root, its new orgs still work.
+// The private half is forgotten before returning.
+absl::StatusOr<crypto::OrgKeyRecord> MakeOrgKey(
+    storage::Transaction& tx, const std::string& org_id, std::uint32_t version,
+    const DecryptTierKeys& keys, const std::vector<std::uint32_t>& acceptable_roots = {});
+
 }  // namespace credvault::server
 
 #endif  // CREDVAULT_SERVER_ORG_KEY_RECORDS_H_

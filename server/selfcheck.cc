@@ -6,7 +6,6 @@
 
 #include "crypto/audit_chain.h"
 #include "crypto/envelope.h"
-#include "crypto/fingerprint.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
@@ -50,7 +49,7 @@ double OpsPerSecond(int iterations, Clock::duration elapsed) {
 int RunSelfCheck(std::ostream& out) {
   using namespace credvault::crypto;  // NOLINT: a short demonstration of the whole module
   Checker check(out);
-  out << "credvault self-check: key hierarchy, envelopes, fingerprints, audit chain\n";
+  out << "credvault self-check: key hierarchy, envelopes, audit chain\n";
 
   auto seal_key = KeyFileSealKeyProvider::FromKey(*KeyBuffer::Generate(32));
   if (!seal_key.ok()) return check.Fail("seal key", seal_key.status()), 1;
@@ -113,21 +112,6 @@ int RunSelfCheck(std::ostream& out) {
   check.ExpectRefused("org key record with a substituted public key",
                       VerifyOrgKeyRecord(substituted, *writer_keys).status(),
                       absl::StatusCode::kDataLoss);
-
-  const Fingerprint fingerprint =
-      ComputeFingerprint(*writer_keys, binding.org_id, binding.name, secret);
-  const SecretBytes wrong = SecretBytes::CopyFrom(std::string_view("not the secret"));
-  const bool same =
-      FingerprintMatches(*writer_keys, fingerprint, binding.org_id, binding.name, secret)
-          .value_or(false);
-  const bool different =
-      FingerprintMatches(*writer_keys, fingerprint, binding.org_id, binding.name, wrong)
-          .value_or(true);
-  if (same && !different) {
-    check.Pass("keyed fingerprint: candidate compared without decrypting");
-  } else {
-    check.Fail("fingerprint", absl::InternalError("wrong comparison result"));
-  }
 
   AuditHash head = AuditChainGenesis("demo-org");
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {

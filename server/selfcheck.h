@@ -6,7 +6,7 @@
 namespace credvault::server {
 
 // `credvaultd selfcheck`: exercises the whole key hierarchy in memory with throwaway keys
-// (seal key -> root key -> org key -> envelope, fingerprint, audit chain), checks that
+// (seal key -> root key -> org key -> envelope, audit chain), checks that
 // tampering is refused, and prints what it did and how fast. Touches no database and no
 // configured key. Returns a process exit code.
 int RunSelfCheck(std::ostream& out);

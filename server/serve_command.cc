@@ -35,6 +35,7 @@
 #include "server/json_log.h"
 #include "server/key_loading.h"
 #include "server/late_root_keys.h"
+#include "server/local_key_authority.h"
 #include "server/metrics.h"
 #include "server/org_key_cache.h"
 #include "server/rate_limiter.h"
@@ -289,8 +290,8 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   const storage::AuditLog::AppendObserver on_audit_append = [&metrics](absl::Duration latency) {
     metrics.RecordAuditAppend(latency);
   };
-  RateLimiter compare_limiter(config->limits.compare_per_minute);
   OrgKeyCache org_key_cache(absl::Minutes(5), 10000);
+  std::unique_ptr<LocalKeyAuthority> key_authority;
   std::unique_ptr<CredentialHandler> credential_handler;
   std::unique_ptr<AccessHandler> access_handler;
   std::unique_ptr<AdminHandler> admin_handler;
@@ -304,9 +305,15 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
     if (reseal_worker) reseal_worker->Stop();
     if (reseal_thread.joinable()) reseal_thread.join();
   };
+  if (decrypt_tier) {
+    key_authority = std::make_unique<LocalKeyAuthority>(
+        *decryptor_pool, *decrypt_keys, org_key_cache,
+        LocalKeyAuthorityOptions{config->limits.max_secret_size, config->limits.compare_per_minute,
+                                 on_audit_append});
+  }
   if (write_tier) {
     credential_handler = std::make_unique<CredentialHandler>(
-        *writer_pool, *write_keys, compare_limiter,
+        *writer_pool, *write_keys, key_authority.get(),
         CredentialHandlerOptions{config->limits.max_secret_size,
                                  config->orgs.provision_on_first_put,
                                  config->retention.deleted_credentials, on_audit_append});

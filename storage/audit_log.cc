@@ -12,25 +12,19 @@ namespace {
 
 #define CREDVAULT_AUDIT_EVENT_COLUMNS                                                    \
   "org_id, seq, (extract(epoch FROM event_time) * 1000000)::bigint, principal, action, " \
-  "target, result, request_id, details, prev_hash, hash"
+  "target, result, request_id, details, prev_hash, hash, chain_format, "                 \
+  "coalesce(appended_by, '')"
 
-constexpr Statement kLockHead{"audit.lock_head",
-                              "SELECT seq, hash FROM audit_heads WHERE org_id = $1 FOR UPDATE"};
-constexpr Statement kCreateHead{
-    "audit.create_head",
-    "INSERT INTO audit_heads (org_id, seq, hash) VALUES ($1, 0, $2::bytea) "
-    "ON CONFLICT (org_id) DO NOTHING"};
+// Appending is the database's job (storage/migrations/0008_function_only_access.sql): it
+// links the event to the last one, hashes it (format 2) and records the appending role.
+constexpr Statement kAppend{
+    "audit.append", "SELECT " CREDVAULT_AUDIT_EVENT_COLUMNS
+                    " FROM credvault_audit_append($1, 'epoch'::timestamptz + $2::bigint * interval "
+                    "'1 microsecond', $3, $4, $5, $6, $7, $8)"};
+constexpr Statement kAppendDenial{"audit.append_denial",
+                                  "SELECT credvault_audit_append_denial($1, $2, $3, $4, $5, $6)"};
 constexpr Statement kReadHead{"audit.read_head",
                               "SELECT seq, hash FROM audit_heads WHERE org_id = $1"};
-constexpr Statement kInsertEvent{
-    "audit.insert_event",
-    "INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result, "
-    "request_id, details, prev_hash, hash) "
-    "VALUES ($1, $2, 'epoch'::timestamptz + $3::bigint * interval '1 microsecond', "
-    "$4, $5, $6, $7, $8, $9, $10::bytea, $11::bytea)"};
-constexpr Statement kAdvanceHead{"audit.advance_head",
-                                 "UPDATE audit_heads SET seq = $2, hash = $3::bytea "
-                                 "WHERE org_id = $1"};
 constexpr Statement kListEvents{"audit.list_events",
                                 "SELECT " CREDVAULT_AUDIT_EVENT_COLUMNS
                                 " FROM audit_events WHERE org_id = $1 AND seq > $2 "
@@ -43,10 +37,8 @@ constexpr Statement kEventHash{"audit.event_hash",
                                "SELECT hash FROM audit_events WHERE org_id = $1 AND seq = $2"};
 constexpr Statement kInsertCheckpoint{
     "audit.insert_checkpoint",
-    "INSERT INTO audit_checkpoints (org_id, seq, head_hash, signature, signing_key_id, "
-    "created_at, kind) "
-    "VALUES ($1, $2, $3::bytea, $4::bytea, $5, "
-    "'epoch'::timestamptz + $6::bigint * interval '1 microsecond', $7)"};
+    "SELECT credvault_audit_add_checkpoint($1, $7, $2, $3::bytea, $4::bytea, $5, "
+    "'epoch'::timestamptz + $6::bigint * interval '1 microsecond')"};
 constexpr Statement kListCheckpoints{
     "audit.list_checkpoints",
     "SELECT seq, head_hash, (extract(epoch FROM created_at) * 1000000)::bigint, signature, "
@@ -95,13 +87,19 @@ absl::StatusOr<AuditEvent> EventFromRow(const Row& row) {
   CV_ASSIGN_OR_RETURN(e.details, row.Text(8));
   CV_ASSIGN_OR_RETURN(e.prev_hash, HashColumn(row, 9));
   CV_ASSIGN_OR_RETURN(e.hash, HashColumn(row, 10));
+  CV_ASSIGN_OR_RETURN(const std::int64_t format, row.Int(11));
+  e.chain_format = static_cast<crypto::AuditChainFormat>(format);
+  CV_ASSIGN_OR_RETURN(e.appended_by, row.Text(12));
   return e;
 }
 
 crypto::AuditEventFields ChainFields(const AuditEvent& e) {
-  return crypto::AuditEventFields{e.org_id,    e.seq,        absl::ToUnixMicros(e.time),
+  crypto::AuditEventFields fields{e.org_id,    e.seq,        absl::ToUnixMicros(e.time),
                                   e.principal, e.action,     e.target,
                                   e.result,    e.request_id, e.details};
+  fields.appended_by = e.appended_by;
+  fields.format = e.chain_format;
+  return fields;
 }
 
 absl::Status ValidateEvent(const NewAuditEvent& e) {
@@ -149,42 +147,27 @@ absl::StatusOr<AuditEvent> AuditLog::Append(Transaction& tx, const NewAuditEvent
 absl::StatusOr<AuditEvent> AuditLog::AppendUnobserved(Transaction& tx,
                                                       const NewAuditEvent& event) const {
   CV_RETURN_IF_ERROR(ValidateEvent(event));
-  const SqlParam org = SqlParam::Text(tx.org_id());
-  absl::StatusOr<Row> head = tx.ExecuteOne(kLockHead, {org});
-  if (absl::IsNotFound(head.status())) {
-    // First event of the org. Concurrent first appenders: one insert wins, the others
-    // wait for it and do nothing; then all queue on the row lock.
-    CV_RETURN_IF_ERROR(
-        tx.Execute(kCreateHead, {org, HashParam(crypto::AuditChainGenesis(tx.org_id()))}).status());
-    head = tx.ExecuteOne(kLockHead, {org});
-  }
-  if (!head.ok()) return head.status();
+  CV_ASSIGN_OR_RETURN(
+      const Row row,
+      tx.ExecuteOne(kAppend, {SqlParam::Text(tx.org_id()), SqlParam::Micros(clock_()),
+                              SqlParam::Text(event.principal), SqlParam::Text(event.action),
+                              SqlParam::Text(event.target), SqlParam::Text(event.result),
+                              SqlParam::Text(event.request_id), SqlParam::Text(event.details)}));
+  return EventFromRow(row);
+}
 
-  AuditEvent e;
-  e.org_id = tx.org_id();
-  CV_ASSIGN_OR_RETURN(const std::uint64_t head_seq, Seq(*head, 0));
-  e.seq = head_seq + 1;
-  CV_ASSIGN_OR_RETURN(e.prev_hash, HashColumn(*head, 1));
-  // PostgreSQL keeps microseconds; the chain commits to exactly what is stored.
-  e.time = absl::FromUnixMicros(absl::ToUnixMicros(clock_()));
-  e.principal = event.principal;
-  e.action = event.action;
-  e.target = event.target;
-  e.result = event.result;
-  e.request_id = event.request_id;
-  e.details = event.details;
-  e.hash = crypto::AuditChainStep(e.prev_hash, ChainFields(e));
-
-  const SqlParam seq = SqlParam::Int(static_cast<std::int64_t>(e.seq));
-  CV_RETURN_IF_ERROR(
-      tx.Execute(kInsertEvent,
-                 {org, seq, SqlParam::Micros(e.time), SqlParam::Text(e.principal),
-                  SqlParam::Text(e.action), SqlParam::Text(e.target), SqlParam::Text(e.result),
-                  SqlParam::Text(e.request_id), SqlParam::Text(e.details), HashParam(e.prev_hash),
-                  HashParam(e.hash)})
-          .status());
-  CV_RETURN_IF_ERROR(tx.Execute(kAdvanceHead, {org, seq, HashParam(e.hash)}).status());
-  return e;
+absl::StatusOr<std::optional<std::uint64_t>> AuditLog::AppendDenial(
+    Transaction& tx, const NewAuditEvent& event) const {
+  CV_RETURN_IF_ERROR(ValidateEvent(event));
+  CV_ASSIGN_OR_RETURN(
+      const Row row,
+      tx.ExecuteOne(kAppendDenial,
+                    {SqlParam::Text(tx.org_id()), SqlParam::Text(event.principal),
+                     SqlParam::Text(event.target), SqlParam::Text(event.result),
+                     SqlParam::Text(event.request_id), SqlParam::Text(event.details)}));
+  if (row.IsNull(0)) return std::nullopt;
+  CV_ASSIGN_OR_RETURN(const std::uint64_t seq, Seq(row, 0));
+  return seq;
 }
 
 absl::StatusOr<std::vector<AuditEvent>> AuditLog::List(Transaction& tx, std::uint64_t after_seq,
@@ -208,7 +191,7 @@ absl::StatusOr<std::vector<AuditEvent>> AuditLog::List(Transaction& tx, std::uin
 absl::StatusOr<AuditHead> AuditLog::Head(Transaction& tx) const {
   absl::StatusOr<Row> row = tx.ExecuteOne(kReadHead, {SqlParam::Text(tx.org_id())});
   if (absl::IsNotFound(row.status())) {
-    return AuditHead{0, crypto::AuditChainGenesis(tx.org_id())};
+    return AuditHead{0, crypto::AuditChainGenesis(tx.org_id(), crypto::AuditChainFormat::kV2)};
   }
   if (!row.ok()) return row.status();
   AuditHead head;
@@ -234,8 +217,16 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
                   "events missing after the chain head (a checkpoint covers them)");
   }
 
-  // The anchor: the (seq, hash) the walk starts from.
-  AuditHead anchor{0, crypto::AuditChainGenesis(tx.org_id())};
+  // The anchor: the (seq, hash) the walk starts from. A chain begun before the database
+  // linked events itself starts from the format 1 genesis.
+  AuditHead anchor{0, crypto::AuditChainGenesis(tx.org_id(), crypto::AuditChainFormat::kV2)};
+  {
+    CV_ASSIGN_OR_RETURN(const std::vector<AuditEvent> first_events, List(tx, 0, 1));
+    if (!first_events.empty() && first_events.front().seq == 1 &&
+        first_events.front().chain_format == crypto::AuditChainFormat::kV1) {
+      anchor.hash = crypto::AuditChainGenesis(tx.org_id(), crypto::AuditChainFormat::kV1);
+    }
+  }
   if (options.from_latest_checkpoint && !checkpoints.empty()) {
     anchor = AuditHead{checkpoints.rbegin()->first, checkpoints.rbegin()->second};
   } else {
@@ -275,6 +266,9 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
             v, e.seq,
             e.seq == anchor.seq + 1 ? AuditBreak::kAnchorMismatch : AuditBreak::kPrevHashMismatch,
             "previous hash does not match the preceding event");
+      }
+      if (!crypto::IsKnownAuditChainFormat(e.chain_format)) {
+        return Broken(v, e.seq, AuditBreak::kHashMismatch, "event has an unknown chain format");
       }
       const crypto::AuditHash computed = crypto::AuditChainStep(running, ChainFields(e));
       if (computed != e.hash)
@@ -325,6 +319,7 @@ absl::Status AuditLog::AddCheckpoint(Transaction& tx, AuditCheckpointKind kind, 
   }
   const SqlParam org = SqlParam::Text(tx.org_id());
   const SqlParam seq_param = SqlParam::Int(static_cast<std::int64_t>(seq));
+  // The function checks the hash again; asking first gives callers a precise answer.
   absl::StatusOr<Row> row = tx.ExecuteOne(kEventHash, {org, seq_param});
   if (absl::IsNotFound(row.status())) {
     return absl::NotFoundError("checkpoint: no audit event " + std::to_string(seq));

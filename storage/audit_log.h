@@ -39,6 +39,10 @@ struct AuditEvent {
   std::string details;
   crypto::AuditHash prev_hash{};
   crypto::AuditHash hash{};
+  // Format 2 events are linked and hashed by the database, which records the role that
+  // appended them; format 1 events were hashed by the service and name no role.
+  crypto::AuditChainFormat chain_format = crypto::AuditChainFormat::kV2;
+  std::string appended_by;
 };
 
 // The chain head at `seq` (0 and the genesis value for an empty chain).
@@ -101,7 +105,15 @@ class AuditLog {
   explicit AuditLog(Clock clock = &absl::Now, AppendObserver on_append = {})
       : clock_(std::move(clock)), on_append_(std::move(on_append)) {}
 
+  // Decrypt and admin roles. The event's time is the clock's; seq, links and hash are the
+  // database's.
   absl::StatusOr<AuditEvent> Append(Transaction& tx, const NewAuditEvent& event) const;
+
+  // Any request role: an `access.denied` event (event.action is ignored; event.target is
+  // the method) for a caller that holds a grant for the org. Appends nothing, and returns
+  // nullopt, when the org does not exist. The write role can append nothing else.
+  absl::StatusOr<std::optional<std::uint64_t>> AppendDenial(Transaction& tx,
+                                                            const NewAuditEvent& event) const;
 
   // Events with seq > after_seq, oldest first, at most `limit` (1..1000).
   absl::StatusOr<std::vector<AuditEvent>> List(Transaction& tx, std::uint64_t after_seq,

@@ -12,8 +12,7 @@ namespace {
 // Metadata columns, in the order MetadataFromRow reads them. Times leave PostgreSQL as
 // exact microseconds since the epoch.
 #define CREDVAULT_METADATA_COLUMNS                                                         \
-  "org_id, name, version, org_key_version, writer_key_version, fingerprint, "              \
-  "fingerprint_key_version, " CREDVAULT_LABELS_COLUMN                                      \
+  "org_id, name, version, org_key_version, writer_key_version, " CREDVAULT_LABELS_COLUMN   \
   ", (extract(epoch FROM created_at) * 1000000)::bigint, created_by, "                     \
   "(extract(epoch FROM expires_at) * 1000000)::bigint, "                                   \
   "(extract(epoch FROM deleted_at) * 1000000)::bigint, erased, is_current, max_versions, " \
@@ -21,7 +20,7 @@ namespace {
   " WHERE c2.org_id = credentials.org_id AND c2.name = credentials.name), "                \
   "(SELECT count(*) FROM credentials c3 WHERE c3.org_id = credentials.org_id "             \
   " AND c3.name = credentials.name AND NOT c3.erased AND c3.deleted_at IS NULL)"
-constexpr std::size_t kMetadataColumnCount = 17;
+constexpr std::size_t kMetadataColumnCount = 15;
 
 // Serializes Puts of one name (the two-key advisory lock space is separate from the
 // migrator's one-key lock). A hash collision only serializes two unrelated names.
@@ -32,30 +31,15 @@ constexpr Statement kPlanPut{"credentials.plan_put",
                              "FROM orgs o LEFT JOIN credentials c "
                              "ON c.org_id = o.org_id AND c.name = $2 AND c.is_current "
                              "WHERE o.org_id = $1"};
-constexpr Statement kClearCurrent{"credentials.clear_current",
-                                  "UPDATE credentials SET is_current = false "
-                                  "WHERE org_id = $1 AND name = $2 AND is_current"};
-constexpr Statement kInsertVersion{
-    "credentials.insert_version",
-    "INSERT INTO credentials (org_id, name, version, envelope, org_key_version, "
-    "writer_key_version, fingerprint, fingerprint_key_version, labels, created_by, "
-    "expires_at, is_current, max_versions) "
-    "VALUES ($1, $2, $3, $4::bytea, $5, $6, $7::bytea, $8, $9::jsonb, $10, "
-    "'epoch'::timestamptz + $11::bigint * interval '1 microsecond', true, $12)"};
-// The retention limit a new version inherits when its Put does not set one.
-constexpr Statement kCurrentMaxVersions{
-    "credentials.current_max_versions",
-    "SELECT max_versions FROM credentials WHERE org_id = $1 AND name = $2 AND is_current"};
-// Keeps the newest max_versions versions (by number) of a name, erasing the older ones.
-constexpr Statement kEraseBeyondMaxVersions{
-    "credentials.erase_beyond_max_versions",
-    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
-    "deleted_at = coalesce(deleted_at, now()) "
-    "FROM (SELECT max(version) AS newest, "
-    "             max(max_versions) FILTER (WHERE is_current) AS keep "
-    "      FROM credentials WHERE org_id = $1 AND name = $2) AS limits "
-    "WHERE org_id = $1 AND name = $2 AND NOT erased AND limits.keep > 0 "
-    "AND version <= limits.newest - limits.keep"};
+constexpr Statement kPutVersion{
+    "credentials.put_version",
+    "SELECT erased_count, audit_seq FROM credvault_put_version($1, $2, $3, $4::bytea, $5, $6, "
+    "$7::jsonb, $8, 'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, "
+    "$12::bytea, $13)"};
+constexpr Statement kDelete{
+    "credentials.delete",
+    "SELECT outcome, version, affected, audit_seq "
+    "FROM credvault_delete_credential($1, $2, $3, $4, $5, $6::bytea, $7, $8)"};
 constexpr Statement kGetCurrent{
     "credentials.get_current",
     "SELECT " CREDVAULT_METADATA_COLUMNS
@@ -87,15 +71,6 @@ constexpr Statement kList{"credentials.list",
                           "WHERE org_id = $1 AND is_current AND deleted_at IS NULL "
                           "AND name > $2 AND starts_with(name, $3) AND labels @> $4::jsonb "
                           "ORDER BY name LIMIT $5"};
-constexpr Statement kSoftDelete{"credentials.soft_delete",
-                                "UPDATE credentials SET deleted_at = now() "
-                                "WHERE org_id = $1 AND name = $2 AND deleted_at IS NULL "
-                                "RETURNING version, is_current"};
-constexpr Statement kCryptoErase{
-    "credentials.crypto_erase",
-    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
-    "deleted_at = coalesce(deleted_at, now()) "
-    "WHERE org_id = $1 AND name = $2 AND NOT erased"};
 constexpr Statement kCountUnerased{
     "credentials.count_unerased",
     "SELECT count(*) FROM credentials WHERE org_id = $1 AND NOT erased"};
@@ -111,10 +86,7 @@ constexpr Statement kReadVersionEnvelope{
     "WHERE org_id = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL AND NOT erased"};
 constexpr Statement kReplaceEnvelope{
     "credentials.replace_envelope",
-    "UPDATE credentials SET envelope = $4::bytea, org_key_version = $6, "
-    "writer_key_version = $7 "
-    "WHERE org_id = $1 AND name = $2 AND version = $3 AND org_key_version = $5 "
-    "AND NOT erased"};
+    "SELECT credvault_reseal_envelope($1, $2, $3, $5, $4::bytea, $6, $7)"};
 constexpr Statement kEnvelopeKeyVersion{
     "credentials.envelope_key_version",
     "SELECT org_key_version FROM credentials "
@@ -125,7 +97,7 @@ constexpr Statement kLockEnvelopesNotSealedTo{
     "SELECT name, version, org_key_version, envelope FROM credentials "
     "WHERE org_id = $1 AND org_key_version <> $2 AND NOT erased "
     "AND (NOT $3::boolean OR (name, version) > ($4::text COLLATE \"C\", $5::bigint)) "
-    "ORDER BY name, version LIMIT $6 FOR UPDATE"};
+    "ORDER BY name, version LIMIT $6"};
 constexpr Statement kCountEnvelopesNotSealedTo{
     "credentials.count_envelopes_not_sealed_to",
     "SELECT count(*) FROM credentials WHERE org_id = $1 AND org_key_version <> $2 "
@@ -151,21 +123,17 @@ absl::StatusOr<CredentialMetadata> MetadataFromRow(const Row& row) {
   CV_ASSIGN_OR_RETURN(m.version, row.Int(2));
   CV_ASSIGN_OR_RETURN(m.org_key_version, Int32(row, 3));
   CV_ASSIGN_OR_RETURN(m.writer_key_version, Int32(row, 4));
-  if (!row.IsNull(5)) {
-    CV_ASSIGN_OR_RETURN(m.fingerprint, row.Bytes(5));
-  }
-  CV_ASSIGN_OR_RETURN(m.fingerprint_key_version, Int32(row, 6));
-  CV_ASSIGN_OR_RETURN(const std::string labels, row.Text(7));
+  CV_ASSIGN_OR_RETURN(const std::string labels, row.Text(5));
   CV_ASSIGN_OR_RETURN(m.labels, LabelsFromColumn(labels));
-  CV_ASSIGN_OR_RETURN(m.created_at, row.Micros(8));
-  CV_ASSIGN_OR_RETURN(m.created_by, row.Text(9));
-  CV_ASSIGN_OR_RETURN(m.expires_at, row.OptionalMicros(10));
-  CV_ASSIGN_OR_RETURN(m.deleted_at, row.OptionalMicros(11));
-  CV_ASSIGN_OR_RETURN(m.erased, row.Bool(12));
-  CV_ASSIGN_OR_RETURN(m.current, row.Bool(13));
-  CV_ASSIGN_OR_RETURN(m.max_versions, Int32(row, 14));
-  CV_ASSIGN_OR_RETURN(m.current_version, row.Int(15));
-  CV_ASSIGN_OR_RETURN(m.live_version_count, row.Int(16));
+  CV_ASSIGN_OR_RETURN(m.created_at, row.Micros(6));
+  CV_ASSIGN_OR_RETURN(m.created_by, row.Text(7));
+  CV_ASSIGN_OR_RETURN(m.expires_at, row.OptionalMicros(8));
+  CV_ASSIGN_OR_RETURN(m.deleted_at, row.OptionalMicros(9));
+  CV_ASSIGN_OR_RETURN(m.erased, row.Bool(10));
+  CV_ASSIGN_OR_RETURN(m.current, row.Bool(11));
+  CV_ASSIGN_OR_RETURN(m.max_versions, Int32(row, 12));
+  CV_ASSIGN_OR_RETURN(m.current_version, row.Int(13));
+  CV_ASSIGN_OR_RETURN(m.live_version_count, row.Int(14));
   return m;
 }
 
@@ -213,44 +181,83 @@ absl::StatusOr<PutPlan> CredentialStore::PreparePut(
   return plan;
 }
 
-absl::Status CredentialStore::InsertVersion(Transaction& tx, const PutPlan& plan,
-                                            const NewCredentialVersion& version) const {
+absl::StatusOr<PutResult> CredentialStore::InsertVersion(
+    Transaction& tx, const PutPlan& plan, const NewCredentialVersion& version) const {
   CV_RETURN_IF_ERROR(ValidateName(plan.name));
   CV_RETURN_IF_ERROR(ValidateLabels(version.labels));
   CV_RETURN_IF_ERROR(ValidateText("created_by", version.created_by, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("request_id", version.request_id, kMaxAuditFieldBytes, true));
   if (version.envelope.empty()) return absl::InvalidArgumentError("envelope: must not be empty");
   if (version.max_versions.has_value() && *version.max_versions < 0) {
     return absl::InvalidArgumentError("max_versions: must not be negative");
   }
-  const SqlParam org = SqlParam::Text(tx.org_id());
-  const SqlParam name = SqlParam::Text(plan.name);
-  std::int64_t max_versions = version.max_versions.value_or(0);
-  if (!version.max_versions.has_value()) {
-    CV_ASSIGN_OR_RETURN(const std::vector<Row> previous,
-                        tx.Execute(kCurrentMaxVersions, {org, name}));
-    if (!previous.empty()) {
-      CV_ASSIGN_OR_RETURN(max_versions, previous.front().Int(0));
-    }
+  if (version.idempotency_key.has_value() && version.request_digest.size() != 32) {
+    return absl::InvalidArgumentError("request_digest: must be 32 bytes");
   }
-  CV_RETURN_IF_ERROR(tx.Execute(kClearCurrent, {org, name}).status());
-  return tx
-      .Execute(
-          kInsertVersion,
-          {org, name, SqlParam::Int(plan.version), SqlParam::Bytes(version.envelope),
-           SqlParam::Int(version.org_key_version), SqlParam::Int(version.writer_key_version),
-           SqlParam::Bytes(version.fingerprint), SqlParam::Int(version.fingerprint_key_version),
-           SqlParam::Text(LabelsToJson(version.labels)), SqlParam::Text(version.created_by),
+  CV_ASSIGN_OR_RETURN(
+      const Row row,
+      tx.ExecuteOne(
+          kPutVersion,
+          {SqlParam::Text(tx.org_id()), SqlParam::Text(plan.name), SqlParam::Int(plan.version),
+           SqlParam::Bytes(version.envelope), SqlParam::Int(version.org_key_version),
+           SqlParam::Int(version.writer_key_version), SqlParam::Text(LabelsToJson(version.labels)),
+           SqlParam::Text(version.created_by),
            version.expires_at.has_value() ? SqlParam::Micros(*version.expires_at)
                                           : SqlParam::Null(),
-           SqlParam::Int(max_versions)})
-      .status();
+           version.max_versions.has_value() ? SqlParam::Int(*version.max_versions)
+                                            : SqlParam::Null(),
+           version.idempotency_key.has_value() ? SqlParam::Text(*version.idempotency_key)
+                                               : SqlParam::Null(),
+           version.idempotency_key.has_value() ? SqlParam::Bytes(version.request_digest)
+                                               : SqlParam::Null(),
+           SqlParam::Text(version.request_id)}));
+  PutResult result;
+  CV_ASSIGN_OR_RETURN(const std::int64_t erased, row.Int(0));
+  CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(1));
+  result.erased_version_count = static_cast<std::size_t>(erased);
+  result.audit_seq = static_cast<std::uint64_t>(seq);
+  return result;
 }
 
-absl::StatusOr<std::size_t> CredentialStore::EraseBeyondMaxVersions(Transaction& tx,
-                                                                    std::string_view name) const {
-  CV_RETURN_IF_ERROR(ValidateName(name));
-  return tx.ExecuteCount(kEraseBeyondMaxVersions,
-                         {SqlParam::Text(tx.org_id()), SqlParam::Text(name)});
+absl::StatusOr<DeleteResult> CredentialStore::Delete(Transaction& tx,
+                                                     const DeleteRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateName(request.name));
+  CV_RETURN_IF_ERROR(ValidateText("principal", request.principal, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("request_id", request.request_id, kMaxAuditFieldBytes, true));
+  if (request.idempotency_key.has_value() && request.request_digest.size() != 32) {
+    return absl::InvalidArgumentError("request_digest: must be 32 bytes");
+  }
+  CV_ASSIGN_OR_RETURN(
+      const Row row,
+      tx.ExecuteOne(kDelete,
+                    {SqlParam::Text(tx.org_id()), SqlParam::Text(request.name),
+                     SqlParam::Bool(request.mode == DeleteMode::kCryptoErase),
+                     request.expected_version.has_value() ? SqlParam::Int(*request.expected_version)
+                                                          : SqlParam::Null(),
+                     request.idempotency_key.has_value() ? SqlParam::Text(*request.idempotency_key)
+                                                         : SqlParam::Null(),
+                     request.idempotency_key.has_value() ? SqlParam::Bytes(request.request_digest)
+                                                         : SqlParam::Null(),
+                     SqlParam::Text(request.principal), SqlParam::Text(request.request_id)}));
+  DeleteResult result;
+  CV_ASSIGN_OR_RETURN(const std::string outcome, row.Text(0));
+  if (outcome == "ok") {
+    result.outcome = DeleteOutcome::kDone;
+  } else if (outcome == "not_found") {
+    result.outcome = DeleteOutcome::kNotFound;
+  } else if (outcome == "already_deleted") {
+    result.outcome = DeleteOutcome::kAlreadyDeleted;
+  } else if (outcome == "version_mismatch") {
+    result.outcome = DeleteOutcome::kVersionMismatch;
+  } else {
+    return absl::InternalError("delete: unknown outcome from the database");
+  }
+  CV_ASSIGN_OR_RETURN(result.version, row.Int(1));
+  CV_ASSIGN_OR_RETURN(const std::int64_t affected, row.Int(2));
+  CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(3));
+  result.affected_version_count = static_cast<std::size_t>(affected);
+  result.audit_seq = static_cast<std::uint64_t>(seq);
+  return result;
 }
 
 absl::StatusOr<CredentialMetadata> CredentialStore::GetMetadata(Transaction& tx,
@@ -294,32 +301,6 @@ absl::StatusOr<ListPage> CredentialStore::List(Transaction& tx, const ListQuery&
     page.items.push_back(std::move(item));
   }
   return page;
-}
-
-absl::StatusOr<std::int64_t> CredentialStore::SoftDelete(Transaction& tx,
-                                                         std::string_view name) const {
-  CV_RETURN_IF_ERROR(ValidateName(name));
-  CV_ASSIGN_OR_RETURN(std::vector<Row> rows,
-                      tx.Execute(kSoftDelete, {SqlParam::Text(tx.org_id()), SqlParam::Text(name)}));
-  std::optional<std::int64_t> live;
-  for (const Row& row : rows) {
-    CV_ASSIGN_OR_RETURN(const bool current, row.Bool(1));
-    if (current) {
-      CV_ASSIGN_OR_RETURN(live, row.Int(0));
-    }
-  }
-  if (!live.has_value()) return NotFound("delete");
-  return *live;
-}
-
-absl::StatusOr<std::size_t> CredentialStore::CryptoErase(Transaction& tx,
-                                                         std::string_view name) const {
-  CV_RETURN_IF_ERROR(ValidateName(name));
-  CV_ASSIGN_OR_RETURN(
-      const std::size_t erased,
-      tx.ExecuteCount(kCryptoErase, {SqlParam::Text(tx.org_id()), SqlParam::Text(name)}));
-  if (erased == 0) return NotFound("erase");
-  return erased;
 }
 
 absl::StatusOr<std::uint64_t> CredentialStore::CountUnerasedVersions(Transaction& tx) const {
@@ -393,12 +374,13 @@ absl::Status CredentialStore::ReplaceEnvelope(Transaction& tx, std::string_view 
   const SqlParam name_param = SqlParam::Text(name);
   const SqlParam version_param = SqlParam::Int(version);
   CV_ASSIGN_OR_RETURN(
-      const std::size_t updated,
-      tx.ExecuteCount(kReplaceEnvelope,
-                      {org, name_param, version_param, SqlParam::Bytes(envelope),
-                       SqlParam::Int(expected_org_key_version), SqlParam::Int(org_key_version),
-                       SqlParam::Int(writer_key_version)}));
-  if (updated == 1) return absl::OkStatus();
+      const Row replaced,
+      tx.ExecuteOne(kReplaceEnvelope,
+                    {org, name_param, version_param, SqlParam::Bytes(envelope),
+                     SqlParam::Int(expected_org_key_version), SqlParam::Int(org_key_version),
+                     SqlParam::Int(writer_key_version)}));
+  CV_ASSIGN_OR_RETURN(const bool updated, replaced.Bool(0));
+  if (updated) return absl::OkStatus();
   absl::StatusOr<Row> row = tx.ExecuteOne(kEnvelopeKeyVersion, {org, name_param, version_param});
   if (absl::IsNotFound(row.status())) return NotFound("re-seal");
   if (!row.ok()) return row.status();

@@ -27,8 +27,6 @@ struct CredentialMetadata {
   std::int64_t version = 0;
   std::int32_t org_key_version = 0;
   std::int32_t writer_key_version = 0;
-  std::optional<std::vector<std::uint8_t>> fingerprint;  // cleared by crypto-erase
-  std::int32_t fingerprint_key_version = 0;
   Labels labels;
   absl::Time created_at;
   std::string created_by;
@@ -54,14 +52,48 @@ struct NewCredentialVersion {
   std::vector<std::uint8_t> envelope;
   std::int32_t org_key_version = 0;
   std::int32_t writer_key_version = 0;
-  std::vector<std::uint8_t> fingerprint;
-  std::int32_t fingerprint_key_version = 0;
   Labels labels;
-  std::string created_by;
+  std::string created_by;  // the principal, recorded in the audit event too
   std::optional<absl::Time> expires_at;
   // Versions kept when a newer one is written (0: unlimited); nullopt keeps the limit of
   // the version this one replaces.
   std::optional<std::int32_t> max_versions;
+  // Set when the Put carried an idempotency key: recorded with the version it made, with
+  // the digest of the request (which never covers the secret).
+  std::optional<std::string> idempotency_key;
+  std::vector<std::uint8_t> request_digest;
+  std::string request_id;
+};
+
+struct PutResult {
+  std::size_t erased_version_count = 0;  // older versions crypto-erased by max_versions
+  std::uint64_t audit_seq = 0;           // the credential.put event
+};
+
+enum class DeleteMode { kSoftDelete, kCryptoErase };
+
+struct DeleteRequest {
+  std::string name;
+  DeleteMode mode = DeleteMode::kSoftDelete;
+  std::optional<std::int64_t> expected_version;  // the newest version must be this one
+  std::optional<std::string> idempotency_key;
+  std::vector<std::uint8_t> request_digest;
+  std::string principal;
+  std::string request_id;
+};
+
+enum class DeleteOutcome {
+  kDone,
+  kNotFound,         // no version, or (erase) nothing left to erase
+  kAlreadyDeleted,   // soft delete of a deleted credential
+  kVersionMismatch,  // expected_version is not the newest version
+};
+
+struct DeleteResult {
+  DeleteOutcome outcome = DeleteOutcome::kNotFound;
+  std::int64_t version = 0;  // the newest version (0 when there is none)
+  std::size_t affected_version_count = 0;
+  std::uint64_t audit_seq = 0;  // the credential.delete / credential.erase event
 };
 
 struct ListQuery {
@@ -100,6 +132,10 @@ struct EnvelopeToReseal {
 //   PutPlan plan = PreparePut(tx, name, expected);   // locks the name
 //   ... seal the envelope for plan.version ...
 //   InsertVersion(tx, plan, version);
+// The write role has no INSERT/UPDATE/DELETE on credentials: InsertVersion and Delete are
+// calls of SECURITY DEFINER functions that re-check every invariant (the version is the
+// next one, the envelope is sealed to the ACTIVE org key) and append the audit event
+// themselves (storage/migrations/0008_function_only_access.sql).
 class CredentialStore {
  public:
   // Locks the credential name for the rest of the transaction and decides the version.
@@ -109,9 +145,14 @@ class CredentialStore {
   absl::StatusOr<PutPlan> PreparePut(Transaction& tx, std::string_view name,
                                      std::optional<std::int64_t> expected_live_version) const;
 
-  // Inserts plan.version as the current version.
-  absl::Status InsertVersion(Transaction& tx, const PutPlan& plan,
-                             const NewCredentialVersion& version) const;
+  // Write role: inserts plan.version as the current version, crypto-erases the versions
+  // beyond max_versions, records the idempotency key and appends credential.put.
+  absl::StatusOr<PutResult> InsertVersion(Transaction& tx, const PutPlan& plan,
+                                          const NewCredentialVersion& version) const;
+
+  // Write role: soft delete or crypto-erase of every version of a name, with its
+  // idempotency record and audit event; outcomes other than kDone change nothing.
+  absl::StatusOr<DeleteResult> Delete(Transaction& tx, const DeleteRequest& request) const;
 
   // The current live version, or a given version; NOT_FOUND if missing, or deleted unless
   // `include_deleted` (then the current version is the newest, whatever its state).
@@ -119,20 +160,7 @@ class CredentialStore {
                                                  std::optional<std::int64_t> version,
                                                  bool include_deleted = false) const;
 
-  // Crypto-erases the versions of `name` older than its newest max_versions (nothing when
-  // the limit is 0). Returns how many were erased.
-  absl::StatusOr<std::size_t> EraseBeyondMaxVersions(Transaction& tx, std::string_view name) const;
-
   absl::StatusOr<ListPage> List(Transaction& tx, const ListQuery& query) const;
-
-  // Marks every version of `name` deleted (purged after the retention window).
-  // Returns the live version that was deleted; NOT_FOUND if there is none.
-  absl::StatusOr<std::int64_t> SoftDelete(Transaction& tx, std::string_view name) const;
-
-  // Crypto-erase: drops the envelope and fingerprint of every version of `name` and marks
-  // them deleted. Returns the number of versions erased; NOT_FOUND if the name has none
-  // left to erase.
-  absl::StatusOr<std::size_t> CryptoErase(Transaction& tx, std::string_view name) const;
 
   // How many credential versions of the org still hold an envelope (not erased).
   absl::StatusOr<std::uint64_t> CountUnerasedVersions(Transaction& tx) const;
@@ -144,7 +172,8 @@ class CredentialStore {
 
   // Decrypt role, re-seal: up to `limit` unerased versions whose envelope is sealed to an org
   // key version other than `org_key_version`, after (name, version) `after` in key order
-  // (nullopt: from the start), locked for the transaction.
+  // (nullopt: from the start). Not locked (the decrypt role may not lock what it may not
+  // update): ReplaceEnvelope replaces only what is still sealed to the expected version.
   absl::StatusOr<std::vector<EnvelopeToReseal>> LockEnvelopesNotSealedTo(
       Transaction& tx, std::int32_t org_key_version,
       const std::optional<std::pair<std::string, std::int64_t>>& after, std::size_t limit) const;

@@ -11,10 +11,6 @@ constexpr Statement kLookup{
     "SELECT idempotency_key, request_hash, credential_name, result_version, "
     "(extract(epoch FROM created_at) * 1000000)::bigint "
     "FROM idempotency_keys WHERE org_id = $1 AND idempotency_key = $2"};
-constexpr Statement kRecord{
-    "idempotency_keys.record",
-    "INSERT INTO idempotency_keys (org_id, idempotency_key, request_hash, credential_name, "
-    "result_version) VALUES ($1, $2, $3::bytea, $4, $5)"};
 
 }  // namespace
 
@@ -32,26 +28,6 @@ absl::StatusOr<std::optional<IdempotencyRecord>> IdempotencyStore::Lookup(
   CV_ASSIGN_OR_RETURN(record.result_version, row->Int(3));
   CV_ASSIGN_OR_RETURN(record.created_at, row->Micros(4));
   return record;
-}
-
-absl::Status IdempotencyStore::Record(Transaction& tx, std::string_view key,
-                                      const std::vector<std::uint8_t>& request_hash,
-                                      std::string_view credential_name,
-                                      std::int64_t result_version) const {
-  CV_RETURN_IF_ERROR(ValidateText("idempotency_key", key, kMaxIdempotencyKeyBytes));
-  CV_RETURN_IF_ERROR(ValidateText("name", credential_name, kMaxCredentialNameBytes));
-  if (request_hash.size() != 32) {
-    return absl::InvalidArgumentError("request_hash: must be 32 bytes");
-  }
-  absl::Status recorded =
-      tx.Execute(kRecord,
-                 {SqlParam::Text(tx.org_id()), SqlParam::Text(key), SqlParam::Bytes(request_hash),
-                  SqlParam::Text(credential_name), SqlParam::Int(result_version)})
-          .status();
-  if (absl::IsAlreadyExists(recorded)) {
-    return absl::AlreadyExistsError("idempotency key already used");
-  }
-  return recorded;
 }
 
 }  // namespace credvault::storage

@@ -26,21 +26,20 @@ struct IdempotencyRecord {
   absl::Time created_at;
 };
 
-// Idempotency keys of the org of the transaction. Stateless. Used in the Put transaction,
-// after CredentialStore::PreparePut has locked the name:
+// Idempotency keys of the org of the transaction. Stateless, read-only: the write role
+// cannot insert keys itself; CredentialStore::InsertVersion and CredentialStore::Delete
+// record them, in the transaction of the change they describe
+// (storage/migrations/0008_function_only_access.sql). Used in the Put (or Delete)
+// transaction, after CredentialStore::PreparePut has locked the name:
 //   Lookup -> found with the same request hash: return its version, insert nothing;
 //             found with another hash: reject the request (key reused);
-//   not found: InsertVersion, then Record. A concurrent twin with the same key fails in
-//             Record with ALREADY_EXISTS and rolls back; run again, it finds this record.
+//   not found: InsertVersion (or Delete) with the key, which records it. A concurrent twin
+//             with the same key fails there with ALREADY_EXISTS and rolls back; run again,
+//             it finds this record.
 class IdempotencyStore {
  public:
   absl::StatusOr<std::optional<IdempotencyRecord>> Lookup(Transaction& tx,
                                                           std::string_view key) const;
-
-  // ALREADY_EXISTS if the key is taken.
-  absl::Status Record(Transaction& tx, std::string_view key,
-                      const std::vector<std::uint8_t>& request_hash,
-                      std::string_view credential_name, std::int64_t result_version) const;
 };
 
 }  // namespace credvault::storage

@@ -33,6 +33,11 @@ constexpr Statement kRecord{"migrate.record",
                             "INSERT INTO schema_migrations (version, name, checksum) "
                             "VALUES ($1, $2, encode(sha256(convert_to($3, 'UTF8')), 'hex'))"};
 
+// An existing application role is refused (PERMISSION_DENIED) when it could step around
+// what the grants below enforce: as in storage/pool.cc, superuser or BYPASSRLS, membership
+// in pg_read_all_data or pg_write_all_data, or owning (directly or through a role it
+// belongs to) a relation or function of the public schema.
+//
 // Role creation cannot take bind parameters (it is a utility statement), so the name and
 // password travel as transaction-local settings and the server quotes them itself with
 // format(%I / %L): no value is ever spliced into SQL on this side, and the dynamic
@@ -46,8 +51,10 @@ DECLARE
   v_role text := current_setting('credvault.migrate_role');
   v_password text := current_setting('credvault.migrate_password');
   v_existing record;
+  v_public oid := (SELECT oid FROM pg_namespace WHERE nspname = 'public');
+  v_found text;
 BEGIN
-  SELECT rolsuper, rolbypassrls INTO v_existing FROM pg_roles WHERE rolname = v_role;
+  SELECT oid, rolsuper, rolbypassrls INTO v_existing FROM pg_roles WHERE rolname = v_role;
   IF NOT FOUND THEN
     BEGIN
       EXECUTE format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE '
@@ -55,9 +62,32 @@ BEGIN
     EXCEPTION WHEN duplicate_object OR unique_violation THEN
       NULL;  -- created meanwhile by the migrator of another database in this cluster
     END;
-  ELSIF v_existing.rolsuper OR v_existing.rolbypassrls THEN
-    RAISE EXCEPTION 'role % is a superuser or has BYPASSRLS; it must not serve requests',
-      v_role USING ERRCODE = 'insufficient_privilege';
+  ELSE
+    -- The checks of the pool (storage/pool.cc): a role that steps around row-level
+    -- security, column privileges or triggers gets no application grants.
+    IF v_existing.rolsuper OR v_existing.rolbypassrls THEN
+      RAISE EXCEPTION 'role % is a superuser or has BYPASSRLS; it must not serve requests',
+        v_role USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT string_agg(p.rolname::text, ', ' ORDER BY p.rolname) INTO v_found FROM pg_roles p
+      WHERE p.rolname IN ('pg_read_all_data', 'pg_write_all_data')
+        AND pg_has_role(v_existing.oid, p.oid, 'MEMBER');
+    IF v_found IS NOT NULL THEN
+      RAISE EXCEPTION 'role % is a member of %, which read or write every table whatever the '
+        'grants; it must not serve requests', v_role, v_found
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT 'relation ' || min(c.relname::text) INTO v_found FROM pg_class c
+      WHERE c.relnamespace = v_public AND pg_has_role(v_existing.oid, c.relowner, 'MEMBER');
+    IF v_found IS NULL THEN
+      SELECT 'function ' || min(f.proname::text) INTO v_found FROM pg_proc f
+        WHERE f.pronamespace = v_public AND pg_has_role(v_existing.oid, f.proowner, 'MEMBER');
+    END IF;
+    IF v_found IS NOT NULL THEN
+      RAISE EXCEPTION 'role % owns (or is a member of the owner of) %; owners bypass grants '
+        'and can disable triggers, so it must not serve requests', v_role, v_found
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
   END IF;
   IF v_password <> '' THEN
     EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', v_role, v_password);

@@ -63,7 +63,8 @@ constexpr Statement kRetireRetiringKeys{
     "RETURNING version"};
 
 constexpr Statement kKeyState{
-    "org_keys.state", "SELECT state FROM org_keys WHERE org_id = $1 AND version = $2 FOR UPDATE"};
+    "org_keys.state",
+    "SELECT state FROM org_keys WHERE org_id = $1 AND version = $2 FOR NO KEY UPDATE"};
 constexpr Statement kDestroyRetiredKey{
     "org_keys.destroy_retired",
     "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL, destroyed_at = now() "

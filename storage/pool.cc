@@ -6,11 +6,14 @@
 #include <optional>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/idle_connection.h"
 #include "storage/pg_error.h"
@@ -27,9 +30,48 @@ constexpr Statement kConfigureSession{
     "set_config('idle_in_transaction_session_timeout', $2, false), "
     "set_config('bytea_output', 'hex', false), "
     "set_config('client_encoding', 'UTF8', false)"};
-constexpr Statement kCheckRole{
-    "pool.check_role",
-    "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"};
+// Everything about the login role that would let it step around row-level security,
+// column privileges or the triggers that guard the audit log: superuser or BYPASSRLS;
+// membership (direct, inherited or by SET ROLE) in the predefined roles that read or
+// write every table; and owning, or being a member of the owner of, any relation or
+// function of the schema (an owner has every privilege on it, can disable its triggers
+// and row-level security, and can replace a function). One row; object names only.
+constexpr Statement kCheckRole{"pool.check_role", R"sql(
+SELECT r.rolname::text,
+       r.rolsuper OR r.rolbypassrls,
+       (SELECT string_agg(p.rolname::text, ', ' ORDER BY p.rolname) FROM pg_roles p
+         WHERE p.rolname IN ('pg_read_all_data', 'pg_write_all_data')
+           AND pg_has_role(r.oid, p.oid, 'MEMBER')),
+       (SELECT min(c.relname::text) FROM pg_class c
+         WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'public')
+           AND pg_has_role(r.oid, c.relowner, 'MEMBER')),
+       (SELECT min(f.proname::text) FROM pg_proc f
+         WHERE f.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'public')
+           AND pg_has_role(r.oid, f.proowner, 'MEMBER'))
+  FROM pg_roles r WHERE r.rolname = current_user)sql"};
+
+// Why the role of the connection must not serve requests; empty when it may.
+std::vector<std::string> RoleRefusalReasons(const pqxx::row& check) {
+  std::vector<std::string> reasons;
+  if (check[1].as<bool>()) {
+    reasons.push_back(
+        "it is a superuser or has BYPASSRLS, so row-level security would not isolate tenants");
+  }
+  if (!check[2].is_null()) {
+    reasons.push_back("it is a member of " + check[2].as<std::string>() +
+                      " (predefined roles that read or write every table whatever the grants)");
+  }
+  if (!check[3].is_null()) {
+    reasons.push_back("it owns (or is a member of the owner of) relation " +
+                      check[3].as<std::string>() +
+                      "; owners bypass grants and can disable triggers and row-level security");
+  }
+  if (!check[4].is_null()) {
+    reasons.push_back("it owns (or is a member of the owner of) function " +
+                      check[4].as<std::string>() + "; owners can replace it");
+  }
+  return reasons;
+}
 
 std::string MillisSetting(absl::Duration d) {
   return std::to_string(absl::ToInt64Milliseconds(d)) + "ms";
@@ -86,11 +128,16 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect(
     pqxx::nontransaction tx(*connection);
     tx.exec_params(std::string(kConfigureSession.sql), MillisSetting(options_.statement_timeout),
                    MillisSetting(options_.statement_timeout + absl::Seconds(5)));
-    const pqxx::result privileged = tx.exec_params(std::string(kCheckRole.sql));
-    if (privileged.size() != 1 || privileged[0][0].as<bool>()) {
+    const pqxx::result check = tx.exec_params(std::string(kCheckRole.sql));
+    if (check.size() != 1) {
       return absl::FailedPreconditionError(
-          "pool.connect: the database role is a superuser or has BYPASSRLS; row-level "
-          "security would not isolate tenants, so it must not serve requests");
+          "pool.connect: the database role of the connection is not in pg_roles");
+    }
+    if (const std::vector<std::string> reasons = RoleRefusalReasons(check[0]); !reasons.empty()) {
+      return absl::FailedPreconditionError(
+          "pool.connect: database role " + check[0][0].as<std::string>() +
+          " must not serve requests: " + absl::StrJoin(reasons, "; ") +
+          ". Use the roles made by `credvaultd migrate` (see docs/security-model.md)");
     }
   } catch (const std::exception& e) {
     return ClassifyPgException("pool.connect", e).status;

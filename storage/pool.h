@@ -39,7 +39,10 @@ struct PoolStats {
 // A bounded pool of connections of one database role, and the transaction runner on top.
 //
 // Every connection is checked when it is opened: the role must be neither a superuser nor
-// BYPASSRLS, because tenant isolation relies on row-level security. A connection that
+// BYPASSRLS, nor a member of pg_read_all_data or pg_write_all_data, nor own (directly or
+// through a role it belongs to) any table or function of the public schema, because tenant
+// isolation relies on row-level security, column privileges and triggers that all of these
+// step around. Such a role fails every call with FAILED_PRECONDITION. A connection that
 // breaks (e.g. the server restarted) is discarded, together with every idle connection
 // opened before it, and replaced on demand. Thread-safe.
 class ConnectionPool {

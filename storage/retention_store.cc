@@ -37,7 +37,7 @@ constexpr Statement kSelectDeleted{
     "ORDER BY name, version LIMIT $5 FOR UPDATE"};
 constexpr Statement kEraseDeleted{
     "retention.erase_deleted_versions",
-    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true "
+    "UPDATE credentials SET envelope = NULL, erased = true "
     "WHERE org_id = $1 AND deleted_at IS NOT NULL AND deleted_at < " CREDVAULT_MICROS(2)
     " AND NOT erased AND (name, version) > ($3, $4::bigint) "
     "AND (name, version) <= ($5, $6::bigint)"};
@@ -57,7 +57,7 @@ constexpr Statement kSelectAll{"retention.select_destroyed_org_versions",
                                "ORDER BY name, version LIMIT $4 FOR UPDATE"};
 constexpr Statement kEraseAll{
     "retention.erase_destroyed_org_versions",
-    "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
+    "UPDATE credentials SET envelope = NULL, erased = true, "
     "deleted_at = coalesce(deleted_at, now()) "
     "WHERE org_id = $1 AND NOT erased AND (name, version) > ($2, $3::bigint) "
     "AND (name, version) <= ($4, $5::bigint)"};

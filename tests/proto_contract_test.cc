@@ -244,11 +244,10 @@ std::vector<std::string> FindSecretMaterialInResponses(const ServiceDescriptor& 
   return violations;
 }
 
-// The only bytes a CredentialService response may carry: the keyed fingerprint, which
-// cannot be inverted or tested against guesses without the server's fingerprint key.
+// A CredentialService response carries no bytes at all: nothing in it is computed from a
+// secret (docs/security-model.md).
 const std::set<std::string>& CredentialServiceBytesAllowlist() {
-  static const auto* const allowlist =
-      new std::set<std::string>{"credvault.v1.CredentialFingerprint.mac"};
+  static const auto* const allowlist = new std::set<std::string>{};
   return *allowlist;
 }
 
@@ -264,8 +263,7 @@ TEST(ProtoContractTest, CredentialServiceResponsesCarryNoSecretMaterial) {
        {"credvault.v1.PutCredentialResponse", "credvault.v1.DeleteCredentialResponse",
         "credvault.v1.DescribeCredentialResponse", "credvault.v1.ListCredentialsResponse",
         "credvault.v1.CompareCredentialResponse", "credvault.v1.CredentialMetadata",
-        "credvault.v1.CredentialFingerprint", "credvault.v1.CredentialMetadata.LabelsEntry",
-        "google.protobuf.Timestamp"}) {
+        "credvault.v1.CredentialMetadata.LabelsEntry", "google.protobuf.Timestamp"}) {
     EXPECT_EQ(visited.count(message), 1u) << message << " was not walked";
   }
   // A stale allowlist entry would silently allow a future field of that name.
@@ -433,7 +431,8 @@ TEST(ProtoContractTest, CredentialMetadataHasTheContractFields) {
        {"create_time", "update_time", "expire_time", "delete_time", "purge_time"}) {
     ExpectMessageField(metadata, time, "google.protobuf.Timestamp");
   }
-  ExpectMessageField(metadata, "fingerprint", "credvault.v1.CredentialFingerprint");
+  EXPECT_EQ(metadata.FindFieldByName("fingerprint"), nullptr)
+      << "a fingerprint of the secret would let the write tier test guesses offline";
   const FieldDescriptor* labels = Field(metadata, "labels");
   ASSERT_NE(labels, nullptr);
   EXPECT_TRUE(labels->is_map());

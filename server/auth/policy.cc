@@ -238,6 +238,12 @@ absl::Status Policy::AuthorizeAllOrgs(const Principal& principal, Role role) con
                                                   std::string(RoleName(role)), " for every org"));
 }
 
+bool Policy::HasAnyGrantFor(const Principal& principal, std::string_view org_id) const {
+  const Grant* grant = FindGrant(principal);
+  return grant != nullptr && !grant->roles.empty() && IsValidOrgId(org_id) &&
+         (grant->all_orgs || grant->orgs.count(std::string(org_id)) != 0);
+}
+
 std::vector<SchemaKey> Policy::DescribeSchema() {
   PolicyDoc doc;
   return server::DescribeSchema([&](SchemaVisitor& v) { VisitPolicy(v, doc); });

@@ -58,6 +58,12 @@ class Policy {
   // must hold `role` with the "*" org scope.
   absl::Status AuthorizeAllOrgs(const Principal& principal, Role role) const;
 
+  // Whether `principal` holds any role at all for `org_id` (the org listed, or "*"): that
+  // is, whether the org trusts it with anything. Decides where a denial is recorded: a
+  // caller the org trusts is accountable in the org's audit chain, a stranger only in the
+  // rate-limited security log (docs/data-handling.md). False for a malformed org id.
+  bool HasAnyGrantFor(const Principal& principal, std::string_view org_id) const;
+
   std::size_t principal_count() const { return certificate_grants_.size() + tokens_.size(); }
 
   // The policy file's keys, and their reference text for the docs.

@@ -12,6 +12,7 @@
 #include "crypto/root_key.h"
 #include "server/config/address.h"
 #include "server/config/config_schema.h"
+#include "server/config/libpq_conninfo.h"
 #include "server/config/read_file.h"
 #include "server/config/schema_parser.h"
 
@@ -111,6 +112,21 @@ void ValidateListeners(const Config& config, Problems& problems) {
   }
 }
 
+// disable, allow and prefer fall back to (or start with) plaintext, so anyone on the path
+// to a remote database could read the role's password exchange and every row, or change
+// them. Only an explicit opt-out accepts that.
+void ValidateDatabaseTransport(const DatabaseConfig& database, Problems& problems) {
+  if (!database.sslmode.has_value() || database.allow_insecure_transport) return;
+  const SslMode mode = *database.sslmode;
+  if (mode != SslMode::kDisable && mode != SslMode::kAllow && mode != SslMode::kPrefer) return;
+  if (IsLocalDatabaseHostList(database.host)) return;
+  problems.Add("database.sslmode",
+               absl::StrCat(std::string(SslModeName(mode)),
+                            " lets a network attacker strip TLS, and database.host names a host "
+                            "that is not loopback or a Unix socket; use verify-full (or auto), "
+                            "or set database.allow_insecure_transport: true to accept the risk"));
+}
+
 void ValidateDatabase(const Config& config, Problems& problems) {
   const bool write = config.RunsTier(Tier::kWrite);
   const bool decrypt = config.RunsTier(Tier::kDecrypt);
@@ -137,6 +153,7 @@ void ValidateDatabase(const Config& config, Problems& problems) {
   if (config.database.connect_timeout % absl::Seconds(1) != absl::ZeroDuration()) {
     problems.Add("database.connect_timeout", "must be whole seconds (libpq counts seconds)");
   }
+  ValidateDatabaseTransport(config.database, problems);
 }
 
 // `key` is where the section sits: keys.seal_key or keys.previous_seal_keys[i].

@@ -75,10 +75,16 @@ struct DatabaseRoleConfig {
 };
 
 struct DatabaseConfig {
+  // One host, or a comma-separated list that libpq tries in turn; an entry starting with
+  // '/' (or '@', Linux's abstract namespace) is a Unix socket directory.
   std::string host = "127.0.0.1";
   int port = 5432;
   std::string dbname = "credvault";
-  SslMode sslmode = SslMode::kPrefer;
+  // Empty ("auto" in the file): the hosts decide, see EffectiveSslMode (libpq_conninfo.h).
+  std::optional<SslMode> sslmode;
+  // Accept an explicit sslmode of disable, allow or prefer for a host reached over a
+  // network, where an attacker on the path could strip TLS.
+  bool allow_insecure_transport = false;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration statement_timeout = absl::Seconds(10);
   absl::Duration acquire_timeout = absl::Seconds(2);

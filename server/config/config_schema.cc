@@ -1,6 +1,7 @@
 #include "server/config/config_schema.h"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -12,8 +13,10 @@ namespace {
 
 // Enumerator names, indexed by enumerator value.
 constexpr std::string_view kTierNames[] = {"write", "decrypt"};
-constexpr std::string_view kSslModeNames[] = {"disable", "allow",     "prefer",
-                                              "require", "verify-ca", "verify-full"};
+// The file's sslmode values: libpq's, by SslMode value, then "auto" for no explicit mode.
+constexpr std::string_view kSslModeChoices[] = {"disable",   "allow",       "prefer", "require",
+                                                "verify-ca", "verify-full", "auto"};
+constexpr std::size_t kSslModeAuto = static_cast<std::size_t>(SslMode::kVerifyFull) + 1;
 constexpr std::string_view kSealKeyBackendNames[] = {"file", "pkcs11"};
 constexpr std::string_view kLogLevelNames[] = {"debug", "info", "warning", "error"};
 
@@ -79,12 +82,26 @@ DatabaseRoleConfig RoleDefaults(std::string_view role, std::string_view env, int
 }
 
 void VisitDatabase(SchemaVisitor& v, DatabaseConfig& db) {
-  v.String("host", &db.host, {.help = "PostgreSQL host name, IP address or socket directory."});
+  v.String("host", &db.host,
+           {.help = "PostgreSQL host name, IP address or socket directory, or a comma-separated "
+                    "list of them that libpq tries in turn."});
   IntegerField(v, "port", &db.port, 1, 65535, {.help = "PostgreSQL port."});
   v.String("dbname", &db.dbname, {.help = "Database name."});
-  EnumField(v, "sslmode", &db.sslmode, kSslModeNames,
-            {.help = "libpq sslmode. Use verify-full when the database is reached over a "
-                     "network."});
+  std::size_t sslmode =
+      db.sslmode.has_value() ? static_cast<std::size_t>(*db.sslmode) : kSslModeAuto;
+  v.Choice("sslmode", &sslmode, kSslModeChoices,
+           {.help = "libpq sslmode. auto: verify-full (TLS, and the server's certificate must "
+                    "match the host name; give libpq the CA with PGSSLROOTCERT) unless every "
+                    "host is a loopback address or a Unix socket directory, where it is "
+                    "prefer. disable, allow and prefer let an attacker on the network path "
+                    "strip TLS, so they are refused for any other host unless "
+                    "allow_insecure_transport is true."});
+  db.sslmode = sslmode == kSslModeAuto ? std::nullopt
+                                       : std::optional<SslMode>(static_cast<SslMode>(sslmode));
+  v.Bool("allow_insecure_transport", &db.allow_insecure_transport,
+         {.help = "Accept sslmode disable, allow or prefer for a host reached over a network "
+                  "(for example a database on a private link that cannot offer TLS). Leave "
+                  "false: with it, a network attacker can read and change database traffic."});
   v.Duration("connect_timeout", &db.connect_timeout, absl::Seconds(1), absl::Minutes(10),
              {.help = "Longest wait for a new database connection (libpq counts whole "
                       "seconds)."});
@@ -192,7 +209,7 @@ void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
 }  // namespace
 
 std::string_view TierName(Tier tier) { return kTierNames[static_cast<int>(tier)]; }
-std::string_view SslModeName(SslMode mode) { return kSslModeNames[static_cast<int>(mode)]; }
+std::string_view SslModeName(SslMode mode) { return kSslModeChoices[static_cast<int>(mode)]; }
 std::string_view SealKeyBackendName(SealKeyBackend backend) {
   return kSealKeyBackendNames[static_cast<int>(backend)];
 }

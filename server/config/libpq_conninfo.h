@@ -1,14 +1,26 @@
 #ifndef CREDVAULT_SERVER_CONFIG_LIBPQ_CONNINFO_H_
 #define CREDVAULT_SERVER_CONFIG_LIBPQ_CONNINFO_H_
 
+#include <string_view>
+
 #include "server/config/config.h"
 #include "server/config/secret_string.h"
 
 namespace credvault::server {
 
-// The libpq connection string for `role` (host, port, dbname, user, password, sslmode,
-// connect_timeout, application_name), every value quoted, so a password with spaces or
-// quotes cannot inject other keywords. A SecretString because it holds the password.
+// True when every entry of `hosts` (libpq's comma-separated host list) is a Unix socket
+// directory (starts with '/' or '@'; empty means libpq's default socket) or a loopback
+// address (address.h): traffic that never crosses a network. One remote entry is enough
+// for an attacker on the path, since libpq falls through the list when a host fails.
+bool IsLocalDatabaseHostList(std::string_view hosts);
+
+// The sslmode libpq is given: the configured one, else verify-full unless every host is
+// local (prefer there, so that development and test databases need no certificates).
+SslMode EffectiveSslMode(const DatabaseConfig& database);
+
+// The libpq connection string for `role` (host, port, dbname, user, password, the
+// EffectiveSslMode, connect_timeout, application_name), every value quoted, so a password
+// with spaces or quotes cannot inject other keywords. A SecretString because it holds the password.
 SecretString LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role);
 
 }  // namespace credvault::server

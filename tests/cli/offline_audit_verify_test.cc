@@ -68,13 +68,19 @@ google::protobuf::Timestamp Micros(std::int64_t micros) {
 // checkpoints stored (signed, or unsigned as a purge leaves them), a purged prefix.
 class FakeAuditLog {
  public:
-  explicit FakeAuditLog(const crypto::AuditSigner* signer) : signer_(signer) {
-    running_ = crypto::AuditChainGenesis(kOrg);
+  explicit FakeAuditLog(const crypto::AuditSigner* signer) : signer_(signer) {}
+
+  // The chain format (and appending role) of the events appended from here on; format 1
+  // by default, as before the database computed the chain.
+  void UseFormat(crypto::AuditChainFormat format, std::string appended_by) {
+    format_ = format;
+    appended_by_ = std::move(appended_by);
   }
 
   void Append(std::uint64_t count) {
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t seq = events_.size() + 1;
+      if (seq == 1) running_ = crypto::AuditChainGenesis(kOrg, format_);
       crypto::AuditEventFields f{kOrg,
                                  seq,
                                  kStart + static_cast<std::int64_t>(seq) * 1000001,
@@ -84,6 +90,8 @@ class FakeAuditLog {
                                  "ok",
                                  "req-" + std::to_string(seq),
                                  seq % 3 == 0 ? "nightly \"sync\" job" : ""};
+      f.appended_by = appended_by_;
+      f.format = format_;
       const crypto::AuditHash hash = crypto::AuditChainStep(running_, f);
       v1::AuditEvent& e = events_.emplace_back();
       e.set_org_id(f.org_id);
@@ -97,6 +105,10 @@ class FakeAuditLog {
       e.set_details(f.details);
       e.set_prev_hash(Str(running_));
       e.set_hash(Str(hash));
+      if (format_ == crypto::AuditChainFormat::kV2) {
+        e.set_appended_by(f.appended_by);
+        e.set_chain_format(static_cast<std::uint32_t>(f.format));
+      }
       running_ = hash;
     }
   }
@@ -108,13 +120,19 @@ class FakeAuditLog {
     checkpoints_.push_back(c);
   }
 
-  // Retention: the events up to `seq` go, an unsigned checkpoint stays at `seq`.
-  void PurgeThrough(std::uint64_t seq) {
+  // Retention: the events up to `seq` go, a purge checkpoint stays at `seq`, signed if
+  // there is a signer and `sign` says so.
+  void PurgeThrough(std::uint64_t seq, bool sign = true) {
     v1::AuditCheckpoint c;
-    c.set_org_id(kOrg);
-    c.set_sequence(seq);
-    c.set_chain_head_hash(events_[seq - 1].hash());
-    *c.mutable_time() = Micros(kStart + 800000000);
+    if (sign) {
+      c = At(seq, kStart + 800000000);
+    } else {
+      c.set_org_id(kOrg);
+      c.set_sequence(seq);
+      c.set_chain_head_hash(events_[seq - 1].hash());
+      *c.mutable_time() = Micros(kStart + 800000000);
+    }
+    c.set_kind(v1::AUDIT_CHECKPOINT_KIND_PURGE);
     checkpoints_.push_back(c);
     purged_through_ = seq;
   }
@@ -171,7 +189,9 @@ class FakeAuditLog {
   }
 
   const crypto::AuditSigner* signer_;
-  crypto::AuditHash running_;
+  crypto::AuditChainFormat format_ = crypto::AuditChainFormat::kV1;
+  std::string appended_by_;
+  crypto::AuditHash running_{};
   std::vector<v1::AuditEvent> events_;
   std::vector<v1::AuditCheckpoint> checkpoints_;
   std::size_t purged_through_ = 0;
@@ -511,7 +531,7 @@ TEST_F(OfflineAuditVerifyTest, ExportWithoutSignedCheckpoint) {
   EXPECT_THAT(v.json["failure_detail"].get<std::string>(), HasSubstr("hash-linked but unsigned"));
 }
 
-TEST_F(OfflineAuditVerifyTest, PurgedChainVerifiesFromThePurgeCheckpoint) {
+TEST_F(OfflineAuditVerifyTest, PurgedChainVerifiesFromTheSignedPurgeCheckpoint) {
   FakeAuditLog log(&signer_);
   log.Append(6);
   log.Checkpoint();
@@ -523,11 +543,122 @@ TEST_F(OfflineAuditVerifyTest, PurgedChainVerifiesFromThePurgeCheckpoint) {
   EXPECT_EQ(v.json["start_sequence"], "4");
   EXPECT_EQ(v.json["events_signed"], "6");
   EXPECT_EQ(v.json["anchor_checkpoint"]["sequence"], "3");
+  EXPECT_EQ(v.json["anchor_checkpoint"]["kind"], "AUDIT_CHECKPOINT_KIND_PURGE");
+  EXPECT_EQ(v.json["signatures_verified"], "3");
 
+  // The purge checkpoint's head edited: its signature no longer verifies.
   Edit(lines, LineOf(lines, "checkpoint", 3), [&](nlohmann::json& c) {
     c["chain_head_hash"] = nlohmann::json::parse(lines[LineOf(lines, "event", 5)])["event"]["hash"];
   });
-  ExpectBroken(VerifyLines(lines), 4, "ANCHOR_MISMATCH");
+  ExpectBroken(VerifyLines(lines), 3, "CHECKPOINT_SIGNATURE_INVALID");
+}
+
+// Sets the end record's counts to what the file holds, as someone who removes lines would.
+void FixEndRecord(std::vector<std::string>& lines) {
+  std::size_t events = 0;
+  std::size_t checkpoints = 0;
+  for (const std::string& line : lines) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    events += record.contains("event") ? 1 : 0;
+    checkpoints += record.contains("checkpoint") ? 1 : 0;
+  }
+  nlohmann::json end = nlohmann::json::parse(lines.back());
+  ASSERT_TRUE(end.contains("end"));
+  end["end"]["events"] = events;
+  end["end"]["checkpoints"] = checkpoints;
+  lines.back() = end.dump();
+}
+
+TEST_F(OfflineAuditVerifyTest, DeletedOldestEventsAreRefused) {
+  // Events 1-3 removed, the end record made to agree: every remaining event links and the
+  // signed checkpoints at 4 and 10 still match, but nothing anchors event 4.
+  std::vector<std::string> lines = ExportLines(Log());
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(LineOf(lines, "event", seq)));
+  }
+  FixEndRecord(lines);
+  const std::string path = WriteLines(lines);
+  const Verdict v = Verify(path);
+  ExpectBroken(v, 4, "UNANCHORED");
+  EXPECT_THAT(v.json["failure_detail"].get<std::string>(), HasSubstr("may have been deleted"));
+  EXPECT_EQ(Run({"audit", "verify", "--file", path, "--public-key", key_file_}), kExitNegative);
+  EXPECT_THAT(fake_->out.str(), ContainsRegex("\nfailure_reason: +UNANCHORED\n"));
+
+  // And with an unsigned checkpoint forged at 3, holding the hash event 4 links to.
+  const nlohmann::json event4 = nlohmann::json::parse(lines[LineOf(lines, "event", 4)])["event"];
+  nlohmann::json checkpoint = {{"org_id", kOrg},
+                               {"sequence", "3"},
+                               {"chain_head_hash", event4["prev_hash"]},
+                               {"time", "2025-01-01T00:10:00Z"},
+                               {"kind", "AUDIT_CHECKPOINT_KIND_PURGE"}};
+  lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(LineOf(lines, "event", 4)),
+               nlohmann::json{{"checkpoint", checkpoint}}.dump());
+  FixEndRecord(lines);
+  const Verdict forged_verdict = VerifyLines(lines);
+  ExpectBroken(forged_verdict, 4, "UNANCHORED");
+  EXPECT_THAT(forged_verdict.json["failure_detail"].get<std::string>(), HasSubstr("unsigned"));
+}
+
+TEST_F(OfflineAuditVerifyTest, UnsignedPurgeCheckpointIsRefused) {
+  FakeAuditLog log(&signer_);
+  log.Append(6);
+  log.Checkpoint();
+  log.Append(3);
+  log.PurgeThrough(3, /*sign=*/false);
+  std::vector<std::string> lines = ExportLines(log);
+  ExpectBroken(VerifyLines(lines), 4, "UNANCHORED");
+
+  // Dropped altogether: the same.
+  lines.erase(lines.begin() + static_cast<std::ptrdiff_t>(LineOf(lines, "checkpoint", 3)));
+  FixEndRecord(lines);
+  ExpectBroken(VerifyLines(lines), 4, "UNANCHORED");
+}
+
+TEST_F(OfflineAuditVerifyTest, UpgradedChainWithFormat2EventsVerifies) {
+  FakeAuditLog log(&signer_);
+  log.Append(4);
+  log.Checkpoint();
+  log.UseFormat(crypto::AuditChainFormat::kV2, "credvault_writer");
+  log.Append(4);
+  std::vector<std::string> lines = ExportLines(log);
+  const nlohmann::json event6 = nlohmann::json::parse(lines[LineOf(lines, "event", 6)])["event"];
+  EXPECT_EQ(event6["appended_by"], "credvault_writer");
+  EXPECT_EQ(event6["chain_format"], 2);
+  const Verdict v = VerifyLines(lines);
+  ASSERT_EQ(v.exit_code, kExitOk) << v.json.dump();
+  EXPECT_EQ(v.json["events_checked"], "8");
+  EXPECT_EQ(v.json["events_signed"], "8");
+
+  std::vector<std::string> other_role = lines;
+  Edit(other_role, LineOf(other_role, "event", 6),
+       [](nlohmann::json& e) { e["appended_by"] = "credvault_admin"; });
+  ExpectBroken(VerifyLines(other_role), 6, "HASH_MISMATCH");
+
+  std::vector<std::string> downgraded = lines;
+  Edit(downgraded, LineOf(downgraded, "event", 7), [](nlohmann::json& e) {
+    e.erase("chain_format");
+    e.erase("appended_by");
+  });
+  ExpectBroken(VerifyLines(downgraded), 7, "MALFORMED_EVENT");
+
+  std::vector<std::string> unknown = lines;
+  Edit(unknown, LineOf(unknown, "event", 5), [](nlohmann::json& e) { e["chain_format"] = 7; });
+  const Verdict u = VerifyLines(unknown);
+  ExpectBroken(u, 5, "MALFORMED_EVENT");
+  EXPECT_THAT(u.json["failure_detail"].get<std::string>(), HasSubstr("chain format 7"));
+
+  // An export written before the fields existed (its events carry neither) is read as
+  // format 1.
+  std::vector<std::string> old_export = ExportLines(Log());
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) {
+    Edit(old_export, LineOf(old_export, "event", seq), [](nlohmann::json& e) {
+      e.erase("chain_format");
+      e.erase("appended_by");
+    });
+  }
+  EXPECT_FALSE(nlohmann::json::parse(old_export[LineOf(old_export, "event", 1)])["event"].contains(
+      "chain_format"));
+  EXPECT_EQ(VerifyLines(old_export).exit_code, kExitOk);
 }
 
 TEST_F(OfflineAuditVerifyTest, FilesThatAreNotExportsOrKeysExitThree) {

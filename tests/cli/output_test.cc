@@ -28,8 +28,6 @@ v1::CredentialMetadata SampleMetadata() {
   m.mutable_update_time()->set_nanos(123456000);
   m.set_created_by("spiffe://acme/billing");
   m.set_org_key_version(2);
-  m.mutable_fingerprint()->set_mac(std::string("\x01\xab\xff", 3));
-  m.mutable_fingerprint()->set_key_version(1);
   m.set_max_versions(0);
   m.set_live_version_count(3);
   return m;
@@ -50,7 +48,6 @@ TEST(FormatCredentialMetadataTest, AlignedKeyValueLines) {
             "delete_time:        -\n"
             "purge_time:         -\n"
             "org_key_version:    2\n"
-            "fingerprint:        01abff (key version 1)\n"
             "max_versions:       0 (unlimited)\n"
             "live_version_count: 3\n");
 }
@@ -70,7 +67,6 @@ TEST(ToJsonTest, UsesProtoFieldNamesAndPrintsDefaults) {
   EXPECT_THAT(json, HasSubstr("\"state\":\"CREDENTIAL_STATE_ACTIVE\""));
   EXPECT_THAT(json, HasSubstr("\"update_time\":\"2030-01-31T12:00:00.123456Z\""));
   EXPECT_THAT(json, HasSubstr("\"max_versions\":0"));  // Default values are printed.
-  EXPECT_THAT(json, HasSubstr("\"mac\":\"Aav/\""));    // bytes as base64.
   EXPECT_THAT(json, Not(HasSubstr("orgId")));
   EXPECT_THAT(json, Not(HasSubstr("\n")));
 
@@ -130,8 +126,7 @@ TEST(FormatOtherResponsesTest, CompareVerifyAndOrg) {
   v1::CompareCredentialResponse compare;
   compare.set_match(true);
   compare.set_version(4);
-  compare.set_fingerprint_key_version(1);
-  EXPECT_EQ(FormatCompareResponse(compare), "match (version 4, fingerprint key version 1)\n");
+  EXPECT_EQ(FormatCompareResponse(compare), "match (version 4)\n");
   compare.set_match(false);
   EXPECT_THAT(FormatCompareResponse(compare), StartsWith("no match"));
 

@@ -32,8 +32,17 @@ class ChainBuilder {
   explicit ChainBuilder(const AuditSigner& signer, std::string org = kOrg)
       : signer_(signer), org_(std::move(org)), running_(AuditChainGenesis(org_)) {}
 
+  // The chain format (and appending role) of the events appended from here on; format 1
+  // by default, as before the database computed the chain.
+  ChainBuilder& Format(AuditChainFormat format, std::string appended_by = "") {
+    format_ = format;
+    appended_by_ = std::move(appended_by);
+    return *this;
+  }
+
   // Appends events up to `last`, as the server's AuditLog does.
   ChainBuilder& EventsThrough(std::uint64_t last) {
+    if (next_ == 1) running_ = AuditChainGenesis(org_, format_);
     while (next_ <= last) {
       AuditEventFields fields{org_,
                               next_,
@@ -44,6 +53,8 @@ class ChainBuilder {
                               "ok",
                               "req-" + std::to_string(next_),
                               ""};
+      fields.appended_by = appended_by_;
+      fields.format = format_;
       const AuditHash hash = AuditChainStep(running_, fields);
       ExportedAuditEvent event{fields, Bytes(running_), Bytes(hash)};
       all_events_.push_back(event);
@@ -70,7 +81,7 @@ class ChainBuilder {
   }
 
   AuditHash Head(std::uint64_t seq) const {
-    return seq == 0 ? AuditChainGenesis(org_) : heads_.at(seq - 1);
+    return seq == 0 ? AuditChainGenesis(org_, format_) : heads_.at(seq - 1);
   }
 
  private:
@@ -90,6 +101,8 @@ class ChainBuilder {
   std::string org_;
   AuditHash running_;
   std::uint64_t next_ = 1;
+  AuditChainFormat format_ = AuditChainFormat::kV1;
+  std::string appended_by_;
   std::vector<ExportedAuditEvent> all_events_;
   std::vector<AuditHash> heads_;
   std::vector<ExportedAuditCheckpoint> checkpoints_;
@@ -284,31 +297,88 @@ TEST_F(AuditExportVerifierTest, UnsignedTailIsNamed) {
   EXPECT_EQ(v.events_checked, 6u);
 }
 
-TEST_F(AuditExportVerifierTest, PurgedChainVerifiesFromItsCheckpoint) {
-  // Events 1-3 purged: the unsigned purge checkpoint at 3 is the anchor.
+TEST_F(AuditExportVerifierTest, PurgedChainVerifiesFromItsSignedCheckpoint) {
+  // Events 1-3 purged: the signed purge checkpoint at 3 is the anchor.
   const ChainBuilder builder =
-      std::move(ChainBuilder(signer_).EventsThrough(7).Unsigned(3).Signed(7));
+      std::move(ChainBuilder(signer_).EventsThrough(7).Signed(3).Signed(7));
   const AuditExport exported = builder.Export(4);
   const AuditExportVerification v = Verify(exported);
   ASSERT_TRUE(v.ok) << v.failure_detail;
   EXPECT_EQ(v.start_sequence, 4u);
+  EXPECT_EQ(v.events_checked, 4u);
   EXPECT_EQ(v.events_signed, 4u);
   ASSERT_TRUE(v.anchor_checkpoint.has_value());
   EXPECT_EQ(exported.checkpoints[*v.anchor_checkpoint].sequence, 3u);
 
+  // The anchor's head edited: its signature no longer verifies.
+  AuditExport edited_anchor = exported;
+  edited_anchor.checkpoints[0].chain_head_hash[5] ^= 1;
+  ExpectBroken(Verify(edited_anchor), 3, AuditExportFailure::kCheckpointSignatureInvalid);
+
+  // Signed by the pinned key over another head (a chain rewritten after it was signed).
   AuditExport wrong_anchor = exported;
-  wrong_anchor.checkpoints[0].chain_head_hash[5] ^= 1;
+  ExportedAuditCheckpoint& c = wrong_anchor.checkpoints[0];
+  AuditHash other{};
+  other[0] = 7;
+  c.chain_head_hash = Bytes(other);
+  const AuditSignature signature = signer_.SignCheckpoint(kOrg, 3, other, c.time_unix_micros);
+  c.signature.assign(signature.begin(), signature.end());
   ExpectBroken(Verify(wrong_anchor), 4, AuditExportFailure::kAnchorMismatch);
 
-  // Without a checkpoint just before it, the first event is the start of a partial range
-  // (an export with a start sequence): it verifies as such, and says where it starts. No
-  // signature commits to where an export starts, so this is all an export can tell.
-  AuditExport dropped = exported;
-  dropped.events.erase(dropped.events.begin());
-  const AuditExportVerification partial = Verify(dropped);
-  EXPECT_TRUE(partial.ok) << partial.failure_detail;
-  EXPECT_EQ(partial.start_sequence, 5u);
-  EXPECT_FALSE(partial.anchor_checkpoint.has_value());
+  // A second, unsigned checkpoint at 3 that disagrees with the signed one.
+  AuditExport contradicted = exported;
+  ExportedAuditCheckpoint contradiction = contradicted.checkpoints[0];
+  contradiction.signature.clear();
+  contradiction.signing_key_id.clear();
+  contradiction.chain_head_hash = Bytes(other);
+  contradicted.checkpoints.push_back(contradiction);
+  ExpectBroken(Verify(contradicted), 4, AuditExportFailure::kAnchorMismatch);
+}
+
+TEST_F(AuditExportVerifierTest, DeletedOldestEventsAreUnanchored) {
+  // Events 1-2 of an intact export deleted. Every remaining event links, and the signed
+  // checkpoints at 3 and 6 still match: only the missing anchor shows the deletion.
+  AuditExport exported = Intact();
+  exported.events.erase(exported.events.begin(), exported.events.begin() + 2);
+  const AuditExportVerification v = Verify(exported);
+  ExpectBroken(v, 3, AuditExportFailure::kUnanchored);
+  EXPECT_EQ(AuditExportFailureName(v.failure), "UNANCHORED");
+  EXPECT_THAT(v.failure_detail, HasSubstr("no checkpoint at 2"));
+  EXPECT_THAT(v.failure_detail, HasSubstr("deleted"));
+  EXPECT_EQ(v.events_checked, 0u);
+  EXPECT_FALSE(v.anchor_checkpoint.has_value());
+
+  // Only event 1 deleted: the same.
+  AuditExport first_gone = Intact();
+  first_gone.events.erase(first_gone.events.begin());
+  ExpectBroken(Verify(first_gone), 2, AuditExportFailure::kUnanchored);
+}
+
+TEST_F(AuditExportVerifierTest, UnsignedCheckpointAnchorsNothing) {
+  // A purge that left an unsigned checkpoint: the retained events link to it, and a
+  // signed checkpoint covers them, but nothing signed vouches for the anchor.
+  const ChainBuilder builder =
+      std::move(ChainBuilder(signer_).EventsThrough(7).Unsigned(3).Signed(7));
+  const AuditExportVerification purged = Verify(builder.Export(4));
+  ExpectBroken(purged, 4, AuditExportFailure::kUnanchored);
+  EXPECT_THAT(purged.failure_detail, HasSubstr("checkpoint at 3 it links to is unsigned"));
+
+  // The oldest events deleted and an unsigned checkpoint forged where they end: anyone can
+  // write one, since it needs only the hash the first remaining event links to.
+  AuditExport forged = Intact();
+  forged.events.erase(forged.events.begin(), forged.events.begin() + 2);
+  forged.checkpoints.push_back({kOrg, 2, forged.events.front().prev_hash, kStart + 600000, {}, ""});
+  ExpectBroken(Verify(forged), 3, AuditExportFailure::kUnanchored);
+
+  // The unsigned purge checkpoint dropped as well.
+  AuditExport dropped = builder.Export(4);
+  dropped.checkpoints.erase(dropped.checkpoints.begin());
+  ExpectBroken(Verify(dropped), 4, AuditExportFailure::kUnanchored);
+
+  // A checkpoint passed off as signed, by a key that is not pinned: refused for that.
+  AuditExport stranger_signed =
+      ChainBuilder(signer_).EventsThrough(7).SignedBy(3, stranger_).Signed(7).Export(4);
+  ExpectBroken(Verify(stranger_signed), 3, AuditExportFailure::kCheckpointSignatureInvalid);
 }
 
 TEST_F(AuditExportVerifierTest, FirstEventMustLinkToGenesis) {
@@ -320,6 +390,116 @@ TEST_F(AuditExportVerifierTest, FirstEventMustLinkToGenesis) {
   AuditExport transplanted = ChainBuilder(signer_, "org-b").EventsThrough(3).Signed(3).Export();
   transplanted.org_id = kOrg;
   ExpectBroken(Verify(transplanted), 1, AuditExportFailure::kMalformedEvent);
+}
+
+TEST_F(AuditExportVerifierTest, Format2ChainVerifiesFromItsOwnGenesis) {
+  const ChainBuilder builder = std::move(ChainBuilder(signer_)
+                                             .Format(AuditChainFormat::kV2, "credvault_writer")
+                                             .EventsThrough(5)
+                                             .Signed(5));
+  const AuditExport exported = builder.Export();
+  EXPECT_EQ(exported.events[0].prev_hash, Bytes(AuditChainGenesis(kOrg, AuditChainFormat::kV2)));
+  const AuditExportVerification v = Verify(exported);
+  ASSERT_TRUE(v.ok) << v.failure_detail;
+  EXPECT_EQ(v.events_signed, 5u);
+
+  // Linked to the format 1 genesis instead (and rehashed to match): not this org's anchor.
+  AuditExport wrong_genesis = exported;
+  ExportedAuditEvent& first = wrong_genesis.events[0];
+  first.prev_hash = Bytes(AuditChainGenesis(kOrg, AuditChainFormat::kV1));
+  first.hash = Bytes(AuditChainStep(AuditChainGenesis(kOrg, AuditChainFormat::kV1), first.fields));
+  ExpectBroken(Verify(wrong_genesis), 1, AuditExportFailure::kAnchorMismatch);
+
+  // The appending role is hashed: another role named is an edit.
+  AuditExport other_role = exported;
+  other_role.events[2].fields.appended_by = "credvault_admin";
+  ExpectBroken(Verify(other_role), 3, AuditExportFailure::kHashMismatch);
+  AuditExport no_role = exported;
+  no_role.events[2].fields.appended_by.clear();
+  ExpectBroken(Verify(no_role), 3, AuditExportFailure::kHashMismatch);
+
+  // Relabelled as format 1 (whose hash ignores the role): a return to format 1 is refused.
+  AuditExport relabelled = exported;
+  relabelled.events[4].fields.format = AuditChainFormat::kV1;
+  relabelled.events[4].fields.appended_by.clear();
+  ExpectBroken(Verify(relabelled), 5, AuditExportFailure::kMalformedEvent);
+  relabelled.events[3].fields.format = AuditChainFormat::kV1;
+  relabelled.events[3].fields.appended_by.clear();
+  ExpectBroken(Verify(relabelled), 4, AuditExportFailure::kMalformedEvent);
+}
+
+TEST_F(AuditExportVerifierTest, UpgradedChainHoldsFormat1ThenFormat2) {
+  const AuditExport exported = ChainBuilder(signer_)
+                                   .EventsThrough(3)
+                                   .Signed(3)
+                                   .Format(AuditChainFormat::kV2, "credvault_writer")
+                                   .EventsThrough(6)
+                                   .Signed(6)
+                                   .Export();
+  EXPECT_EQ(exported.events[0].prev_hash, Bytes(AuditChainGenesis(kOrg)));
+  const AuditExportVerification v = Verify(exported);
+  ASSERT_TRUE(v.ok) << v.failure_detail;
+  EXPECT_EQ(v.events_checked, 6u);
+  EXPECT_EQ(v.events_signed, 6u);
+
+  // Purged through the last format 1 event: the format 2 events verify from the signed
+  // checkpoint at 3, whatever format it vouches for.
+  const AuditExport purged = ChainBuilder(signer_)
+                                 .EventsThrough(3)
+                                 .Signed(3)
+                                 .Format(AuditChainFormat::kV2, "credvault_writer")
+                                 .EventsThrough(6)
+                                 .Signed(6)
+                                 .Export(4);
+  const AuditExportVerification from_checkpoint = Verify(purged);
+  ASSERT_TRUE(from_checkpoint.ok) << from_checkpoint.failure_detail;
+  EXPECT_EQ(from_checkpoint.start_sequence, 4u);
+
+  // Each edit is caught by the format of its event.
+  AuditExport edited_v1 = exported;
+  edited_v1.events[1].fields.details = "edited";
+  ExpectBroken(Verify(edited_v1), 2, AuditExportFailure::kHashMismatch);
+  AuditExport edited_v2 = exported;
+  edited_v2.events[4].fields.details = "edited";
+  ExpectBroken(Verify(edited_v2), 5, AuditExportFailure::kHashMismatch);
+
+  // The first format 2 event relabelled as format 1, its role removed: the format is
+  // hashed too (another function and domain), so the hash no longer matches.
+  AuditExport relabelled = exported;
+  relabelled.events[3].fields.format = AuditChainFormat::kV1;
+  relabelled.events[3].fields.appended_by.clear();
+  ExpectBroken(Verify(relabelled), 4, AuditExportFailure::kHashMismatch);
+}
+
+TEST_F(AuditExportVerifierTest, ChainFormatsAreCheckedStrictly) {
+  // Format 1 after format 2, with correct hashes and a signed head: whatever appended it
+  // bypassed the database's own chain computation.
+  const AuditExport downgraded = ChainBuilder(signer_)
+                                     .Format(AuditChainFormat::kV2, "credvault_writer")
+                                     .EventsThrough(3)
+                                     .Format(AuditChainFormat::kV1)
+                                     .EventsThrough(5)
+                                     .Signed(5)
+                                     .Export();
+  const AuditExportVerification v = Verify(downgraded);
+  ExpectBroken(v, 4, AuditExportFailure::kMalformedEvent);
+  EXPECT_THAT(v.failure_detail, HasSubstr("follows event 3 of chain format 2"));
+
+  // An appended_by on a format 1 event, whose hash does not commit to it.
+  AuditExport unbacked_role = Intact();
+  unbacked_role.events[2].fields.appended_by = "credvault_writer";
+  const AuditExportVerification role = Verify(unbacked_role);
+  ExpectBroken(role, 3, AuditExportFailure::kMalformedEvent);
+  EXPECT_THAT(role.failure_detail, HasSubstr("does not commit to appended_by"));
+
+  // A format this verifier does not know.
+  for (const std::uint32_t unknown : {0u, 3u}) {
+    AuditExport exported = Intact();
+    exported.events[1].fields.format = static_cast<AuditChainFormat>(unknown);
+    const AuditExportVerification u = Verify(exported);
+    ExpectBroken(u, 2, AuditExportFailure::kMalformedEvent);
+    EXPECT_THAT(u.failure_detail, HasSubstr("chain format " + std::to_string(unknown)));
+  }
 }
 
 TEST_F(AuditExportVerifierTest, MalformedEventsAndCheckpoints) {

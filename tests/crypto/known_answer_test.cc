@@ -7,9 +7,11 @@
 // libsodium initialises, so it has its own main().
 #include <sodium.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/audit_chain.h"
@@ -116,6 +118,16 @@ const std::string kAuditGenesis =
 const std::string kAuditHash1 = "cf43ee7775e0532402a27355b396485ca58f39fdafe740d2cf2705df6c7b5c88";
 const std::string kAuditHash2 = "3d49a809c91a1001566e0a57b509f36f724c53e04d9f217dafaf5cbe7e4bcda4";
 
+// Audit chain format 2, listed in crypto/audit_chain.h and docs/crypto.md for the SQL
+// implementation to compare against (computed there by PostgreSQL's sha256()).
+constexpr char kAuditV2OrgId[] = "acme";
+const std::string kAuditV2Genesis =
+    "4ddcbe461a908fba0b515cb7f4a9c8048ea2958878166fe81acc5f964c3e3428";
+const std::string kAuditV2Hash1 =
+    "3e5b6d7ba5c5580be94dffd6e8bbb83d7a680c6c98519b247299d4029e3d91b7";
+const std::string kAuditV2Hash2 =
+    "6102cf270a0aabb8b4c02ebda616893e87d826010db5930e8f567387a6d2256e";
+
 // The hierarchy of the known answers: seal key and writer key are fixed bytes; everything
 // else follows from the deterministic randomness.
 struct KnownHierarchy {
@@ -179,6 +191,97 @@ TEST(KnownAnswerTest, FingerprintAndAuditChain) {
       first, {kOrgId, 2, 1767225601000000, "spiffe://acme/worker", "credential.decrypt", kName,
               "ok", "req-0002", "purpose=sync contacts"});
   EXPECT_EQ(Hex(second), kAuditHash2);
+}
+
+// Format 2 written out byte by byte, apart from CanonicalEncoder, as the SQL side
+// builds it: str(s) = u32 big-endian byte length || bytes; u64 big-endian.
+class ManualEncoding {
+ public:
+  ManualEncoding& Str(std::string_view s) {
+    U32(static_cast<std::uint32_t>(s.size()));
+    bytes_.insert(bytes_.end(), s.begin(), s.end());
+    return *this;
+  }
+  ManualEncoding& Raw(const AuditHash& hash) {
+    bytes_.insert(bytes_.end(), hash.begin(), hash.end());
+    return *this;
+  }
+  ManualEncoding& U64(std::uint64_t x) {
+    for (int i = 7; i >= 0; --i) bytes_.push_back(static_cast<std::uint8_t>(x >> (8 * i)));
+    return *this;
+  }
+  AuditHash Sha256() const {
+    AuditHash out;
+    crypto_hash_sha256(out.data(), bytes_.data(), bytes_.size());
+    return out;
+  }
+
+ private:
+  void U32(std::uint32_t x) {
+    for (int i = 3; i >= 0; --i) bytes_.push_back(static_cast<std::uint8_t>(x >> (8 * i)));
+  }
+  std::vector<std::uint8_t> bytes_;
+};
+
+AuditHash ManualHashV2(const AuditHash& previous, const AuditEventFields& e) {
+  return ManualEncoding()
+      .Str("credvault.audit.event.v2")
+      .Raw(previous)
+      .Str(e.org_id)
+      .U64(e.sequence)
+      .U64(static_cast<std::uint64_t>(e.time_unix_micros))
+      .Str(e.principal)
+      .Str(e.action)
+      .Str(e.target)
+      .Str(e.result)
+      .Str(e.request_id)
+      .Str(e.details)
+      .Str(e.appended_by)
+      .Sha256();
+}
+
+TEST(KnownAnswerTest, AuditChainFormat2) {
+  const AuditHash genesis = AuditChainGenesis(kAuditV2OrgId, AuditChainFormat::kV2);
+  EXPECT_EQ(genesis,
+            ManualEncoding().Str("credvault.audit.genesis.v2").Str(kAuditV2OrgId).Sha256());
+  EXPECT_EQ(Hex(genesis), kAuditV2Genesis);
+
+  AuditEventFields first{kAuditV2OrgId,
+                         1,
+                         1767225600000000,
+                         "spiffe://acme/backend",
+                         "credential.put",
+                         "crm/salesforce",
+                         "ok",
+                         "req-0001",
+                         ""};
+  first.appended_by = "credvault_writer";
+  first.format = AuditChainFormat::kV2;
+  const AuditHash hash1 = AuditChainStep(genesis, first);
+  EXPECT_EQ(hash1, ManualHashV2(genesis, first));
+  EXPECT_EQ(Hex(hash1), kAuditV2Hash1);
+
+  // A negative time (two's complement) and a non-ASCII detail (lengths are in bytes).
+  AuditEventFields second{
+      kAuditV2OrgId,    2,    -1,         "spiffe://acme/worker",    "credential.decrypt",
+      "crm/salesforce", "ok", "req-0002", "purpose=sync caf\xc3\xa9"};
+  second.appended_by = "credvault_decryptor";
+  second.format = AuditChainFormat::kV2;
+  ASSERT_EQ(second.details.size(), 18u);
+  const AuditHash hash2 = AuditChainStep(hash1, second);
+  EXPECT_EQ(hash2, ManualHashV2(hash1, second));
+  EXPECT_EQ(Hex(hash2), kAuditV2Hash2);
+}
+
+TEST(KnownAnswerTest, AuditChainFormat1IsUnchangedByTheNewFields) {
+  // The format 1 answers above, now with an appended_by that format 1 must ignore.
+  AuditEventFields first{
+      kOrgId,     1, 1767225600000000, "spiffe://acme/backend", "credential.put", kName, "ok",
+      "req-0001", ""};
+  first.appended_by = "credvault_writer";
+  first.format = AuditChainFormat::kV1;
+  EXPECT_EQ(Hex(AuditChainGenesis(kOrgId, AuditChainFormat::kV1)), kAuditGenesis);
+  EXPECT_EQ(Hex(AuditChainStep(AuditChainGenesis(kOrgId), first)), kAuditHash1);
 }
 
 }  // namespace

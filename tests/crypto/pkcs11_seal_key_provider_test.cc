@@ -58,6 +58,9 @@ class Pkcs11SealKeyProviderTest : public ::testing::Test {
     hsm.GenerateAesKey(kToken, kPin, "seal-2");
     hsm.GenerateAesKey(kToken, kPin, "aes-128", {.bytes = 16});
     hsm.GenerateAesKey(kToken, kPin, "readable", {.sensitive = false, .extractable = true});
+    hsm.GenerateAesKey(kToken, kPin, "exportable", {.sensitive = true, .extractable = true});
+    hsm.GenerateAesKey(kToken, kPin, "fixed-later", {.sensitive = true, .extractable = true});
+    hsm.GenerateAesKey(kToken, kPin, "not-sensitive", {.sensitive = false, .extractable = false});
     hsm.GenerateAesKey(kToken, kPin, "twice");
     hsm.GenerateAesKey(kToken, kPin, "twice");
     hsm.GenerateAesKey(kOtherToken, kPin, "seal-1");
@@ -287,6 +290,44 @@ TEST_F(Pkcs11SealKeyProviderTest, UnsuitableKeysAreRefused) {
     EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << label << ": " << status;
     EXPECT_THAT(std::string(status.message()), StartsWith("key_label: ")) << label;
   }
+}
+
+TEST_F(Pkcs11SealKeyProviderTest, KeysThatCouldLeaveTheTokenAreRefused) {
+  const struct {
+    const char* label;
+    const char* attribute;
+  } cases[] = {
+      // Sensitive, so its value cannot be read, but the token would still export it.
+      {"exportable", "is extractable (CKA_EXTRACTABLE true)"},
+      {"not-sensitive", "is not sensitive (CKA_SENSITIVE false)"},
+      {"readable", "is not sensitive (CKA_SENSITIVE false)"},
+  };
+  for (const auto& c : cases) {
+    const absl::Status status = Pkcs11SealKeyProvider::Open(Location(c.label), Pin()).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << c.label << ": " << status;
+    const std::string message(status.message());
+    EXPECT_THAT(message, StartsWith("key_label: ")) << c.label;
+    EXPECT_THAT(message, HasSubstr("\"" + std::string(c.label) + "\" in token \"" + kToken + "\" " +
+                                   c.attribute));
+    // How to fix it.
+    EXPECT_THAT(message, HasSubstr("sensitive=true and extractable=false")) << c.label;
+    EXPECT_THAT(message, Not(HasSubstr(kPin)));
+  }
+  // The token itself confirms that the refused key is exportable and the accepted one not.
+  EXPECT_TRUE(SoftHsm::Get().InspectKey(kToken, kPin, "exportable").extractable);
+  EXPECT_FALSE(SoftHsm::Get().InspectKey(kToken, kPin, "seal-1").extractable);
+  EXPECT_TRUE(Pkcs11SealKeyProvider::Open(Location("seal-1"), Pin()).ok());
+}
+
+TEST_F(Pkcs11SealKeyProviderTest, AKeyMadeUnextractableInPlaceIsAccepted) {
+  const absl::Status before = Pkcs11SealKeyProvider::Open(Location("fixed-later"), Pin()).status();
+  EXPECT_THAT(std::string(before.message()), HasSubstr("CKA_EXTRACTABLE true")) << before;
+  SoftHsm::Get().MakeUnextractable(kToken, kPin, "fixed-later");
+  const auto provider = OpenOrDie("fixed-later");
+  const SecretBytes key = SecretBytes::Random(32);
+  const std::vector<std::uint8_t> wrapped = ValueOrDie(provider->Wrap(key, AssociatedData({})));
+  EXPECT_EQ(Bytes(ValueOrDie(provider->Unwrap(wrapped, AssociatedData({}))).RevealSecret()),
+            Bytes(key.RevealSecret()));
 }
 
 TEST_F(Pkcs11SealKeyProviderTest, ProvidersShareTheModule) {

@@ -331,6 +331,80 @@ TEST(AuditChainTest, EveryFieldChangesTheHash) {
   EXPECT_NE(AuditChainStep(other_previous, base), hash);
 }
 
+AuditEventFields SampleEventV2(std::uint64_t sequence) {
+  AuditEventFields e = SampleEvent(sequence);
+  e.appended_by = "credvault_writer";
+  e.format = AuditChainFormat::kV2;
+  return e;
+}
+
+TEST(AuditChainTest, FormatsAreDistinctAndOnlyFormat2CommitsToTheAppendingRole) {
+  const AuditHash genesis_v1 = AuditChainGenesis("org-a", AuditChainFormat::kV1);
+  const AuditHash genesis_v2 = AuditChainGenesis("org-a", AuditChainFormat::kV2);
+  EXPECT_EQ(AuditChainGenesis("org-a"), genesis_v1);
+  EXPECT_NE(genesis_v1, genesis_v2);
+  EXPECT_NE(genesis_v2, AuditChainGenesis("org-b", AuditChainFormat::kV2));
+
+  // The same fields hash differently under each format.
+  const AuditEventFields v2 = SampleEventV2(1);
+  AuditEventFields v1 = v2;
+  v1.format = AuditChainFormat::kV1;
+  EXPECT_NE(AuditChainStep(genesis_v2, v2), AuditChainStep(genesis_v2, v1));
+
+  // Format 1 ignores appended_by; format 2 commits to it.
+  AuditEventFields v1_other_role = v1;
+  v1_other_role.appended_by = "credvault_admin";
+  EXPECT_EQ(AuditChainStep(genesis_v1, v1_other_role), AuditChainStep(genesis_v1, v1));
+  v1_other_role.appended_by.clear();
+  EXPECT_EQ(AuditChainStep(genesis_v1, v1_other_role), AuditChainStep(genesis_v1, v1));
+  AuditEventFields v2_other_role = v2;
+  v2_other_role.appended_by = "credvault_admin";
+  EXPECT_NE(AuditChainStep(genesis_v2, v2_other_role), AuditChainStep(genesis_v2, v2));
+}
+
+TEST(AuditChainTest, EveryFieldChangesTheFormat2Hash) {
+  const AuditHash genesis = AuditChainGenesis("org-a", AuditChainFormat::kV2);
+  const AuditEventFields base = SampleEventV2(1);
+  const AuditHash hash = AuditChainStep(genesis, base);
+  EXPECT_EQ(hash, AuditChainStep(genesis, base));
+  std::set<AuditHash> seen = {hash};
+  const auto expect_new = [&](void (*edit)(AuditEventFields&)) {
+    AuditEventFields e = base;
+    edit(e);
+    EXPECT_TRUE(seen.insert(AuditChainStep(genesis, e)).second);
+  };
+  expect_new([](AuditEventFields& e) { e.org_id = "org-b"; });
+  expect_new([](AuditEventFields& e) { e.sequence = 2; });
+  expect_new([](AuditEventFields& e) { e.time_unix_micros += 1; });
+  expect_new([](AuditEventFields& e) { e.principal = "other"; });
+  expect_new([](AuditEventFields& e) { e.action = "credential.delete"; });
+  expect_new([](AuditEventFields& e) { e.target = "crm/other"; });
+  expect_new([](AuditEventFields& e) { e.result = "denied"; });
+  expect_new([](AuditEventFields& e) { e.request_id = "req-2"; });
+  expect_new([](AuditEventFields& e) { e.details = "purpose"; });
+  expect_new([](AuditEventFields& e) { e.appended_by = "credvault_admin"; });
+  // A byte moved from details to appended_by (the two last fields): length prefixes.
+  expect_new([](AuditEventFields& e) {
+    e.details = "x";
+    e.appended_by = "credvault_write";
+  });
+  AuditHash other_previous = genesis;
+  other_previous[0] ^= 1;
+  EXPECT_NE(AuditChainStep(other_previous, base), hash);
+}
+
+TEST(AuditChainTest, UnknownFormatIsNotHashed) {
+  const AuditChainFormat unknown = static_cast<AuditChainFormat>(3);
+  EXPECT_FALSE(IsKnownAuditChainFormat(unknown));
+  EXPECT_FALSE(IsKnownAuditChainFormat(static_cast<AuditChainFormat>(0)));
+  EXPECT_TRUE(IsKnownAuditChainFormat(AuditChainFormat::kV1));
+  EXPECT_TRUE(IsKnownAuditChainFormat(AuditChainFormat::kV2));
+  AuditEventFields e = SampleEventV2(1);
+  e.format = unknown;
+  EXPECT_EQ(AuditChainStep(AuditChainGenesis("org-a"), e), AuditHash{});
+  EXPECT_EQ(AuditChainGenesis("org-a", unknown), AuditHash{});
+}
+
 // --- Audit signing -----------------------------------------------------------------
 
 TEST(AuditSignerTest, SignsCheckpointsAndReceiptsVerifiably) {

@@ -175,6 +175,17 @@ void SoftHsm::GenerateAesKey(const std::string& token, const std::string& pin,
         "C_GenerateKey " + label);
 }
 
+void SoftHsm::MakeUnextractable(const std::string& token, const std::string& pin,
+                                const std::string& label) {
+  RawSession raw(token, pin);
+  const std::vector<CK_OBJECT_HANDLE> keys = raw.FindSecretKeys(label);
+  if (keys.size() != 1) Fatal("expected one key labelled " + label);
+  CK_BBOOL no = CK_FALSE;
+  CK_ATTRIBUTE extractable = {CKA_EXTRACTABLE, &no, sizeof(no)};
+  Check(raw.fn()->C_SetAttributeValue(raw.session(), keys[0], &extractable, 1),
+        "C_SetAttributeValue(CKA_EXTRACTABLE) " + label);
+}
+
 void SoftHsm::DestroyKeys(const std::string& token, const std::string& pin,
                           const std::string& label) {
   RawSession raw(token, pin);

@@ -33,6 +33,11 @@ class SoftHsm {
     GenerateAesKey(token, pin, label, KeySpec{});
   }
 
+  // C_SetAttributeValue(CKA_EXTRACTABLE = false) on the one secret key labelled `label`, as
+  // an operator would fix an existing key in place (PKCS#11 allows only this direction).
+  void MakeUnextractable(const std::string& token, const std::string& pin,
+                         const std::string& label);
+
   // Destroys every secret key labelled `label`.
   void DestroyKeys(const std::string& token, const std::string& pin, const std::string& label);
 

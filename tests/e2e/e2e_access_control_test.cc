@@ -375,19 +375,30 @@ TEST_F(AccessControlTest, ScopedPrincipalsCannotProbeOtherOrgs) {
   ASSERT_TRUE(Decrypt(*dns, "org-a", "exists", &secret).ok());
   EXPECT_EQ(secret, "in org-a");
 
-  // The other org's data is untouched (the probes included an erase) and the denials are in
-  // its audit log.
+  // The other org's data is untouched (the probes included an erase). The probes of callers
+  // with no grant for an org stay out of its audit log (they go to the rate-limited
+  // security log), while cnclient's refused decrypt in its own org is in that org's log.
   auto backend = WriteAs(Caller::Cert("backend"));
   EXPECT_TRUE(Describe(*backend, "org-b", "exists").ok());
   EXPECT_EQ(Describe(*backend, "org-b", "missing").code, grpc::StatusCode::NOT_FOUND);
   auto admin = DecryptAs(Caller::Cert("admin"));
-  bool denial_audited = false;
-  for (const v1::AuditEvent& event : AuditEvents(*admin, "org-b")) {
-    if (event.action() == "access.denied" && event.principal() == "dns:dns-client.credvault.test") {
-      denial_audited = true;
+  int stranger_denials = 0;  // dnsclient in org-b, cnclient in org-a
+  int member_denials = 0;    // cnclient's decrypt in org-b
+  for (const std::string org : {"org-a", "org-b"}) {
+    for (const v1::AuditEvent& event : AuditEvents(*admin, org)) {
+      if (event.action() != "access.denied") continue;
+      if ((org == "org-b" && event.principal() == "dns:dns-client.credvault.test") ||
+          (org == "org-a" && event.principal() == "cn:cn-client")) {
+        ++stranger_denials;
+      }
+      if (org == "org-b" && event.principal() == "cn:cn-client" &&
+          event.target() == "DecryptCredential") {
+        ++member_denials;
+      }
     }
   }
-  EXPECT_TRUE(denial_audited);
+  EXPECT_EQ(stranger_denials, 0);
+  EXPECT_GE(member_denials, 1);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -618,8 +629,17 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   ASSERT_GT(port, 0) << ready_json;
   const std::string address = "127.0.0.1:" + std::to_string(port);
 
-  // It serves the write API, on the same database.
+  // It cannot make an org: only the key authority (a decrypt tier) can, and this process
+  // has none to ask.
   Clients writer(TlsChannel(stack, address, Caller::Cert("backend")));
+  const Outcome unprovisioned =
+      Put(writer, PutRequest("write-only-new", "first", "s3cr3t"), nullptr);
+  EXPECT_EQ(unprovisioned.code, grpc::StatusCode::NOT_FOUND) << unprovisioned;
+  EXPECT_EQ(unprovisioned.reason, "ERROR_REASON_ORG_NOT_FOUND");
+  Clients full_stack(TlsChannel(stack, stack.write_addr, Caller::Cert("backend")));
+  ASSERT_TRUE(Put(full_stack, PutRequest("write-only", "provisioned", "x"), nullptr).ok());
+
+  // It serves the write API, on the same database.
   v1::PutCredentialResponse put;
   const Outcome written = Put(writer, PutRequest("write-only", "from-write-tier", "s3cr3t"), &put);
   ASSERT_TRUE(written.ok()) << written;

@@ -79,7 +79,6 @@ TEST_P(ApiTest, PutCreatesReplacesAndChecksVersions) {
   EXPECT_EQ(first.created_by(), PrincipalOf("backend"));
   EXPECT_EQ(first.org_key_version(), 1u);
   EXPECT_EQ(first.labels().at("env"), "prod");
-  EXPECT_EQ(first.fingerprint().mac().size(), 32u);
   EXPECT_TRUE(first.has_create_time());
   EXPECT_FALSE(first.has_expire_time());
   EXPECT_FALSE(created.idempotent_replay());
@@ -144,16 +143,22 @@ TEST_P(ApiTest, IdempotentPutReplaysTheFirstResult) {
   ASSERT_TRUE(Describe(*writer_, org, "webhook", &stored).ok());
   EXPECT_EQ(stored.current_version(), 1u) << "a replay must not make a second version";
 
-  // Same key, different body: the secret, or only the labels.
+  // Same key, different body. The digest that recognises a retry leaves the secret out
+  // (nothing the write tier stores is computed from a secret), so another secret with
+  // otherwise equal fields is answered as a retry and makes no version; other fields are
+  // told apart.
   v1::PutCredentialRequest other_secret = request;
   other_secret.set_secret("beta");
-  const Outcome reused = Put(*writer_, other_secret);
+  v1::PutCredentialResponse replayed;
+  ASSERT_TRUE(Put(*writer_, other_secret, &replayed).ok());
+  EXPECT_TRUE(replayed.idempotent_replay());
+  EXPECT_EQ(replayed.credential().version(), first.credential().version());
+  v1::PutCredentialRequest other_labels = request;
+  (*other_labels.mutable_labels())["team"] = "x";
+  const Outcome reused = Put(*writer_, other_labels);
   EXPECT_EQ(reused.code, grpc::StatusCode::FAILED_PRECONDITION) << reused;
   EXPECT_EQ(reused.reason, "ERROR_REASON_IDEMPOTENCY_KEY_REUSED");
   EXPECT_THAT(reused.message, StartsWith("idempotency_key:"));
-  v1::PutCredentialRequest other_labels = request;
-  (*other_labels.mutable_labels())["team"] = "x";
-  EXPECT_EQ(Put(*writer_, other_labels).code, grpc::StatusCode::FAILED_PRECONDITION);
   ASSERT_TRUE(Describe(*writer_, org, "webhook", &stored).ok());
   EXPECT_EQ(stored.current_version(), 1u);
   std::string secret;
@@ -423,7 +428,6 @@ TEST_P(ApiTest, CompareTellsMatchWithoutRevealing) {
   ASSERT_TRUE(compare("correct horse", {}, &response).ok());
   EXPECT_TRUE(response.match());
   EXPECT_EQ(response.version(), 2u);
-  EXPECT_EQ(response.fingerprint_key_version(), 1u);
   ASSERT_TRUE(compare("hunter2", {}, &response).ok());
   EXPECT_FALSE(response.match());
   ASSERT_TRUE(compare("hunter2", 1, &response).ok());

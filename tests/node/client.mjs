@@ -218,7 +218,10 @@ async function main() {
   const writeMethods = v1.CredentialService.service;
   function noSecretIn(method, response) {
     const wire = writeMethods[method].responseSerialize(response);
-    expect(wire.indexOf(secret) === -1, `the ${method} response contains the secret's bytes`);
+    // Raw, or in the text encodings a string field could carry it in.
+    for (const form of [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('base64'))]) {
+      expect(wire.indexOf(form) === -1, `the ${method} response contains the secret's bytes`);
+    }
   }
 
   function checkMetadata(md, what, { version = '1', state = 'CREDENTIAL_STATE_ACTIVE' } = {}) {
@@ -230,7 +233,6 @@ async function main() {
     if (state === 'CREDENTIAL_STATE_ACTIVE') {
       expectEqual(sortedObject(md.labels), sortedObject(labels), `${what}: credential.labels`);
       expect(md.create_time && md.create_time.seconds !== '0', `${what}: credential.create_time is unset`);
-      expect(md.fingerprint?.mac?.length === 32, `${what}: credential.fingerprint.mac is not 32 bytes`);
     }
   }
 

@@ -208,9 +208,8 @@ export const FIELDS_READ = Object.freeze({
   CreateOrgResponse: ['org'],
   CredentialMetadata: [
     'org_id', 'name', 'version', 'current_version', 'labels', 'state', 'create_time',
-    'created_by', 'fingerprint',
+    'created_by',
   ],
-  CredentialFingerprint: ['mac'],
 });
 
 // Enum values the scenario sends or expects, per enum.

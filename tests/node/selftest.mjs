@@ -20,7 +20,7 @@
 // the last line is "selftest: N passed, N failed".
 
 import { execFileSync, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,10 +43,8 @@ const now = () => {
 
 // An in-memory stand-in for the two listeners. `faults` turns on one contract breach.
 function standIn(faults = {}) {
-  const fpKey = randomBytes(32);
   const creds = new Map(); // `${org}\0${name}` -> { versions: [...] }
   const replays = new Map(); // idempotency key -> response
-  const fingerprint = (secret) => ({ mac: createHmac('sha256', fpKey).update(secret).digest(), key_version: 1 });
   const err = (code, details) => Object.assign(new Error(details), { code, details });
 
   function meta(org, name, c, v) {
@@ -61,7 +59,6 @@ function standIn(faults = {}) {
       update_time: v.update_time,
       created_by: v.created_by,
       org_key_version: v.state === 'CREDENTIAL_STATE_ERASED' ? 0 : 1,
-      fingerprint: v.state === 'CREDENTIAL_STATE_ERASED' ? null : v.fingerprint,
       max_versions: 0,
       live_version_count: c.versions.filter((x) => x.state === 'CREDENTIAL_STATE_ACTIVE').length,
     };
@@ -108,7 +105,6 @@ function standIn(faults = {}) {
         create_time: t,
         update_time: t,
         created_by: who,
-        fingerprint: fingerprint(r.secret),
       });
       creds.set(k, c);
       const res = { credential: meta(r.org_id, r.name, c, c.versions.at(-1)), idempotent_replay: false };
@@ -129,13 +125,13 @@ function standIn(faults = {}) {
     DescribeCredential: guard('backend', (r) => {
       const [c, v] = current(r.org_id, r.name);
       const m = meta(r.org_id, r.name, c, v);
-      if (faults.leakSecret) m.fingerprint = { mac: v.secret, key_version: 1 };
+      if (faults.leakSecret) m.created_by = v.secret.toString('base64');
       return { credential: m };
     }),
     CompareCredential: guard('backend', (r) => {
       const [, v] = current(r.org_id, r.name);
-      const match = fingerprint(r.candidate).mac.equals(v.fingerprint.mac);
-      return { match, version: String(v.version), fingerprint_key_version: 1 };
+      const match = Buffer.from(r.candidate).equals(v.secret);
+      return { match, version: String(v.version) };
     }),
     DeleteCredential: guard('backend', (r) => {
       const [c] = current(r.org_id, r.name);

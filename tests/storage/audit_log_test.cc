@@ -117,9 +117,13 @@ TEST_F(AuditLogTest, AppendChainsEventsAndListReturnsThem) {
                         })
                   .ok());
   ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].prev_hash, crypto::AuditChainGenesis("list-org"));
+  EXPECT_EQ(events[0].prev_hash,
+            crypto::AuditChainGenesis("list-org", crypto::AuditChainFormat::kV2));
   for (std::size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(events[i].seq, i + 1);
+    // Linked by the database, which records the role that appended the event.
+    EXPECT_EQ(events[i].chain_format, crypto::AuditChainFormat::kV2);
+    EXPECT_EQ(events[i].appended_by, db_->RoleName(AppRole::kAdmin));
     EXPECT_EQ(events[i].org_id, "list-org");
     EXPECT_EQ(events[i].target, "crm/token-" + std::to_string(i));
     if (i > 0) {
@@ -136,7 +140,8 @@ TEST_F(AuditLogTest, ConcurrentAppendersFromThreadsAndProcessesMakeOneGaplessCha
   constexpr int kThreads = 8;
   constexpr int kProcesses = 2;
   constexpr int kPerWriter = 25;
-  const std::string conninfo = db_->RoleConninfo(AppRole::kWriter);
+  // The decrypt tier appends its own events (the write role's come with its puts).
+  const std::string conninfo = db_->RoleConninfo(AppRole::kDecryptor);
   std::vector<pid_t> workers;
   for (int p = 0; p < kProcesses; ++p) {
     const pid_t pid = SpawnWorker(conninfo, org, kPerWriter);
@@ -196,6 +201,11 @@ INSTANTIATE_TEST_SUITE_P(
                    "UPDATE audit_events SET event_time = event_time + "
                    "interval '1 microsecond' WHERE org_id = '%ORG%' AND seq = 7",
                    7, AuditBreak::kHashMismatch},
+        // The appending role is hashed: an event cannot be passed off as another role's.
+        TamperCase{"edit-appended-by",
+                   "UPDATE audit_events SET appended_by = 'someone_else' "
+                   "WHERE org_id = '%ORG%' AND seq = 6",
+                   6, AuditBreak::kHashMismatch},
         TamperCase{"delete-middle", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 5",
                    5, AuditBreak::kSequenceGap},
         TamperCase{"delete-first", "DELETE FROM audit_events WHERE org_id = '%ORG%' AND seq = 1", 1,
@@ -208,13 +218,14 @@ INSTANTIATE_TEST_SUITE_P(
                    "UPDATE audit_events SET seq = seq + 100 WHERE org_id = '%ORG%' AND seq > 3; "
                    "UPDATE audit_events SET seq = seq - 99 WHERE org_id = '%ORG%' AND seq > 100; "
                    "INSERT INTO audit_events SELECT org_id, 4, event_time, 'mallory', action, "
-                   "target, result, request_id, details, hash, hash FROM audit_events "
+                   "target, result, request_id, details, hash, hash, chain_format, appended_by "
+                   "FROM audit_events "
                    "WHERE org_id = '%ORG%' AND seq = 3",
                    4, AuditBreak::kHashMismatch},
         TamperCase{"append-forged",
                    "INSERT INTO audit_events SELECT org_id, 11, event_time, "
                    "principal, action, target, result, request_id, details, "
-                   "hash, hash FROM audit_events "
+                   "hash, hash, chain_format, appended_by FROM audit_events "
                    "WHERE org_id = '%ORG%' AND seq = 10",
                    11, AuditBreak::kPrevHashMismatch},
         TamperCase{

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage/audit_log.h"
 #include "storage/idempotency_store.h"
 #include "storage/org_store.h"
 #include "storage/pool.h"
@@ -31,8 +32,6 @@ NewCredentialVersion Version(std::vector<std::uint8_t> envelope, Labels labels =
   v.envelope = std::move(envelope);
   v.org_key_version = 1;
   v.writer_key_version = 1;
-  v.fingerprint = std::vector<std::uint8_t>(32, 0xF0);
-  v.fingerprint_key_version = 1;
   v.labels = std::move(labels);
   v.created_by = "spiffe://acme/backend";
   return v;
@@ -57,18 +56,58 @@ class CredentialStoreTest : public ::testing::Test {
   absl::StatusOr<PutPlan> Put(const std::string& name, std::optional<std::int64_t> expected,
                               NewCredentialVersion version) {
     absl::StatusOr<PutPlan> result = absl::UnknownError("not run");
-    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) -> absl::Status {
+    const absl::Status status = writer_->Run(org_, [&](Transaction& tx) -> absl::Status {
       result = store_.PreparePut(tx, name, expected);
       if (!result.ok()) return result.status();
-      return store_.InsertVersion(tx, *result, version);
+      return store_.InsertVersion(tx, *result, version).status();
     });
     if (!status.ok()) return status;
     return result;
   }
+  absl::StatusOr<DeleteResult> Delete(const std::string& name, DeleteMode mode,
+                                      std::optional<std::int64_t> expected_version = {}) {
+    DeleteRequest request;
+    request.name = name;
+    request.mode = mode;
+    request.expected_version = expected_version;
+    request.principal = "spiffe://acme/backend";
+    request.request_id = "req-delete";
+    return Delete(request);
+  }
+  absl::StatusOr<DeleteResult> Delete(const DeleteRequest& request) {
+    absl::StatusOr<DeleteResult> result = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(org_, [&](Transaction& tx) {
+      result = store_.Delete(tx, request);
+      return result.status();
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+  // The events of the org, read by the decrypt role (the write role cannot read the log).
+  std::vector<AuditEvent> AuditEvents() {
+    std::vector<AuditEvent> events;
+    const absl::Status status = decryptor_->Run(org_, [&](Transaction& tx) -> absl::Status {
+      std::uint64_t after = 0;
+      while (true) {
+        absl::StatusOr<std::vector<AuditEvent>> page = AuditLog().List(tx, after, 1000);
+        if (!page.ok()) return page.status();
+        if (page->empty()) return absl::OkStatus();
+        after = page->back().seq;
+        events.insert(events.end(), page->begin(), page->end());
+      }
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return events;
+  }
+  static long CountAsSuperuser(const std::string& sql) {
+    pqxx::connection su(db_->SuperuserConninfo());
+    pqxx::work tx(su);
+    return tx.exec(sql)[0][0].as<long>();
+  }
   absl::StatusOr<CredentialMetadata> Describe(const std::string& name,
                                               std::optional<std::int64_t> version = {}) {
     absl::StatusOr<CredentialMetadata> result = absl::UnknownError("not run");
-    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) {
+    const absl::Status status = writer_->Run(org_, [&](Transaction& tx) {
       result = store_.GetMetadata(tx, name, version);
       return result.status();
     });
@@ -77,7 +116,7 @@ class CredentialStoreTest : public ::testing::Test {
   }
   absl::StatusOr<ListPage> List(const ListQuery& query) {
     absl::StatusOr<ListPage> result = absl::UnknownError("not run");
-    const absl::Status status = writer_->Run(kOrg, [&](Transaction& tx) {
+    const absl::Status status = writer_->Run(org_, [&](Transaction& tx) {
       result = store_.List(tx, query);
       return result.status();
     });
@@ -87,7 +126,7 @@ class CredentialStoreTest : public ::testing::Test {
   absl::StatusOr<EnvelopeRecord> ReadEnvelope(const std::string& name,
                                               std::optional<std::int64_t> version = {}) {
     absl::StatusOr<EnvelopeRecord> result = absl::UnknownError("not run");
-    const absl::Status status = decryptor_->Run(kOrg, [&](Transaction& tx) {
+    const absl::Status status = decryptor_->Run(org_, [&](Transaction& tx) {
       result = store_.ReadEnvelope(tx, name, version);
       return result.status();
     });
@@ -96,6 +135,8 @@ class CredentialStoreTest : public ::testing::Test {
   }
 
   static TestDatabase* db_;
+  // The org the helpers act in.
+  std::string org_ = kOrg;
   CredentialStore store_;
   std::unique_ptr<ConnectionPool> writer_;
   std::unique_ptr<ConnectionPool> decryptor_;
@@ -168,55 +209,140 @@ TEST_F(CredentialStoreTest, ConcurrentUnconditionalPutsGetDistinctVersions) {
 
 TEST_F(CredentialStoreTest, SoftDeleteHidesAndAPutStartsAgainAfterIt) {
   ASSERT_TRUE(Put("to-delete", std::nullopt, Version({1})).ok());
-  absl::StatusOr<std::int64_t> deleted = absl::UnknownError("not run");
-  ASSERT_TRUE(writer_
-                  ->Run(kOrg,
-                        [&](Transaction& tx) {
-                          deleted = store_.SoftDelete(tx, "to-delete");
-                          return deleted.status();
-                        })
-                  .ok());
-  EXPECT_EQ(*deleted, 1);
+  absl::StatusOr<DeleteResult> deleted = Delete("to-delete", DeleteMode::kSoftDelete);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->outcome, DeleteOutcome::kDone);
+  EXPECT_EQ(deleted->version, 1);
+  EXPECT_EQ(deleted->affected_version_count, 1u);
+  EXPECT_GT(deleted->audit_seq, 0u);
   EXPECT_EQ(Describe("to-delete").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ReadEnvelope("to-delete").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(
-      writer_
-          ->Run(kOrg, [&](Transaction& tx) { return store_.SoftDelete(tx, "to-delete").status(); })
-          .code(),
-      absl::StatusCode::kNotFound);
+  // A second delete changes nothing and appends nothing.
+  absl::StatusOr<DeleteResult> again_deleted = Delete("to-delete", DeleteMode::kSoftDelete);
+  ASSERT_TRUE(again_deleted.ok()) << again_deleted.status();
+  EXPECT_EQ(again_deleted->outcome, DeleteOutcome::kAlreadyDeleted);
+  EXPECT_EQ(again_deleted->audit_seq, 0u);
+  absl::StatusOr<DeleteResult> missing = Delete("never-put", DeleteMode::kSoftDelete);
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->outcome, DeleteOutcome::kNotFound);
   // Deleted counts as absent for check-and-set; versions keep counting.
   absl::StatusOr<PutPlan> again = Put("to-delete", 0, Version({2}));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->version, 2);
 }
 
+TEST_F(CredentialStoreTest, DeleteOfAnotherVersionThanExpectedChangesNothing) {
+  ASSERT_TRUE(Put("guarded", std::nullopt, Version({1})).ok());
+  ASSERT_TRUE(Put("guarded", std::nullopt, Version({2})).ok());
+  const std::size_t events_before = AuditEvents().size();
+  absl::StatusOr<DeleteResult> stale = Delete("guarded", DeleteMode::kCryptoErase, 1);
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(stale->outcome, DeleteOutcome::kVersionMismatch);
+  EXPECT_EQ(stale->version, 2);
+  EXPECT_EQ(stale->affected_version_count, 0u);
+  EXPECT_TRUE(ReadEnvelope("guarded", 1).ok());
+  EXPECT_TRUE(ReadEnvelope("guarded", 2).ok());
+  EXPECT_EQ(AuditEvents().size(), events_before);
+  absl::StatusOr<DeleteResult> current = Delete("guarded", DeleteMode::kSoftDelete, 2);
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->outcome, DeleteOutcome::kDone);
+  EXPECT_EQ(current->affected_version_count, 2u);
+}
+
 TEST_F(CredentialStoreTest, CryptoEraseDropsEveryEnvelope) {
   ASSERT_TRUE(Put("erase-me", std::nullopt, Version({1})).ok());
   ASSERT_TRUE(Put("erase-me", std::nullopt, Version({2})).ok());
-  absl::StatusOr<std::size_t> erased = absl::UnknownError("not run");
+  absl::StatusOr<DeleteResult> erased = Delete("erase-me", DeleteMode::kCryptoErase);
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  EXPECT_EQ(erased->outcome, DeleteOutcome::kDone);
+  EXPECT_EQ(erased->affected_version_count, 2u);
+  EXPECT_EQ(ReadEnvelope("erase-me", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM credentials WHERE name = 'erase-me' AND "
+                             "(envelope IS NOT NULL OR NOT erased OR deleted_at IS NULL)"),
+            0);
+  // Nothing is left to erase.
+  absl::StatusOr<DeleteResult> again = Delete("erase-me", DeleteMode::kCryptoErase);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->outcome, DeleteOutcome::kNotFound);
+}
+
+TEST_F(CredentialStoreTest, PutErasesTheVersionsBeyondMaxVersions) {
+  NewCredentialVersion limited = Version({1});
+  limited.max_versions = 2;
+  ASSERT_TRUE(Put("limited", std::nullopt, limited).ok());
+  absl::StatusOr<PutResult> result = absl::UnknownError("not run");
+  const auto put_inheriting_the_limit = [&](std::uint8_t byte) {
+    return writer_->Run(kOrg, [&](Transaction& tx) -> absl::Status {
+      absl::StatusOr<PutPlan> plan = store_.PreparePut(tx, "limited", std::nullopt);
+      if (!plan.ok()) return plan.status();
+      result = store_.InsertVersion(tx, *plan, Version({byte}));
+      return result.status();
+    });
+  };
+  ASSERT_TRUE(put_inheriting_the_limit(2).ok());
+  EXPECT_EQ(result->erased_version_count, 0u);
+  ASSERT_TRUE(put_inheriting_the_limit(3).ok());
+  EXPECT_EQ(result->erased_version_count, 1u);
+  EXPECT_EQ(ReadEnvelope("limited", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(ReadEnvelope("limited", 2).ok());
+  absl::StatusOr<CredentialMetadata> current = Describe("limited");
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(current->max_versions, 2);
+  EXPECT_EQ(current->live_version_count, 2);
+  const std::vector<AuditEvent> events = AuditEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().seq, result->audit_seq);
+  EXPECT_EQ(events.back().action, "credential.put");
+  EXPECT_EQ(events.back().target, "limited");
+  EXPECT_THAT(events.back().details, HasSubstr("1 old versions crypto-erased"));
+}
+
+TEST_F(CredentialStoreTest, PutsAndDeletesAppendTheirOwnAuditEvents) {
+  NewCredentialVersion version = Version({1});
+  version.request_id = "req-put-audited";
+  absl::StatusOr<PutResult> put = absl::UnknownError("not run");
   ASSERT_TRUE(writer_
                   ->Run(kOrg,
-                        [&](Transaction& tx) {
-                          erased = store_.CryptoErase(tx, "erase-me");
-                          return erased.status();
+                        [&](Transaction& tx) -> absl::Status {
+                          absl::StatusOr<PutPlan> plan = store_.PreparePut(tx, "audited", 0);
+                          if (!plan.ok()) return plan.status();
+                          put = store_.InsertVersion(tx, *plan, version);
+                          return put.status();
                         })
                   .ok());
-  EXPECT_EQ(*erased, 2u);
-  EXPECT_EQ(ReadEnvelope("erase-me", 1).status().code(), absl::StatusCode::kNotFound);
-  pqxx::connection su(db_->SuperuserConninfo());
-  pqxx::work tx(su);
-  EXPECT_EQ(tx.exec("SELECT count(*) FROM credentials WHERE name = 'erase-me' AND "
-                    "(envelope IS NOT NULL OR fingerprint IS NOT NULL OR NOT erased)")[0][0]
-                .as<int>(),
-            0);
+  ASSERT_TRUE(put.ok()) << put.status();
+  absl::StatusOr<DeleteResult> deleted = Delete("audited", DeleteMode::kSoftDelete);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->audit_seq, put->audit_seq + 1);
+
+  const std::vector<AuditEvent> events = AuditEvents();
+  ASSERT_GE(events.size(), 2u);
+  const AuditEvent& put_event = events[events.size() - 2];
+  const AuditEvent& delete_event = events.back();
+  EXPECT_EQ(put_event.seq, put->audit_seq);
+  EXPECT_EQ(put_event.action, "credential.put");
+  EXPECT_EQ(put_event.target, "audited");
+  EXPECT_EQ(put_event.principal, "spiffe://acme/backend");
+  EXPECT_EQ(put_event.request_id, "req-put-audited");
+  EXPECT_EQ(put_event.details, "version 1");
+  EXPECT_EQ(delete_event.seq, deleted->audit_seq);
+  EXPECT_EQ(delete_event.action, "credential.delete");
+  EXPECT_EQ(delete_event.request_id, "req-delete");
+  for (const AuditEvent* e : {&put_event, &delete_event}) {
+    EXPECT_EQ(e->chain_format, crypto::AuditChainFormat::kV2);
+    EXPECT_EQ(e->appended_by, db_->RoleName(AppRole::kWriter));
+  }
 }
 
 TEST_F(CredentialStoreTest, ReplaceEnvelopeIsCheckAndSetOnTheOrgKeyVersion) {
+  // An org of its own: after the rotation below, puts must be sealed to org key 2.
+  org_ = "reseal-org";
+  SeedOrg(*db_, org_);
   ASSERT_TRUE(Put("reseal", std::nullopt, Version({1})).ok());
   // Org key 2 to re-seal to (rotation by the admin role).
   std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
   ASSERT_TRUE(admin
-                  ->Run(kOrg,
+                  ->Run(org_,
                         [](Transaction& tx) {
                           return OrgStore().RotateOrgKey(
                               tx, NewOrgKey{2, std::vector<std::uint8_t>(32, 1),
@@ -225,7 +351,7 @@ TEST_F(CredentialStoreTest, ReplaceEnvelopeIsCheckAndSetOnTheOrgKeyVersion) {
                         })
                   .ok());
   const auto reseal = [&](std::int32_t expected) {
-    return decryptor_->Run(kOrg, [&](Transaction& tx) {
+    return decryptor_->Run(org_, [&](Transaction& tx) {
       return store_.ReplaceEnvelope(tx, "reseal", 1, expected, {9, 9}, 2, 1);
     });
   };
@@ -295,9 +421,9 @@ TEST_F(CredentialStoreTest, ListPagesByNameWithPrefixAndLabelFilter) {
         std::string(name) == "list/c" ? Labels{{"team", "blue"}} : Labels{{"team", "red"}};
     ASSERT_TRUE(Put(name, 0, Version({1}, labels)).ok());
   }
-  ASSERT_TRUE(
-      writer_->Run(kOrg, [&](Transaction& tx) { return store_.SoftDelete(tx, "list/d").status(); })
-          .ok());
+  absl::StatusOr<DeleteResult> deleted = Delete("list/d", DeleteMode::kSoftDelete);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  ASSERT_EQ(deleted->outcome, DeleteOutcome::kDone);
   ListQuery query;
   query.name_prefix = "list/";
   query.page_size = 2;
@@ -329,37 +455,55 @@ TEST_F(CredentialStoreTest, ListPagesByNameWithPrefixAndLabelFilter) {
   EXPECT_TRUE(page->items.empty());
 }
 
-TEST_F(CredentialStoreTest, IdempotencyRecordsAreFoundAndUnique) {
+TEST_F(CredentialStoreTest, IdempotencyKeysAreRecordedByPutAndDeleteAndUnique) {
   IdempotencyStore idempotency;
-  const std::vector<std::uint8_t> hash(32, 0xAB);
-  ASSERT_TRUE(writer_
-                  ->Run(kOrg,
-                        [&](Transaction& tx) {
-                          return idempotency.Record(tx, "key-1", hash, "crm/oauth", 2);
-                        })
-                  .ok());
-  std::optional<IdempotencyRecord> found;
-  ASSERT_TRUE(writer_
-                  ->Run(kOrg,
-                        [&](Transaction& tx) -> absl::Status {
-                          absl::StatusOr<std::optional<IdempotencyRecord>> r =
-                              idempotency.Lookup(tx, "key-1");
-                          if (!r.ok()) return r.status();
-                          found = *r;
-                          return absl::OkStatus();
-                        })
-                  .ok());
+  const std::vector<std::uint8_t> put_digest(32, 0xAB);
+  NewCredentialVersion keyed = Version({1});
+  keyed.idempotency_key = "key-1";
+  keyed.request_digest = put_digest;
+  ASSERT_TRUE(Put("idem/put", std::nullopt, keyed).ok());
+  ASSERT_TRUE(Put("idem/put", std::nullopt, Version({2})).ok());
+  DeleteRequest keyed_delete;
+  keyed_delete.name = "idem/put";
+  keyed_delete.mode = DeleteMode::kSoftDelete;
+  keyed_delete.idempotency_key = "key-2";
+  keyed_delete.request_digest = std::vector<std::uint8_t>(32, 0xCD);
+  keyed_delete.principal = "spiffe://acme/backend";
+  ASSERT_TRUE(Delete(keyed_delete).ok());
+
+  const auto lookup = [&](const std::string& key) {
+    absl::StatusOr<std::optional<IdempotencyRecord>> found = absl::UnknownError("not run");
+    EXPECT_TRUE(writer_
+                    ->Run(kOrg,
+                          [&](Transaction& tx) {
+                            found = idempotency.Lookup(tx, key);
+                            return found.status();
+                          })
+                    .ok());
+    return found.ok() ? *found : std::nullopt;
+  };
+  std::optional<IdempotencyRecord> found = lookup("key-1");
   ASSERT_TRUE(found.has_value());
-  EXPECT_EQ(found->request_hash, hash);
-  EXPECT_EQ(found->credential_name, "crm/oauth");
+  EXPECT_EQ(found->request_hash, put_digest);
+  EXPECT_EQ(found->credential_name, "idem/put");
+  EXPECT_EQ(found->result_version, 1);
+  found = lookup("key-2");
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->request_hash, std::vector<std::uint8_t>(32, 0xCD));
   EXPECT_EQ(found->result_version, 2);
-  EXPECT_EQ(writer_
-                ->Run(kOrg,
-                      [&](Transaction& tx) {
-                        return idempotency.Record(tx, "key-1", hash, "crm/oauth", 3);
-                      })
-                .code(),
+  EXPECT_FALSE(lookup("key-3").has_value());
+
+  // A twin with a used key fails as a whole: no version, no event.
+  const std::size_t events_before = AuditEvents().size();
+  EXPECT_EQ(Put("idem/other", std::nullopt, keyed).status().code(),
             absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Describe("idem/other").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(AuditEvents().size(), events_before);
+  // A digest that is not 32 bytes is refused before it reaches the database.
+  keyed.idempotency_key = "key-4";
+  keyed.request_digest = std::vector<std::uint8_t>(31, 1);
+  EXPECT_EQ(Put("idem/other", std::nullopt, keyed).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {

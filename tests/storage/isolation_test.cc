@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
-#include "storage/idempotency_store.h"
+#include "storage/org_store.h"
 #include "storage/pool.h"
 #include "tests/storage/test_database.h"
 
@@ -28,9 +28,18 @@ const char* const kTenantTables[] = {
     "orgs",        "org_keys",     "credentials",      "idempotency_keys",
     "audit_heads", "audit_events", "audit_checkpoints"};
 
+constexpr char kZeroHash[] =
+    "'\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea";
+
+bool IsAuditTable(std::string_view table) {
+  return table == "audit_heads" || table == "audit_events" || table == "audit_checkpoints";
+}
+
 // Whether `role` may read `table` at all (idempotency keys belong to the write tier; the
-// admin role sees when they were made, to expire them).
+// admin role sees when they were made, to expire them; the untrusted write tier has no
+// use for the audit log, which holds other callers' actions).
 bool MayRead(AppRole role, std::string_view table) {
+  if (role == AppRole::kWriter) return !IsAuditTable(table);
   return table != "idempotency_keys" || role != AppRole::kDecryptor;
 }
 
@@ -45,8 +54,10 @@ class IsolationTest : public ::testing::Test {
     db_ = TestDatabase::Create().release();
     ASSERT_NE(db_, nullptr);
     std::unique_ptr<ConnectionPool> writer = db_->Pool(AppRole::kWriter);
+    std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
     for (const char* org : {kOrgA, kOrgB}) {
       SeedOrg(*db_, org);
+      // Two puts (each with its credential.put event), one with an idempotency key.
       const absl::Status put = writer->Run(org, [&](Transaction& tx) -> absl::Status {
         CredentialStore store;
         for (const char* name : {"crm/token", "dialler/key"}) {
@@ -56,22 +67,27 @@ class IsolationTest : public ::testing::Test {
           v.envelope = {1, 2, 3};
           v.org_key_version = 1;
           v.writer_key_version = 1;
-          v.fingerprint = std::vector<std::uint8_t>(32, 7);
-          v.fingerprint_key_version = 1;
           v.created_by = "svc";
-          if (absl::Status s = store.InsertVersion(tx, *plan, v); !s.ok()) return s;
+          v.request_id = "r0";
+          if (std::string_view(name) == "crm/token") {
+            v.idempotency_key = "idem-1";
+            v.request_digest = std::vector<std::uint8_t>(32, 1);
+          }
+          if (absl::Status s = store.InsertVersion(tx, *plan, v).status(); !s.ok()) return s;
         }
-        const absl::Status recorded = IdempotencyStore().Record(
-            tx, "idem-1", std::vector<std::uint8_t>(32, 1), "crm/token", 1);
-        if (!recorded.ok()) return recorded;
+        return absl::OkStatus();
+      });
+      ASSERT_TRUE(put.ok()) << put;
+      // An admin event and a checkpoint at it.
+      const absl::Status appended = admin->Run(org, [&](Transaction& tx) -> absl::Status {
         AuditLog log;
         absl::StatusOr<AuditEvent> event =
-            log.Append(tx, {"svc", "credential.put", "crm/token", "ok", "r1", ""});
+            log.Append(tx, {"admin", "org.describe", "", "ok", "r1", ""});
         if (!event.ok()) return event.status();
         return log.AddCheckpoint(tx, AuditCheckpointKind::kPeriodic, event->seq, event->hash,
                                  std::nullopt, std::nullopt);
       });
-      ASSERT_TRUE(put.ok()) << put;
+      ASSERT_TRUE(appended.ok()) << appended;
     }
   }
   static void TearDownTestSuite() {
@@ -90,6 +106,36 @@ class IsolationTest : public ::testing::Test {
     pqxx::connection connection(db_->SuperuserConninfo());
     pqxx::work tx(connection);
     return tx.exec(sql)[0][0].as<long>();
+  }
+  // Runs `sql` as `role` in org A's scope and expects the database to refuse the
+  // privilege: libpqxx raises insufficient_privilege for SQLSTATE 42501 only. The
+  // transaction is rolled back either way.
+  static void ExpectPrivilegeRefused(AppRole role, const std::string& sql) {
+    SCOPED_TRACE(std::string(AppRoleName(role)) + ": " + sql);
+    auto connection = Connect(role);
+    pqxx::work tx(*connection);
+    SetOrg(tx, kOrgA);
+    try {
+      tx.exec(sql);
+      ADD_FAILURE() << "statement was accepted";
+    } catch (const pqxx::insufficient_privilege& e) {
+      EXPECT_THAT(e.what(), HasSubstr("permission denied"));
+    } catch (const pqxx::sql_error& e) {
+      ADD_FAILURE() << "refused for another reason: SQLSTATE " << e.sqlstate();
+    }
+  }
+  // Everything a role could change in the tenant tables, as the superuser sees it.
+  static std::string TenantStateDigest() {
+    pqxx::connection connection(db_->SuperuserConninfo());
+    pqxx::work tx(connection);
+    std::string digest;
+    for (const char* table : kTenantTables) {
+      digest += tx.exec(std::string("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY "
+                                    "t::text), '')) FROM ") +
+                        table + " AS t")[0][0]
+                    .as<std::string>();
+    }
+    return digest;
   }
 
   static TestDatabase* db_;
@@ -137,15 +183,15 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
     AppRole role;
     const char* sql;
   };
-  // Statements each role is allowed to run by its grants: they must reach org A only.
+  const long active_orgs_before =
+      CountAsSuperuser("SELECT count(*) FROM orgs WHERE state = 'ACTIVE'");
+  // Statements each role is allowed to run by its grants: they must reach org A only. (The
+  // write role may update nothing; see WriteRoleIsRefusedEveryDirectWrite.)
   const Case updates[] = {
-      {AppRole::kWriter, "UPDATE credentials SET deleted_at = now()"},
-      {AppRole::kDecryptor, "UPDATE credentials SET envelope = '\\xdead'::bytea"},
+      {AppRole::kDecryptor, "UPDATE org_keys SET state = state"},
       {AppRole::kAdmin, "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now()"},
       {AppRole::kAdmin,
-       "UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true, "
-       "deleted_at = now()"},
-      {AppRole::kWriter, "UPDATE audit_heads SET seq = seq"},
+       "UPDATE credentials SET envelope = NULL, erased = true, deleted_at = now()"},
   };
   for (const Case& c : updates) {
     SCOPED_TRACE(c.sql);
@@ -178,7 +224,8 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
   EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM credentials WHERE org_id = 'org-b' AND "
                              "deleted_at IS NULL AND envelope IS NOT NULL"),
             b_live_before);
-  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM orgs WHERE state = 'ACTIVE'"), 2);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM orgs WHERE state = 'ACTIVE'"),
+            active_orgs_before);
 }
 
 TEST_F(IsolationTest, InsertingARowOfAnotherOrgIsRefused) {
@@ -186,23 +233,16 @@ TEST_F(IsolationTest, InsertingARowOfAnotherOrgIsRefused) {
     AppRole role;
     const char* sql;
   };
+  // Inserts the grants allow (the admin path provisions orgs and org keys): row-level
+  // security still keeps them inside org A.
   const Case inserts[] = {
-      {AppRole::kWriter, "INSERT INTO orgs (org_id, state) VALUES ('org-b', 'ACTIVE')"},
-      {AppRole::kWriter, "INSERT INTO orgs (org_id, state) VALUES ('org-c', 'ACTIVE')"},
-      {AppRole::kWriter,
-       "INSERT INTO credentials (org_id, name, version, envelope, org_key_version, "
-       "writer_key_version, fingerprint, fingerprint_key_version, created_by, is_current) "
-       "VALUES ('org-b', 'x', 9, '\\x01', 1, 1, '\\x02', 1, 'svc', false)"},
-      {AppRole::kWriter,
-       "INSERT INTO idempotency_keys VALUES ('org-b', 'k', "
-       "'\\x0000000000000000000000000000000000000000000000000000000000000000', 'x', 1)"},
-      {AppRole::kDecryptor,
-       "INSERT INTO audit_heads VALUES ('org-c', 0, "
-       "'\\x0000000000000000000000000000000000000000000000000000000000000000')"},
+      {AppRole::kAdmin, "INSERT INTO orgs (org_id, state) VALUES ('org-b', 'ACTIVE')"},
+      {AppRole::kAdmin, "INSERT INTO orgs (org_id, state) VALUES ('org-c', 'ACTIVE')"},
       {AppRole::kAdmin,
-       "INSERT INTO audit_events VALUES ('org-b', 99, now(), 'p', 'a', 't', 'r', 'q', 'd', "
-       "'\\x0000000000000000000000000000000000000000000000000000000000000000', "
-       "'\\x0000000000000000000000000000000000000000000000000000000000000000')"},
+       "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
+       "root_key_version, writer_key_version, authenticator, state) "
+       "VALUES ('org-b', 9, decode(repeat('00', 32), 'hex'), '\\x01', 1, 1, "
+       "decode(repeat('00', 32), 'hex'), 'RETIRED')"},
   };
   for (const Case& c : inserts) {
     SCOPED_TRACE(c.sql);
@@ -218,6 +258,286 @@ TEST_F(IsolationTest, InsertingARowOfAnotherOrgIsRefused) {
   }
 }
 
+// The write tier is untrusted (docs/security-model.md): with its own database role, raw
+// SQL cannot roll a credential back, revive it, swap its envelope, plant an org or an org
+// key, forge or rewind the audit log, or read the log.
+TEST_F(IsolationTest, WriteRoleIsRefusedEveryDirectWrite) {
+  const std::string before = TenantStateDigest();
+  const std::string zero = kZeroHash;
+  const std::vector<std::string> refused = {
+      // Credentials: roll back, revive, swap, erase, forge, remove.
+      "UPDATE credentials SET is_current = true",
+      "UPDATE credentials SET is_current = (version = 1) WHERE name = 'crm/token'",
+      "UPDATE credentials SET deleted_at = NULL",
+      "UPDATE credentials SET envelope = '\\xdead'::bytea",
+      "UPDATE credentials SET org_key_version = 1, writer_key_version = 1",
+      "UPDATE credentials SET erased = true",
+      "DELETE FROM credentials",
+      "INSERT INTO credentials (org_id, name, version, envelope, org_key_version, "
+      "writer_key_version, created_by, is_current) "
+      "VALUES ('org-a', 'crm/token', 9, '\\x01', 1, 1, 'svc', true)",
+      // Orgs and org keys: only the key authority and the admin path make them.
+      "INSERT INTO orgs (org_id, state) VALUES ('org-planted', 'ACTIVE')",
+      "UPDATE orgs SET state = state",
+      "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
+      "root_key_version, writer_key_version, authenticator, state) "
+      "VALUES ('org-a', 2, " +
+          zero + ", '\\x01', 1, 1, " + zero + ", 'ACTIVE')",
+      "UPDATE org_keys SET state = 'RETIRED'",
+      "DELETE FROM org_keys",
+      // Idempotency keys are recorded by the put and delete functions.
+      "INSERT INTO idempotency_keys VALUES ('org-a', 'k', " + zero + ", 'crm/token', 1)",
+      "DELETE FROM idempotency_keys",
+      // The audit log: no forged event or checkpoint, no rewound head, no reading.
+      "INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result, "
+      "request_id, details, prev_hash, hash) VALUES ('org-a', 99, now(), 'p', 'a', 't', 'r', "
+      "'q', 'd', " +
+          zero + ", " + zero + ")",
+      "INSERT INTO audit_checkpoints (org_id, seq, head_hash) VALUES ('org-a', 1, " + zero + ")",
+      "UPDATE audit_heads SET seq = 0, hash = " + zero,
+      "INSERT INTO audit_heads VALUES ('org-c', 0, " + zero + ")",
+      "SELECT * FROM audit_events",
+      "SELECT seq, hash FROM audit_events",
+      "SELECT seq, hash FROM audit_heads",
+      "SELECT * FROM audit_checkpoints",
+      // Nor by calling the functions that are not its own.
+      "SELECT * FROM credvault_audit_append('org-a', now(), 'p', 'credential.put', 't', 'ok', "
+      "'r', '')",
+      "SELECT * FROM credvault_audit_link('org-a', now(), 'p', 'credential.put', 't', 'ok', "
+      "'r', '')",
+      "SELECT credvault_audit_add_checkpoint('org-a', 'periodic', 1, " + zero +
+          ", NULL, NULL, now())",
+      "SELECT credvault_reseal_envelope('org-a', 'crm/token', 1, 1, '\\x01', 1, 1)",
+  };
+  for (const std::string& sql : refused) ExpectPrivilegeRefused(AppRole::kWriter, sql);
+  EXPECT_EQ(TenantStateDigest(), before);
+
+  // Through the storage API the refusals are PERMISSION_DENIED.
+  std::unique_ptr<ConnectionPool> writer = db_->Pool(AppRole::kWriter);
+  AuditLog log;
+  const absl::Status appended = writer->Run(kOrgA, [&](Transaction& tx) {
+    return log.Append(tx, {"svc", "credential.put", "crm/token", "ok", "r", ""}).status();
+  });
+  EXPECT_EQ(appended.code(), absl::StatusCode::kPermissionDenied) << appended;
+  const absl::Status listed =
+      writer->Run(kOrgA, [&](Transaction& tx) { return log.List(tx, 0, 10).status(); });
+  EXPECT_EQ(listed.code(), absl::StatusCode::kPermissionDenied) << listed;
+  const absl::Status created = writer->Run("org-planted", [](Transaction& tx) {
+    return OrgStore().CreateOrg(
+        tx, NewOrgKey{1, std::vector<std::uint8_t>(32, 0x33), std::vector<std::uint8_t>(80, 0x44),
+                      1, 1, std::vector<std::uint8_t>(32, 0x55)});
+  });
+  EXPECT_EQ(created.code(), absl::StatusCode::kPermissionDenied) << created;
+  EXPECT_EQ(TenantStateDigest(), before);
+}
+
+TEST_F(IsolationTest, NoRoleWritesTheAuditTablesDirectly) {
+  const std::string zero = kZeroHash;
+  const std::vector<std::string> refused = {
+      "INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result, "
+      "request_id, details, prev_hash, hash) VALUES ('org-a', 99, now(), 'p', 'a', 't', 'r', "
+      "'q', 'd', " +
+          zero + ", " + zero + ")",
+      "UPDATE audit_events SET details = details",
+      "INSERT INTO audit_checkpoints (org_id, seq, head_hash) VALUES ('org-a', 1, " + zero + ")",
+      "UPDATE audit_checkpoints SET head_hash = " + zero,
+      "INSERT INTO audit_heads VALUES ('org-c', 0, " + zero + ")",
+      "UPDATE audit_heads SET seq = 0, hash = " + zero,
+      "DELETE FROM audit_heads",
+      // The internal linking function is the owner's alone.
+      "SELECT * FROM credvault_audit_link('org-a', now(), 'p', 'a', 't', 'ok', 'r', '')",
+  };
+  const std::string before = TenantStateDigest();
+  for (const AppRole role : kAppRoles) {
+    for (const std::string& sql : refused) ExpectPrivilegeRefused(role, sql);
+  }
+  // Checkpoints are the admin path's.
+  ExpectPrivilegeRefused(AppRole::kDecryptor,
+                         "SELECT credvault_audit_add_checkpoint('org-a', "
+                         "'periodic', 1, " +
+                             zero + ", NULL, NULL, now())");
+  EXPECT_EQ(TenantStateDigest(), before);
+}
+
+// credvault_put_version re-checks what the write tier's PreparePut decided: a caller that
+// skips it (raw SQL with the write role's own grants) still cannot overwrite a version,
+// skip ahead, or claim an org key that is not the ACTIVE one.
+TEST_F(IsolationTest, PutFunctionRefusesAnythingButTheNextVersionUnderTheActiveOrgKey) {
+  constexpr char kRotated[] = "org-rotated";
+  SeedOrg(*db_, kRotated);
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  // Key 2 becomes ACTIVE, key 1 RETIRING.
+  const absl::Status rotated = admin->Run(kRotated, [](Transaction& tx) {
+    return OrgStore().RotateOrgKey(
+        tx, NewOrgKey{2, std::vector<std::uint8_t>(32, 1), std::vector<std::uint8_t>(80, 2), 1, 1,
+                      std::vector<std::uint8_t>(32, 3)});
+  });
+  ASSERT_TRUE(rotated.ok()) << rotated;
+  const auto put = [&](const std::string& org, const std::string& name, int version,
+                       int org_key_version) {
+    return "SELECT erased_count, audit_seq FROM credvault_put_version('" + org + "', '" + name +
+           "', " + std::to_string(version) + ", '\\x0102'::bytea, " +
+           std::to_string(org_key_version) +
+           ", 1, '{}'::jsonb, 'svc', NULL, NULL, NULL, NULL, 'r-raw')";
+  };
+  struct Case {
+    std::string sql;
+    const char* why;
+  };
+  const std::string before = TenantStateDigest();
+  const Case refused[] = {
+      {put(kOrgA, "crm/token", 1, 1), "not the next version"},  // overwrite version 1
+      {put(kOrgA, "crm/token", 5, 1), "not the next version"},  // skip ahead
+      {put(kOrgA, "crm/token", 0, 1), "not the next version"},
+      {put(kOrgA, "brand-new", 2, 1), "not the next version"},
+      {put(kOrgA, "crm/token", 2, 2), "not sealed to the active org key"},  // no such key
+      {put(kRotated, "x", 1, 1), "not sealed to the active org key"},       // RETIRING key
+  };
+  for (const Case& c : refused) {
+    SCOPED_TRACE(c.sql);
+    auto connection = Connect(AppRole::kWriter);
+    pqxx::work tx(*connection);
+    // Scoped to org A; the function scopes itself to the org it is given, and row-level
+    // security hides every other org from the scope it sets.
+    SetOrg(tx, kOrgA);
+    try {
+      tx.exec(c.sql);
+      ADD_FAILURE() << "put was accepted";
+    } catch (const std::exception& e) {
+      // A stale org key version is a serialization failure (the caller retries with the
+      // new key), which libpqxx 6 does not derive from sql_error.
+      EXPECT_THAT(e.what(), HasSubstr(c.why));
+    }
+  }
+  EXPECT_EQ(TenantStateDigest(), before);
+
+  // The next version under the ACTIVE key is accepted (rolled back to keep the fixture).
+  const std::vector<std::pair<std::string, int>> active_keys = {{kOrgA, 1}, {kRotated, 2}};
+  for (const auto& [org, key] : active_keys) {
+    SCOPED_TRACE(org);
+    auto connection = Connect(AppRole::kWriter);
+    pqxx::work tx(*connection);
+    const std::string name = org == kOrgA ? "crm/token" : "x";
+    const int version = org == kOrgA ? 2 : 1;
+    const pqxx::result row = tx.exec(put(org, name, version, key));
+    ASSERT_EQ(row.size(), 1u);
+    EXPECT_EQ(row[0][0].as<long>(), 0);
+    EXPECT_GT(row[0][1].as<long>(), 0);
+    tx.abort();
+  }
+}
+
+// The database links every event itself (format 2) and records the role that appended it:
+// the events of the write role's puts, deletes and refusals name the write role, those of
+// the decrypt and admin paths theirs, and the one chain they make verifies.
+TEST_F(IsolationTest, EventsNameTheRoleThatAppendedThemAndTheChainVerifies) {
+  constexpr char kOrg[] = "org-chain";
+  SeedOrg(*db_, kOrg);
+  std::unique_ptr<ConnectionPool> writer = db_->Pool(AppRole::kWriter);
+  std::unique_ptr<ConnectionPool> decryptor = db_->Pool(AppRole::kDecryptor);
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  CredentialStore store;
+  AuditLog log;
+  const auto put = [&](std::uint8_t byte) {
+    return writer->Run(kOrg, [&](Transaction& tx) -> absl::Status {
+      absl::StatusOr<PutPlan> plan = store.PreparePut(tx, "chained", std::nullopt);
+      if (!plan.ok()) return plan.status();
+      NewCredentialVersion v;
+      v.envelope = {byte};
+      v.org_key_version = 1;
+      v.writer_key_version = 1;
+      v.created_by = "svc";
+      v.request_id = "put-" + std::to_string(byte);
+      return store.InsertVersion(tx, *plan, v).status();
+    });
+  };
+  const auto append = [&](ConnectionPool& pool, const std::string& action) {
+    return pool.Run(kOrg, [&](Transaction& tx) {
+      return log.Append(tx, {"caller", action, "chained", "ok", "r", ""}).status();
+    });
+  };
+  ASSERT_TRUE(put(1).ok());
+  ASSERT_TRUE(append(*decryptor, "credential.get").ok());
+  ASSERT_TRUE(put(2).ok());
+  ASSERT_TRUE(writer
+                  ->Run(kOrg,
+                        [&](Transaction& tx) {
+                          return log
+                              .AppendDenial(tx,
+                                            {"intruder", "access.denied", "CredentialService/Put",
+                                             "permission_denied", "r-denied", ""})
+                              .status();
+                        })
+                  .ok());
+  ASSERT_TRUE(append(*admin, "org.describe").ok());
+  absl::StatusOr<DeleteResult> deleted = absl::UnknownError("not run");
+  ASSERT_TRUE(writer
+                  ->Run(kOrg,
+                        [&](Transaction& tx) {
+                          deleted = store.Delete(tx, DeleteRequest{"chained",
+                                                                   DeleteMode::kCryptoErase,
+                                                                   std::nullopt,
+                                                                   std::nullopt,
+                                                                   {},
+                                                                   "svc",
+                                                                   "r-erase"});
+                          return deleted.status();
+                        })
+                  .ok());
+  ASSERT_EQ(deleted->outcome, DeleteOutcome::kDone);
+
+  struct Expected {
+    const char* action;
+    AppRole role;
+  };
+  const Expected expected[] = {
+      {"credential.put", AppRole::kWriter}, {"credential.get", AppRole::kDecryptor},
+      {"credential.put", AppRole::kWriter}, {"access.denied", AppRole::kWriter},
+      {"org.describe", AppRole::kAdmin},    {"credential.erase", AppRole::kWriter},
+  };
+  const auto verify = [&](std::vector<AuditEvent>* events) {
+    absl::StatusOr<AuditVerification> verification = absl::UnknownError("not run");
+    const absl::Status status = decryptor->Run(kOrg, [&](Transaction& tx) -> absl::Status {
+      if (events != nullptr) {
+        absl::StatusOr<std::vector<AuditEvent>> listed = log.List(tx, 0, 100);
+        if (!listed.ok()) return listed.status();
+        *events = *std::move(listed);
+      }
+      verification = log.Verify(tx);
+      return verification.status();
+    });
+    EXPECT_TRUE(status.ok()) << status;
+    return verification.ok() ? *verification : AuditVerification{};
+  };
+  std::vector<AuditEvent> events;
+  const AuditVerification verified = verify(&events);
+  ASSERT_EQ(events.size(), std::size(expected));
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(events[i].seq, i + 1);
+    EXPECT_EQ(events[i].action, expected[i].action);
+    EXPECT_EQ(events[i].chain_format, crypto::AuditChainFormat::kV2);
+    EXPECT_EQ(events[i].appended_by, db_->RoleName(expected[i].role));
+    if (i > 0) {
+      EXPECT_EQ(events[i].prev_hash, events[i - 1].hash);
+    }
+  }
+  EXPECT_EQ(events.back().seq, deleted->audit_seq);
+  EXPECT_TRUE(verified.ok) << verified.problem;
+  EXPECT_EQ(verified.events_checked, events.size());
+
+  // The appending role is part of what the hash covers: claiming that the decrypt role
+  // made a put breaks the chain at that event.
+  db_->SuperuserExec(
+      "SET session_replication_role = replica; UPDATE audit_events SET "
+      "appended_by = '" +
+      db_->RoleName(AppRole::kDecryptor) + "' WHERE org_id = 'org-chain' AND seq = 3");
+  const AuditVerification tampered = verify(nullptr);
+  EXPECT_FALSE(tampered.ok);
+  EXPECT_EQ(tampered.broken_seq, 3u);
+  EXPECT_EQ(tampered.kind, AuditBreak::kHashMismatch);
+}
+
 TEST_F(IsolationTest, WriteRoleCannotReadEnvelopesOrSealedPrivateKeys) {
   const char* const denied[] = {
       "SELECT envelope FROM credentials",
@@ -225,7 +545,7 @@ TEST_F(IsolationTest, WriteRoleCannotReadEnvelopesOrSealedPrivateKeys) {
       "SELECT count(*) FROM credentials WHERE envelope IS NOT NULL",
       "SELECT sealed_private_key FROM org_keys",
       "SELECT sealed_private_key FROM root_keys",
-      "UPDATE credentials SET fingerprint = envelope",  // copying it out needs SELECT too
+      "UPDATE credentials SET envelope = envelope",  // copying it around needs SELECT too
   };
   for (const AppRole role : {AppRole::kWriter, AppRole::kAdmin}) {
     for (const char* sql : denied) {
@@ -264,6 +584,8 @@ TEST_F(IsolationTest, AuditEventsCannotBeUpdatedOrDeletedByAnyRoleOrTheOwner) {
       "UPDATE audit_checkpoints SET seq = seq",
       "DELETE FROM audit_checkpoints",
   };
+  const long events_before = CountAsSuperuser("SELECT count(*) FROM audit_events");
+  ASSERT_GT(events_before, 0);
   std::vector<std::string> conninfos;
   for (const AppRole role : kAppRoles) conninfos.push_back(db_->RoleConninfo(role));
   conninfos.push_back(db_->OwnerConninfo());
@@ -280,7 +602,7 @@ TEST_F(IsolationTest, AuditEventsCannotBeUpdatedOrDeletedByAnyRoleOrTheOwner) {
       }
     }
   }
-  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM audit_events"), 2);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM audit_events"), events_before);
 }
 
 TEST_F(IsolationTest, OnlyTheAdminRoleMayPurgeAndOnlyItsOrg) {
@@ -292,12 +614,20 @@ TEST_F(IsolationTest, OnlyTheAdminRoleMayPurgeAndOnlyItsOrg) {
                  pqxx::insufficient_privilege);
   }
   // Admin purge inside a rolled-back transaction: it removes org A's events only.
+  const long a_events =
+      CountAsSuperuser("SELECT count(*) FROM audit_events WHERE org_id = 'org-a'");
+  const long b_events =
+      CountAsSuperuser("SELECT count(*) FROM audit_events WHERE org_id = 'org-b'");
+  ASSERT_GT(a_events, 0);
+  ASSERT_GT(b_events, 0);
   auto connection = Connect(AppRole::kAdmin);
   pqxx::work tx(*connection);
   SetOrg(tx, kOrgA);
-  EXPECT_EQ(tx.exec("SELECT audit_purge_before(now() + interval '1 day')")[0][0].as<long>(), 1);
+  EXPECT_EQ(tx.exec("SELECT audit_purge_before(now() + interval '1 day')")[0][0].as<long>(),
+            a_events);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM audit_events")[0][0].as<long>(), 0);
   tx.exec("SELECT set_config('credvault.org_id', 'org-b', true)");
-  EXPECT_EQ(tx.exec("SELECT count(*) FROM audit_events")[0][0].as<long>(), 1);
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM audit_events")[0][0].as<long>(), b_events);
   tx.abort();
 }
 

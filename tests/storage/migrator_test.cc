@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -14,6 +15,7 @@
 namespace credvault::storage {
 namespace {
 
+using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::TestDatabase;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -162,6 +164,71 @@ TEST(MigratorTest, RefusesAnExistingRoleThatBypassesRowLevelSecurity) {
   const absl::StatusOr<MigrationReport> report = Migrate(db->MigratorOptionsFor());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied) << report.status();
   EXPECT_THAT(report.status().message(), HasSubstr("BYPASSRLS"));
+}
+
+TEST(MigratorTest, RefusesAnExistingRoleThatReadsOrWritesEverything) {
+  for (const char* predefined : {"pg_read_all_data", "pg_write_all_data"}) {
+    std::unique_ptr<TestDatabase> db = TestDatabase::Create(/*migrate_to=*/0);
+    ASSERT_NE(db, nullptr);
+    // Through a group role: inherited membership counts too.
+    const std::string group = db->role_prefix() + "_group";
+    db->SuperuserExec("CREATE ROLE " + group + "; GRANT " + predefined + " TO " + group +
+                      "; CREATE ROLE " + db->role_prefix() + "_decryptor IN ROLE " + group);
+    const absl::StatusOr<MigrationReport> report = Migrate(db->MigratorOptionsFor());
+    db->SuperuserExec("DROP ROLE " + group);
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied) << report.status();
+    EXPECT_THAT(report.status().message(),
+                HasSubstr("role " + db->role_prefix() + "_decryptor is a member of " + predefined));
+  }
+}
+
+TEST(MigratorTest, RefusesAnExistingRoleThatOwnsSchemaObjects) {
+  const struct {
+    std::string setup;  // {role} is the application role, {owner} the migrating role
+    std::string expected;
+  } cases[] = {
+      {"CREATE ROLE {role}; CREATE TABLE stray (id integer); ALTER TABLE stray OWNER TO {role}",
+       "owns (or is a member of the owner of) relation stray"},
+      {"CREATE ROLE {role}; CREATE FUNCTION stray_fn() RETURNS integer LANGUAGE sql AS "
+       "'SELECT 1'; ALTER FUNCTION stray_fn() OWNER TO {role}",
+       "owns (or is a member of the owner of) function stray_fn"},
+      // A member of the migrating role can become it, and it owns schema_migrations.
+      {"CREATE ROLE {role} IN ROLE {owner}",
+       "owns (or is a member of the owner of) relation schema_migrations"},
+  };
+  for (const auto& c : cases) {
+    std::unique_ptr<TestDatabase> db = TestDatabase::Create(/*migrate_to=*/0);
+    ASSERT_NE(db, nullptr);
+    const std::string role = db->role_prefix() + "_admin";
+    std::string setup = c.setup;
+    for (const auto& [from, to] : {std::pair<std::string, std::string>{"{role}", role},
+                                   std::pair<std::string, std::string>{"{owner}", db->owner()}}) {
+      for (std::size_t at; (at = setup.find(from)) != std::string::npos;) {
+        setup.replace(at, from.size(), to);
+      }
+    }
+    db->SuperuserExec(setup);
+    const absl::StatusOr<MigrationReport> report = Migrate(db->MigratorOptionsFor());
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kPermissionDenied) << report.status();
+    EXPECT_THAT(report.status().message(), HasSubstr("role " + role + " " + c.expected));
+    // Refused before any migration (and so any grant) was applied.
+    pqxx::connection connection(db->SuperuserConninfo());
+    pqxx::nontransaction tx(connection);
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM schema_migrations")[0][0].as<int>(), 0);
+  }
+}
+
+TEST(MigratorTest, AcceptsAnExistingPlainRole) {
+  std::unique_ptr<TestDatabase> db = TestDatabase::Create(/*migrate_to=*/0);
+  ASSERT_NE(db, nullptr);
+  db->SuperuserExec("CREATE ROLE " + db->role_prefix() + "_writer");
+  const absl::StatusOr<MigrationReport> report = Migrate(db->MigratorOptionsFor());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->version_after, static_cast<int>(EmbeddedMigrations().size()));
+  std::unique_ptr<ConnectionPool> pool = db->Pool(AppRole::kWriter, 1);
+  ASSERT_NE(pool, nullptr);
+  const absl::Status status = pool->RunWithoutOrg([](Transaction&) { return absl::OkStatus(); });
+  EXPECT_TRUE(status.ok()) << status;
 }
 
 TEST(MigratorTest, RejectsBadOptions) {

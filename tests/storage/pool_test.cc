@@ -65,9 +65,15 @@ class PrivateCluster {
     Shell("rm -rf " + dir_);
   }
 
-  std::string Conninfo() const {
-    return "host=" + socket_dir_ + " port=" + port_ + " user=pool_user dbname=postgres " +
+  std::string Conninfo(const std::string& user = "pool_user") const {
+    return "host=" + socket_dir_ + " port=" + port_ + " user=" + user + " dbname=postgres " +
            "connect_timeout=2";
+  }
+  void SuperuserExec(const std::string& sql) const {
+    pqxx::connection su("host=" + socket_dir_ + " port=" + port_ +
+                        " user=postgres dbname=postgres");
+    pqxx::nontransaction tx(su);
+    tx.exec(sql);
   }
   void Stop() const { ASSERT_EQ(PgCtl("-m fast -w stop"), 0); }
   void Start() const {
@@ -219,6 +225,56 @@ TEST_F(PoolTest, UnavailableWhileTheServerIsDownAndReconnectsAfterARestart) {
   cluster_->Start();
   EXPECT_TRUE(SelectOne(*pool).ok());
   EXPECT_TRUE(SelectOne(*pool).ok());
+}
+
+TEST_F(PoolTest, RolesThatStepAroundPrivilegesAreRefused) {
+  cluster_->SuperuserExec(
+      "CREATE ROLE pool_reads_all LOGIN; GRANT pg_read_all_data TO pool_reads_all;"
+      "CREATE ROLE pool_writes_all LOGIN; GRANT pg_write_all_data TO pool_writes_all;"
+      // Membership through a group role counts as much as a direct grant.
+      "CREATE ROLE pool_readers NOLOGIN; GRANT pg_read_all_data TO pool_readers;"
+      "CREATE ROLE pool_reads_via_group LOGIN IN ROLE pool_readers;"
+      "CREATE ROLE pool_table_owner LOGIN;"
+      "CREATE TABLE pool_owned (id integer); ALTER TABLE pool_owned OWNER TO pool_table_owner;"
+      // A member of an owner can act as it (SET ROLE), even without inheriting.
+      "CREATE ROLE pool_owner_member LOGIN NOINHERIT IN ROLE pool_table_owner;"
+      "CREATE ROLE pool_function_owner LOGIN;"
+      "CREATE FUNCTION pool_owned_function() RETURNS integer LANGUAGE sql AS 'SELECT 1';"
+      "ALTER FUNCTION pool_owned_function() OWNER TO pool_function_owner;"
+      "CREATE ROLE pool_bypass LOGIN BYPASSRLS;"
+      // Ordinary grants, even broad ones, are what application roles are meant to have.
+      "CREATE ROLE pool_plain LOGIN; GRANT SELECT, UPDATE ON counters TO pool_plain;");
+  const struct {
+    std::string role;
+    std::string reason;
+  } refused[] = {
+      {"pool_reads_all", "member of pg_read_all_data"},
+      {"pool_writes_all", "member of pg_write_all_data"},
+      {"pool_reads_via_group", "member of pg_read_all_data"},
+      {"pool_table_owner", "relation pool_owned"},
+      {"pool_owner_member", "relation pool_owned"},
+      {"pool_function_owner", "function pool_owned_function"},
+      {"pool_bypass", "BYPASSRLS"},
+  };
+  for (const auto& r : refused) {
+    absl::StatusOr<std::unique_ptr<ConnectionPool>> pool =
+        ConnectionPool::Create({.connection_string = cluster_->Conninfo(r.role)});
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    const absl::Status status = SelectOne(**pool);
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << r.role << ": " << status;
+    EXPECT_THAT(status.message(), HasSubstr("database role " + r.role + " must not serve"));
+    EXPECT_THAT(status.message(), HasSubstr(r.reason)) << r.role;
+    EXPECT_EQ((*pool)->Stats().open, 0u) << r.role << ": a refused connection must not be kept";
+  }
+
+  for (const char* role : {"pool_plain", "pool_user"}) {
+    absl::StatusOr<std::unique_ptr<ConnectionPool>> pool =
+        ConnectionPool::Create({.connection_string = cluster_->Conninfo(role)});
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    const absl::Status status = (*pool)->RunWithoutOrg(
+        [](Transaction& tx) { return tx.Execute(kLockRow, {SqlParam::Int(2)}).status(); });
+    EXPECT_TRUE(status.ok()) << role << ": " << status;
+  }
 }
 
 TEST_F(PoolTest, InvalidOptionsAreRejected) {

@@ -302,26 +302,25 @@ TEST_F(ResealJobStoreTest, RetiredKeyStillSealingACredentialIsNotDestroyed) {
                 v.envelope = std::vector<std::uint8_t>(200, 0x01);
                 v.org_key_version = 1;
                 v.writer_key_version = 1;
-                v.fingerprint = std::vector<std::uint8_t>(32, 0x02);
-                v.fingerprint_key_version = 1;
                 v.created_by = "test";
-                return credentials_.InsertVersion(tx, *plan, v);
+                return credentials_.InsertVersion(tx, *plan, v).status();
               }).ok());
   ASSERT_TRUE(In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
                 return orgs_.RotateOrgKey(tx, Key(2, 0x90));
               }).ok());
   std::uint64_t to_move = 0;
   std::vector<EnvelopeToReseal> batch;
-  ASSERT_TRUE(In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
-                absl::StatusOr<std::uint64_t> n = credentials_.CountEnvelopesNotSealedTo(tx, 2);
-                if (!n.ok()) return n.status();
-                to_move = *n;
-                absl::StatusOr<std::vector<EnvelopeToReseal>> b =
-                    credentials_.LockEnvelopesNotSealedTo(tx, 2, std::nullopt, 10);
-                if (b.ok()) batch = *b;
-                if (!b.ok()) return b.status();
-                return orgs_.RetireRetiringKeys(tx).status();
-              }).ok());
+  const absl::Status locked = In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<std::uint64_t> n = credentials_.CountEnvelopesNotSealedTo(tx, 2);
+    if (!n.ok()) return n.status();
+    to_move = *n;
+    absl::StatusOr<std::vector<EnvelopeToReseal>> b =
+        credentials_.LockEnvelopesNotSealedTo(tx, 2, std::nullopt, 10);
+    if (b.ok()) batch = *b;
+    if (!b.ok()) return b.status();
+    return orgs_.RetireRetiringKeys(tx).status();
+  });
+  ASSERT_TRUE(locked.ok()) << locked;
   EXPECT_EQ(to_move, 1u);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].name, "crm/token");

@@ -204,9 +204,9 @@ std::string TestDatabase::SchemaDump() const {
 
 void SeedOrg(const TestDatabase& db, const std::string& org_id) {
   std::unique_ptr<ConnectionPool> decryptor = db.Pool(AppRole::kDecryptor, 1);
-  std::unique_ptr<ConnectionPool> writer = db.Pool(AppRole::kWriter, 1);
+  std::unique_ptr<ConnectionPool> admin = db.Pool(AppRole::kAdmin, 1);
   ASSERT_NE(decryptor, nullptr);
-  ASSERT_NE(writer, nullptr);
+  ASSERT_NE(admin, nullptr);
   ASSERT_TRUE(decryptor
                   ->RunWithoutOrg([](Transaction& tx) -> absl::Status {
                     absl::StatusOr<std::vector<RootKey>> keys = RootKeyStore().List(tx);
@@ -216,7 +216,9 @@ void SeedOrg(const TestDatabase& db, const std::string& org_id) {
                                        std::vector<std::uint8_t>(48, 0x22), "test-seal-key"});
                   })
                   .ok());
-  const absl::Status created = writer->Run(org_id, [](Transaction& tx) {
+  // The write role may not create orgs or plant org key records (it is untrusted; see
+  // storage/migrations/0008_function_only_access.sql): the admin path does.
+  const absl::Status created = admin->Run(org_id, [](Transaction& tx) {
     return OrgStore().CreateOrg(
         tx, NewOrgKey{1, std::vector<std::uint8_t>(32, 0x33), std::vector<std::uint8_t>(80, 0x44),
                       1, 1, std::vector<std::uint8_t>(32, 0x55)});

@@ -70,7 +70,7 @@ class TestDatabase {
 std::string UniqueSuffix();
 
 // Seeds a root key (version 1) and org `org_id` with org key version 1, through the pools
-// of the decrypt and write roles, as the service does.
+// of the decrypt and admin roles, as the service does.
 void SeedOrg(const TestDatabase& db, const std::string& org_id);
 
 }  // namespace credvault::storage::testing

@@ -228,6 +228,9 @@ database:
   port: {{ int $v.database.port }}
   dbname: {{ $v.database.dbname | quote }}
   sslmode: {{ $v.database.sslmode }}
+{{- if $v.database.allowInsecureTransport }}
+  allow_insecure_transport: true
+{{- end }}
   connect_timeout: {{ $v.database.connectTimeout }}
   statement_timeout: {{ $v.database.statementTimeout }}
   acquire_timeout: {{ $v.database.acquireTimeout }}

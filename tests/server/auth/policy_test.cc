@@ -190,6 +190,30 @@ TEST(PolicyTest, AllOrgsScope) {
   EXPECT_FALSE(policy.AuthorizeAllOrgs(Cert("dns:ops.example.org"), Role::kWriter).ok());
 }
 
+TEST(PolicyTest, HasAnyGrantForAnyRoleInTheOrgOrEveryOrg) {
+  const Policy policy = MustParse(BasePolicy());
+  // Any role counts, whether or not it is the one a call needs.
+  EXPECT_TRUE(policy.HasAnyGrantFor(Token("first"), "org-a"));
+  EXPECT_TRUE(policy.HasAnyGrantFor(Token("first"), "org-b"));
+  EXPECT_TRUE(policy.HasAnyGrantFor(Token("ci-worker"), "org-c"));
+  EXPECT_TRUE(policy.HasAnyGrantFor(Cert("cn:auditor-a"), "org-a"));
+  // "*" covers every org, including ones nobody has named.
+  EXPECT_TRUE(policy.HasAnyGrantFor(Cert("spiffe://example.org/backend"), "zz9"));
+  EXPECT_TRUE(policy.HasAnyGrantFor(Token("last"), "org-q"));
+  // Orgs outside a listed scope, unknown principals, the empty policy.
+  EXPECT_FALSE(policy.HasAnyGrantFor(Token("first"), "org-c"));
+  EXPECT_FALSE(policy.HasAnyGrantFor(Cert("cn:auditor-a"), "org-b"));
+  EXPECT_FALSE(policy.HasAnyGrantFor(Cert("spiffe://example.org/unknown"), "org-a"));
+  EXPECT_FALSE(Policy().HasAnyGrantFor(Cert("spiffe://example.org/backend"), "org-a"));
+  // The source is part of the identity, as for Authorize.
+  EXPECT_FALSE(policy.HasAnyGrantFor(Cert("token:first"), "org-a"));
+  EXPECT_FALSE(
+      policy.HasAnyGrantFor({.id = "cn:auditor-a", .source = PrincipalSource::kToken}, "org-a"));
+  // A malformed org id is nobody's, not even under "*".
+  EXPECT_FALSE(policy.HasAnyGrantFor(Cert("spiffe://example.org/backend"), "Org\nforged"));
+  EXPECT_FALSE(policy.HasAnyGrantFor(Cert("spiffe://example.org/backend"), ""));
+}
+
 TEST(PolicyTest, BearerTokensAreFoundWhereverTheyAre) {
   const Policy policy = MustParse(BasePolicy());
   const std::vector<std::pair<std::string, std::string>> cases = {

@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "server/config/config_flags.h"
 #include "server/config/environment.h"
+#include "server/config/libpq_conninfo.h"
 
 namespace credvault::server {
 namespace {
@@ -115,7 +116,9 @@ TEST(ConfigTest, BaseLoadsWithDocumentedDefaults) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->database.host, "127.0.0.1");
   EXPECT_EQ(config->database.port, 5432);
-  EXPECT_EQ(config->database.sslmode, SslMode::kPrefer);
+  EXPECT_FALSE(config->database.sslmode.has_value());               // auto
+  EXPECT_EQ(EffectiveSslMode(config->database), SslMode::kPrefer);  // the host is loopback
+  EXPECT_FALSE(config->database.allow_insecure_transport);
   EXPECT_EQ(config->database.connect_timeout, absl::Seconds(5));
   EXPECT_EQ(config->database.writer->user, "credvault_writer");
   EXPECT_EQ(config->database.decryptor->password_env, "CREDVAULT_DB_DECRYPTOR_PASSWORD");
@@ -745,6 +748,107 @@ TEST(ConfigTest, FlagParsing) {
   EXPECT_TRUE(flags.values.empty());
 }
 
+// --- Database transport ------------------------------------------------------------------------
+
+// `yaml` with database.host and, unless empty, database.sslmode set.
+std::string WithDatabase(const std::string& host, const std::string& sslmode,
+                         const std::string& yaml = kBase) {
+  return Edit(
+      [&](YAML::Node& n) {
+        n["database"]["host"] = host;
+        if (!sslmode.empty()) n["database"]["sslmode"] = sslmode;
+      },
+      yaml);
+}
+
+// The sslmode keyword of the writer role's libpq connection string.
+std::string ConnectionSslMode(const Config& config) {
+  const SecretString secret = LibpqConnectionString(config.database, *config.database.writer);
+  const std::string conninfo(secret.RevealSecret());
+  const std::size_t start = conninfo.find("sslmode='");
+  if (start == std::string::npos) return "<none>";
+  const std::size_t value = start + std::string("sslmode='").size();
+  return conninfo.substr(value, conninfo.find('\'', value) - value);
+}
+
+TEST(ConfigTest, DatabaseTlsDefaultsToVerifyFullUnlessEveryHostIsLocal) {
+  const struct {
+    std::string host;
+    std::string expected;
+  } cases[] = {
+      {"db.internal", "verify-full"},
+      {"10.0.0.5", "verify-full"},
+      {"127.0.0.1", "prefer"},
+      {"localhost", "prefer"},
+      {"::1", "prefer"},
+      {"/var/run/postgresql", "prefer"},
+      {"127.0.0.1,/tmp/pg,::1", "prefer"},
+      // Every host of a multi-host list counts: libpq moves on to the next one when a
+      // host fails, which an attacker can arrange.
+      {"127.0.0.1,db.internal", "verify-full"},
+      {"/tmp/pg,10.0.0.5", "verify-full"},
+  };
+  for (const auto& c : cases) {
+    for (const std::string& sslmode : {std::string(), std::string("auto")}) {
+      const absl::StatusOr<Config> config = Parse(WithDatabase(c.host, sslmode));
+      ASSERT_TRUE(config.ok()) << c.host << ": " << config.status();
+      EXPECT_FALSE(config->database.sslmode.has_value()) << c.host;
+      EXPECT_EQ(ConnectionSslMode(*config), c.expected) << c.host << " sslmode " << sslmode;
+    }
+  }
+  // A flag that moves the database to a remote host moves the default with it.
+  const absl::StatusOr<Config> flagged = Parse(kBase, Flags({"--database-host=db.internal"}));
+  ASSERT_TRUE(flagged.ok()) << flagged.status();
+  EXPECT_EQ(ConnectionSslMode(*flagged), "verify-full");
+}
+
+TEST(ConfigTest, ExplicitSslModesAreKept) {
+  for (const char* mode : {"require", "verify-ca", "verify-full"}) {
+    for (const char* host : {"db.internal", "127.0.0.1"}) {
+      const absl::StatusOr<Config> config = Parse(WithDatabase(host, mode));
+      ASSERT_TRUE(config.ok()) << host << " " << mode << ": " << config.status();
+      EXPECT_EQ(ConnectionSslMode(*config), mode) << host;
+    }
+  }
+  for (const char* mode : {"disable", "allow", "prefer"}) {
+    const absl::StatusOr<Config> config = Parse(WithDatabase("/var/run/postgresql", mode));
+    ASSERT_TRUE(config.ok()) << mode << ": " << config.status();
+    EXPECT_EQ(ConnectionSslMode(*config), mode);
+  }
+  EXPECT_TRUE(IsInvalid(Parse(WithDatabase("db.internal", "verify_full")),
+                        "database.sslmode: must be one of: disable, allow, prefer, require, "
+                        "verify-ca, verify-full, auto"));
+}
+
+TEST(ConfigTest, PlaintextCapableSslModesAreRefusedForRemoteHostsUnlessOptedOut) {
+  for (const char* mode : {"disable", "allow", "prefer"}) {
+    for (const char* host : {"db.internal", "127.0.0.1,db.internal", "/tmp/pg,192.0.2.7"}) {
+      EXPECT_TRUE(
+          IsInvalid(Parse(WithDatabase(host, mode)),
+                    absl::StrCat("database.sslmode: ", mode, " lets a network attacker strip TLS")))
+          << host;
+      const std::string opted_out =
+          Edit([](YAML::Node& n) { n["database"]["allow_insecure_transport"] = true; },
+               WithDatabase(host, mode));
+      const absl::StatusOr<Config> config = Parse(opted_out);
+      ASSERT_TRUE(config.ok()) << host << " " << mode << ": " << config.status();
+      EXPECT_TRUE(config->database.allow_insecure_transport);
+      EXPECT_EQ(ConnectionSslMode(*config), mode);
+    }
+  }
+  // The flag that points a loopback configuration at a remote host is checked too.
+  EXPECT_TRUE(
+      IsInvalid(Parse(WithDatabase("127.0.0.1", "prefer"), Flags({"--database-host=db.internal"})),
+                "database.allow_insecure_transport: true"));
+  // The opt-out is an ordinary key of the strict schema.
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["database"]["allow_insecure_transports"] = true; })),
+      "database.allow_insecure_transports: unknown key"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["database"]["allow_insecure_transport"] = "sometimes"; })),
+      "database.allow_insecure_transport"));
+}
+
 // --- The reference -----------------------------------------------------------------------------
 
 TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
@@ -762,7 +866,7 @@ TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
        {"tiers", "listeners.admin.tls.client_ca_file", "listeners.health.address",
         "metrics.address", "database.decryptor.password_env", "keys.seal_key.pkcs11.pin_file",
         "keys.writer_keys.files", "limits.max_request_bytes", "retention.audit_events",
-        "shutdown.drain_timeout"}) {
+        "shutdown.drain_timeout", "database.allow_insecure_transport"}) {
     EXPECT_TRUE(paths.count(path)) << path;
   }
   for (const std::string& flag : ConfigFlagNames()) {
@@ -773,6 +877,8 @@ TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
     EXPECT_THAT(reference, HasSubstr(variable));
   }
   EXPECT_THAT(reference, HasSubstr("database.port  (integer 1..65535, default 5432)"));
+  EXPECT_THAT(reference, HasSubstr("verify-full, auto, default auto)"));
+  EXPECT_THAT(reference, HasSubstr("database.allow_insecure_transport  (bool, default false)"));
   // What a probe may ask the health listener for.
   EXPECT_THAT(reference, HasSubstr("\"readiness\""));
   EXPECT_THAT(reference, HasSubstr("idempotency.retention  (duration 24h..720h, default 24h)"));
