@@ -128,9 +128,8 @@ INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, root_key_
          1, 1, sha256(('auth' || g)::bytea), 'ACTIVE'
   FROM generate_series(0, :orgs - 1) g;
 INSERT INTO credentials (org_id, name, version, envelope, org_key_version, writer_key_version,
-                         fingerprint, fingerprint_key_version, labels, created_by, is_current,
-                         max_versions)
-  SELECT (i % :orgs)::text, i::text, 1, :'envelope'::bytea, 1, 1, sha256(i::text::bytea), 1,
+                         labels, created_by, is_current, max_versions)
+  SELECT (i % :orgs)::text, i::text, 1, :'envelope'::bytea, 1, 1,
          '{}', 'spiffe://credvault.test/backend', true, 0
   FROM generate_series(0, :creds - 1) i;
 INSERT INTO audit_heads (org_id, seq, hash)
@@ -142,16 +141,16 @@ mkdir -p "$work/pgbench"
 # The Put transaction, as credvaultd runs it for PutCredential without idempotency key,
 # precondition, expiry or max_versions, replacing an existing credential of an existing
 # org: storage/transaction.cc (Begin), CredentialStore::PreparePut, OrgStore (active key),
-# CredentialStore::InsertVersion and EraseBeyondMaxVersions, AuditLog::Append,
-# CredentialStore::GetMetadata, COMMIT. Same statements, in the same order, with the same
-# SQL text, sent the same way (-M extended: one unnamed statement per query, which is what
-# libpqxx's exec_params does; credvault prepares nothing). Differences, all small:
-#   - values the server computes (next version, next audit seq) are computed in the SELECT
-#     that reads them (\gset), where credvaultd adds 1 in C++;
-#   - the envelope, fingerprint and audit hash are fixed random bytes of the right sizes,
-#     where credvaultd makes new ones (the crypto is what the ratio is meant to show);
-#   - the audit event time is now() rather than a bound microsecond count, and the
-#     details text is fixed;
+# CredentialStore::InsertVersion (the write role's credvault_put_version, which re-checks
+# the version and key, retires the current version, inserts, erases beyond max_versions
+# and appends the audit event), CredentialStore::GetMetadata, COMMIT. Same statements, in
+# the same order, with the same SQL text, sent the same way (-M extended: one unnamed
+# statement per query, which is what libpqxx's exec_params does; credvault prepares
+# nothing). Differences, all small:
+#   - the next version is computed in the SELECT that reads it (\gset), where credvaultd
+#     adds 1 in C++;
+#   - the envelope is fixed random bytes of the right size, where credvaultd makes a new
+#     one (the crypto is what the ratio is meant to show);
 #   - pgbench connects through the unix socket; credvaultd's pool connects over loopback
 #     TCP, which costs a little more per round trip (so the ratio errs against credvault).
 cat >"$work/pgbench/put.sql" <<'SQL'
@@ -167,27 +166,11 @@ SELECT o.state, coalesce(c.version, 0) + 1 AS next_version, c.deleted_at IS NOT 
 SELECT org_id, version, public_key, root_key_version, writer_key_version, authenticator, state,
   (extract(epoch FROM created_at) * 1000000)::bigint
   FROM org_keys WHERE org_id = :org AND state = 'ACTIVE';
-SELECT max_versions FROM credentials WHERE org_id = :org AND name = :name AND is_current \gset
-UPDATE credentials SET is_current = false WHERE org_id = :org AND name = :name AND is_current;
-INSERT INTO credentials (org_id, name, version, envelope, org_key_version, writer_key_version,
-  fingerprint, fingerprint_key_version, labels, created_by, expires_at, is_current, max_versions)
-  VALUES (:org, :name, :next_version, :envelope::bytea, 1, 1, :fingerprint::bytea, 1,
-  :labels::jsonb, :writer, 'epoch'::timestamptz + NULL::bigint * interval '1 microsecond', true,
-  :max_versions);
-UPDATE credentials SET envelope = NULL, fingerprint = NULL, erased = true,
-  deleted_at = coalesce(deleted_at, now())
-  FROM (SELECT max(version) AS newest, max(max_versions) FILTER (WHERE is_current) AS keep
-        FROM credentials WHERE org_id = :org AND name = :name) AS limits
-  WHERE org_id = :org AND name = :name AND NOT erased AND limits.keep > 0
-  AND version <= limits.newest - limits.keep;
-SELECT seq + 1 AS next_seq, hash AS prev_hash FROM audit_heads WHERE org_id = :org FOR UPDATE \gset
-INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result,
-  request_id, details, prev_hash, hash)
-  VALUES (:org, :next_seq, now(), :writer, 'credential.put', :name, 'ok', :request_id,
-  :put_details, :prev_hash::bytea, :hash::bytea);
-UPDATE audit_heads SET seq = :next_seq, hash = :hash::bytea WHERE org_id = :org;
-SELECT org_id, name, version, org_key_version, writer_key_version, fingerprint,
-  fingerprint_key_version,
+SELECT erased_count, audit_seq FROM credvault_put_version(:org, :name, :next_version,
+  :envelope::bytea, 1, 1, :labels::jsonb, :writer,
+  'epoch'::timestamptz + NULL::bigint * interval '1 microsecond', NULL, NULL, NULL::bytea,
+  :request_id);
+SELECT org_id, name, version, org_key_version, writer_key_version,
   (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '=' ||
     encode(convert_to(l.value, 'UTF8'), 'hex'), ',' ORDER BY l.key), '')
     FROM jsonb_each_text(labels) AS l),
@@ -203,8 +186,9 @@ SELECT org_id, name, version, org_key_version, writer_key_version, fingerprint,
 COMMIT;
 SQL
 # The Decrypt transaction (DecryptCredential of the current version, audited "ok"):
-# Begin, OrgStore::GetOrg, CredentialStore::ReadEnvelope, AuditLog::Append, COMMIT. The
-# org private key is cached by credvaultd after the first use, so no org_keys read.
+# Begin, OrgStore::GetOrg, CredentialStore::ReadEnvelope, AuditLog::Append (the decrypt
+# role's credvault_audit_append, which links and hashes the event), COMMIT. The org
+# private key is cached by credvaultd after the first use, so no org_keys read.
 cat >"$work/pgbench/decrypt.sql" <<'SQL'
 \set i random(0, :ncreds - 1)
 \set org :i % :norgs
@@ -213,8 +197,7 @@ BEGIN;
 SELECT set_config('credvault.org_id', :org, true);
 SELECT org_id, state, (extract(epoch FROM created_at) * 1000000)::bigint,
   (extract(epoch FROM destroyed_at) * 1000000)::bigint FROM orgs WHERE org_id = :org;
-SELECT org_id, name, version, org_key_version, writer_key_version, fingerprint,
-  fingerprint_key_version,
+SELECT org_id, name, version, org_key_version, writer_key_version,
   (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '=' ||
     encode(convert_to(l.value, 'UTF8'), 'hex'), ',' ORDER BY l.key), '')
     FROM jsonb_each_text(labels) AS l),
@@ -228,12 +211,8 @@ SELECT org_id, name, version, org_key_version, writer_key_version, fingerprint,
   envelope
   FROM credentials
   WHERE org_id = :org AND name = :name AND is_current AND deleted_at IS NULL AND NOT erased;
-SELECT seq + 1 AS next_seq, hash AS prev_hash FROM audit_heads WHERE org_id = :org FOR UPDATE \gset
-INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result,
-  request_id, details, prev_hash, hash)
-  VALUES (:org, :next_seq, now(), :worker, 'credential.decrypt', :name, 'ok', :request_id,
-  :decrypt_details, :prev_hash::bytea, :hash::bytea);
-UPDATE audit_heads SET seq = :next_seq, hash = :hash::bytea WHERE org_id = :org;
+SELECT org_id, seq FROM credvault_audit_append(:org, now(), :worker, 'credential.decrypt',
+  :name, 'ok', :request_id, :decrypt_details);
 COMMIT;
 SQL
 

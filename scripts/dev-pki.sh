@@ -17,6 +17,9 @@
 #   auditor.pem, auditor.key         clientAuth; URI spiffe://credvault.test/auditor
 #   outsider.pem, outsider.key       clientAuth; URI spiffe://credvault.test/outsider
 #                                    (valid, but named by no policy)
+#   writetier.pem, writetier.key     clientAuth; URI spiffe://credvault.test/writetier
+#                                    (a write-only credvaultd asking the key authority;
+#                                    tests grant it key_authority_client)
 #   dnsclient.pem, dnsclient.key     clientAuth; DNS dns-client.credvault.test only
 #   cnclient.pem, cnclient.key       clientAuth; no SAN, CN=cn-client
 #   untrusted-ca.pem, untrusted-ca.key
@@ -53,7 +56,7 @@ command -v b2sum >/dev/null || { echo "dev-pki: b2sum not found (coreutils)" >&2
 
 DAYS=30
 TRUST_DOMAIN=credvault.test
-URI_CLIENTS=(backend worker admin auditor outsider)
+URI_CLIENTS=(backend worker admin auditor outsider writetier)
 CLIENTS=("${URI_CLIENTS[@]}" dnsclient cnclient)
 TOKENS=(backend worker admin)
 

@@ -10,6 +10,7 @@
 #include "server/metadata_conversion.h"
 #include "server/org_key_records.h"
 #include "server/status_name.h"
+#include "server/usable_org_key.h"
 
 namespace credvault::server {
 namespace {
@@ -50,6 +51,7 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
         absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
         if (!org.ok()) {
           if (org.status().code() == absl::StatusCode::kNotFound) {
+            org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
             return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
                               v1::ERROR_REASON_ORG_NOT_FOUND);
           }
@@ -65,6 +67,8 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                                          more.empty() ? details : details + "; " + more});
         };
         if (org->state == storage::OrgState::kDestroyed) {
+          // Possibly destroyed through another replica: its keys leave this one's cache now.
+          org_keys_.DropOrg(request.org_id());
           refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
                                                              " is destroyed; its secrets are gone"),
                                v1::ERROR_REASON_ORG_DESTROYED);
@@ -89,9 +93,7 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
           CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
                               crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
           CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
-                              org_keys_.GetOrLoad(request.org_id(), parsed.org_key_version, [&] {
-                                return LoadOrgPrivateKey(tx, parsed.org_key_version, keys_);
-                              }));
+                              UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
           return crypto::OpenEnvelope(parsed,
                                       {request.org_id(), request.name(),
                                        static_cast<std::uint64_t>(record->metadata.version)},

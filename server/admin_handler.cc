@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -111,6 +112,10 @@ v1::AuditVerificationFailure ToApi(storage::AuditBreak kind) {
       return v1::AUDIT_VERIFICATION_FAILURE_HASH_MISMATCH;
     case storage::AuditBreak::kCheckpointMismatch:
       return v1::AUDIT_VERIFICATION_FAILURE_CHECKPOINT_MISMATCH;
+    case storage::AuditBreak::kCheckpointBeyondHead:
+      return v1::AUDIT_VERIFICATION_FAILURE_CHECKPOINT_BEYOND_HEAD;
+    case storage::AuditBreak::kHeadMismatch:
+      return v1::AUDIT_VERIFICATION_FAILURE_HEAD_MISMATCH;
   }
   return v1::AUDIT_VERIFICATION_FAILURE_UNSPECIFIED;
 }
@@ -323,6 +328,41 @@ absl::StatusOr<v1::OrgInfo> AdminHandler::LoadOrgInfo(storage::Transaction& tx) 
   return info;
 }
 
+namespace {
+
+// Written into the org.create event, so that a retried CreateOrg is told from a request
+// for an org that someone else (or a first Put) made.
+constexpr char kCreateIdempotencyField[] = ", idempotency_key=";
+
+// Whether the chain of the org holds the org.create event of a CreateOrg by `principal`
+// with `idempotency_key`. That event is appended in the transaction that creates the org,
+// so only the events around the org's creation time are read.
+absl::StatusOr<bool> MadeByCreateOrg(storage::Transaction& tx, const storage::AuditLog& audit,
+                                     const storage::Org& org, std::string_view principal,
+                                     std::string_view idempotency_key) {
+  constexpr std::size_t kPage = 1000;
+  // Room for the difference between the database clock (the org's creation time) and the
+  // service clock (the event's time).
+  constexpr absl::Duration kClockSlack = absl::Hours(1);
+  const std::string field = kCreateIdempotencyField + std::string(idempotency_key);
+  std::uint64_t after = 0;
+  while (true) {
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditEvent> events,
+                        audit.List(tx, after, kPage));
+    for (const storage::AuditEvent& event : events) {
+      if (event.time > org.created_at + kClockSlack) return false;
+      if (event.action == "org.create" && event.result == "ok" && event.principal == principal &&
+          absl::EndsWith(event.details, field)) {
+        return true;
+      }
+      after = event.seq;
+    }
+    if (events.size() < kPage) return false;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
     const CallContext& call, const v1::CreateOrgRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
@@ -333,8 +373,14 @@ absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
         response.Clear();
         absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
         if (existing.ok()) {
-          // A retried CreateOrg with its idempotency key finds the org it made.
+          // A retried CreateOrg with its idempotency key finds the org it made; an org made
+          // by anyone or anything else, or under another key, already exists.
+          bool replay = false;
           if (!request.idempotency_key().empty() && existing->state == storage::OrgState::kActive) {
+            CV_ASSIGN_OR_RETURN(replay, MadeByCreateOrg(tx, audit_, *existing, call.principal,
+                                                        request.idempotency_key()));
+          }
+          if (replay) {
             CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
             response.set_idempotent_replay(true);
             return absl::OkStatus();
@@ -345,11 +391,15 @@ absl::StatusOr<v1::CreateOrgResponse> AdminHandler::CreateOrg(
         if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
         CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, NewOrgKey(tx, request.org_id(), 1));
         CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
-        CV_RETURN_IF_ERROR(audit_
-                               .Append(tx, Event(call, "org.create",
-                                                 "org key version 1, root key version " +
-                                                     std::to_string(record.root_key_version)))
-                               .status());
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx,
+                        Event(call, "org.create",
+                              absl::StrCat(
+                                  "org key version 1, root key version ", record.root_key_version,
+                                  request.idempotency_key().empty() ? "" : kCreateIdempotencyField,
+                                  request.idempotency_key())))
+                .status());
         CV_ASSIGN_OR_RETURN(*response.mutable_org(), LoadOrgInfo(tx));
         return absl::OkStatus();
       }));

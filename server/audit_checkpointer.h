@@ -4,7 +4,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -27,7 +31,13 @@ struct CheckpointRoundReport {
 };
 
 // Signs the head of every audit chain that has grown since its latest checkpoint, on a
-// schedule, on the replica that holds the leader lock. A signed checkpoint pins the chain
+// schedule, on the replica that holds the leader lock. Before signing it verifies the
+// chain from the newest checkpoint that its own key signed (never from an unsigned one):
+// a chain that fails is not signed, and anything wrong (a broken chain, dropped events, a
+// checkpoint beyond the last event, a rewound head row) is reported through
+// credvault_audit_anomalies_total and a log line naming the org, round after round until
+// it is dealt with (docs/operations.md). A planted checkpoint or a rewound head row does
+// not stop the real head from being signed. A signed checkpoint pins the chain
 // up to its head: events before it cannot be rewritten, and the newest ones cannot be
 // dropped, without the audit signing key, because an exported checkpoint (or a stored one
 // that VerifyAuditLog compares) would no longer match. The interval bounds how many of the
@@ -64,6 +74,20 @@ class AuditCheckpointer {
   absl::StatusOr<CheckpointRoundReport> Round();
   // true if a new checkpoint was signed.
   absl::StatusOr<bool> CheckpointChain(const std::string& org_id);
+
+  // Something wrong with a chain, reported as credvault_audit_anomalies_total{kind} and a
+  // log line naming the org. `kind` is one of Metrics::kAuditAnomalyKinds.
+  struct AuditAnomaly {
+    std::string_view kind;
+    std::uint64_t seq = 0;
+    std::string detail;
+  };
+  // The head to sign: the last event, once the chain verifies from the newest checkpoint
+  // this signer signed (or from genesis). nullopt when there is nothing new to sign or the
+  // chain cannot be vouched for; `anomalies` then says why.
+  absl::StatusOr<std::optional<storage::AuditHead>> VerifiedHead(
+      storage::Transaction& tx, const std::string& org_id,
+      std::vector<AuditAnomaly>& anomalies) const;
 
   storage::ConnectionPool& pool_;
   const std::unique_ptr<storage::LeaderLock> leader_;

@@ -56,6 +56,24 @@ grpc::ServerUnaryReactor* CredentialAccessServiceImpl::DecryptCredential(
       [this, request](const CallContext& call) { return handler_.Decrypt(call, *request); });
 }
 
+grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::ProvisionOrg(
+    grpc::CallbackServerContext* context, const v1::ProvisionOrgRequest* request,
+    v1::ProvisionOrgResponse* response) {
+  return runner_.Run<v1::ProvisionOrgResponse>(
+      context, "KeyAuthority.ProvisionOrg", {Role::kKeyAuthorityClient}, request->org_id(),
+      response,
+      [this, request](const CallContext& call) { return handler_.ProvisionOrg(call, *request); });
+}
+
+grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::CompareCredential(
+    grpc::CallbackServerContext* context, const v1::KeyAuthorityCompareRequest* request,
+    v1::CompareCredentialResponse* response) {
+  return runner_.Run<v1::CompareCredentialResponse>(
+      context, "KeyAuthority.CompareCredential", {Role::kKeyAuthorityClient}, request->org_id(),
+      response,
+      [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateOrg(grpc::CallbackServerContext* context,
                                                       const v1::CreateOrgRequest* request,
                                                       v1::CreateOrgResponse* response) {

@@ -4,20 +4,29 @@
 #include "credvault/v1/admin_service.grpc.pb.h"
 #include "credvault/v1/credential_access_service.grpc.pb.h"
 #include "credvault/v1/credential_service.grpc.pb.h"
+#include "credvault/v1/key_authority.grpc.pb.h"
 #include "server/access_handler.h"
 #include "server/admin_handler.h"
 #include "server/call_runner.h"
 #include "server/credential_handler.h"
+#include "server/key_authority_handler.h"
+#include "server/secret_fields.h"
 
 namespace credvault::server {
 
 // The gRPC faces of the handlers, on the callback API. Each method names its role and org
-// and hands the request to CallRunner; no logic lives here.
+// and hands the request to CallRunner; no logic lives here. The methods whose messages
+// carry a plaintext (PutCredential's secret, CompareCredential's candidate,
+// DecryptCredential's secret) have their messages allocated by a SecretWipingAllocator,
+// which wipes those fields when gRPC is done with the call.
 
 class CredentialServiceImpl final : public credvault::v1::CredentialService::CallbackService {
  public:
   CredentialServiceImpl(CallRunner& runner, const CredentialHandler& handler)
-      : runner_(runner), handler_(handler) {}
+      : runner_(runner), handler_(handler) {
+    SetMessageAllocatorFor_PutCredential(&put_messages_);
+    SetMessageAllocatorFor_CompareCredential(&compare_messages_);
+  }
 
   grpc::ServerUnaryReactor* PutCredential(grpc::CallbackServerContext* context,
                                           const credvault::v1::PutCredentialRequest* request,
@@ -38,13 +47,20 @@ class CredentialServiceImpl final : public credvault::v1::CredentialService::Cal
  private:
   CallRunner& runner_;
   const CredentialHandler& handler_;
+  SecretWipingAllocator<credvault::v1::PutCredentialRequest, credvault::v1::PutCredentialResponse>
+      put_messages_;
+  SecretWipingAllocator<credvault::v1::CompareCredentialRequest,
+                        credvault::v1::CompareCredentialResponse>
+      compare_messages_;
 };
 
 class CredentialAccessServiceImpl final
     : public credvault::v1::CredentialAccessService::CallbackService {
  public:
   CredentialAccessServiceImpl(CallRunner& runner, const AccessHandler& handler)
-      : runner_(runner), handler_(handler) {}
+      : runner_(runner), handler_(handler) {
+    SetMessageAllocatorFor_DecryptCredential(&decrypt_messages_);
+  }
 
   grpc::ServerUnaryReactor* DecryptCredential(
       grpc::CallbackServerContext* context, const credvault::v1::DecryptCredentialRequest* request,
@@ -53,6 +69,29 @@ class CredentialAccessServiceImpl final
  private:
   CallRunner& runner_;
   const AccessHandler& handler_;
+  SecretWipingAllocator<credvault::v1::DecryptCredentialRequest,
+                        credvault::v1::DecryptCredentialResponse>
+      decrypt_messages_;
+};
+
+// Internal: served on the decrypt listener to write tiers of other processes, whose
+// identity holds key_authority_client for the org named.
+class KeyAuthorityServiceImpl final : public credvault::v1::KeyAuthorityService::CallbackService {
+ public:
+  KeyAuthorityServiceImpl(CallRunner& runner, const KeyAuthorityHandler& handler)
+      : runner_(runner), handler_(handler) {}
+
+  grpc::ServerUnaryReactor* ProvisionOrg(grpc::CallbackServerContext* context,
+                                         const credvault::v1::ProvisionOrgRequest* request,
+                                         credvault::v1::ProvisionOrgResponse* response) override;
+  grpc::ServerUnaryReactor* CompareCredential(
+      grpc::CallbackServerContext* context,
+      const credvault::v1::KeyAuthorityCompareRequest* request,
+      credvault::v1::CompareCredentialResponse* response) override;
+
+ private:
+  CallRunner& runner_;
+  const KeyAuthorityHandler& handler_;
 };
 
 class AdminServiceImpl final : public credvault::v1::AdminService::CallbackService {

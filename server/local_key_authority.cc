@@ -11,6 +11,7 @@
 #include "server/error_reason.h"
 #include "server/org_key_records.h"
 #include "server/status_name.h"
+#include "server/usable_org_key.h"
 
 namespace credvault::server {
 namespace {
@@ -111,6 +112,7 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
                         "");
         }
         if (org->state == storage::OrgState::kDestroyed) {
+          org_keys_.DropOrg(request.org_id());  // possibly destroyed through another replica
           return refuse(
               WithReason(absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
                          v1::ERROR_REASON_ORG_DESTROYED),
@@ -129,9 +131,7 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
           CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
                               crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
           CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
-                              org_keys_.GetOrLoad(request.org_id(), parsed.org_key_version, [&] {
-                                return LoadOrgPrivateKey(tx, parsed.org_key_version, keys_);
-                              }));
+                              UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
           return crypto::OpenEnvelope(parsed,
                                       {request.org_id(), request.name(),
                                        static_cast<std::uint64_t>(record->metadata.version)},

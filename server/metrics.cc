@@ -94,7 +94,13 @@ Metrics::Metrics()
                             .Help("Requests refused to callers that are unauthenticated or hold "
                                   "no grant for the org they name, by method and reason; these "
                                   "go to the rate-limited security log, not an org's audit chain")
-                            .Register(*registry_)) {
+                            .Register(*registry_)),
+      audit_anomalies_(prometheus::BuildCounter()
+                           .Name("credvault_audit_anomalies_total")
+                           .Help("Audit chains found damaged or tampered with by the checkpoint "
+                                 "signer, by kind, once per chain and round while it lasts; the "
+                                 "log names the org")
+                           .Register(*registry_)) {
   // Every series exists from the start, so rates and absence alerts work before the first
   // purge.
   for (const std::string_view kind : kRetentionKinds) {
@@ -103,6 +109,9 @@ Metrics::Metrics()
   for (const char* result : {"ok", "failed", "standby"}) {
     retention_sweeps_.Add({{"result", result}});
     checkpoint_rounds_.Add({{"result", result}});
+  }
+  for (const std::string_view kind : kAuditAnomalyKinds) {
+    audit_anomalies_.Add({{"kind", std::string(kind)}});
   }
 }
 
@@ -176,6 +185,10 @@ void Metrics::RecordAuditCheckpointRound(std::string_view result, std::uint64_t 
 void Metrics::RecordSecurityDenial(std::string_view method, std::string_view reason) {
   security_denials_.Add({{"method", std::string(method)}, {"reason", std::string(reason)}})
       .Increment();
+}
+
+void Metrics::RecordAuditAnomaly(std::string_view kind) {
+  audit_anomalies_.Add({{"kind", std::string(kind)}}).Increment();
 }
 
 }  // namespace credvault::server

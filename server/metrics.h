@@ -52,6 +52,13 @@ class Metrics {
   void RecordAuditCheckpointRound(std::string_view result, std::uint64_t signed_count,
                                   absl::Time end);
 
+  // Something the audit checkpointer found wrong with a chain instead of signing blindly
+  // (audit_checkpointer.h, docs/operations.md); `kind` is one of kAuditAnomalyKinds.
+  static constexpr std::string_view kAuditAnomalyKinds[] = {
+      "chain_broken",   "checkpoint_beyond_head", "checkpoint_signature_invalid",
+      "events_missing", "head_mismatch",          "unanchored"};
+  void RecordAuditAnomaly(std::string_view kind);
+
   // A denial recorded in the security log rather than an org's audit chain
   // (security_log.h): `reason` is "no_grant" or "unauthenticated".
   void RecordSecurityDenial(std::string_view method, std::string_view reason);
@@ -77,6 +84,7 @@ class Metrics {
   prometheus::Counter& checkpoints_signed_;
   prometheus::Gauge& checkpoint_last_success_;
   prometheus::Family<prometheus::Counter>& security_denials_;
+  prometheus::Family<prometheus::Counter>& audit_anomalies_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
 };
 

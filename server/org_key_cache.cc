@@ -46,6 +46,20 @@ void OrgKeyCache::DropOrg(const std::string& org_id) {
   }
 }
 
+void OrgKeyCache::DropOrgVersionsExcept(const std::string& org_id,
+                                        const std::set<std::uint32_t>& usable_versions) {
+  absl::MutexLock lock(&mutex_);
+  for (auto it = entries_.lower_bound(Key{org_id, 0});
+       it != entries_.end() && it->first.first == org_id;) {
+    it = usable_versions.contains(it->first.second) ? std::next(it) : entries_.erase(it);
+  }
+}
+
+bool OrgKeyCache::Holds(const std::string& org_id, std::uint32_t version) const {
+  absl::MutexLock lock(&mutex_);
+  return entries_.contains(Key{org_id, version});
+}
+
 std::size_t OrgKeyCache::size() const {
   absl::MutexLock lock(&mutex_);
   return entries_.size();

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -35,6 +36,11 @@ class OrgKeyCache {
                                                                          const Loader& load);
 
   void DropOrg(const std::string& org_id);
+  // Drops every cached key of `org_id` whose version is not in `usable_versions`.
+  void DropOrgVersionsExcept(const std::string& org_id,
+                             const std::set<std::uint32_t>& usable_versions);
+  // Whether key (org_id, version) is cached, expired or not.
+  bool Holds(const std::string& org_id, std::uint32_t version) const;
   std::size_t size() const;
 
  private:

@@ -33,6 +33,7 @@
 #include "server/grpc_services.h"
 #include "server/health_listener.h"
 #include "server/json_log.h"
+#include "server/key_authority_handler.h"
 #include "server/key_loading.h"
 #include "server/late_root_keys.h"
 #include "server/local_key_authority.h"
@@ -40,6 +41,7 @@
 #include "server/org_key_cache.h"
 #include "server/rate_limiter.h"
 #include "server/reloadable.h"
+#include "server/remote_key_authority.h"
 #include "server/reseal_worker.h"
 #include "server/retention_scheduler.h"
 #include "storage/leader_lock.h"
@@ -311,9 +313,32 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
         LocalKeyAuthorityOptions{config->limits.max_secret_size, config->limits.compare_per_minute,
                                  on_audit_append});
   }
+  // --- Split mode: the key authority of a write-only process is the decrypt tier's
+  // KeyAuthorityService (config key_authority); a combined process uses its own, and a
+  // write-only process without the section has none. The decrypt tier serves the service
+  // on its decrypt listener.
+  std::unique_ptr<RemoteKeyAuthority> remote_key_authority;
+  if (write_tier && !decrypt_tier && config->key_authority) {
+    absl::StatusOr<std::unique_ptr<RemoteKeyAuthority>> remote =
+        RemoteKeyAuthority::Create(*config->key_authority);
+    if (!remote.ok()) return Report(remote.status(), "key_authority"), 2;
+    remote_key_authority = *std::move(remote);
+  }
+  const KeyAuthority* const write_tier_key_authority =
+      key_authority ? static_cast<const KeyAuthority*>(key_authority.get())
+                    : remote_key_authority.get();
+  std::unique_ptr<KeyAuthorityHandler> key_authority_handler;
+  std::unique_ptr<KeyAuthorityServiceImpl> key_authority_service;
+  if (key_authority) {
+    key_authority_handler =
+        std::make_unique<KeyAuthorityHandler>(*key_authority, config->limits.max_secret_size);
+    key_authority_service =
+        std::make_unique<KeyAuthorityServiceImpl>(decrypt_runner, *key_authority_handler);
+  }
+  // --- End of split mode.
   if (write_tier) {
     credential_handler = std::make_unique<CredentialHandler>(
-        *writer_pool, *write_keys, key_authority.get(),
+        *writer_pool, *write_keys, write_tier_key_authority,
         CredentialHandlerOptions{config->limits.max_secret_size,
                                  config->orgs.provision_on_first_put,
                                  config->retention.deleted_credentials, on_audit_append});
@@ -358,7 +383,8 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   if (write_tier)
     started.Update(start("write", config->listeners.write, {credential_service.get()}));
   if (decrypt_tier) {
-    std::vector<grpc::Service*> decrypt_services = {access_service.get()};
+    std::vector<grpc::Service*> decrypt_services = {access_service.get(),
+                                                    key_authority_service.get()};
     if (admin_service && !config->listeners.admin) decrypt_services.push_back(admin_service.get());
     started.Update(start("decrypt", config->listeners.decrypt, decrypt_services));
     if (admin_service && config->listeners.admin) {

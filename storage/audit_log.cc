@@ -204,18 +204,27 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
                                                    const AuditVerifyOptions& options) const {
   const SqlParam org = SqlParam::Text(tx.org_id());
   AuditVerification v;
-  // The head first: every event up to it is committed, and events never change.
-  CV_ASSIGN_OR_RETURN(const AuditHead head, Head(tx));
-  CV_ASSIGN_OR_RETURN(const std::vector<AuditCheckpoint> checkpoint_list, ListCheckpoints(tx));
-  std::map<std::uint64_t, crypto::AuditHash> checkpoints;
-  for (const AuditCheckpoint& c : checkpoint_list) checkpoints[c.seq] = c.head_hash;
-
-  // A checkpoint vouches for every event up to its seq: a chain that ends before it has
-  // lost its newest events.
-  if (!checkpoints.empty() && checkpoints.rbegin()->first > head.seq) {
-    return Broken(v, head.seq + 1, AuditBreak::kSequenceGap,
-                  "events missing after the chain head (a checkpoint covers them)");
+  const bool trust_stored_checkpoints = !options.anchor.has_value();
+  std::vector<AuditCheckpoint> checkpoint_list;
+  if (trust_stored_checkpoints) {
+    CV_ASSIGN_OR_RETURN(checkpoint_list, ListCheckpoints(tx));
   }
+  std::map<std::uint64_t, const AuditCheckpoint*> checkpoints;
+  for (const AuditCheckpoint& c : checkpoint_list) checkpoints[c.seq] = &c;
+
+  // The last stored event first, then the head row: an append moves both in one
+  // transaction, so a head read afterwards is never behind an event already seen unless
+  // the head was rewound. Appends link to the last event (storage/migrations/0008), so
+  // the walk goes to whichever is further; every event up to there is committed.
+  std::uint64_t last_event = 0;
+  {
+    CV_ASSIGN_OR_RETURN(const Row last_row, tx.ExecuteOne(kLastSeq, {org}));
+    if (!last_row.IsNull(0)) {
+      CV_ASSIGN_OR_RETURN(last_event, Seq(last_row, 0));
+    }
+  }
+  CV_ASSIGN_OR_RETURN(const AuditHead head, Head(tx));
+  const std::uint64_t end = std::max(last_event, head.seq);
 
   // The anchor: the (seq, hash) the walk starts from. A chain begun before the database
   // linked events itself starts from the format 1 genesis.
@@ -227,8 +236,10 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
       anchor.hash = crypto::AuditChainGenesis(tx.org_id(), crypto::AuditChainFormat::kV1);
     }
   }
-  if (options.from_latest_checkpoint && !checkpoints.empty()) {
-    anchor = AuditHead{checkpoints.rbegin()->first, checkpoints.rbegin()->second};
+  if (options.anchor.has_value()) {
+    anchor = *options.anchor;
+  } else if (options.from_latest_checkpoint && !checkpoints.empty()) {
+    anchor = AuditHead{checkpoints.rbegin()->first, checkpoints.rbegin()->second->head_hash};
   } else {
     CV_ASSIGN_OR_RETURN(const Row first_row, tx.ExecuteOne(kFirstSeq, {org}));
     if (!first_row.IsNull(0)) {
@@ -244,19 +255,27 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
         if (it->first != first - 1) {
           return Broken(v, it->first + 1, AuditBreak::kSequenceGap, "event missing");
         }
-        anchor = AuditHead{it->first, it->second};
+        anchor = AuditHead{it->first, it->second->head_hash};
       }
+    } else if (!checkpoints.empty() && checkpoints.begin()->first <= head.seq) {
+      // Every event was purged: the chain continues from the purge checkpoint.
+      auto it = checkpoints.upper_bound(head.seq);
+      --it;
+      anchor = AuditHead{it->first, it->second->head_hash};
     }
   }
-  if (anchor.seq > head.seq) {
-    return Broken(v, head.seq + 1, AuditBreak::kSequenceGap, "checkpoint beyond the chain head");
+  if (anchor.seq > end) {
+    return Broken(v, end + 1, AuditBreak::kSequenceGap, "anchor beyond the last event");
   }
 
   std::uint64_t expected = anchor.seq + 1;
   crypto::AuditHash running = anchor.hash;
-  while (expected <= head.seq) {
+  std::optional<crypto::AuditHash> hash_at_head;
+  if (head.seq == anchor.seq) hash_at_head = anchor.hash;
+  v.verified_head = anchor;
+  while (expected <= end) {
     const std::size_t page =
-        static_cast<std::size_t>(std::min<std::uint64_t>(kVerifyPage, head.seq - expected + 1));
+        static_cast<std::size_t>(std::min<std::uint64_t>(kVerifyPage, end - expected + 1));
     CV_ASSIGN_OR_RETURN(const std::vector<AuditEvent> events, List(tx, expected - 1, page));
     if (events.empty()) break;
     for (const AuditEvent& e : events) {
@@ -273,7 +292,8 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
       const crypto::AuditHash computed = crypto::AuditChainStep(running, ChainFields(e));
       if (computed != e.hash)
         return Broken(v, e.seq, AuditBreak::kHashMismatch, "event content does not match its hash");
-      if (auto c = checkpoints.find(e.seq); c != checkpoints.end() && c->second != computed) {
+      if (auto c = checkpoints.find(e.seq);
+          c != checkpoints.end() && c->second->head_hash != computed) {
         return Broken(v, e.seq, AuditBreak::kCheckpointMismatch,
                       "checkpoint does not match the chain");
       }
@@ -281,23 +301,28 @@ absl::StatusOr<AuditVerification> AuditLog::Verify(Transaction& tx,
       v.last_seq = e.seq;
       ++v.events_checked;
       running = computed;
+      v.verified_head = AuditHead{e.seq, computed};
+      if (e.seq == head.seq) hash_at_head = computed;
       ++expected;
     }
   }
-  if (expected <= head.seq) return Broken(v, expected, AuditBreak::kSequenceGap, "event missing");
-  if (running != head.hash)
-    return Broken(v, head.seq, AuditBreak::kHashMismatch, "chain head does not match the events");
+  if (expected <= end) return Broken(v, expected, AuditBreak::kSequenceGap, "event missing");
 
-  // An event beyond the head that no append accounts for was inserted behind the log's
-  // back. Reading the last event before the head again keeps concurrent appends (which
-  // move both in one transaction) from looking like that.
-  CV_ASSIGN_OR_RETURN(const Row last_row, tx.ExecuteOne(kLastSeq, {org}));
-  if (!last_row.IsNull(0)) {
-    CV_ASSIGN_OR_RETURN(const std::uint64_t last, Seq(last_row, 0));
-    CV_ASSIGN_OR_RETURN(const AuditHead now_head, Head(tx));
-    if (last > now_head.seq)
-      return Broken(v, now_head.seq + 1, AuditBreak::kPrevHashMismatch,
-                    "event beyond the chain head");
+  // A checkpoint vouches for every event up to its seq. A signed one beyond the last
+  // event shows that the newest events were dropped; an unsigned one there vouches for
+  // nothing and was planted (only the purge and the admin path write checkpoints, and
+  // only at events that exist).
+  if (auto beyond = checkpoints.upper_bound(end); beyond != checkpoints.end()) {
+    if (beyond->second->signature.has_value()) {
+      return Broken(v, end + 1, AuditBreak::kSequenceGap,
+                    "events missing after the chain head (a checkpoint covers them)");
+    }
+    return Broken(v, beyond->first, AuditBreak::kCheckpointBeyondHead,
+                  "unsigned checkpoint beyond the last event");
+  }
+  if (head.seq < last_event || !hash_at_head.has_value() || *hash_at_head != head.hash) {
+    return Broken(v, head.seq < last_event ? head.seq + 1 : head.seq, AuditBreak::kHeadMismatch,
+                  "chain head row does not match the last event");
   }
   return v;
 }

@@ -68,6 +68,11 @@ struct AuditVerifyOptions {
   // checks). Otherwise the whole retained chain is walked from genesis, or from the
   // checkpoint left by the last purge, and every checkpoint on the way is compared.
   bool from_latest_checkpoint = false;
+  // Walk only the events after this (seq, hash), trusting it: a checkpoint whose signature
+  // the caller checked. No stored checkpoint is compared or trusted then, since the caller
+  // judges them by their signatures (audit_checkpointer.h). Takes precedence over
+  // from_latest_checkpoint.
+  std::optional<AuditHead> anchor;
 };
 
 // What kind of damage a verification found.
@@ -78,12 +83,20 @@ enum class AuditBreak {
   kPrevHashMismatch,    // an event does not link to the one before it
   kHashMismatch,        // an event (or the head) differs from the hash of its fields
   kCheckpointMismatch,  // a stored checkpoint differs from the chain at its sequence
+  // An unsigned checkpoint beyond the last stored event: planted, since only a signed one
+  // (reported as kSequenceGap) shows that events after it were lost.
+  kCheckpointBeyondHead,
+  // The chain head row differs from the last stored event (rewound or edited). Appends
+  // link to the last event, not to this row, so the chain itself is intact.
+  kHeadMismatch,
 };
 
 struct AuditVerification {
   bool ok = true;
   std::uint64_t first_seq = 0;  // first event walked (0 if none)
   std::uint64_t last_seq = 0;   // last event walked (0 if none)
+  // Where the chain verified up to: the last event walked, or the anchor if none was.
+  AuditHead verified_head;
   std::uint64_t events_checked = 0;
   // When !ok: the sequence number of the first broken link and what is wrong with it.
   std::uint64_t broken_seq = 0;

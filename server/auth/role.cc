@@ -3,7 +3,8 @@
 namespace credvault::server {
 namespace {
 
-constexpr std::string_view kRoleNames[] = {"writer", "decryptor", "admin", "auditor"};
+constexpr std::string_view kRoleNames[] = {"writer", "decryptor", "admin", "auditor",
+                                           "key_authority_client"};
 
 }  // namespace
 

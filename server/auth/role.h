@@ -13,9 +13,14 @@ namespace credvault::server {
 //   decryptor  CredentialAccessService: decrypt, with a stated purpose
 //   admin      AdminService: org lifecycle, key rotation, re-seal jobs
 //   auditor    AdminService: read and verify the audit log
-enum class Role { kWriter, kDecryptor, kAdmin, kAuditor };
+//   key_authority_client
+//              KeyAuthorityService (internal): the identity of a write tier running
+//              without the decrypt tier, which asks the key authority to provision orgs
+//              and answer comparisons on behalf of its own callers
+enum class Role { kWriter, kDecryptor, kAdmin, kAuditor, kKeyAuthorityClient };
 
-// "writer", "decryptor", "admin", "auditor": the names used in the policy file.
+// "writer", "decryptor", "admin", "auditor", "key_authority_client": the names used in
+// the policy file.
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);
 

@@ -243,6 +243,35 @@ void ValidateLimits(const LimitsConfig& limits, Problems& problems) {
   }
 }
 
+// The key authority is another process's decrypt tier: only a write-only process asks
+// one, always over TLS, authenticated one way.
+void ValidateKeyAuthority(const Config& config, Problems& problems) {
+  if (!config.key_authority.has_value()) return;
+  if (!config.RunsTier(Tier::kWrite) || config.RunsTier(Tier::kDecrypt)) {
+    problems.Add("key_authority",
+                 "only allowed in a process that runs the write tier without the decrypt tier "
+                 "(tiers: [write]); a process with the decrypt tier is its own key authority");
+    return;
+  }
+  const KeyAuthorityConfig& authority = *config.key_authority;
+  if (!authority.tls.has_value()) {
+    problems.Add("key_authority.tls", "required: the key authority is reached over TLS only");
+    return;
+  }
+  const bool client_cert = !authority.tls->cert_file.empty();
+  if (client_cert != !authority.tls->key_file.empty()) {
+    problems.Add(client_cert ? "key_authority.tls.key_file" : "key_authority.tls.cert_file",
+                 "set cert_file and key_file together");
+  }
+  const int ways = (client_cert ? 1 : 0) + (authority.bearer_token_env.empty() ? 0 : 1) +
+                   (authority.bearer_token_file.empty() ? 0 : 1);
+  if (ways != 1) {
+    problems.Add("key_authority",
+                 "set exactly one way to authenticate to the key authority: tls.cert_file and "
+                 "tls.key_file, bearer_token_env or bearer_token_file");
+  }
+}
+
 void ResolveSecret(const Environment& env, std::string_view key, const std::string& variable,
                    SecretString& out, Problems& problems) {
   std::optional<SecretString> value = env.Get(variable);
@@ -281,6 +310,10 @@ void ResolveSecrets(const Environment& env, Config& config, Problems& problems) 
                     previous.pkcs11->pin_env, previous.pkcs11->pin, problems);
     }
   }
+  if (config.key_authority.has_value() && !config.key_authority->bearer_token_env.empty()) {
+    ResolveSecret(env, "key_authority.bearer_token_env", config.key_authority->bearer_token_env,
+                  config.key_authority->bearer_token, problems);
+  }
 }
 
 }  // namespace
@@ -303,6 +336,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view sourc
   ValidateDatabase(config, problems);
   ValidateKeys(config, problems);
   ValidateLimits(config.limits, problems);
+  ValidateKeyAuthority(config, problems);
   if (!problems.empty()) return problems.ToStatus();
   ResolveSecrets(env, config, problems);
   if (!problems.empty()) return problems.ToStatus();

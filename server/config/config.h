@@ -163,6 +163,25 @@ struct LoggingConfig {
   LogLevel level = LogLevel::kInfo;
 };
 
+// How a write-only process reaches the key authority (the decrypt tier's
+// KeyAuthorityService) to provision orgs and answer CompareCredential (split mode).
+struct KeyAuthorityTlsConfig {
+  std::string ca_file;    // PEM bundle that verifies the decrypt listener's certificate
+  std::string cert_file;  // client certificate chain (mutual TLS); empty: none
+  std::string key_file;   // its private key; set exactly when cert_file is
+};
+
+struct KeyAuthorityConfig {
+  std::string address;  // host:port of the decrypt listener
+  std::optional<KeyAuthorityTlsConfig> tls;
+  // Name the decrypt listener's certificate must carry, when not the address's host.
+  std::string server_name;
+  // Bearer token instead of a client certificate: at most one of these two.
+  std::string bearer_token_env;
+  std::string bearer_token_file;  // read at start, not here
+  SecretString bearer_token;      // read from bearer_token_env at load
+};
+
 struct ShutdownConfig {
   absl::Duration drain_timeout = absl::Seconds(20);
 };
@@ -182,6 +201,8 @@ struct Config {
   ResealConfig reseal;
   LoggingConfig logging;
   ShutdownConfig shutdown;
+  // Write-only processes (split mode) only.
+  std::optional<KeyAuthorityConfig> key_authority;
 
   bool RunsTier(Tier tier) const;
 };

@@ -191,6 +191,39 @@ void VisitKeys(SchemaVisitor& v, KeysConfig& keys) {
                     "receipts. Required with the decrypt tier; refused in a write-only process."});
 }
 
+void VisitKeyAuthority(SchemaVisitor& v, KeyAuthorityConfig& authority) {
+  v.String("address", &authority.address,
+           {.help = "Address of the decrypt tier's decrypt listener, which serves the internal "
+                    "KeyAuthorityService (e.g. the decrypt Service of the Helm chart).",
+            .type = "host:port",
+            .required = true,
+            .check = CheckAddress});
+  OptionalSection(
+      v, "tls", &authority.tls, KeyAuthorityTlsConfig{},
+      {.help = "TLS to the key authority (required: it is never reached in plaintext)."},
+      [&](KeyAuthorityTlsConfig& tls) {
+        v.String("ca_file", &tls.ca_file,
+                 {.help = "PEM bundle of the CAs that issue the decrypt listener's certificate.",
+                  .required = true});
+        v.String("cert_file", &tls.cert_file,
+                 {.help = "PEM client certificate chain of this write tier (mutual TLS); its "
+                          "identity must hold the key_authority_client role in the decrypt "
+                          "tier's policy. Set with key_file, or use a bearer token instead."});
+        v.String("key_file", &tls.key_file,
+                 {.help = "PEM private key of cert_file. Keep it readable by the server only."});
+      });
+  v.String("server_name", &authority.server_name,
+           {.help = "Name to verify in the decrypt listener's certificate, when it differs from "
+                    "the host of address."});
+  v.String("bearer_token_env", &authority.bearer_token_env,
+           {.help = "Environment variable holding a bearer token whose policy entry holds the "
+                    "key_authority_client role; instead of a client certificate.",
+            .check = CheckEnvName});
+  v.String("bearer_token_file", &authority.bearer_token_file,
+           {.help = "File holding that bearer token (e.g. a mounted Kubernetes Secret); read at "
+                    "start. At most one of bearer_token_env and bearer_token_file."});
+}
+
 void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
   IntegerField(v, "max_secret_size", &limits.max_secret_size, 1, 1048576,
                {.help = "Largest secret accepted, in bytes; larger is RESOURCE_EXHAUSTED."});
@@ -345,6 +378,15 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
                                 {.help = "After SIGTERM, how long in-flight calls may finish "
                                          "before they are cancelled."});
                    });
+  OptionalSection(
+      v, "key_authority", &config.key_authority, KeyAuthorityConfig{},
+      {.help = "Split mode: the key authority (a decrypt tier) that a write-only process asks "
+               "to provision orgs on their first Put and to answer CompareCredential, over the "
+               "internal KeyAuthorityService. Only allowed when tiers is [write]: a process that "
+               "runs the decrypt tier answers from its own. Without it a write-only process "
+               "refuses first Puts for unknown orgs (NOT_FOUND) and CompareCredential "
+               "(UNAVAILABLE)."},
+      VisitKeyAuthority);
 }
 
 }  // namespace credvault::server

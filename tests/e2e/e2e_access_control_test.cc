@@ -596,41 +596,51 @@ std::vector<std::string> WriterEnvironment(const Stack& stack) {
           "PATH=/usr/bin:/bin"};
 }
 
+v1::CompareCredentialRequest CompareRequest(const std::string& org, const std::string& name,
+                                            const std::string& candidate) {
+  v1::CompareCredentialRequest request;
+  request.set_org_id(org);
+  request.set_name(name);
+  request.set_candidate(candidate);
+  return request;
+}
+
+Outcome Compare(Clients& clients, const v1::CompareCredentialRequest& request,
+                v1::CompareCredentialResponse* response) {
+  return Call(*clients.credentials, &v1::CredentialService::Stub::CompareCredential, request,
+              response);
+}
+
+Outcome DescribeOrg(Clients& admin, const std::string& org) {
+  v1::DescribeOrgRequest request;
+  request.set_org_id(org);
+  v1::DescribeOrgResponse response;
+  return Call(*admin.admin, &v1::AdminService::Stub::DescribeOrg, request, &response);
+}
+
+// The principal of the dev PKI's write-tier certificate (scripts/dev-pki.sh).
+constexpr char kWriteTierPrincipal[] = "spiffe://credvault.test/writetier";
+constexpr char kBackendPrincipal[] = "spiffe://credvault.test/backend";
+
+// The write tier's identity may ask the key authority, and nothing else. Granted once per
+// test binary, before the first test that needs it.
+void GrantWriteTierTheKeyAuthority() {
+  static const std::string granted =
+      AddPolicyPrincipal({std::string("id: \"") + kWriteTierPrincipal + "\"",
+                          "roles: [key_authority_client]", "orgs: [\"*\"]"});
+  ASSERT_EQ(granted, "");
+}
+
 TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   const Stack& stack = TheStack();
-  // The stack's configuration, cut down to the write tier.
-  YAML::Node config = YAML::LoadFile(stack.config);
-  const YAML::Node seal_key = YAML::Clone(config["keys"]["seal_key"]);
-  ASSERT_TRUE(seal_key.IsMap());
-  config["tiers"] = YAML::Load("[write]");
-  config["listeners"].remove("decrypt");
-  config["listeners"]["write"]["address"] = "127.0.0.1:0";
-  config["metrics"]["address"] = "127.0.0.1:0";
-  config["database"].remove("decryptor");
-  config["database"].remove("admin");
-  config["keys"].remove("seal_key");
-  config["keys"].remove("audit_signing_key_file");
-  YAML::Emitter write_only;
-  write_only << config;
-  const std::string path = stack.dir + "/write-only.yaml";
-  WriteFileOrDie(path, write_only.c_str());
+  // The stack's configuration, cut down to the write tier, with no key authority to ask.
+  WriteOnlyCredvaultd write_only;
+  ASSERT_EQ(StartWriteOnlyCredvaultd("write-only", WriteOnlyConfig(std::nullopt), write_only), "");
+  EXPECT_THAT(write_only.ready_json, Not(HasSubstr("decrypt"))) << write_only.ready_json;
+  const std::string& address = write_only.address;
 
-  const std::string ready = stack.dir + "/write-only.ready.json";
-  auto process = ChildProcess::Start(
-      {CREDVAULTD_PATH, "serve", "--config=" + path, "--ready-file=" + ready},
-      WriterEnvironment(stack), stack.dir + "/write-only.out", stack.dir + "/write-only.log");
-  ASSERT_NE(process, nullptr);
-  ASSERT_TRUE(WaitFor([&] { return !ReadFileOrEmpty(ready).empty() || !process->running(); },
-                      std::chrono::seconds(30)));
-  ASSERT_TRUE(process->running()) << ReadFileOrEmpty(stack.dir + "/write-only.log");
-  const std::string ready_json = ReadFileOrEmpty(ready);
-  EXPECT_THAT(ready_json, Not(HasSubstr("decrypt"))) << ready_json;
-  const int port = JsonInteger(ready_json, "write");
-  ASSERT_GT(port, 0) << ready_json;
-  const std::string address = "127.0.0.1:" + std::to_string(port);
-
-  // It cannot make an org: only the key authority (a decrypt tier) can, and this process
-  // has none to ask.
+  // Without key_authority it cannot make an org (only the key authority, a decrypt tier,
+  // can) nor answer a comparison.
   Clients writer(TlsChannel(stack, address, Caller::Cert("backend")));
   const Outcome unprovisioned =
       Put(writer, PutRequest("write-only-new", "first", "s3cr3t"), nullptr);
@@ -638,6 +648,10 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   EXPECT_EQ(unprovisioned.reason, "ERROR_REASON_ORG_NOT_FOUND");
   Clients full_stack(TlsChannel(stack, stack.write_addr, Caller::Cert("backend")));
   ASSERT_TRUE(Put(full_stack, PutRequest("write-only", "provisioned", "x"), nullptr).ok());
+  v1::CompareCredentialResponse compared;
+  const Outcome no_authority =
+      Compare(writer, CompareRequest("write-only", "provisioned", "x"), &compared);
+  EXPECT_EQ(no_authority.code, grpc::StatusCode::UNAVAILABLE) << no_authority;
 
   // It serves the write API, on the same database.
   v1::PutCredentialResponse put;
@@ -655,6 +669,7 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   EXPECT_THAT(api->services, Contains("credvault.v1.CredentialService"));
   EXPECT_THAT(api->services, Not(Contains("credvault.v1.CredentialAccessService")));
   EXPECT_THAT(api->services, Not(Contains("credvault.v1.AdminService")));
+  EXPECT_THAT(api->services, Not(Contains("credvault.v1.KeyAuthorityService")));
   for (const std::string& service : api->unresolved) {
     EXPECT_EQ(service, "grpc.health.v1.Health") << "no descriptor for " << service;
   }
@@ -666,17 +681,15 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   EXPECT_EQ(Decrypt(as_worker, "write-only", "from-write-tier").code,
             grpc::StatusCode::UNIMPLEMENTED);
   Clients as_admin(TlsChannel(stack, address, Caller::Cert("admin")));
-  v1::DescribeOrgRequest describe;
-  describe.set_org_id("write-only");
-  v1::DescribeOrgResponse described;
-  EXPECT_EQ(Call(*as_admin.admin, &v1::AdminService::Stub::DescribeOrg, describe, &described).code,
-            grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(DescribeOrg(as_admin, "write-only").code, grpc::StatusCode::UNIMPLEMENTED);
 
-  process->Signal(SIGTERM);
-  EXPECT_EQ(process->Wait(std::chrono::seconds(15)), std::optional<int>(0));
+  write_only.process->Signal(SIGTERM);
+  EXPECT_EQ(write_only.process->Wait(std::chrono::seconds(15)), std::optional<int>(0));
 
   // With the seal key, the same configuration is refused at start.
-  config["keys"]["seal_key"] = seal_key;
+  YAML::Node config = YAML::Load(WriteOnlyConfig(std::nullopt));
+  config["keys"]["seal_key"] = YAML::Clone(YAML::LoadFile(stack.config)["keys"]["seal_key"]);
+  ASSERT_TRUE(config["keys"]["seal_key"].IsMap());
   YAML::Emitter sealed;
   sealed << config;
   const std::string sealed_path = stack.dir + "/write-only-sealed.yaml";
@@ -691,6 +704,160 @@ TEST_F(AccessControlTest, WriteOnlyProcessCannotDecrypt) {
   EXPECT_NE(*status, 0);
   EXPECT_THAT(ReadFileOrEmpty(stack.dir + "/sealed.log"), HasSubstr("keys.seal_key"));
   EXPECT_TRUE(ReadFileOrEmpty(stack.dir + "/sealed.ready.json").empty());
+}
+
+// Split mode: a write-only process whose identity holds key_authority_client provisions
+// orgs and answers comparisons through the decrypt tier, which audits them in the name of
+// the original caller; what comes back is only "done" and "match or not".
+TEST_F(AccessControlTest, WriteOnlyProcessAsksTheKeyAuthority) {
+  const Stack& stack = TheStack();
+  GrantWriteTierTheKeyAuthority();
+  WriteOnlyCredvaultd write_only;
+  ASSERT_EQ(StartWriteOnlyCredvaultd(
+                "split-write", WriteOnlyConfig(KeyAuthorityClient{"writetier", ""}), write_only),
+            "");
+  Clients writer(TlsChannel(stack, write_only.address, Caller::Cert("backend")));
+  Clients admin(TlsChannel(stack, stack.decrypt_addr, Caller::Cert("admin")));
+  const std::string org = "split-" + RandomHex(4);
+  ASSERT_EQ(DescribeOrg(admin, org).code, grpc::StatusCode::NOT_FOUND);
+
+  // A first Put provisions the org through the key authority.
+  v1::PutCredentialResponse put;
+  const Outcome first = Put(writer, PutRequest(org, "crm/token", "split-s3cr3t"), &put);
+  ASSERT_TRUE(first.ok()) << first << "\n" << write_only.Log();
+  EXPECT_EQ(put.credential().version(), 1u);
+  EXPECT_EQ(put.credential().created_by(), kBackendPrincipal);
+  EXPECT_TRUE(DescribeOrg(admin, org).ok());
+  std::vector<v1::AuditEvent> events = AuditEvents(admin, org);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[0].action(), "org.provision");
+  EXPECT_EQ(events[0].principal(), kBackendPrincipal) << "the original caller, not the write tier";
+  EXPECT_EQ(events[0].appended_by(), "credvault_decryptor");
+  EXPECT_EQ(events[0].result(), "ok");
+  EXPECT_EQ(events[1].action(), "credential.put");
+  EXPECT_EQ(events[1].appended_by(), "credvault_writer");
+  Clients worker(TlsChannel(stack, stack.decrypt_addr, Caller::Cert("worker")));
+  std::string secret;
+  ASSERT_TRUE(Decrypt(worker, org, "crm/token", &secret).ok());
+  EXPECT_EQ(secret, "split-s3cr3t");
+
+  // Comparisons are answered by the key authority: match and no match.
+  v1::CompareCredentialResponse compared;
+  const Outcome matched =
+      Compare(writer, CompareRequest(org, "crm/token", "split-s3cr3t"), &compared);
+  ASSERT_TRUE(matched.ok()) << matched;
+  EXPECT_TRUE(compared.match());
+  EXPECT_EQ(compared.version(), 1u);
+  compared.Clear();
+  const Outcome missed =
+      Compare(writer, CompareRequest(org, "crm/token", "a-wrong-guess"), &compared);
+  ASSERT_TRUE(missed.ok()) << missed;
+  EXPECT_FALSE(compared.match());
+  EXPECT_EQ(compared.version(), 1u);
+  // The key authority's refusals come back with their reason.
+  const Outcome missing = Compare(writer, CompareRequest(org, "no/such", "x"), &compared);
+  EXPECT_EQ(missing.code, grpc::StatusCode::NOT_FOUND) << missing;
+  EXPECT_EQ(missing.reason, "ERROR_REASON_CREDENTIAL_NOT_FOUND");
+  events = AuditEvents(admin, org);
+  std::vector<std::string> compares;
+  for (const v1::AuditEvent& event : events) {
+    if (event.action() != "credential.compare") continue;
+    EXPECT_EQ(event.principal(), kBackendPrincipal);
+    EXPECT_EQ(event.appended_by(), "credvault_decryptor");
+    compares.push_back(event.result() + " " + event.details());
+  }
+  EXPECT_THAT(compares, ::testing::ElementsAre("ok version 1, match", "ok version 1, no match",
+                                               "not_found "));
+
+  // The write tier's identity asks the key authority and can do nothing else: not
+  // decrypt, not write, not administer.
+  Clients as_write_tier(TlsChannel(stack, stack.decrypt_addr, Caller::Cert("writetier")));
+  EXPECT_EQ(Decrypt(as_write_tier, org, "crm/token").code, grpc::StatusCode::PERMISSION_DENIED);
+  Clients write_tier_on_write(TlsChannel(stack, stack.write_addr, Caller::Cert("writetier")));
+  EXPECT_EQ(Put(write_tier_on_write, PutRequest(org, "other", "x")).code,
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(DescribeOrg(as_write_tier, org).code, grpc::StatusCode::PERMISSION_DENIED);
+
+  // Called directly, the key authority validates every field and names it.
+  v1::KeyAuthorityCompareRequest direct;
+  direct.set_org_id(org);
+  direct.set_name("crm/token");
+  direct.set_candidate("split-s3cr3t");
+  direct.set_request_id("direct-call-1");
+  v1::CompareCredentialResponse direct_response;
+  const Outcome no_principal =
+      Call(*as_write_tier.key_authority, &v1::KeyAuthorityService::Stub::CompareCredential, direct,
+           &direct_response);
+  EXPECT_EQ(no_principal.code, grpc::StatusCode::INVALID_ARGUMENT) << no_principal;
+  EXPECT_THAT(no_principal.message, HasSubstr("principal"));
+  v1::ProvisionOrgRequest provision;
+  provision.set_org_id(org + "-direct");
+  provision.set_principal(kBackendPrincipal);
+  provision.set_request_id("direct-call-2");
+  v1::ProvisionOrgResponse provisioned;
+  const Outcome no_pins =
+      Call(*as_write_tier.key_authority, &v1::KeyAuthorityService::Stub::ProvisionOrg, provision,
+           &provisioned);
+  EXPECT_EQ(no_pins.code, grpc::StatusCode::INVALID_ARGUMENT) << no_pins;
+  EXPECT_THAT(no_pins.message, HasSubstr("pinned_root_key_versions"));
+  // A writer (or a worker) is not a key authority client.
+  for (const char* caller : {"backend", "worker"}) {
+    Clients other(TlsChannel(stack, stack.decrypt_addr, Caller::Cert(caller)));
+    direct.set_principal(kBackendPrincipal);
+    EXPECT_EQ(Call(*other.key_authority, &v1::KeyAuthorityService::Stub::CompareCredential, direct,
+                   &direct_response)
+                  .code,
+              grpc::StatusCode::PERMISSION_DENIED)
+        << caller;
+  }
+
+  write_only.process->Signal(SIGTERM);
+  EXPECT_EQ(write_only.process->Wait(std::chrono::seconds(15)), std::optional<int>(0));
+  EXPECT_THAT(write_only.Log(), Not(HasSubstr("split-s3cr3t")));
+  EXPECT_THAT(write_only.Log(), Not(HasSubstr("a-wrong-guess")));
+}
+
+// A write-only process whose identity the policy does not grant key_authority_client is
+// refused by the key authority: its first Put fails cleanly (nothing made) and says why.
+TEST_F(AccessControlTest, WriteOnlyProcessWithoutTheGrantIsRefusedByTheKeyAuthority) {
+  const Stack& stack = TheStack();
+  WriteOnlyCredvaultd write_only;
+  // The backend certificate holds writer for every org, but not key_authority_client.
+  ASSERT_EQ(StartWriteOnlyCredvaultd(
+                "split-ungranted", WriteOnlyConfig(KeyAuthorityClient{"backend", ""}), write_only),
+            "");
+  Clients writer(TlsChannel(stack, write_only.address, Caller::Cert("backend")));
+  Clients admin(TlsChannel(stack, stack.decrypt_addr, Caller::Cert("admin")));
+  const std::string org = "ungranted-" + RandomHex(4);
+  const Outcome refused = Put(writer, PutRequest(org, "first", "s3cr3t"), nullptr);
+  EXPECT_EQ(refused.code, grpc::StatusCode::UNAVAILABLE) << refused;
+  EXPECT_THAT(refused.message, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_THAT(refused.message, HasSubstr("key_authority_client"));
+  EXPECT_EQ(DescribeOrg(admin, org).code, grpc::StatusCode::NOT_FOUND) << "nothing was made";
+
+  // Comparisons are refused the same way, on an org that exists.
+  Clients full_stack(TlsChannel(stack, stack.write_addr, Caller::Cert("backend")));
+  ASSERT_TRUE(Put(full_stack, PutRequest(org, "existing", "s3cr3t"), nullptr).ok());
+  v1::CompareCredentialResponse compared;
+  const Outcome compare = Compare(writer, CompareRequest(org, "existing", "s3cr3t"), &compared);
+  EXPECT_EQ(compare.code, grpc::StatusCode::UNAVAILABLE) << compare;
+  EXPECT_THAT(compare.message, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_FALSE(compared.match());
+  // The key authority audited the refusal in the org's chain, as the refused identity,
+  // and no comparison was made.
+  int denied = 0;
+  for (const v1::AuditEvent& event : AuditEvents(admin, org)) {
+    EXPECT_NE(event.action(), "credential.compare");
+    if (event.action() == "access.denied" && event.principal() == kBackendPrincipal &&
+        event.target() == "KeyAuthority.CompareCredential" &&
+        event.result() == "permission_denied") {
+      ++denied;
+    }
+  }
+  EXPECT_GE(denied, 1);
+
+  write_only.process->Signal(SIGTERM);
+  EXPECT_EQ(write_only.process->Wait(std::chrono::seconds(15)), std::optional<int>(0));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <array>
@@ -434,6 +435,83 @@ bool StopCredvaultd(pid_t pid, int signal_number, std::chrono::milliseconds time
   if (ProcessGone(pid)) return true;
   ::kill(pid, signal_number);
   return WaitFor([pid] { return ProcessGone(pid); }, timeout);
+}
+
+std::string WriteOnlyConfig(const std::optional<KeyAuthorityClient>& key_authority) {
+  if (g_stack == nullptr) return "";
+  YAML::Node config = YAML::LoadFile(g_stack->config);
+  config["tiers"] = YAML::Load("[write]");
+  config["listeners"].remove("decrypt");
+  config["listeners"].remove("admin");
+  config["listeners"].remove("health");
+  config["listeners"]["write"]["address"] = "127.0.0.1:0";
+  if (config["metrics"]) config["metrics"]["address"] = "127.0.0.1:0";
+  config["database"].remove("decryptor");
+  config["database"].remove("admin");
+  config["keys"].remove("seal_key");
+  config["keys"].remove("previous_seal_keys");
+  config["keys"].remove("audit_signing_key_file");
+  if (key_authority) {
+    YAML::Node section;
+    section["address"] = g_stack->decrypt_addr;
+    section["server_name"] = "localhost";
+    section["tls"]["ca_file"] = g_stack->pki + "/ca.pem";
+    if (!key_authority->cert.empty()) {
+      section["tls"]["cert_file"] = g_stack->pki + "/" + key_authority->cert + ".pem";
+      section["tls"]["key_file"] = g_stack->pki + "/" + key_authority->cert + ".key";
+    }
+    if (!key_authority->token_file.empty()) {
+      section["bearer_token_file"] = key_authority->token_file;
+    }
+    config["key_authority"] = section;
+  }
+  YAML::Emitter out;
+  out << config;
+  return out.c_str();
+}
+
+std::string StartWriteOnlyCredvaultd(const std::string& name, const std::string& config_yaml,
+                                     WriteOnlyCredvaultd& out) {
+  if (g_stack == nullptr) return "no stack";
+  const std::string base = g_stack->dir + "/" + name;
+  WriteFileOrDie(base + ".yaml", config_yaml);
+  const std::string ready = base + ".ready.json";
+  ::unlink(ready.c_str());
+  out.log_path = base + ".log";
+  out.process = ChildProcess::Start(
+      {std::string(CREDVAULT_BUILD_DIR) + "/server/credvaultd", "serve",
+       "--config=" + base + ".yaml", "--ready-file=" + ready},
+      {"CREDVAULT_DB_WRITER_PASSWORD=" + g_stack->secrets.at("CREDVAULT_DB_WRITER_PASSWORD"),
+       "PATH=/usr/bin:/bin"},
+      base + ".out", out.log_path);
+  if (out.process == nullptr) return "could not start credvaultd " + name;
+  WaitFor(
+      [&] {
+        const std::string json = ReadFileOrEmpty(ready);
+        return (!json.empty() && json.back() == '\n') || !out.process->running();
+      },
+      std::chrono::seconds(30));
+  out.ready_json = ReadFileOrEmpty(ready);
+  const int port = JsonInteger(out.ready_json, "write");
+  if (!out.process->running() || port <= 0) {
+    return "credvaultd " + name + " did not become ready (" + out.ready_json + "); log:\n" +
+           out.Log();
+  }
+  out.address = "127.0.0.1:" + std::to_string(port);
+  return "";
+}
+
+std::string AddPolicyPrincipal(const std::vector<std::string>& entry) {
+  if (g_stack == nullptr) return "no stack";
+  const std::string policy_path = YAML::LoadFile(g_stack->config)["policy_file"].as<std::string>();
+  std::string item;
+  for (std::size_t i = 0; i < entry.size(); ++i) {
+    item += (i == 0 ? "  - " : "    ") + entry[i] + "\n";
+  }
+  std::string policy = ReadFileOrEmpty(policy_path);
+  if (!policy.empty() && policy.back() != '\n') policy += "\n";
+  WriteFileOrDie(policy_path, policy + item);
+  return ReloadCredvaultd();
 }
 
 std::shared_ptr<grpc::Channel> TlsChannel(const Stack& stack, const std::string& address,

@@ -18,6 +18,7 @@
 #include "credvault/v1/admin_service.grpc.pb.h"
 #include "credvault/v1/credential_access_service.grpc.pb.h"
 #include "credvault/v1/credential_service.grpc.pb.h"
+#include "credvault/v1/key_authority.grpc.pb.h"
 #include "gtest/gtest.h"
 
 namespace credvault::e2e {
@@ -152,6 +153,45 @@ bool StopCredvaultd(pid_t pid, int signal_number,
                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // ---------------------------------------------------------------------------------------
+// Split mode: a write-only credvaultd beside the stack, asking the stack's decrypt tier
+// (the key authority) to provision orgs and answer comparisons.
+
+// How a write-only credvaultd authenticates to the key authority: a client certificate of
+// the dev PKI by file stem (e.g. "writetier"), or a file holding a bearer token.
+struct KeyAuthorityClient {
+  std::string cert;
+  std::string token_file;
+};
+
+// The stack's configuration cut down to the write tier (no decrypt listener, seal key,
+// audit signing key or decrypt-side database roles), on fresh ports. With `key_authority`,
+// its key_authority section names the stack's decrypt listener (as it is now), verified
+// with the dev CA as "localhost".
+std::string WriteOnlyConfig(const std::optional<KeyAuthorityClient>& key_authority);
+
+// A credvaultd started by StartWriteOnlyCredvaultd; killed when destroyed if it still
+// runs (send SIGTERM first for a clean stop).
+struct WriteOnlyCredvaultd {
+  std::unique_ptr<ChildProcess> process;
+  std::string address;  // its write listener, 127.0.0.1:PORT
+  std::string log_path;
+  std::string ready_json;
+  std::string Log() const { return ReadFileOrEmpty(log_path); }
+};
+
+// Writes `config_yaml` to DIR/NAME.yaml and starts credvaultd with it and the writer's
+// database password only, then waits until it is ready. "" on success, else why not with
+// its log.
+std::string StartWriteOnlyCredvaultd(const std::string& name, const std::string& config_yaml,
+                                     WriteOnlyCredvaultd& out);
+
+// Appends one principal to the stack's policy file and reloads the stack's credvaultd.
+// `entry` is the YAML of one list item's fields, e.g.
+//   {"id: \"spiffe://credvault.test/writetier\"", "roles: [key_authority_client]", ...}.
+// "" on success, else why not.
+std::string AddPolicyPrincipal(const std::vector<std::string>& entry);
+
+// ---------------------------------------------------------------------------------------
 // Channels and calls.
 
 // Who calls: a client certificate from the dev PKI (by file stem: backend, worker, admin,
@@ -176,16 +216,18 @@ std::unique_ptr<grpc::ClientContext> Context(int seconds = 15);
 // The credvault-error-reason trailer of a finished call, or "".
 std::string ErrorReason(const grpc::ClientContext& context);
 
-// Stubs of the three services on one channel.
+// Stubs of the three services, and of the internal KeyAuthorityService, on one channel.
 struct Clients {
   std::unique_ptr<v1::CredentialService::Stub> credentials;
   std::unique_ptr<v1::CredentialAccessService::Stub> access;
   std::unique_ptr<v1::AdminService::Stub> admin;
+  std::unique_ptr<v1::KeyAuthorityService::Stub> key_authority;
 
   explicit Clients(const std::shared_ptr<grpc::Channel>& channel)
       : credentials(v1::CredentialService::NewStub(channel)),
         access(v1::CredentialAccessService::NewStub(channel)),
-        admin(v1::AdminService::NewStub(channel)) {}
+        admin(v1::AdminService::NewStub(channel)),
+        key_authority(v1::KeyAuthorityService::NewStub(channel)) {}
 };
 
 // The outcome of one unary call.

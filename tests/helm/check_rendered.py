@@ -240,6 +240,12 @@ def config_files(config):
             files.append((previous["pkcs11"]["pin_file"], True))
     if keys.get("audit_signing_key_file"):
         files.append((keys["audit_signing_key_file"], True))
+    authority = config.get("key_authority") or {}
+    for key, is_key in (("ca_file", False), ("cert_file", False), ("key_file", True)):
+        if (authority.get("tls") or {}).get(key):
+            files.append((authority["tls"][key], is_key))
+    if authority.get("bearer_token_file"):
+        files.append((authority["bearer_token_file"], True))
     files.append((config["policy_file"], False))
     return files
 
@@ -300,6 +306,8 @@ def main():
     config_maps = {o["metadata"]["name"]: o for o in by_kind.get("ConfigMap", [])}
     bootstrap = values["bootstrap"]["enabled"]
     split = values["mode"] == "split"
+    ka = values["keyAuthority"]
+    asks_key_authority = bool(ka["clientSecret"]["name"] or ka["tokenSecret"]["name"])
     db = values["database"]
     keys = values["keys"]
 
@@ -437,6 +445,21 @@ def main():
             else:
                 check("previous_seal_keys" not in config["keys"],
                       f"{where}: a write-only config names previous seal keys")
+            # Split mode: write-only pods ask the decrypt Service's key authority, when the
+            # values give them a way to authenticate; a process with the decrypt tier never.
+            authority = config.get("key_authority")
+            if split and component == "write" and asks_key_authority:
+                decrypt_service = dep["metadata"]["name"][:-len("-write")] + "-decrypt"
+                expected_address = f"{decrypt_service}:{values['listeners']['decrypt']['port']}"
+                if check(authority is not None, f"{where}: no key_authority section"):
+                    check(authority.get("address") == expected_address,
+                          f"{where}: key_authority.address {authority.get('address')!r}, not {expected_address!r}")
+                    check(bool((authority.get("tls") or {}).get("cert_file")) == bool(ka["clientSecret"]["name"]),
+                          f"{where}: key_authority client certificate does not follow keyAuthority.clientSecret")
+                    client_secret = ka["clientSecret"]["name"] or ka["tokenSecret"]["name"]
+                    check(client_secret in refs, f"{where}: key authority Secret {client_secret} not mounted")
+            else:
+                check(authority is None, f"{where}: key_authority rendered for a process that must not ask one")
             configs.append((where, text, spec, container))
 
         # Services: each selects a Deployment whose pods have the target port.
@@ -485,9 +508,22 @@ def main():
                     rule = by_port.get(values["listeners"]["decrypt"]["port"])
                     if check(rule is not None, f"{name_of(mine[0])}: decrypt port not covered"):
                         peers = rule.get("from", [])
-                        check(peers and all(p.get("podSelector", {}).get("matchLabels") == np["decrypt"]["clientLabels"]
-                                            for p in peers),
+                        # Split mode with a key authority: the release's write pods too.
+                        write_labels = (components["write"]["spec"]["template"]["metadata"]["labels"]
+                                        if split and asks_key_authority else None)
+                        def admitted(peer):
+                            selector = peer.get("podSelector", {}).get("matchLabels")
+                            if selector == np["decrypt"]["clientLabels"]:
+                                return True
+                            return (write_labels is not None and "namespaceSelector" not in peer and selector
+                                    and all(write_labels.get(k) == v for k, v in selector.items())
+                                    and selector.get("app.kubernetes.io/component") == "write")
+                        check(peers and all(admitted(p) for p in peers),
                               f"{name_of(mine[0])}: the decrypt port admits pods without {np['decrypt']['clientLabels']}")
+                        if write_labels is not None:
+                            check(any(p.get("podSelector", {}).get("matchLabels", {}).get(
+                                          "app.kubernetes.io/component") == "write" for p in peers),
+                                  f"{name_of(mine[0])}: the write pods cannot reach the key authority")
                 # The kubelet's probes come from the node, which NetworkPolicy always admits:
                 # the health port needs no rule, and gets one only for configured peers.
                 if values["listeners"]["health"]["enabled"]:

@@ -140,6 +140,10 @@ mutate token 'spec("write")["automountServiceAccountToken"] = True'
 expect_refused token "automountServiceAccountToken is not false"
 mutate open-decrypt '[p for p in docs if p["kind"] == "NetworkPolicy" and p["metadata"]["name"].endswith("decrypt")][0]["spec"]["ingress"][0]["from"] = [{"namespaceSelector": {}}]'
 expect_refused open-decrypt "the decrypt port admits pods without"
+mutate key-authority-unreachable 'r = [r for p in docs if p["kind"] == "NetworkPolicy" and p["metadata"]["name"].endswith("decrypt") for r in p["spec"]["ingress"] if r["ports"][0]["port"] == 7444][0]; r["from"] = r["from"][:1]'
+expect_refused key-authority-unreachable "the write pods cannot reach the key authority"
+mutate key-authority-elsewhere 'c = [c for c in docs if c["kind"] == "ConfigMap" and "key_authority" in str(c["data"])][0]; c["data"] = {k: v.replace("-decrypt:7444", "-write:7444") for k, v in c["data"].items()}'
+expect_refused key-authority-elsewhere "key_authority.address"
 mutate symlinked-key 'm = [m for m in spec("decrypt")["containers"][0]["volumeMounts"] if m["name"] == "seal-key"][0]; m.pop("subPath"); m["mountPath"] = "/etc/credvault/keys"'
 expect_refused symlinked-key "is not a subPath mount"
 mutate world-readable 'spec("decrypt")["volumes"][2]["secret"]["defaultMode"] = 420'

@@ -2,6 +2,7 @@
 // signatures verify and pin the stored chain, and leadership between replicas.
 #include "server/audit_checkpointer.h"
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/metric_family.h"
+#include "server/json_log.h"
 #include "server/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/leader_lock.h"
@@ -35,6 +37,29 @@ double CounterValue(Metrics& metrics, const std::string& family, const std::stri
   }
   return -1;
 }
+
+double AnomalyCount(Metrics& metrics, const std::string& kind) {
+  for (const prometheus::MetricFamily& f : metrics.registry().Collect()) {
+    if (f.name != "credvault_audit_anomalies_total") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == "kind" && l.value == kind) return m.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+// Captures the JSON log for the life of the object.
+class CapturedLog {
+ public:
+  CapturedLog() { JsonLog::SetSinkForTesting(&out_); }
+  ~CapturedLog() { JsonLog::SetSinkForTesting(nullptr); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+};
 
 class AuditCheckpointerTest : public ::testing::Test {
  protected:
@@ -179,6 +204,89 @@ TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
   EXPECT_FALSE(verification.ok);
   EXPECT_EQ(verification.broken_seq, 4u);
   EXPECT_EQ(verification.kind, storage::AuditBreak::kSequenceGap);
+}
+
+// Someone with database write access plants an unsigned checkpoint far beyond the head
+// and rewinds the head row. Neither stops the real head from being signed; both are
+// reported.
+TEST_F(AuditCheckpointerTest, PlantedCheckpointIsReportedAndTheRealHeadSigned) {
+  SeedOrg(*db_, "acme");
+  Append("acme", 3);
+  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  ASSERT_NE(checkpointer, nullptr);
+  ASSERT_TRUE(checkpointer->RunOnce().ok());
+  Append("acme", 2);
+  db_->SuperuserExec(
+      "INSERT INTO audit_checkpoints (org_id, seq, head_hash, kind) "
+      "VALUES ('acme', 100, '\\x" +
+      std::string(64, 'c') + "', 'periodic')");
+  db_->SuperuserExec(
+      "UPDATE audit_heads SET seq = 2, hash = (SELECT hash FROM audit_events "
+      "WHERE org_id = 'acme' AND seq = 2) WHERE org_id = 'acme'");
+
+  CapturedLog log;
+  absl::StatusOr<CheckpointRoundReport> round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 1u);
+  EXPECT_EQ(round->failures, 0u);
+  std::vector<storage::AuditCheckpoint> checkpoints = Checkpoints("acme");
+  ASSERT_EQ(checkpoints.size(), 3u);
+  EXPECT_EQ(checkpoints[1].seq, 5u);
+  EXPECT_TRUE(SignatureVerifies("acme", checkpoints[1]));
+  EXPECT_EQ(AnomalyCount(metrics_, "checkpoint_beyond_head"), 1);
+  EXPECT_EQ(AnomalyCount(metrics_, "head_mismatch"), 1);
+  EXPECT_EQ(AnomalyCount(metrics_, "chain_broken"), 0);
+  const std::string logged = log.text();
+  EXPECT_THAT(logged, ::testing::HasSubstr("audit chain anomaly"));
+  EXPECT_THAT(logged, ::testing::HasSubstr("\"org_id\":\"acme\""));
+  EXPECT_THAT(logged, ::testing::HasSubstr("\"kind\":\"checkpoint_beyond_head\""));
+  EXPECT_THAT(logged, ::testing::HasSubstr("\"kind\":\"head_mismatch\""));
+
+  // Appends link to the last event despite the rewound head (and repair it); the
+  // signer goes on at the new head and still reports the planted checkpoint.
+  Append("acme", 1);
+  EXPECT_EQ(Head("acme").seq, 6u);
+  round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 1u);
+  checkpoints = Checkpoints("acme");
+  ASSERT_EQ(checkpoints.size(), 4u);
+  EXPECT_EQ(checkpoints[2].seq, 6u);
+  EXPECT_TRUE(SignatureVerifies("acme", checkpoints[2]));
+  EXPECT_EQ(AnomalyCount(metrics_, "checkpoint_beyond_head"), 2);
+  EXPECT_EQ(AnomalyCount(metrics_, "head_mismatch"), 1);
+}
+
+// An event after the last signed checkpoint is edited: the chain is not signed.
+TEST_F(AuditCheckpointerTest, TamperedChainIsReportedNotSigned) {
+  SeedOrg(*db_, "acme");
+  Append("acme", 3);
+  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  ASSERT_NE(checkpointer, nullptr);
+  ASSERT_TRUE(checkpointer->RunOnce().ok());
+  Append("acme", 2);
+  db_->SuperuserExec(
+      "SET session_replication_role = replica; UPDATE audit_events SET principal = 'mallory' "
+      "WHERE org_id = 'acme' AND seq = 4");
+
+  CapturedLog log;
+  absl::StatusOr<CheckpointRoundReport> round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 0u);
+  ASSERT_EQ(Checkpoints("acme").size(), 1u);
+  EXPECT_EQ(AnomalyCount(metrics_, "chain_broken"), 1);
+  EXPECT_THAT(log.text(), ::testing::HasSubstr("\"kind\":\"chain_broken\""));
+
+  // A checkpoint claiming this key without a valid signature is no anchor either.
+  db_->SuperuserExec(
+      "SET session_replication_role = replica; UPDATE audit_checkpoints SET signature = "
+      "'\\x" +
+      std::string(128, '0') + "' WHERE org_id = 'acme' AND seq = 3");
+  round = checkpointer->RunOnce();
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->signed_checkpoints, 0u);
+  EXPECT_EQ(AnomalyCount(metrics_, "checkpoint_signature_invalid"), 1);
+  EXPECT_EQ(AnomalyCount(metrics_, "chain_broken"), 2);
 }
 
 TEST_F(AuditCheckpointerTest, OnlyOneReplicaSignsAtATime) {

@@ -227,7 +227,9 @@ INSTANTIATE_TEST_SUITE_P(
                    "principal, action, target, result, request_id, details, "
                    "hash, hash, chain_format, appended_by FROM audit_events "
                    "WHERE org_id = '%ORG%' AND seq = 10",
-                   11, AuditBreak::kPrevHashMismatch},
+                   // Walked like any event (appends link to the last event, not to the
+                   // head row): it links to event 10, but its hash is event 10's.
+                   11, AuditBreak::kHashMismatch},
         TamperCase{
             "reorder",
             "UPDATE audit_events SET seq = CASE seq WHEN 6 THEN 1006 ELSE 1005 END "
@@ -263,7 +265,9 @@ TEST_F(AuditLogTest, PurgeLeavesACheckpointAndTheRestStillVerifies) {
   EXPECT_EQ(v.first_seq, 6u);
   EXPECT_EQ(v.last_seq, 8u);
   AppendN(org, 1);
-  v = Verify(org, AuditVerifyOptions{.from_latest_checkpoint = true});
+  AuditVerifyOptions from_latest;
+  from_latest.from_latest_checkpoint = true;
+  v = Verify(org, from_latest);
   EXPECT_TRUE(v.ok) << v.problem;
   EXPECT_EQ(v.events_checked, 4u);
 
@@ -329,6 +333,109 @@ TEST_F(AuditLogTest, CheckpointsMustMatchTheChain) {
                       })
                 .code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+AuditHead HeadOf(ConnectionPool& pool, const AuditLog& log, const std::string& org) {
+  AuditHead head;
+  const absl::Status status = pool.Run(org, [&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<AuditHead> h = log.Head(tx);
+    if (!h.ok()) return h.status();
+    head = *h;
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  return head;
+}
+
+// Someone with database write access rewinds the head row. Appends link to the last
+// stored event (storage/migrations/0008), so they go on and repair the row; until then
+// verification names the head, not the intact events.
+TEST_F(AuditLogTest, RewoundHeadIsReportedAndAppendsGoOn) {
+  const std::string org = "rewound-org";
+  AppendN(org, 5);
+  Tamper("UPDATE audit_heads SET seq = 3, hash = (SELECT hash FROM audit_events WHERE org_id = '" +
+         org + "' AND seq = 3) WHERE org_id = '" + org + "'");
+  AuditVerification v = Verify(org);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.kind, AuditBreak::kHeadMismatch) << v.problem;
+  EXPECT_EQ(v.broken_seq, 4u);
+  EXPECT_EQ(v.events_checked, 5u);
+
+  // A head with the right seq but another hash is caught too.
+  Tamper("UPDATE audit_heads SET seq = 5, hash = (SELECT hash FROM audit_events WHERE org_id = '" +
+         org + "' AND seq = 2) WHERE org_id = '" + org + "'");
+  v = Verify(org);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.kind, AuditBreak::kHeadMismatch) << v.problem;
+  EXPECT_EQ(v.broken_seq, 5u);
+
+  AppendN(org, 1);
+  const AuditHead head = HeadOf(*pool_, log_, org);
+  EXPECT_EQ(head.seq, 6u);
+  v = Verify(org);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.last_seq, 6u);
+  EXPECT_EQ(v.verified_head.seq, 6u);
+  EXPECT_EQ(v.verified_head.hash, head.hash);
+}
+
+// An unsigned checkpoint beyond the last event vouches for nothing; a signed one there
+// still means the events it covers were dropped.
+TEST_F(AuditLogTest, CheckpointBeyondTheLastEvent) {
+  const std::string org = "beyond-org";
+  AppendN(org, 3);
+  Tamper("INSERT INTO audit_checkpoints (org_id, seq, head_hash, kind) VALUES ('" + org +
+         "', 50, '\\x" + std::string(64, 'a') + "', 'periodic')");
+  AuditVerification v = Verify(org);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.kind, AuditBreak::kCheckpointBeyondHead) << v.problem;
+  EXPECT_EQ(v.broken_seq, 50u);
+  EXPECT_EQ(v.events_checked, 3u);
+
+  Tamper(
+      "UPDATE audit_checkpoints SET signature = '\\x01', signing_key_id = 'k' "
+      "WHERE org_id = '" +
+      org + "' AND seq = 50");
+  v = Verify(org);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.kind, AuditBreak::kSequenceGap) << v.problem;
+  EXPECT_EQ(v.broken_seq, 4u);
+}
+
+// From an anchor the caller trusts, only the events after it are walked and stored
+// checkpoints are neither trusted nor compared.
+TEST_F(AuditLogTest, VerifiesFromAGivenAnchor) {
+  const std::string org = "anchor-org";
+  AppendN(org, 3);
+  const AuditHead at_three = HeadOf(*pool_, log_, org);
+  AppendN(org, 2);
+  Tamper("INSERT INTO audit_checkpoints (org_id, seq, head_hash, kind) VALUES ('" + org +
+         "', 4, '\\x" + std::string(64, 'b') + "', 'periodic')");
+  EXPECT_EQ(Verify(org).kind, AuditBreak::kCheckpointMismatch);
+
+  AuditVerifyOptions options;
+  options.anchor = at_three;
+  AuditVerification v = Verify(org, options);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.first_seq, 4u);
+  EXPECT_EQ(v.events_checked, 2u);
+  EXPECT_EQ(v.verified_head.seq, 5u);
+
+  AuditHead wrong = at_three;
+  wrong.hash[0] ^= 1;
+  options.anchor = wrong;
+  v = Verify(org, options);
+  EXPECT_FALSE(v.ok);
+  EXPECT_EQ(v.kind, AuditBreak::kAnchorMismatch);
+  EXPECT_EQ(v.broken_seq, 4u);
+
+  // Nothing after the anchor: nothing walked, and the anchor is where it verified to.
+  const AuditHead at_five = HeadOf(*pool_, log_, org);
+  options.anchor = at_five;
+  v = Verify(org, options);
+  EXPECT_TRUE(v.ok) << v.problem;
+  EXPECT_EQ(v.events_checked, 0u);
+  EXPECT_EQ(v.verified_head.hash, at_five.hash);
 }
 
 TEST_F(AuditLogTest, EventFieldsAreValidated) {

@@ -158,6 +158,9 @@ that names the value. Included by every template that renders a workload.
 {{- if gt (int $v.limits.defaultPageSize) (int $v.limits.maxPageSize) -}}
 {{- fail "limits.defaultPageSize: must not exceed limits.maxPageSize" -}}
 {{- end -}}
+{{- if and $v.keyAuthority.clientSecret.name $v.keyAuthority.tokenSecret.name -}}
+{{- fail "keyAuthority: set clientSecret.name or tokenSecret.name, not both (the write pods authenticate to the key authority one way)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/* A listener section of the server configuration: include "credvault.listener" (list $ "write") */}}
@@ -190,6 +193,16 @@ that names the value. Included by every template that renders a workload.
   user: {{ printf "%s_%s" $root.Values.database.rolePrefix $role | quote }}
   password_env: {{ printf "CREDVAULT_DB_%s_PASSWORD" (upper $role) }}
   pool_size: {{ int $r.poolSize }}
+{{- end -}}
+
+{{/*
+Split mode: whether the write-only pods ask the decrypt tier's KeyAuthorityService
+("true" or ""): a write-only process with a client certificate or token for it.
+include "credvault.asksKeyAuthority" (dict "root" $ "tiers" (list "write")).
+*/}}
+{{- define "credvault.asksKeyAuthority" -}}
+{{- $ka := .root.Values.keyAuthority -}}
+{{- if and (has "write" .tiers) (not (has "decrypt" .tiers)) (or $ka.clientSecret.name $ka.tokenSecret.name) -}}true{{- end -}}
 {{- end -}}
 
 {{/*
@@ -317,6 +330,23 @@ logging:
   level: {{ $v.logging.level }}
 shutdown:
   drain_timeout: {{ printf "%ds" (int $v.shutdown.drainTimeoutSeconds) }}
+{{- if include "credvault.asksKeyAuthority" . }}
+{{- $ka := $v.keyAuthority }}
+key_authority:
+  address: {{ printf "%s-decrypt:%d" (include "credvault.fullname" $root) (int $v.listeners.decrypt.port) | quote }}
+  {{- with $ka.serverName }}
+  server_name: {{ . | quote }}
+  {{- end }}
+  tls:
+    ca_file: /etc/credvault/key-authority/ca.crt
+    {{- if $ka.clientSecret.name }}
+    cert_file: /etc/credvault/key-authority/tls.crt
+    key_file: /etc/credvault/key-authority/tls.key
+    {{- end }}
+  {{- if $ka.tokenSecret.name }}
+  bearer_token_file: /etc/credvault/key-authority/token
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -446,6 +476,20 @@ a changed key Secret reaches a pod only when the pod restarts.)
 {{- end -}}
 {{- $volumes = append $volumes (dict "name" "audit-signing-key" "secret" (dict "secretName" $v.keys.auditSigningKey.secretName "defaultMode" 288 "items" (list (dict "key" $v.keys.auditSigningKey.key "path" "audit-signing.key")))) -}}
 {{- $mounts = append $mounts (dict "name" "audit-signing-key" "mountPath" "/etc/credvault/keys/audit-signing.key" "subPath" "audit-signing.key" "readOnly" true) -}}
+{{- end -}}
+{{- if include "credvault.asksKeyAuthority" . -}}
+{{- /* Split mode: what the write pods show the key authority, and the CA they check it with. */ -}}
+{{- $ka := $v.keyAuthority -}}
+{{- $volumes = append $volumes (dict "name" "key-authority-ca" "secret" (dict "secretName" (default $v.tls.secretName $ka.caSecret.name) "defaultMode" 288 "items" (list (dict "key" $ka.caSecret.key "path" "ca.crt")))) -}}
+{{- $mounts = append $mounts (dict "name" "key-authority-ca" "mountPath" "/etc/credvault/key-authority/ca.crt" "subPath" "ca.crt" "readOnly" true) -}}
+{{- if $ka.clientSecret.name -}}
+{{- $volumes = append $volumes (dict "name" "key-authority-client" "secret" (dict "secretName" $ka.clientSecret.name "defaultMode" 288 "items" (list (dict "key" $ka.clientSecret.certKey "path" "tls.crt") (dict "key" $ka.clientSecret.keyKey "path" "tls.key")))) -}}
+{{- $mounts = append $mounts (dict "name" "key-authority-client" "mountPath" "/etc/credvault/key-authority/tls.crt" "subPath" "tls.crt" "readOnly" true) -}}
+{{- $mounts = append $mounts (dict "name" "key-authority-client" "mountPath" "/etc/credvault/key-authority/tls.key" "subPath" "tls.key" "readOnly" true) -}}
+{{- else -}}
+{{- $volumes = append $volumes (dict "name" "key-authority-token" "secret" (dict "secretName" $ka.tokenSecret.name "defaultMode" 288 "items" (list (dict "key" $ka.tokenSecret.key "path" "token")))) -}}
+{{- $mounts = append $mounts (dict "name" "key-authority-token" "mountPath" "/etc/credvault/key-authority/token" "subPath" "token" "readOnly" true) -}}
+{{- end -}}
 {{- end -}}
 {{- toJson (dict "volumes" $volumes "mounts" $mounts "env" $env) -}}
 {{- end -}}

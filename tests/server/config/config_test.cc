@@ -603,6 +603,124 @@ TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
                         "keys.seal_key: a write-tier-only process must not hold the seal key"));
 }
 
+// --- Split mode: the key authority of a write-only process -----------------------------------
+
+// kBase cut down to the write tier, with a key_authority section of `key_authority` YAML.
+std::string WriteOnlyWithKeyAuthority(const std::string& key_authority) {
+  return Edit([&](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[write]");
+    n["listeners"].remove("decrypt");
+    n["database"].remove("decryptor");
+    n["database"].remove("admin");
+    n["keys"].remove("seal_key");
+    n["keys"].remove("audit_signing_key_file");
+    if (!key_authority.empty()) n["key_authority"] = YAML::Load(key_authority);
+  });
+}
+
+constexpr char kKeyAuthorityWithCertificate[] =
+    "{address: 'credvault-decrypt:7444', server_name: credvault-decrypt, "
+    "tls: {ca_file: /tls/ca.pem, cert_file: /tls/write.pem, key_file: /tls/write.key}}";
+
+TEST(ConfigTest, KeyAuthorityIsOnlyForAWriteOnlyProcess) {
+  const absl::StatusOr<Config> write_only =
+      Parse(WriteOnlyWithKeyAuthority(kKeyAuthorityWithCertificate));
+  ASSERT_TRUE(write_only.ok()) << write_only.status();
+  ASSERT_TRUE(write_only->key_authority.has_value());
+  EXPECT_EQ(write_only->key_authority->address, "credvault-decrypt:7444");
+  EXPECT_EQ(write_only->key_authority->server_name, "credvault-decrypt");
+  ASSERT_TRUE(write_only->key_authority->tls.has_value());
+  EXPECT_EQ(write_only->key_authority->tls->ca_file, "/tls/ca.pem");
+  EXPECT_EQ(write_only->key_authority->tls->cert_file, "/tls/write.pem");
+  EXPECT_EQ(write_only->key_authority->tls->key_file, "/tls/write.key");
+  EXPECT_TRUE(write_only->key_authority->bearer_token.empty());
+
+  // Without the section a write-only process still loads (it has no key authority).
+  const absl::StatusOr<Config> without = Parse(WriteOnlyWithKeyAuthority(""));
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_FALSE(without->key_authority.has_value());
+
+  // A process with the decrypt tier is its own key authority.
+  const std::string refused =
+      "key_authority: only allowed in a process that runs the write tier without the "
+      "decrypt tier";
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["key_authority"] = YAML::Load(kKeyAuthorityWithCertificate);
+                        })),
+                        refused));
+  const std::string decrypt_only = Edit([](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[decrypt]");
+    n["listeners"].remove("write");
+    n["database"].remove("writer");
+    n["keys"].remove("root_key_pins");
+    n["key_authority"] = YAML::Load(kKeyAuthorityWithCertificate);
+  });
+  EXPECT_TRUE(IsInvalid(Parse(decrypt_only), refused));
+}
+
+TEST(ConfigTest, KeyAuthorityNeedsTlsAndExactlyOneWayToAuthenticate) {
+  EXPECT_TRUE(IsInvalid(
+      Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', bearer_token_file: /t}")),
+      "key_authority.tls: required: the key authority is reached over TLS only"));
+  EXPECT_TRUE(IsInvalid(Parse(WriteOnlyWithKeyAuthority(
+                            "{address: 'decrypt:7444', tls: {cert_file: /c, key_file: /k}}")),
+                        "key_authority.tls.ca_file"));
+  EXPECT_TRUE(IsInvalid(Parse(WriteOnlyWithKeyAuthority(
+                            "{address: 'decrypt:7444', tls: {ca_file: /ca, cert_file: /c}}")),
+                        "key_authority.tls.key_file: set cert_file and key_file together"));
+  const std::string one_way = "key_authority: set exactly one way to authenticate";
+  EXPECT_TRUE(IsInvalid(
+      Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', tls: {ca_file: /ca}}")), one_way));
+  EXPECT_TRUE(IsInvalid(
+      Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', bearer_token_file: /t, "
+                                      "tls: {ca_file: /ca, cert_file: /c, key_file: /k}}")),
+      one_way));
+  EXPECT_TRUE(IsInvalid(
+      Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', bearer_token_file: /t, "
+                                      "bearer_token_env: KA_TOKEN, tls: {ca_file: /ca}}")),
+      one_way));
+  EXPECT_TRUE(IsInvalid(Parse(WriteOnlyWithKeyAuthority(
+                            "{address: 'no port', tls: {ca_file: /ca}, bearer_token_file: /t}")),
+                        "key_authority.address"));
+  const absl::StatusOr<Config> token_file = Parse(WriteOnlyWithKeyAuthority(
+      "{address: 'decrypt:7444', tls: {ca_file: /ca}, bearer_token_file: /run/token}"));
+  ASSERT_TRUE(token_file.ok()) << token_file.status();
+  EXPECT_EQ(token_file->key_authority->bearer_token_file, "/run/token");
+}
+
+TEST(ConfigTest, KeyAuthorityTokenComesFromTheEnvironmentAndIsNotEchoed) {
+  const std::string yaml = WriteOnlyWithKeyAuthority(
+      "{address: 'decrypt:7444', tls: {ca_file: /ca}, bearer_token_env: KA_TOKEN}");
+  constexpr char kToken[] = "key-authority-token-0123456789abcdef0123";
+  const absl::StatusOr<Config> config =
+      ParseConfig(yaml, "test.yaml",
+                  MapEnvironment(std::map<std::string, std::string>{
+                      {"CREDVAULT_DB_WRITER_PASSWORD", kWriterPassword}, {"KA_TOKEN", kToken}}));
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->key_authority->bearer_token.RevealSecret(), kToken);
+  EXPECT_TRUE(IsInvalid(Parse(yaml),
+                        "key_authority.bearer_token_env: environment variable "
+                        "KA_TOKEN is not set or empty"));
+  // The token belongs in the environment, never in the file.
+  const absl::StatusOr<Config> in_file = Parse(WriteOnlyWithKeyAuthority(
+      std::string("{address: 'decrypt:7444', tls: {ca_file: /ca}, bearer_token: ") + kToken + "}"));
+  EXPECT_TRUE(IsInvalid(in_file, "key_authority.bearer_token: unknown key"));
+  EXPECT_THAT(std::string(in_file.status().message()), Not(HasSubstr(kToken)));
+}
+
+TEST(ConfigTest, KeyAuthorityUnknownKeysAreRejected) {
+  EXPECT_TRUE(
+      IsInvalid(Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', bearer_token_file: /t, "
+                                                "tls: {ca_file: /ca, client_ca_file: /x}}")),
+                "key_authority.tls.client_ca_file: unknown key; known keys: ca_file, "
+                "cert_file, key_file"));
+  EXPECT_TRUE(
+      IsInvalid(Parse(WriteOnlyWithKeyAuthority("{address: 'decrypt:7444', tls: {ca_file: /ca}, "
+                                                "bearer_token_file: /t, plaintext: true}")),
+                "key_authority.plaintext: unknown key; known keys: address, tls, server_name, "
+                "bearer_token_env, bearer_token_file"));
+}
+
 TEST(ConfigTest, WriterKeysAndPinsAreChecked) {
   EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"]["writer_keys"]["current"] = 2; })),
                         "keys.writer_keys.current: version 2 is not listed in "
