@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "crypto/envelope.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
@@ -30,10 +31,12 @@ struct Keys {
         root(Must(UnsealRootKey(sealed_root, *seal_key))),
         pins(Must(RootKeyPins::New({{1, RootKeyFingerprint(sealed_root.public_key)}}))),
         writer_keys(MakeRing()),
-        record(Must(
-            CreateOrgKey("bench-org", 1, Must(pins.Pin(1, sealed_root.public_key)), writer_keys))),
-        org_public(Must(VerifyOrgKeyRecord(record, writer_keys))),
-        org_private(Must(UnsealOrgPrivateKey(record, root, writer_keys))) {}
+        directory_signer(Must(KeyDirectorySigner::FromSeed(1, Must(KeyBuffer::Generate(32))))),
+        directory_pins(KeyDirectoryPins::Of(directory_signer)),
+        record(Must(CreateOrgKey("bench-org", 1, Must(pins.Pin(1, sealed_root.public_key)),
+                                 directory_signer))),
+        org_public(Must(VerifyOrgKeyRecordForSealing(record, directory_pins, pins))),
+        org_private(Must(UnsealOrgPrivateKey(record, root, directory_pins))) {}
 
   static WriterKeyRing MakeRing() {
     std::vector<std::pair<std::uint32_t, KeyBuffer>> keys;
@@ -46,6 +49,8 @@ struct Keys {
   RootPrivateKey root;
   RootKeyPins pins;
   WriterKeyRing writer_keys;
+  KeyDirectorySigner directory_signer;
+  KeyDirectoryPins directory_pins;
   OrgKeyRecord record;
   VerifiedOrgPublicKey org_public;
   OrgPrivateKey org_private;

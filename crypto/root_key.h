@@ -90,6 +90,9 @@ class RootKeyPins {
 
   // The highest pinned version, which new org keys should be sealed to.
   std::uint32_t latest_version() const { return fingerprints_.rbegin()->first; }
+  // Whether `version` is pinned at all; for records that name a root key version but not
+  // its public key (an org key record is checked this way before anything is sealed to it).
+  bool IsPinned(std::uint32_t version) const { return fingerprints_.count(version) != 0; }
   // Every pinned version, ascending.
   std::vector<std::uint32_t> versions() const {
     std::vector<std::uint32_t> out;

@@ -96,7 +96,7 @@ psql_super -c "GRANT CONNECT ON DATABASE credvault TO credvault_writer, credvaul
 pki="$dir/pki"
 mkdir -p "$dir/keys"
 chmod 0700 "$dir/keys"
-for key in seal writer-1 audit-signing; do
+for key in seal writer-1 audit-signing key-directory-1; do
   [[ -f "$dir/keys/$key.key" ]] || (umask 077 && head -c 32 /dev/urandom > "$dir/keys/$key.key")
 done
 
@@ -136,7 +136,7 @@ principals:
     orgs: ["*"]
 YAML
 
-write_config() {  # $1: file, $2: tiers, $3: pins block
+write_config() {  # $1: file, $2: tiers, $3: root pins block, $4: key directory pins block
   cat > "$1" <<YAML
 tiers: [$2]
 listeners:
@@ -191,19 +191,31 @@ $3
     provider: file
     file: $dir/keys/seal.key
   audit_signing_key_file: $dir/keys/audit-signing.key
+  key_directory_signing_keys:
+    current: 1
+    files:
+      1: $dir/keys/key-directory-1.key
+$4
 policy_file: $dir/policy.yaml
 shutdown:
   drain_timeout: 5s
 YAML
 }
 
-write_config "$dir/init.yaml" "decrypt" ""
+write_config "$dir/init.yaml" "decrypt" "" ""
 pins=$("$credvaultd" init-root-key --config="$dir/init.yaml")
 pin_block="  root_key_pins:"
 while IFS= read -r line; do
   pin_block+=$'\n'"    ${line%%:*}: \"${line#*: }\""
 done <<<"$pins"
-write_config "$dir/credvaultd.yaml" "write, decrypt" "$pin_block"
+# The key directory pins are redundant while both tiers share a process, but they let a
+# write-only process be configured from this file (the end-to-end tests do).
+directory_pins=$("$credvaultd" key-directory-pins --config="$dir/init.yaml")
+directory_block="  key_directory_pins:"
+while IFS= read -r line; do
+  directory_block+=$'\n'"    ${line%%:*}: \"${line#*: }\""
+done <<<"$directory_pins"
+write_config "$dir/credvaultd.yaml" "write, decrypt" "$pin_block" "$directory_block"
 # More top-level sections for credvaultd.yaml (end-to-end tests), appended as given.
 [[ -z "${CREDVAULT_STACK_EXTRA_CONFIG:-}" ]] ||
   printf '%s\n' "$CREDVAULT_STACK_EXTRA_CONFIG" >> "$dir/credvaultd.yaml"

@@ -454,7 +454,7 @@ absl::StatusOr<v1::RotateOrgKeyResponse> AdminHandler::RotateOrgKey(
           newest = std::max(newest, key.version());
         CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
                             NewOrgKey(tx, request.org_id(), newest + 1));
-        CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToNewOrgKey(record)));
+        CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToNewOrgKey(record), ResignerFor(keys_)));
         const auto to_version = static_cast<std::int32_t>(newest + 1);
         CV_ASSIGN_OR_RETURN(const std::uint64_t items,
                             credentials_.CountEnvelopesNotSealedTo(tx, to_version));
@@ -503,7 +503,8 @@ absl::StatusOr<v1::DestroyOrgKeyVersionResponse> AdminHandler::DestroyOrgKeyVers
               v1::ERROR_REASON_ORG_DESTROYED);
         }
         const auto version = static_cast<std::int32_t>(request.key_version());
-        CV_ASSIGN_OR_RETURN(const bool destroyed, orgs_.DestroyRetiredKey(tx, version));
+        CV_ASSIGN_OR_RETURN(const bool destroyed,
+                            orgs_.DestroyRetiredKey(tx, version, ResignerFor(keys_)));
         response.set_already_destroyed(!destroyed);
         if (destroyed) {
           CV_RETURN_IF_ERROR(
@@ -702,7 +703,7 @@ absl::StatusOr<v1::DestroyOrgResponse> AdminHandler::DestroyOrg(
           return absl::OkStatus();
         }
         CV_ASSIGN_OR_RETURN(const std::uint64_t unerased, credentials_.CountUnerasedVersions(tx));
-        CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx));
+        CV_RETURN_IF_ERROR(orgs_.MarkDestroyed(tx, ResignerFor(keys_)));
         CV_ASSIGN_OR_RETURN(std::optional<storage::ResealJob> open_job, jobs_.GetOpen(tx));
         if (open_job) {
           open_job->state = storage::ResealJobState::kCancelled;

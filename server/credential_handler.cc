@@ -22,6 +22,9 @@ namespace {
 
 namespace v1 = ::credvault::v1;
 
+// Marks the status of a Put that found the org's active key record unsigned.
+constexpr char kUnsignedOrgKeyPayload[] = "credvault.dev/unsigned-org-key";
+
 constexpr std::string_view kIdempotencyDomain = "credvault.idempotency.v2";
 // Far enough for any credential; the database and protobuf timestamps both reach it.
 const absl::Time kLatestExpiry =
@@ -176,10 +179,17 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
     storage::Transaction& tx) const {
   const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
+  if (IsUnsigned(key)) {
+    // Made before org key records were signed: only the key authority can sign it.
+    absl::Status unsigned_key = absl::FailedPreconditionError(
+        "the active key of org " + tx.org_id() + " is not signed by the key directory yet");
+    unsigned_key.SetPayload(kUnsignedOrgKeyPayload, absl::Cord("1"));
+    return unsigned_key;
+  }
   CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, ToOrgKeyRecord(key, {}));
   absl::StatusOr<crypto::VerifiedOrgPublicKey> verified =
-      crypto::VerifyOrgKeyRecord(record, keys->writer_keys);
-  if (!verified.ok()) {
+      verified_org_keys_.Verify(record, keys->directory_pins, keys->root_pins);
+  if (absl::IsDataLoss(verified.status())) {
     return WithReason(verified.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
   }
   return verified;
@@ -297,9 +307,13 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
   };
 
   absl::Status status = pool_.Run(request.org_id(), call.deadline, put);
-  // The write tier cannot make an org: a first Put asks the key authority, then runs again.
-  if (ReasonOf(status) == v1::ERROR_REASON_ORG_NOT_FOUND && options_.provision_orgs_on_first_put) {
+  // The write tier cannot make or sign an org key: a first Put, or the first Put since the
+  // upgrade that signs org key records, asks the key authority, then runs again.
+  const bool unsigned_key = status.GetPayload(kUnsignedOrgKeyPayload).has_value();
+  if (unsigned_key || (ReasonOf(status) == v1::ERROR_REASON_ORG_NOT_FOUND &&
+                       options_.provision_orgs_on_first_put)) {
     if (key_authority_ == nullptr) {
+      if (unsigned_key) return status;
       return WithReason(
           absl::NotFoundError("org " + request.org_id() +
                               " does not exist; this write-only process cannot provision it: "

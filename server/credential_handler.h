@@ -74,6 +74,9 @@ class CredentialHandler {
   const storage::CredentialStore credentials_{};
   const storage::OrgStore orgs_{};
   const storage::IdempotencyStore idempotency_{};
+  // Org key records whose signature verified, by their exact bytes: a Put pays no Ed25519
+  // verification once its org's record is known.
+  mutable crypto::VerifiedOrgKeyCache verified_org_keys_;
 };
 
 }  // namespace credvault::server

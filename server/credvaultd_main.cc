@@ -18,6 +18,9 @@ commands:
   serve          run the service (see `credvaultd serve --help` for every option)
   migrate        apply the schema migrations and create the database roles
   init-root-key  make the first root key on the decrypt tier and print the root key pins
+  key-directory-pins
+                 print the key directory public keys of a decrypt-tier configuration, for
+                 keys.key_directory_pins of write-only tiers
   rewrap-root-keys
                  seal key rotation: re-wrap the root keys still under a previous seal key
                  with the current one
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return credvault::server::RunServeCommand(rest);
   if (command == "migrate") return credvault::server::RunMigrateCommand(rest);
   if (command == "init-root-key") return credvault::server::RunInitRootKeyCommand(rest);
+  if (command == "key-directory-pins") return credvault::server::RunKeyDirectoryPinsCommand(rest);
   if (command == "rewrap-root-keys") return credvault::server::RunRewrapRootKeysCommand(rest);
   if (command == "pkcs11-generate-seal-key") {
     return credvault::server::RunPkcs11GenerateSealKeyCommand(rest);

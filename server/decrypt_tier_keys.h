@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "crypto/audit_signer.h"
+#include "crypto/key_directory.h"
 #include "crypto/root_key.h"
 #include "crypto/seal_key_provider.h"
 #include "crypto/writer_key_ring.h"
@@ -25,6 +26,11 @@ struct DecryptTierKeys {
   Reloadable<crypto::WriterKeyRing> writer_keys;
   // Signs audit checkpoints and erasure receipts; absent when none is configured.
   std::optional<crypto::AuditSigner> audit_signer;
+  // Signs org key records (the current key directory key version); always present in a
+  // running decrypt tier. The pins hold the public half of every configured version.
+  std::optional<crypto::KeyDirectorySigner> key_directory_signer{};
+  crypto::KeyDirectoryPins directory_pins{};
+  const crypto::KeyDirectorySigner& directory_signer() const { return *key_directory_signer; }
 
   // Root keys made or found after start-up; shared so that this struct stays movable.
   std::shared_ptr<LateRootKeys> late_roots = std::make_shared<LateRootKeys>();

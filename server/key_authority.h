@@ -22,7 +22,9 @@ class KeyAuthority {
 
   // Makes `org_id` with org key version 1 if it does not exist yet (audited as
   // org.provision), sealed to a root key among `pinned_root_versions` (the asking write
-  // tier's pins; see MakeOrgKey); OK when it exists already, whatever its state.
+  // tier's pins; see MakeOrgKey); OK when it exists already, whatever its state. An
+  // existing org's active key record made before records were signed is signed (once its
+  // writer authenticator verifies).
   virtual absl::Status ProvisionOrg(
       const CallContext& call, const std::string& org_id,
       const std::vector<std::uint32_t>& pinned_root_versions) const = 0;

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/pkcs11_seal_key_provider.h"
@@ -125,6 +126,58 @@ absl::StatusOr<std::vector<std::unique_ptr<crypto::SealKeyProvider>>> OpenPrevio
   return providers;
 }
 
+// The signing keys of keys.key_directory_signing_keys (current last), each from its seed.
+absl::StatusOr<std::vector<crypto::KeyDirectorySigner>> LoadKeyDirectorySigners(
+    const KeysConfig& keys) {
+  std::vector<crypto::KeyDirectorySigner> signers;
+  if (!keys.key_directory_signing_keys) return signers;
+  const KeyDirectoryKeysConfig& config = *keys.key_directory_signing_keys;
+  std::vector<std::uint32_t> order;
+  for (const auto& [version, file] : config.files) {
+    if (version != config.current) order.push_back(version);
+  }
+  order.push_back(config.current);
+  for (const std::uint32_t version : order) {
+    const auto file = config.files.find(version);
+    if (file == config.files.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "keys.key_directory_signing_keys.current: version ", version, " is not listed in files"));
+    }
+    absl::StatusOr<crypto::KeyBuffer> seed =
+        crypto::ReadKeyFile(file->second, crypto::kKeyDirectorySeedSize);
+    if (!seed.ok()) {
+      return absl::Status(seed.status().code(),
+                          absl::StrCat("keys.key_directory_signing_keys.files.", version, ": ",
+                                       seed.status().message()));
+    }
+    CV_ASSIGN_OR_RETURN(crypto::KeyDirectorySigner signer,
+                        crypto::KeyDirectorySigner::FromSeed(version, *seed));
+    signers.push_back(std::move(signer));
+  }
+  return signers;
+}
+
+// keys.key_directory_pins, plus the public halves of the signing keys this process holds.
+absl::StatusOr<crypto::KeyDirectoryPins> LoadKeyDirectoryPins(
+    const KeysConfig& keys, const std::vector<crypto::KeyDirectorySigner>& signers) {
+  crypto::KeyDirectoryPins pins;
+  for (const crypto::KeyDirectorySigner& signer : signers) {
+    CV_RETURN_IF_ERROR(pins.Add(signer.version(), signer.public_key()));
+  }
+  for (const auto& [version, text] : keys.key_directory_pins) {
+    absl::StatusOr<crypto::KeyDirectoryPublicKey> key = crypto::ParseKeyDirectoryPublicKey(text);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("keys.key_directory_pins.", version, ": not a key directory public key"));
+    }
+    if (absl::Status added = pins.Add(version, *key); !added.ok()) {
+      return absl::Status(added.code(),
+                          absl::StrCat("keys.key_directory_pins.", version, ": ", added.message()));
+    }
+  }
+  return pins;
+}
+
 absl::StatusOr<WriteTierKeys> LoadWriteTierKeys(const KeysConfig& keys) {
   CV_ASSIGN_OR_RETURN(crypto::WriterKeyRing writer_keys, LoadWriterKeys(keys));
   absl::StatusOr<crypto::RootKeyPins> pins = crypto::RootKeyPins::New(keys.root_key_pins);
@@ -132,7 +185,14 @@ absl::StatusOr<WriteTierKeys> LoadWriteTierKeys(const KeysConfig& keys) {
     return absl::Status(pins.status().code(),
                         "keys.root_key_pins: " + std::string(pins.status().message()));
   }
-  return WriteTierKeys{std::move(writer_keys), *std::move(pins)};
+  CV_ASSIGN_OR_RETURN(const std::vector<crypto::KeyDirectorySigner> signers,
+                      LoadKeyDirectorySigners(keys));
+  CV_ASSIGN_OR_RETURN(crypto::KeyDirectoryPins directory_pins, LoadKeyDirectoryPins(keys, signers));
+  if (directory_pins.empty()) {
+    return absl::FailedPreconditionError(
+        "keys.key_directory_pins: the write tier needs at least one key directory public key");
+  }
+  return WriteTierKeys{std::move(writer_keys), *std::move(pins), std::move(directory_pins)};
 }
 
 absl::StatusOr<DecryptTierKeys> LoadDecryptTierKeys(const KeysConfig& keys,
@@ -192,8 +252,18 @@ absl::StatusOr<DecryptTierKeys> LoadDecryptTierKeys(const KeysConfig& keys,
     CV_ASSIGN_OR_RETURN(crypto::AuditSigner signer, crypto::AuditSigner::FromSeed(*seed));
     audit_signer.emplace(std::move(signer));
   }
-  return DecryptTierKeys{std::move(seal_key), std::move(roots), std::move(writer_keys),
+  CV_ASSIGN_OR_RETURN(std::vector<crypto::KeyDirectorySigner> signers,
+                      LoadKeyDirectorySigners(keys));
+  if (signers.empty()) {
+    return absl::FailedPreconditionError(
+        "keys.key_directory_signing_keys: required by the decrypt tier");
+  }
+  CV_ASSIGN_OR_RETURN(crypto::KeyDirectoryPins directory_pins, LoadKeyDirectoryPins(keys, signers));
+  DecryptTierKeys loaded{std::move(seal_key), std::move(roots), std::move(writer_keys),
                          std::move(audit_signer)};
+  loaded.key_directory_signer.emplace(std::move(signers.back()));
+  loaded.directory_pins = std::move(directory_pins);
+  return loaded;
 }
 
 }  // namespace credvault::server

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "crypto/key_directory.h"
 #include "crypto/seal_key_provider.h"
 #include "crypto/writer_key_ring.h"
 #include "server/config/config.h"
@@ -44,6 +45,11 @@ absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
 
 // Write tier: writer keys and root key pins. Nothing that decrypts.
 absl::StatusOr<WriteTierKeys> LoadWriteTierKeys(const KeysConfig& keys);
+
+// The key directory signing keys of keys.key_directory_signing_keys, the current one last
+// (empty when the section is absent).
+absl::StatusOr<std::vector<crypto::KeyDirectorySigner>> LoadKeyDirectorySigners(
+    const KeysConfig& keys);
 
 // Decrypt tier: seal key, writer keys, and every root key in the database unwrapped with
 // the seal key (through `decryptor_pool`). A root key is unwrapped with whichever of

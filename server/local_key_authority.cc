@@ -51,7 +51,14 @@ absl::Status LocalKeyAuthority::ProvisionOrg(
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", org_id));
   const auto provision = [&](storage::Transaction& tx) -> absl::Status {
     absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
-    if (existing.ok()) return absl::OkStatus();
+    if (existing.ok()) {
+      // An org key record made before records were signed is signed now.
+      if (existing->state != storage::OrgState::kActive) return absl::OkStatus();
+      absl::StatusOr<storage::OrgKey> active = orgs_.GetActiveOrgKey(tx);
+      if (!active.ok())
+        return absl::IsNotFound(active.status()) ? absl::OkStatus() : active.status();
+      return SignIfUnsigned(tx, *std::move(active), keys_).status();
+    }
     if (!absl::IsNotFound(existing.status())) return existing.status();
     CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
                         MakeOrgKey(tx, org_id, 1, keys_, pinned_root_versions));

@@ -15,11 +15,25 @@ namespace credvault::server {
 // Conversions between the stored and the crypto form of an org key, and the one way the
 // decrypt tier unseals an org private key.
 
-// DATA_LOSS (reason INTEGRITY_FAILURE) when the stored fields have the wrong sizes.
+// DATA_LOSS (reason INTEGRITY_FAILURE) when the stored fields have the wrong sizes. A record
+// made before records were signed (IsUnsigned) converts with directory key version 0, which
+// no pin matches: nothing verifies it until the key authority signs it (SignIfUnsigned).
 absl::StatusOr<crypto::OrgKeyRecord> ToOrgKeyRecord(const storage::OrgKey& key,
                                                     std::vector<std::uint8_t> sealed_private_key);
 
 storage::NewOrgKey ToNewOrgKey(const crypto::OrgKeyRecord& record);
+
+bool IsUnsigned(const storage::OrgKey& key);
+
+// Key authority, in `tx` (decrypt or admin role): `key` signed by the key directory key,
+// stored if it was unsigned. An unsigned record is signed only if its writer authenticator
+// verifies (crypto::SignLegacyOrgKeyRecord).
+absl::StatusOr<storage::OrgKey> SignIfUnsigned(storage::Transaction& tx, storage::OrgKey key,
+                                               const DecryptTierKeys& keys);
+
+// Key authority: what re-signs a stored record in another state (storage::OrgStore calls
+// it for rotations, retirements and destruction). Unsigned records are signed first.
+storage::OrgKeyResigner ResignerFor(const DecryptTierKeys& keys);
 
 // Reads key `version` of the org of `tx` and unseals it with the root key it names.
 // DATA_LOSS when the version does not exist or the record fails its checks;
@@ -31,6 +45,10 @@ absl::StatusOr<crypto::OrgPrivateKey> LoadOrgPrivateKey(storage::Transaction& tx
 // The decrypt tier seals org keys only to root keys it unwrapped itself with the seal key,
 // so it pins them by their own public half.
 absl::StatusOr<crypto::PinnedRootPublicKey> PinUnwrappedRoot(const crypto::RootPrivateKey& root);
+
+// A pin of root key `version`, which this decrypt tier unwrapped itself (for its own
+// sealing checks).
+absl::StatusOr<crypto::RootKeyPins> PinRootFor(const DecryptTierKeys& keys, std::uint32_t version);
 
 // Key authority (decrypt tier): a new org key pair `version` for `org_id`, sealed to the
 // ACTIVE root key in the database (which may have been made by a rotation on another

@@ -92,10 +92,14 @@ absl::StatusOr<bool> ResealWorker::RunOrgKeyBatch(const std::string& org_id) {
       return fail(absl::FailedPreconditionError(
           "org key version " + std::to_string(job.to_version) + " is no longer the active one"));
     }
-    absl::StatusOr<crypto::OrgKeyRecord> record = ToOrgKeyRecord(active, {});
+    absl::StatusOr<storage::OrgKey> signed_active = SignIfUnsigned(tx, active, keys_);
+    if (!signed_active.ok()) return fail(signed_active.status());
+    absl::StatusOr<crypto::OrgKeyRecord> record = ToOrgKeyRecord(*signed_active, {});
     if (!record.ok()) return fail(record.status());
+    absl::StatusOr<crypto::RootKeyPins> roots = PinRootFor(keys_, record->root_key_version);
+    if (!roots.ok()) return fail(roots.status());
     absl::StatusOr<crypto::VerifiedOrgPublicKey> target =
-        crypto::VerifyOrgKeyRecord(*record, *keys_.writer_keys.Get());
+        crypto::VerifyOrgKeyRecordForSealing(*record, keys_.directory_pins, *roots);
     if (!target.ok()) return fail(target.status());
 
     std::optional<std::pair<std::string, std::int64_t>> after;
@@ -149,7 +153,8 @@ absl::StatusOr<bool> ResealWorker::RunOrgKeyBatch(const std::string& org_id) {
       job.cursor_version = 0;
       return jobs_.Update(tx, job);
     }
-    CV_ASSIGN_OR_RETURN(const std::vector<std::int32_t> retired, orgs_.RetireRetiringKeys(tx));
+    CV_ASSIGN_OR_RETURN(const std::vector<std::int32_t> retired,
+                        orgs_.RetireRetiringKeys(tx, ResignerFor(keys_)));
     std::string retired_list;
     for (const std::int32_t version : retired) {
       if (!retired_list.empty()) retired_list += ",";
@@ -181,12 +186,13 @@ absl::Status ResealWorker::ResealOrgKeys(const std::string& org_id, std::uint32_
         const std::vector<storage::SealedOrgKey> stale,
         orgs_.LockKeysNotSealedToRoot(tx, static_cast<std::int32_t>(to_root_version)));
     for (const storage::SealedOrgKey& sealed : stale) {
+      CV_ASSIGN_OR_RETURN(const storage::OrgKey signed_key, SignIfUnsigned(tx, sealed.key, keys_));
       CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                          ToOrgKeyRecord(sealed.key, sealed.sealed_private_key));
+                          ToOrgKeyRecord(signed_key, sealed.sealed_private_key));
       CV_ASSIGN_OR_RETURN(const crypto::RootPrivateKey* old_root,
                           keys_.Root(record.root_key_version));
-      absl::StatusOr<crypto::OrgKeyRecord> resealed =
-          crypto::ResealOrgKeyRecord(record, *old_root, pinned, *keys_.writer_keys.Get());
+      absl::StatusOr<crypto::OrgKeyRecord> resealed = crypto::ResealOrgKeyRecord(
+          record, *old_root, pinned, keys_.directory_pins, keys_.directory_signer());
       if (!resealed.ok()) {
         return absl::Status(resealed.status().code(),
                             "org " + org_id + ": " + std::string(resealed.status().message()));

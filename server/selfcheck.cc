@@ -6,6 +6,7 @@
 
 #include "crypto/audit_chain.h"
 #include "crypto/envelope.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
@@ -70,11 +71,18 @@ int RunSelfCheck(std::ostream& out) {
 
   auto pinned = pins->Pin(1, sealed_root->public_key);
   if (!pinned.ok()) return check.Fail("root pin", pinned.status()), 1;
-  auto record = CreateOrgKey("demo-org", 1, *pinned, *writer_keys);
+  auto directory_seed = KeyBuffer::Generate(kKeyDirectorySeedSize);
+  if (!directory_seed.ok()) return check.Fail("key directory key", directory_seed.status()), 1;
+  auto directory_signer = KeyDirectorySigner::FromSeed(1, *directory_seed);
+  if (!directory_signer.ok()) return check.Fail("key directory key", directory_signer.status()), 1;
+  const KeyDirectoryPins directory_pins = KeyDirectoryPins::Of(*directory_signer);
+  auto record = CreateOrgKey("demo-org", 1, *pinned, *directory_signer);
   if (!record.ok()) return check.Fail("org key", record.status()), 1;
-  check.Pass("org key v1 for demo-org made on the write side, private half sealed to root v1");
+  check.Pass(
+      "org key v1 for demo-org made by the key authority, private half sealed to root v1, "
+      "record signed by the key directory key");
 
-  auto org_public = VerifyOrgKeyRecord(*record, *writer_keys);
+  auto org_public = VerifyOrgKeyRecordForSealing(*record, directory_pins, *pins);
   if (!org_public.ok()) return check.Fail("org key record", org_public.status()), 1;
   const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("demo secret value"));
   const CredentialBinding binding{"demo-org", "crm/api-key", 1};
@@ -83,7 +91,7 @@ int RunSelfCheck(std::ostream& out) {
   check.Pass("envelope built with public keys only: " + std::to_string(envelope->size()) +
              " bytes for a " + std::to_string(secret.size()) + "-byte secret");
 
-  auto org_private = UnsealOrgPrivateKey(*record, *root, *writer_keys);
+  auto org_private = UnsealOrgPrivateKey(*record, *root, directory_pins);
   if (!org_private.ok()) return check.Fail("org key unseal", org_private.status()), 1;
   auto parsed = ParseEnvelope(*envelope);
   if (!parsed.ok()) return check.Fail("parse", parsed.status()), 1;
@@ -110,7 +118,7 @@ int RunSelfCheck(std::ostream& out) {
   OrgKeyRecord substituted = *record;
   substituted.public_key = GenerateX25519KeyPair()->public_key;
   check.ExpectRefused("org key record with a substituted public key",
-                      VerifyOrgKeyRecord(substituted, *writer_keys).status(),
+                      VerifyOrgKeyRecordForSealing(substituted, directory_pins, *pins).status(),
                       absl::StatusCode::kDataLoss);
 
   AuditHash head = AuditChainGenesis("demo-org");

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -558,6 +559,37 @@ int RunInitRootKeyCommand(const std::vector<std::string_view>& args) {
     std::copy(root.public_key.begin(), root.public_key.end(), public_key.begin());
     std::cout << root.version << ": " << crypto::RootKeyFingerprint(public_key) << "\n";
   }
+  return 0;
+}
+
+int RunKeyDirectoryPinsCommand(const std::vector<std::string_view>& args) {
+  absl::StatusOr<CommonFlags> flags = ParseFlags(args, /*accept_overrides=*/false);
+  if (!flags.ok() || flags->help) {
+    std::cerr << "usage: credvaultd key-directory-pins --config=FILE\n\n"
+                 "Prints the public half of every key directory signing key of a decrypt-tier\n"
+                 "configuration, one `version: key` line each, for keys.key_directory_pins.\n";
+    return flags.ok() ? 0 : 2;
+  }
+  DisableCoreDumps();
+  const ProcessEnvironment environment;
+  absl::StatusOr<Config> config = LoadConfig(flags->config_path, environment);
+  if (!config.ok()) {
+    std::cerr << "credvaultd: configuration:\n" << config.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::vector<crypto::KeyDirectorySigner>> signers =
+      LoadKeyDirectorySigners(config->keys);
+  if (!signers.ok()) return Report(signers.status(), "keys.key_directory_signing_keys"), 1;
+  if (signers->empty()) {
+    std::cerr << "credvaultd key-directory-pins: the configuration has no "
+                 "keys.key_directory_signing_keys\n";
+    return 2;
+  }
+  std::map<std::uint32_t, std::string> pins;
+  for (const crypto::KeyDirectorySigner& signer : *signers) {
+    pins[signer.version()] = crypto::KeyDirectoryPublicKeyHex(signer.public_key());
+  }
+  for (const auto& [version, pin] : pins) std::cout << version << ": " << pin << "\n";
   return 0;
 }
 

@@ -14,6 +14,7 @@ int RunServeCommand(const std::vector<std::string_view>& args);
 // key version 1 if the database has none, and prints the pin of every root key for the
 // write tier's keys.root_key_pins.
 int RunInitRootKeyCommand(const std::vector<std::string_view>& args);
+int RunKeyDirectoryPinsCommand(const std::vector<std::string_view>& args);
 
 }  // namespace credvault::server
 

@@ -1,5 +1,7 @@
 #include "storage/org_store.h"
 
+#include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -11,23 +13,17 @@ namespace {
   "org_id, version, public_key, root_key_version, writer_key_version, "        \
   "authenticator, state, (extract(epoch FROM created_at) * 1000000)::bigint, " \
   "(extract(epoch FROM retired_at) * 1000000)::bigint, "                       \
-  "(extract(epoch FROM destroyed_at) * 1000000)::bigint"
+  "(extract(epoch FROM destroyed_at) * 1000000)::bigint, directory_key_version, signature"
 
-constexpr Statement kInsertOrg{"orgs.insert",
-                               "INSERT INTO orgs (org_id, state) VALUES ($1, 'ACTIVE')"};
+constexpr Statement kCreateOrg{"orgs.create", "SELECT credvault_create_org($1)"};
 constexpr Statement kGetOrg{
     "orgs.get",
     "SELECT org_id, state, (extract(epoch FROM created_at) * 1000000)::bigint, "
     "(extract(epoch FROM destroyed_at) * 1000000)::bigint FROM orgs WHERE org_id = $1"};
-constexpr Statement kLockOrg{"orgs.lock", "SELECT state FROM orgs WHERE org_id = $1 FOR UPDATE"};
-constexpr Statement kInsertOrgKey{
-    "org_keys.insert",
-    "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
-    "root_key_version, writer_key_version, authenticator, state) "
-    "VALUES ($1, $2, $3::bytea, $4::bytea, $5, $6, $7::bytea, 'ACTIVE')"};
-constexpr Statement kRetireActiveKey{"org_keys.retire_active",
-                                     "UPDATE org_keys SET state = 'RETIRING', retired_at = now() "
-                                     "WHERE org_id = $1 AND state = 'ACTIVE'"};
+constexpr Statement kLockOrg{"orgs.lock", "SELECT credvault_lock_org($1)"};
+constexpr Statement kStoreKey{
+    "org_keys.store",
+    "SELECT credvault_store_org_key($1, $2, $3::bytea, $4::bytea, $5, $6, $7, $8::bytea)"};
 constexpr Statement kListOrgKeys{"org_keys.list",
                                  "SELECT " CREDVAULT_ORG_KEY_COLUMNS
                                  " FROM org_keys WHERE org_id = $1 ORDER BY version"};
@@ -37,65 +33,45 @@ constexpr Statement kGetActiveOrgKey{"org_keys.get_active",
 constexpr Statement kGetSealedPrivateKey{
     "org_keys.get_sealed_private_key",
     "SELECT sealed_private_key FROM org_keys WHERE org_id = $1 AND version = $2"};
-constexpr Statement kDestroyKeys{
-    "org_keys.destroy",
-    "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL, "
-    "destroyed_at = now(), retired_at = coalesce(retired_at, now()) "
-    "WHERE org_id = $1 AND state <> 'DESTROYED'"};
-constexpr Statement kDestroyOrg{"orgs.destroy",
-                                "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now() "
-                                "WHERE org_id = $1 AND state <> 'DESTROYED'"};
-
-constexpr Statement kLockKeysNotSealedToRoot{
-    "org_keys.lock_not_sealed_to_root",
+constexpr Statement kMarkOrgDestroyed{"orgs.mark_destroyed",
+                                      "SELECT credvault_mark_org_destroyed($1)"};
+constexpr Statement kKeysNotSealedToRoot{
+    "org_keys.not_sealed_to_root",
     "SELECT " CREDVAULT_ORG_KEY_COLUMNS
     ", sealed_private_key FROM org_keys WHERE org_id = $1 AND root_key_version <> $2 "
-    "AND state <> 'DESTROYED' ORDER BY version FOR UPDATE"};
-constexpr Statement kReplaceSealedPrivateKey{
-    "org_keys.replace_sealed_private_key",
-    "UPDATE org_keys SET sealed_private_key = $3::bytea, root_key_version = $4, "
-    "writer_key_version = $5, authenticator = $6::bytea "
-    "WHERE org_id = $1 AND version = $2 AND root_key_version = $7 AND state <> 'DESTROYED' "
-    "AND public_key = $8::bytea"};
-constexpr Statement kRetireRetiringKeys{
-    "org_keys.retire_retiring",
-    "UPDATE org_keys SET state = 'RETIRED' WHERE org_id = $1 AND state = 'RETIRING' "
-    "RETURNING version"};
-
-constexpr Statement kKeyState{
-    "org_keys.state",
-    "SELECT state FROM org_keys WHERE org_id = $1 AND version = $2 FOR NO KEY UPDATE"};
-constexpr Statement kDestroyRetiredKey{
-    "org_keys.destroy_retired",
-    "UPDATE org_keys SET state = 'DESTROYED', sealed_private_key = NULL, destroyed_at = now() "
-    "WHERE org_id = $1 AND version = $2 AND state = 'RETIRED' AND NOT EXISTS ("
-    "SELECT 1 FROM credentials c WHERE c.org_id = $1 AND c.org_key_version = $2 "
+    "AND state <> 'DESTROYED' ORDER BY version"};
+constexpr Statement kRootKeyVersionOf{
+    "org_keys.root_key_version_of",
+    "SELECT root_key_version, state FROM org_keys WHERE org_id = $1 AND version = $2"};
+constexpr Statement kKeyInUse{
+    "org_keys.in_use",
+    "SELECT EXISTS (SELECT 1 FROM credentials c WHERE c.org_id = $1 AND c.org_key_version = $2 "
     "AND NOT c.erased)"};
 
 #undef CREDVAULT_ORG_KEY_COLUMNS
+
+constexpr std::string_view kStateNames[] = {"ACTIVE", "RETIRING", "RETIRED", "DESTROYED"};
+
+std::string_view StateName(OrgKeyState state) { return kStateNames[static_cast<int>(state)]; }
 
 absl::Status ValidateNewKey(const NewOrgKey& key) {
   if (key.version < 1) return absl::InvalidArgumentError("org key version: must be positive");
   if (key.public_key.size() != 32) {
     return absl::InvalidArgumentError("org public key: must be 32 bytes");
   }
-  if (key.sealed_private_key.empty()) {
-    return absl::InvalidArgumentError("org sealed private key: must not be empty");
+  if (key.signature.size() != 64 || key.directory_key_version < 1) {
+    return absl::InvalidArgumentError("org key record: must be signed");
   }
-  if (key.authenticator.size() != 32) {
-    return absl::InvalidArgumentError("org key authenticator: must be 32 bytes");
-  }
-  if (key.root_key_version < 1 || key.writer_key_version < 1) {
-    return absl::InvalidArgumentError("org key: root and writer key versions must be positive");
+  if (key.root_key_version < 1) {
+    return absl::InvalidArgumentError("org key: root key version must be positive");
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<OrgKeyState> ParseKeyState(std::string_view state) {
-  if (state == "ACTIVE") return OrgKeyState::kActive;
-  if (state == "RETIRING") return OrgKeyState::kRetiring;
-  if (state == "RETIRED") return OrgKeyState::kRetired;
-  if (state == "DESTROYED") return OrgKeyState::kDestroyed;
+  for (int i = 0; i < 4; ++i) {
+    if (state == kStateNames[i]) return static_cast<OrgKeyState>(i);
+  }
   return absl::InternalError("org_keys.state: unknown value");
 }
 
@@ -107,38 +83,57 @@ absl::StatusOr<OrgKey> OrgKeyFromRow(const Row& row) {
   CV_ASSIGN_OR_RETURN(key.public_key, row.Bytes(2));
   CV_ASSIGN_OR_RETURN(const std::int64_t root_version, row.Int(3));
   key.root_key_version = static_cast<std::int32_t>(root_version);
-  CV_ASSIGN_OR_RETURN(const std::int64_t writer_version, row.Int(4));
-  key.writer_key_version = static_cast<std::int32_t>(writer_version);
-  CV_ASSIGN_OR_RETURN(key.authenticator, row.Bytes(5));
+  if (!row.IsNull(4)) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t writer_version, row.Int(4));
+    key.writer_key_version = static_cast<std::int32_t>(writer_version);
+    CV_ASSIGN_OR_RETURN(key.authenticator, row.Bytes(5));
+  }
   CV_ASSIGN_OR_RETURN(const std::string state, row.Text(6));
   CV_ASSIGN_OR_RETURN(key.state, ParseKeyState(state));
   CV_ASSIGN_OR_RETURN(key.created_at, row.Micros(7));
   CV_ASSIGN_OR_RETURN(key.retired_at, row.OptionalMicros(8));
   CV_ASSIGN_OR_RETURN(key.destroyed_at, row.OptionalMicros(9));
+  if (!row.IsNull(10)) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t directory_version, row.Int(10));
+    key.directory_key_version = static_cast<std::int32_t>(directory_version);
+    CV_ASSIGN_OR_RETURN(key.signature, row.Bytes(11));
+  }
   return key;
 }
 
-absl::Status InsertKey(Transaction& tx, const NewOrgKey& key) {
+absl::Status Store(Transaction& tx, const NewOrgKey& key) {
+  CV_RETURN_IF_ERROR(ValidateNewKey(key));
+  const bool destroyed = key.state == OrgKeyState::kDestroyed;
   return tx
       .Execute(
-          kInsertOrgKey,
+          kStoreKey,
           {SqlParam::Text(tx.org_id()), SqlParam::Int(key.version), SqlParam::Bytes(key.public_key),
-           SqlParam::Bytes(key.sealed_private_key), SqlParam::Int(key.root_key_version),
-           SqlParam::Int(key.writer_key_version), SqlParam::Bytes(key.authenticator)})
+           destroyed || key.sealed_private_key.empty() ? SqlParam::Null()
+                                                       : SqlParam::Bytes(key.sealed_private_key),
+           SqlParam::Int(key.root_key_version), SqlParam::Text(StateName(key.state)),
+           SqlParam::Int(key.directory_key_version), SqlParam::Bytes(key.signature)})
       .status();
+}
+
+absl::StatusOr<std::string> LockOrg(Transaction& tx) {
+  absl::StatusOr<Row> row = tx.ExecuteOne(kLockOrg, {SqlParam::Text(tx.org_id())});
+  if (!row.ok()) return row.status();
+  if (row->IsNull(0)) return absl::NotFoundError("org not found");
+  return row->Text(0);
 }
 
 }  // namespace
 
 absl::Status OrgStore::CreateOrg(Transaction& tx, const NewOrgKey& first_key) const {
   CV_RETURN_IF_ERROR(ValidateNewKey(first_key));
-  if (first_key.version != 1) {
-    return absl::InvalidArgumentError("first org key: version must be 1");
+  if (first_key.version != 1 || first_key.state != OrgKeyState::kActive ||
+      first_key.sealed_private_key.empty()) {
+    return absl::InvalidArgumentError("first org key: must be version 1, ACTIVE and sealed");
   }
-  absl::Status inserted = tx.Execute(kInsertOrg, {SqlParam::Text(tx.org_id())}).status();
-  if (absl::IsAlreadyExists(inserted)) return absl::AlreadyExistsError("org already exists");
-  CV_RETURN_IF_ERROR(inserted);
-  return InsertKey(tx, first_key);
+  absl::Status created = tx.Execute(kCreateOrg, {SqlParam::Text(tx.org_id())}).status();
+  if (absl::IsAlreadyExists(created)) return absl::AlreadyExistsError("org already exists");
+  CV_RETURN_IF_ERROR(created);
+  return Store(tx, first_key);
 }
 
 absl::StatusOr<Org> OrgStore::GetOrg(Transaction& tx) const {
@@ -154,22 +149,29 @@ absl::StatusOr<Org> OrgStore::GetOrg(Transaction& tx) const {
   return org;
 }
 
-absl::Status OrgStore::RotateOrgKey(Transaction& tx, const NewOrgKey& key) const {
+absl::Status OrgStore::StoreKey(Transaction& tx, const NewOrgKey& key) const {
+  return Store(tx, key);
+}
+
+absl::Status OrgStore::RotateOrgKey(Transaction& tx, const NewOrgKey& key,
+                                    const OrgKeyResigner& resign) const {
   CV_RETURN_IF_ERROR(ValidateNewKey(key));
-  const SqlParam org = SqlParam::Text(tx.org_id());
   // Locking the org row orders concurrent rotations and destruction.
-  absl::StatusOr<Row> row = tx.ExecuteOne(kLockOrg, {org});
-  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org not found");
-  if (!row.ok()) return row.status();
-  CV_ASSIGN_OR_RETURN(const std::string state, row->Text(0));
+  CV_ASSIGN_OR_RETURN(const std::string state, LockOrg(tx));
   if (state != "ACTIVE") return absl::FailedPreconditionError("org is destroyed");
-  CV_RETURN_IF_ERROR(tx.Execute(kRetireActiveKey, {org}).status());
-  absl::Status inserted = InsertKey(tx, key);
-  if (absl::IsAlreadyExists(inserted)) {
-    return absl::AlreadyExistsError("org key version " + std::to_string(key.version) +
-                                    " already exists");
+  CV_ASSIGN_OR_RETURN(const std::vector<OrgKey> keys, ListOrgKeys(tx));
+  for (const OrgKey& existing : keys) {
+    if (existing.version == key.version) {
+      return absl::AlreadyExistsError("org key version " + std::to_string(key.version) +
+                                      " already exists");
+    }
   }
-  return inserted;
+  for (const OrgKey& existing : keys) {
+    if (existing.state != OrgKeyState::kActive) continue;
+    CV_ASSIGN_OR_RETURN(const NewOrgKey retiring, resign(existing, OrgKeyState::kRetiring));
+    CV_RETURN_IF_ERROR(Store(tx, retiring));
+  }
+  return Store(tx, key);
 }
 
 absl::StatusOr<std::vector<OrgKey>> OrgStore::ListOrgKeys(Transaction& tx) const {
@@ -206,14 +208,14 @@ absl::StatusOr<std::vector<std::uint8_t>> OrgStore::GetSealedPrivateKey(
 absl::StatusOr<std::vector<SealedOrgKey>> OrgStore::LockKeysNotSealedToRoot(
     Transaction& tx, std::int32_t root_key_version) const {
   CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
-                      tx.Execute(kLockKeysNotSealedToRoot,
+                      tx.Execute(kKeysNotSealedToRoot,
                                  {SqlParam::Text(tx.org_id()), SqlParam::Int(root_key_version)}));
   std::vector<SealedOrgKey> keys;
   keys.reserve(rows.size());
   for (const Row& row : rows) {
     SealedOrgKey sealed;
     CV_ASSIGN_OR_RETURN(sealed.key, OrgKeyFromRow(row));
-    CV_ASSIGN_OR_RETURN(sealed.sealed_private_key, row.Bytes(10));
+    CV_ASSIGN_OR_RETURN(sealed.sealed_private_key, row.Bytes(12));
     keys.push_back(std::move(sealed));
   }
   return keys;
@@ -223,60 +225,71 @@ absl::Status OrgStore::ReplaceSealedPrivateKey(Transaction& tx,
                                                std::int32_t expected_root_key_version,
                                                const NewOrgKey& key) const {
   CV_RETURN_IF_ERROR(ValidateNewKey(key));
-  CV_ASSIGN_OR_RETURN(
-      const std::size_t updated,
-      tx.ExecuteCount(kReplaceSealedPrivateKey,
-                      {SqlParam::Text(tx.org_id()), SqlParam::Int(key.version),
-                       SqlParam::Bytes(key.sealed_private_key), SqlParam::Int(key.root_key_version),
-                       SqlParam::Int(key.writer_key_version), SqlParam::Bytes(key.authenticator),
-                       SqlParam::Int(expected_root_key_version), SqlParam::Bytes(key.public_key)}));
-  if (updated == 1) return absl::OkStatus();
-  return absl::AbortedError("org key version " + std::to_string(key.version) +
-                            " is no longer sealed to root key version " +
-                            std::to_string(expected_root_key_version));
+  if (key.sealed_private_key.empty()) {
+    return absl::InvalidArgumentError("re-sealed org key: the sealed private half is missing");
+  }
+  absl::StatusOr<Row> row =
+      tx.ExecuteOne(kRootKeyVersionOf, {SqlParam::Text(tx.org_id()), SqlParam::Int(key.version)});
+  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org key not found");
+  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const std::int64_t current_root, row->Int(0));
+  CV_ASSIGN_OR_RETURN(const std::string state, row->Text(1));
+  if (state == "DESTROYED") return absl::NotFoundError("org key was destroyed");
+  if (current_root != expected_root_key_version) {
+    return absl::AbortedError("org key version " + std::to_string(key.version) +
+                              " is no longer sealed to root key version " +
+                              std::to_string(expected_root_key_version));
+  }
+  return Store(tx, key);
 }
 
-absl::StatusOr<std::vector<std::int32_t>> OrgStore::RetireRetiringKeys(Transaction& tx) const {
-  CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
-                      tx.Execute(kRetireRetiringKeys, {SqlParam::Text(tx.org_id())}));
+absl::StatusOr<std::vector<std::int32_t>> OrgStore::RetireRetiringKeys(
+    Transaction& tx, const OrgKeyResigner& resign) const {
+  CV_ASSIGN_OR_RETURN(const std::vector<OrgKey> keys, ListOrgKeys(tx));
   std::vector<std::int32_t> versions;
-  for (const Row& row : rows) {
-    CV_ASSIGN_OR_RETURN(const std::int64_t version, row.Int(0));
-    versions.push_back(static_cast<std::int32_t>(version));
+  for (const OrgKey& key : keys) {
+    if (key.state != OrgKeyState::kRetiring) continue;
+    CV_ASSIGN_OR_RETURN(const NewOrgKey retired, resign(key, OrgKeyState::kRetired));
+    CV_RETURN_IF_ERROR(Store(tx, retired));
+    versions.push_back(key.version);
   }
   return versions;
 }
 
-absl::StatusOr<bool> OrgStore::DestroyRetiredKey(Transaction& tx, std::int32_t version) const {
-  const SqlParam org = SqlParam::Text(tx.org_id());
-  const SqlParam version_param = SqlParam::Int(version);
-  absl::StatusOr<Row> row = tx.ExecuteOne(kKeyState, {org, version_param});
-  if (absl::IsNotFound(row.status())) {
+absl::StatusOr<bool> OrgStore::DestroyRetiredKey(Transaction& tx, std::int32_t version,
+                                                 const OrgKeyResigner& resign) const {
+  CV_ASSIGN_OR_RETURN(const std::vector<OrgKey> keys, ListOrgKeys(tx));
+  const auto found = std::find_if(keys.begin(), keys.end(),
+                                  [&](const OrgKey& key) { return key.version == version; });
+  if (found == keys.end()) {
     return absl::NotFoundError("org key version " + std::to_string(version) + " does not exist");
   }
-  if (!row.ok()) return row.status();
-  CV_ASSIGN_OR_RETURN(const std::string state, row->Text(0));
-  if (state == "DESTROYED") return false;
-  if (state != "RETIRED") {
+  if (found->state == OrgKeyState::kDestroyed) return false;
+  if (found->state != OrgKeyState::kRetired) {
     return absl::FailedPreconditionError("org key version " + std::to_string(version) + " is " +
-                                         state + ", not RETIRED");
+                                         std::string(StateName(found->state)) + ", not RETIRED");
   }
-  CV_ASSIGN_OR_RETURN(const std::size_t destroyed,
-                      tx.ExecuteCount(kDestroyRetiredKey, {org, version_param}));
-  if (destroyed != 1) {
+  CV_ASSIGN_OR_RETURN(const Row in_use, tx.ExecuteOne(kKeyInUse, {SqlParam::Text(tx.org_id()),
+                                                                  SqlParam::Int(version)}));
+  CV_ASSIGN_OR_RETURN(const bool used, in_use.Bool(0));
+  if (used) {
     return absl::FailedPreconditionError("org key version " + std::to_string(version) +
                                          " still has credential versions sealed to it");
   }
+  CV_ASSIGN_OR_RETURN(const NewOrgKey destroyed, resign(*found, OrgKeyState::kDestroyed));
+  CV_RETURN_IF_ERROR(Store(tx, destroyed));
   return true;
 }
 
-absl::Status OrgStore::MarkDestroyed(Transaction& tx) const {
-  const SqlParam org = SqlParam::Text(tx.org_id());
-  absl::StatusOr<Row> row = tx.ExecuteOne(kLockOrg, {org});
-  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org not found");
-  if (!row.ok()) return row.status();
-  CV_RETURN_IF_ERROR(tx.Execute(kDestroyKeys, {org}).status());
-  return tx.Execute(kDestroyOrg, {org}).status();
+absl::Status OrgStore::MarkDestroyed(Transaction& tx, const OrgKeyResigner& resign) const {
+  CV_RETURN_IF_ERROR(LockOrg(tx).status());
+  CV_ASSIGN_OR_RETURN(const std::vector<OrgKey> keys, ListOrgKeys(tx));
+  for (const OrgKey& key : keys) {
+    if (key.state == OrgKeyState::kDestroyed) continue;
+    CV_ASSIGN_OR_RETURN(const NewOrgKey destroyed, resign(key, OrgKeyState::kDestroyed));
+    CV_RETURN_IF_ERROR(Store(tx, destroyed));
+  }
+  return tx.Execute(kMarkOrgDestroyed, {SqlParam::Text(tx.org_id())}).status();
 }
 
 }  // namespace credvault::storage

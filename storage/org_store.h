@@ -2,6 +2,7 @@
 #define CREDVAULT_STORAGE_ORG_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,15 +24,20 @@ struct Org {
   std::optional<absl::Time> destroyed_at;
 };
 
-// The public side of an org key: what the write tier reads and checks before sealing.
+// An org key record as stored: the public side, which every role reads. The write tier
+// seals only to an ACTIVE record whose key directory signature verifies (crypto/org_key.h).
 struct OrgKey {
   std::string org_id;
   std::int32_t version = 0;
   std::vector<std::uint8_t> public_key;  // X25519, 32 bytes
   std::int32_t root_key_version = 0;
-  std::int32_t writer_key_version = 0;
-  std::vector<std::uint8_t> authenticator;  // 32 bytes
   OrgKeyState state = OrgKeyState::kActive;
+  // The key directory signature; absent on records made before records were signed, which
+  // carry only a writer authenticator until the key authority signs them.
+  std::optional<std::int32_t> directory_key_version;
+  std::vector<std::uint8_t> signature;  // 64 bytes, or empty
+  std::optional<std::int32_t> writer_key_version;
+  std::vector<std::uint8_t> authenticator;  // 32 bytes, or empty
   absl::Time created_at;
   std::optional<absl::Time> retired_at;    // when it stopped being ACTIVE
   std::optional<absl::Time> destroyed_at;  // when its private half was destroyed
@@ -43,28 +49,44 @@ struct SealedOrgKey {
   std::vector<std::uint8_t> sealed_private_key;
 };
 
+// A record the key authority signed, to be stored.
 struct NewOrgKey {
   std::int32_t version = 0;
-  std::vector<std::uint8_t> public_key;          // 32 bytes
-  std::vector<std::uint8_t> sealed_private_key;  // sealed to the root public key
+  std::vector<std::uint8_t> public_key;  // 32 bytes
+  // Sealed to the root public key. Empty keeps the stored one (a state change); a DESTROYED
+  // record always loses it.
+  std::vector<std::uint8_t> sealed_private_key;
   std::int32_t root_key_version = 0;
-  std::int32_t writer_key_version = 0;
-  std::vector<std::uint8_t> authenticator;  // 32 bytes
+  OrgKeyState state = OrgKeyState::kActive;
+  std::int32_t directory_key_version = 0;
+  std::vector<std::uint8_t> signature;  // 64 bytes
 };
 
-// Orgs and their key pairs, for the org of the transaction. Stateless.
+// Signs `key` again in `new_state` (the key authority's signer; see crypto/org_key.h).
+using OrgKeyResigner =
+    std::function<absl::StatusOr<NewOrgKey>(const OrgKey& key, OrgKeyState new_state)>;
+
+// Orgs and their key records, for the org of the transaction. Stateless. No request role
+// writes orgs or org_keys directly: records go through credvault_store_org_key, which
+// keeps versions growing, the state moving only forward and the public key fixed
+// (storage/migrations/0009_org_key_signatures.sql).
 class OrgStore {
  public:
-  // Write or admin role: creates the org with `first_key` (version 1) as its ACTIVE key.
-  // ALREADY_EXISTS if the org exists.
+  // Key authority (decrypt or admin role): creates the org with `first_key` (version 1,
+  // ACTIVE). ALREADY_EXISTS if the org exists.
   absl::Status CreateOrg(Transaction& tx, const NewOrgKey& first_key) const;
 
   // NOT_FOUND if the org does not exist.
   absl::StatusOr<Org> GetOrg(Transaction& tx) const;
 
-  // Admin role, key rotation: `key` becomes ACTIVE and the previous ACTIVE key RETIRING.
-  // FAILED_PRECONDITION if the org is destroyed; ALREADY_EXISTS if the version is taken.
-  absl::Status RotateOrgKey(Transaction& tx, const NewOrgKey& key) const;
+  // Key authority: stores a signed record (a new version, a state change or a re-seal).
+  absl::Status StoreKey(Transaction& tx, const NewOrgKey& key) const;
+
+  // Admin role, key rotation: the ACTIVE key becomes RETIRING (signed again by `resign`)
+  // and `key` becomes ACTIVE. FAILED_PRECONDITION if the org is destroyed; ALREADY_EXISTS
+  // if the version is taken.
+  absl::Status RotateOrgKey(Transaction& tx, const NewOrgKey& key,
+                            const OrgKeyResigner& resign) const;
 
   // All keys of the org, oldest first.
   absl::StatusOr<std::vector<OrgKey>> ListOrgKeys(Transaction& tx) const;
@@ -78,29 +100,32 @@ class OrgStore {
                                                                 std::int32_t version) const;
 
   // Decrypt role, root key re-seal: the keys of the org still holding a private half that
-  // is sealed to a root key other than `root_key_version`, locked for the transaction.
+  // is sealed to a root key other than `root_key_version`.
   absl::StatusOr<std::vector<SealedOrgKey>> LockKeysNotSealedToRoot(
       Transaction& tx, std::int32_t root_key_version) const;
 
-  // Decrypt role, root key re-seal: replaces the sealed private half, root key version and
-  // authenticator of key `key.version` if it is still sealed to `expected_root_key_version`
+  // Decrypt role, root key re-seal: stores `key` (its new sealed half, root key version and
+  // signature) if the stored record is still sealed to `expected_root_key_version`
   // (ABORTED otherwise; NOT_FOUND if it is gone or destroyed).
   absl::Status ReplaceSealedPrivateKey(Transaction& tx, std::int32_t expected_root_key_version,
                                        const NewOrgKey& key) const;
 
-  // Decrypt role, end of an org key re-seal: every RETIRING key becomes RETIRED. Returns the
-  // versions retired.
-  absl::StatusOr<std::vector<std::int32_t>> RetireRetiringKeys(Transaction& tx) const;
+  // Decrypt role, end of an org key re-seal: every RETIRING key becomes RETIRED (signed
+  // again by `resign`). Returns the versions retired.
+  absl::StatusOr<std::vector<std::int32_t>> RetireRetiringKeys(Transaction& tx,
+                                                               const OrgKeyResigner& resign) const;
 
   // Admin role: destroys the private half of RETIRED key `version` when no unerased
   // credential version is sealed to it. Returns false if it was already DESTROYED.
   // NOT_FOUND if the version does not exist; FAILED_PRECONDITION if it is not RETIRED or
   // still in use.
-  absl::StatusOr<bool> DestroyRetiredKey(Transaction& tx, std::int32_t version) const;
+  absl::StatusOr<bool> DestroyRetiredKey(Transaction& tx, std::int32_t version,
+                                         const OrgKeyResigner& resign) const;
 
   // Admin role, crypto-shredding: every key of the org becomes DESTROYED and loses its
-  // sealed private half; the org becomes DESTROYED. Idempotent.
-  absl::Status MarkDestroyed(Transaction& tx) const;
+  // sealed private half (each signed again by `resign`); the org becomes DESTROYED.
+  // Idempotent.
+  absl::Status MarkDestroyed(Transaction& tx, const OrgKeyResigner& resign) const;
 };
 
 }  // namespace credvault::storage

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "crypto/key_directory.h"
 #include "crypto/root_key.h"
 #include "server/config/address.h"
 #include "server/config/config_schema.h"
@@ -188,6 +189,32 @@ void ValidateKeys(const Config& config, Problems& problems) {
     problems.Add("keys.writer_keys.current",
                  absl::StrCat("version ", keys.writer_keys->current,
                               " is not listed in keys.writer_keys.files"));
+  }
+
+  if (keys.key_directory_signing_keys.has_value()) {
+    if (!decrypt) {
+      problems.Add("keys.key_directory_signing_keys",
+                   "a write-tier-only process must not hold the key directory signing keys");
+    } else if (keys.key_directory_signing_keys->files.count(
+                   keys.key_directory_signing_keys->current) == 0) {
+      problems.Add("keys.key_directory_signing_keys.current",
+                   absl::StrCat("version ", keys.key_directory_signing_keys->current,
+                                " is not listed in keys.key_directory_signing_keys.files"));
+    }
+  } else if (decrypt) {
+    problems.Add("keys.key_directory_signing_keys",
+                 "required with the decrypt tier (it signs org key records)");
+  }
+  if (write && !decrypt && keys.key_directory_pins.empty()) {
+    problems.Add("keys.key_directory_pins",
+                 "required with a write-only tier (it seals only to org keys signed by a pinned "
+                 "key directory key)");
+  }
+  for (const auto& [version, pin] : keys.key_directory_pins) {
+    if (!crypto::ParseKeyDirectoryPublicKey(pin).ok()) {
+      problems.Add(absl::StrCat("keys.key_directory_pins.", version),
+                   "must be a key directory public key: 64 hex digits or base64 of 32 bytes");
+    }
   }
 
   if (write && keys.root_key_pins.empty()) {

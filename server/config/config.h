@@ -113,8 +113,18 @@ struct SealKeyConfig {
   std::optional<Pkcs11Config> pkcs11;  // provider pkcs11
 };
 
+// The key directory signing keys (Ed25519 seeds, 32 bytes) of the key authority.
+struct KeyDirectoryKeysConfig {
+  std::uint32_t current = 0;                   // version that signs org key records
+  std::map<std::uint32_t, std::string> files;  // version -> seed file
+};
+
 struct KeysConfig {
   std::optional<WriterKeysConfig> writer_keys;
+  std::optional<KeyDirectoryKeysConfig> key_directory_signing_keys;  // decrypt tier only
+  // Key directory public keys the write tier verifies org key records with, by version
+  // (64 hex digits or base64). A process that also runs the decrypt tier pins its own.
+  std::map<std::uint32_t, std::string> key_directory_pins;
   std::map<std::uint32_t, std::string> root_key_pins;  // version -> pin (crypto/root_key.h)
   std::optional<SealKeyConfig> seal_key;               // decrypt tier only
   // Seal keys being rotated away from (decrypt tier only): they unwrap root keys that

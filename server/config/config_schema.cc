@@ -165,10 +165,34 @@ void VisitWriterKeys(SchemaVisitor& v, WriterKeysConfig& keys) {
                 .required = true});
 }
 
+void VisitKeyDirectoryKeys(SchemaVisitor& v, KeyDirectoryKeysConfig& keys) {
+  IntegerField(v, "current", &keys.current, 1, 4294967295,
+               {.help = "Version of the key directory key that signs org key records; must be "
+                        "listed in files.",
+                .required = true});
+  v.VersionMap("files", &keys.files,
+               {.help = "Key directory signing key files (a 32-byte Ed25519 seed, raw or hex) "
+                        "by version. Keep older versions listed while records they signed "
+                        "exist.",
+                .required = true});
+}
+
 void VisitKeys(SchemaVisitor& v, KeysConfig& keys) {
   OptionalSection(v, "writer_keys", &keys.writer_keys, WriterKeysConfig{},
                   {.help = "Writer authentication keys. Required with either tier."},
                   VisitWriterKeys);
+  OptionalSection(
+      v, "key_directory_signing_keys", &keys.key_directory_signing_keys, KeyDirectoryKeysConfig{},
+      {.help = "The key authority's org key record signing keys. Required with the decrypt "
+               "tier; refused in a write-only process, which must not be able to vouch for "
+               "an org key."},
+      VisitKeyDirectoryKeys);
+  v.VersionMap("key_directory_pins", &keys.key_directory_pins,
+               {.help = "Key directory public keys the write tier checks org key records with, "
+                        "by version: 64 hex digits or base64 (`credvaultd "
+                        "key-directory-public-key` prints them). Required with a write-only "
+                        "tier; a process that also runs the decrypt tier pins its own signing "
+                        "keys."});
   v.VersionMap("root_key_pins", &keys.root_key_pins,
                {.help = "Root public keys the write tier may seal org keys to, by version: "
                         "the key as 64 hex digits or its fingerprint \"cvroot1:<64 hex>\". A "

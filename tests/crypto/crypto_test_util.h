@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "crypto/key_buffer.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
@@ -41,6 +42,11 @@ inline WriterKeyRing RingWith(std::uint32_t current, std::vector<std::uint32_t> 
   return ValueOrDie(WriterKeyRing::New(current, std::move(keys)));
 }
 
+// A key directory signing key of `version` from a fresh random seed.
+inline KeyDirectorySigner NewDirectorySigner(std::uint32_t version = 1) {
+  return ValueOrDie(KeyDirectorySigner::FromSeed(version, ValueOrDie(KeyBuffer::Generate(32))));
+}
+
 // A complete key hierarchy for one org, as the decrypt tier would hold it.
 struct Hierarchy {
   std::unique_ptr<KeyFileSealKeyProvider> seal_key;
@@ -48,6 +54,8 @@ struct Hierarchy {
   RootPrivateKey root;
   RootKeyPins pins;
   WriterKeyRing writer_keys;
+  KeyDirectorySigner directory_signer;
+  KeyDirectoryPins directory_pins;
   OrgKeyRecord org_record;
   OrgPrivateKey org_private;
   VerifiedOrgPublicKey org_public;
@@ -60,13 +68,17 @@ inline Hierarchy MakeHierarchy(const std::string& org_id, std::uint32_t org_key_
   RootKeyPins pins =
       ValueOrDie(RootKeyPins::New({{1, RootKeyFingerprint(sealed_root.public_key)}}));
   WriterKeyRing writer_keys = RingWith(1, {1});
+  KeyDirectorySigner directory_signer = NewDirectorySigner();
+  KeyDirectoryPins directory_pins = KeyDirectoryPins::Of(directory_signer);
   PinnedRootPublicKey pinned = ValueOrDie(pins.Pin(1, sealed_root.public_key));
-  OrgKeyRecord record = ValueOrDie(CreateOrgKey(org_id, org_key_version, pinned, writer_keys));
-  OrgPrivateKey org_private = ValueOrDie(UnsealOrgPrivateKey(record, root, writer_keys));
-  VerifiedOrgPublicKey org_public = ValueOrDie(VerifyOrgKeyRecord(record, writer_keys));
-  return Hierarchy{std::move(seal_key),    std::move(sealed_root), std::move(root),
-                   std::move(pins),        std::move(writer_keys), std::move(record),
-                   std::move(org_private), std::move(org_public)};
+  OrgKeyRecord record = ValueOrDie(CreateOrgKey(org_id, org_key_version, pinned, directory_signer));
+  OrgPrivateKey org_private = ValueOrDie(UnsealOrgPrivateKey(record, root, directory_pins));
+  VerifiedOrgPublicKey org_public =
+      ValueOrDie(VerifyOrgKeyRecordForSealing(record, directory_pins, pins));
+  return Hierarchy{std::move(seal_key),       std::move(sealed_root), std::move(root),
+                   std::move(pins),           std::move(writer_keys), std::move(directory_signer),
+                   std::move(directory_pins), std::move(record),      std::move(org_private),
+                   std::move(org_public)};
 }
 
 }  // namespace credvault::crypto::testing

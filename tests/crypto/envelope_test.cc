@@ -366,11 +366,13 @@ struct Rotated {
   VerifiedOrgPublicKey public_key;
 };
 
-Rotated RotateOrgKey(const Hierarchy& h, const WriterKeyRing& writer_keys) {
+Rotated RotateOrgKey(const Hierarchy& h) {
   const PinnedRootPublicKey pinned = ValueOrDie(h.pins.Pin(1, h.sealed_root.public_key));
-  OrgKeyRecord record = ValueOrDie(CreateOrgKey(h.org_record.org_id, 2, pinned, writer_keys));
-  OrgPrivateKey private_key = ValueOrDie(UnsealOrgPrivateKey(record, h.root, writer_keys));
-  VerifiedOrgPublicKey public_key = ValueOrDie(VerifyOrgKeyRecord(record, writer_keys));
+  OrgKeyRecord record =
+      ValueOrDie(CreateOrgKey(h.org_record.org_id, 2, pinned, h.directory_signer));
+  OrgPrivateKey private_key = ValueOrDie(UnsealOrgPrivateKey(record, h.root, h.directory_pins));
+  VerifiedOrgPublicKey public_key =
+      ValueOrDie(VerifyOrgKeyRecordForSealing(record, h.directory_pins, h.pins));
   return Rotated{std::move(record), std::move(private_key), std::move(public_key)};
 }
 
@@ -382,7 +384,7 @@ TEST(ResealEnvelopeTest, MovesTheSecretToTheNewOrgKeyAndTheCurrentWriterKey) {
       ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
   // The writer key was rotated too: version 2 is current, version 1 still verifies.
   const WriterKeyRing rotated_ring = RingWith(2, {1, 2});
-  const Rotated v2 = RotateOrgKey(h, rotated_ring);
+  const Rotated v2 = RotateOrgKey(h);
 
   const std::vector<std::uint8_t> resealed =
       ValueOrDie(ResealEnvelope(ValueOrDie(ParseEnvelope(old_envelope)), binding, h.org_private,
@@ -405,7 +407,7 @@ TEST(ResealEnvelopeTest, RefusesAnEnvelopeThatFailsItsChecks) {
   const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("s3cr3t-value"));
   std::vector<std::uint8_t> envelope =
       ValueOrDie(BuildEnvelope(binding, h.org_public, h.writer_keys, secret));
-  const Rotated v2 = RotateOrgKey(h, h.writer_keys);
+  const Rotated v2 = RotateOrgKey(h);
   envelope[150 % envelope.size()] ^= 0x01;
   const absl::StatusOr<std::vector<std::uint8_t>> tampered = ResealEnvelope(
       ValueOrDie(ParseEnvelope(envelope)), binding, h.org_private, v2.public_key, h.writer_keys);
@@ -436,26 +438,38 @@ TEST(ResealOrgKeyRecordTest, KeepsTheKeyPairAndSealsItToTheNewRoot) {
       ValueOrDie(RootKeyPins::New({{2, RootKeyFingerprint(sealed_root2.public_key)}}));
   const PinnedRootPublicKey pinned2 = ValueOrDie(pins2.Pin(2, sealed_root2.public_key));
 
-  const OrgKeyRecord moved =
-      ValueOrDie(ResealOrgKeyRecord(h.org_record, h.root, pinned2, h.writer_keys));
+  const OrgKeyRecord moved = ValueOrDie(
+      ResealOrgKeyRecord(h.org_record, h.root, pinned2, h.directory_pins, h.directory_signer));
   EXPECT_EQ(moved.root_key_version, 2u);
   EXPECT_EQ(moved.key_version, h.org_record.key_version);
   EXPECT_EQ(moved.public_key, h.org_record.public_key);
   EXPECT_NE(moved.sealed_private_key, h.org_record.sealed_private_key);
+  EXPECT_EQ(moved.state, h.org_record.state);
+  EXPECT_EQ(moved.directory_key_version, h.directory_signer.version());
+  EXPECT_TRUE(VerifyOrgKeySignature(moved, h.directory_pins).ok());
   // Only the new root opens it, and the data keys sealed to the pair still open.
-  EXPECT_EQ(UnsealOrgPrivateKey(moved, h.root, h.writer_keys).status().code(),
+  EXPECT_EQ(UnsealOrgPrivateKey(moved, h.root, h.directory_pins).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  const OrgPrivateKey unsealed = ValueOrDie(UnsealOrgPrivateKey(moved, root2, h.writer_keys));
+  const OrgPrivateKey unsealed = ValueOrDie(UnsealOrgPrivateKey(moved, root2, h.directory_pins));
   EXPECT_EQ(AsString(ValueOrDie(OpenEnvelope(ValueOrDie(ParseEnvelope(envelope)), binding, unsealed,
                                              h.writer_keys))),
             "s3cr3t-value");
 
-  // A record whose authenticator fails is not re-sealed (a database writer cannot get a
-  // key of their own sealed to the new root).
+  // A record whose signature fails is not re-sealed (a database writer cannot get a key of
+  // their own sealed to the new root and signed).
   OrgKeyRecord forged = h.org_record;
   forged.public_key[0] ^= 0x01;
-  EXPECT_EQ(ResealOrgKeyRecord(forged, h.root, pinned2, h.writer_keys).status().code(),
+  EXPECT_EQ(ResealOrgKeyRecord(forged, h.root, pinned2, h.directory_pins, h.directory_signer)
+                .status()
+                .code(),
             absl::StatusCode::kDataLoss);
+  // The state is kept: a RETIRED record stays RETIRED, freshly signed.
+  const OrgKeyRecord retired =
+      ValueOrDie(ResignOrgKeyRecord(h.org_record, OrgKeyState::kRetired, h.directory_signer));
+  const OrgKeyRecord retired_moved = ValueOrDie(
+      ResealOrgKeyRecord(retired, h.root, pinned2, h.directory_pins, h.directory_signer));
+  EXPECT_EQ(retired_moved.state, OrgKeyState::kRetired);
+  EXPECT_TRUE(VerifyOrgKeySignature(retired_moved, h.directory_pins).ok());
 }
 
 }  // namespace

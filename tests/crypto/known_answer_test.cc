@@ -17,6 +17,7 @@
 #include "crypto/audit_chain.h"
 #include "crypto/envelope.h"
 #include "crypto/fingerprint.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
@@ -99,8 +100,9 @@ const std::string kSealedOrgPrivateKey =
     "9e18a3d88f6061fb701dd244a3ec6eec05cc4ba1ef1115883caf04470359307c"
     "ebfef301fd9725a2bad836d1b259c30f617b38bf44c94d83432c921bad56a510"
     "f7f784fc16670088774b4bba77aaf6af";
-const std::string kOrgRecordAuthenticator =
-    "4e09ad2c8092b5da6ca3c271b7cf58f9565e001d5263278ea532e99e426b2f55";
+const std::string kOrgRecordSignature =
+    "6d8590b6e9f62613d7411d159bfbce1ec01269eb269199d3a120dbb39786c2da"
+    "1bd0fe8c08ce13d7cb88ef7dc6b3c78c1431d0f8745e74a91ec22a0fb757d90b";
 const std::string kEnvelope =
     "010000000100000001a9f2847e5d67ed706dfee7bdb7f278e83a0818f526653a"
     "e4c89ddf007244653b8a57ee160f8f9bf6b56d5e0a3de71a00f7bbc5b894848e"
@@ -128,12 +130,16 @@ const std::string kAuditV2Hash1 =
 const std::string kAuditV2Hash2 =
     "6102cf270a0aabb8b4c02ebda616893e87d826010db5930e8f567387a6d2256e";
 
-// The hierarchy of the known answers: seal key and writer key are fixed bytes; everything
-// else follows from the deterministic randomness.
+// The hierarchy of the known answers: seal key, writer key and key directory seed are fixed
+// bytes; everything else follows from the deterministic randomness (Ed25519 signatures are
+// deterministic).
 struct KnownHierarchy {
   std::unique_ptr<KeyFileSealKeyProvider> seal_key =
       ValueOrDie(KeyFileSealKeyProvider::FromKey(FilledKey(0xC0)));
   WriterKeyRing writer_keys = RingWith(1, {1});
+  KeyDirectorySigner directory_signer =
+      ValueOrDie(KeyDirectorySigner::FromSeed(1, FilledKey(0xD0)));
+  KeyDirectoryPins directory_pins = KeyDirectoryPins::Of(directory_signer);
 };
 
 TEST(KnownAnswerTest, BuildProducesTheCheckedInBytes) {
@@ -144,13 +150,15 @@ TEST(KnownAnswerTest, BuildProducesTheCheckedInBytes) {
   EXPECT_EQ(RootKeyFingerprint(root.public_key), kRootFingerprint);
 
   const RootKeyPins pins = ValueOrDie(RootKeyPins::New({{1, Hex(root.public_key)}}));
-  const OrgKeyRecord record =
-      ValueOrDie(CreateOrgKey(kOrgId, 1, ValueOrDie(pins.Pin(1, root.public_key)), k.writer_keys));
+  const OrgKeyRecord record = ValueOrDie(
+      CreateOrgKey(kOrgId, 1, ValueOrDie(pins.Pin(1, root.public_key)), k.directory_signer));
   EXPECT_EQ(Hex(record.public_key), kOrgPublicKey);
   EXPECT_EQ(Hex(record.sealed_private_key), kSealedOrgPrivateKey);
-  EXPECT_EQ(Hex(record.authenticator.mac), kOrgRecordAuthenticator);
+  EXPECT_EQ(record.directory_key_version, 1u);
+  EXPECT_EQ(Hex(record.signature), kOrgRecordSignature);
 
-  const VerifiedOrgPublicKey org_public = ValueOrDie(VerifyOrgKeyRecord(record, k.writer_keys));
+  const VerifiedOrgPublicKey org_public =
+      ValueOrDie(VerifyOrgKeyRecordForSealing(record, k.directory_pins, pins));
   const SecretBytes secret = SecretBytes::CopyFrom(std::string_view(kSecret));
   const std::vector<std::uint8_t> envelope = ValueOrDie(
       BuildEnvelope({kOrgId, kName, kCredentialVersion}, org_public, k.writer_keys, secret));
@@ -166,9 +174,11 @@ TEST(KnownAnswerTest, CheckedInBytesOpen) {
                             1,
                             UnhexArray<32>(kOrgPublicKey),
                             1,
+                            OrgKeyState::kActive,
                             Unhex(kSealedOrgPrivateKey),
-                            WriterTag{1, UnhexArray<32>(kOrgRecordAuthenticator)}};
-  const OrgPrivateKey org_private = ValueOrDie(UnsealOrgPrivateKey(record, root, k.writer_keys));
+                            1,
+                            UnhexArray<64>(kOrgRecordSignature)};
+  const OrgPrivateKey org_private = ValueOrDie(UnsealOrgPrivateKey(record, root, k.directory_pins));
   const std::vector<std::uint8_t> envelope = Unhex(kEnvelope);
   const ParsedEnvelope parsed = ValueOrDie(ParseEnvelope(envelope));
   const SecretBytes opened = ValueOrDie(

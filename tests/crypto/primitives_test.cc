@@ -569,8 +569,9 @@ TEST(OrgKeyTest, SubstitutedPublicKeyIsRejected) {
   testing::Hierarchy h = MakeHierarchy("org-a");
   OrgKeyRecord forged = h.org_record;
   forged.public_key = ValueOrDie(GenerateX25519KeyPair()).public_key;
-  EXPECT_EQ(VerifyOrgKeyRecord(forged, h.writer_keys).status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(UnsealOrgPrivateKey(forged, h.root, h.writer_keys).status().code(),
+  EXPECT_EQ(VerifyOrgKeyRecordForSealing(forged, h.directory_pins, h.pins).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(UnsealOrgPrivateKey(forged, h.root, h.directory_pins).status().code(),
             absl::StatusCode::kDataLoss);
 }
 
@@ -578,19 +579,22 @@ TEST(OrgKeyTest, RecordMovedToAnotherOrgOrVersionIsRejected) {
   testing::Hierarchy h = MakeHierarchy("org-a");
   OrgKeyRecord moved = h.org_record;
   moved.org_id = "org-b";
-  EXPECT_EQ(VerifyOrgKeyRecord(moved, h.writer_keys).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyOrgKeySignature(moved, h.directory_pins).code(), absl::StatusCode::kDataLoss);
   OrgKeyRecord bumped = h.org_record;
   bumped.key_version = 2;
-  EXPECT_EQ(VerifyOrgKeyRecord(bumped, h.writer_keys).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(VerifyOrgKeySignature(bumped, h.directory_pins).code(), absl::StatusCode::kDataLoss);
   OrgKeyRecord other_root = h.org_record;
   other_root.root_key_version = 2;
-  EXPECT_EQ(VerifyOrgKeyRecord(other_root, h.writer_keys).status().code(),
+  EXPECT_EQ(VerifyOrgKeySignature(other_root, h.directory_pins).code(),
             absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(VerifyOrgKeySignature(h.org_record, h.directory_pins).ok());
 }
 
-TEST(OrgKeyTest, RecordFromAnotherWriterKeyIsRejected) {
+TEST(OrgKeyTest, RecordSignedByAnotherDirectoryKeyIsRejected) {
   testing::Hierarchy h = MakeHierarchy("org-a");
-  EXPECT_EQ(VerifyOrgKeyRecord(h.org_record, RingWith(1, {1}, 0x55)).status().code(),
+  const KeyDirectoryPins others = KeyDirectoryPins::Of(testing::NewDirectorySigner());
+  EXPECT_EQ(VerifyOrgKeySignature(h.org_record, others).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(UnsealOrgPrivateKey(h.org_record, h.root, others).status().code(),
             absl::StatusCode::kDataLoss);
 }
 
@@ -598,7 +602,7 @@ TEST(OrgKeyTest, TamperedSealedPrivateHalfIsRejected) {
   testing::Hierarchy h = MakeHierarchy("org-a");
   OrgKeyRecord tampered = h.org_record;
   tampered.sealed_private_key[10] ^= 1;
-  EXPECT_EQ(UnsealOrgPrivateKey(tampered, h.root, h.writer_keys).status().code(),
+  EXPECT_EQ(UnsealOrgPrivateKey(tampered, h.root, h.directory_pins).status().code(),
             absl::StatusCode::kDataLoss);
 }
 
@@ -606,7 +610,7 @@ TEST(OrgKeyTest, UnsealWithAnotherRootVersionIsFailedPrecondition) {
   testing::Hierarchy h = MakeHierarchy("org-a");
   const SealedRootKey second = ValueOrDie(GenerateRootKey(2, *h.seal_key));
   const RootPrivateKey root2 = ValueOrDie(UnsealRootKey(second, *h.seal_key));
-  EXPECT_EQ(UnsealOrgPrivateKey(h.org_record, root2, h.writer_keys).status().code(),
+  EXPECT_EQ(UnsealOrgPrivateKey(h.org_record, root2, h.directory_pins).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

@@ -28,6 +28,7 @@
 #include "crypto/audit_chain.h"
 #include "crypto/audit_signer.h"
 #include "crypto/envelope.h"
+#include "crypto/key_directory.h"
 #include "crypto/key_file.h"
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
@@ -121,9 +122,9 @@ struct OrgKeyRow {
   Bytes public_key;
   std::optional<Bytes> sealed_private_key;  // nullopt: NULL
   std::uint32_t root_key_version = 0;
-  std::uint32_t writer_key_version = 0;
-  Bytes authenticator;
   std::string state;
+  std::uint32_t directory_key_version = 0;  // 0: NULL
+  Bytes signature;
   bool operator==(const OrgKeyRow&) const = default;
 };
 
@@ -214,23 +215,25 @@ std::optional<Bytes> NullableHex(const std::string& field) {
 
 std::vector<OrgKeyRow> ReadOrgKeys(const Stack& stack) {
   std::vector<OrgKeyRow> keys;
-  for (const auto& f : QueryRows(stack,
-                                 "SELECT org_id, version, encode(public_key, 'hex'), "
-                                 "coalesce(encode(sealed_private_key, 'hex'), " +
-                                     std::string(kHexOrNull) +
-                                     "), root_key_version, writer_key_version, "
-                                     "encode(authenticator, 'hex'), state "
-                                     "FROM org_keys ORDER BY org_id, version",
-                                 8)) {
+  for (const auto& f :
+       QueryRows(stack,
+                 "SELECT org_id, version, encode(public_key, 'hex'), "
+                 "coalesce(encode(sealed_private_key, 'hex'), " +
+                     std::string(kHexOrNull) +
+                     "), root_key_version, state, "
+                     "coalesce(directory_key_version, 0), "
+                     "coalesce(encode(signature, 'hex'), " +
+                     std::string(kHexOrNull) + ") FROM org_keys ORDER BY org_id, version",
+                 8)) {
     OrgKeyRow row;
     row.org_id = f[0];
     row.version = ToU32(f[1]);
     row.public_key = NullableHex(f[2]).value_or(Bytes{});
     row.sealed_private_key = NullableHex(f[3]);
     row.root_key_version = ToU32(f[4]);
-    row.writer_key_version = ToU32(f[5]);
-    row.authenticator = NullableHex(f[6]).value_or(Bytes{});
-    row.state = f[7];
+    row.state = f[5];
+    row.directory_key_version = ToU32(f[6]);
+    row.signature = NullableHex(f[7]).value_or(Bytes{});
     keys.push_back(std::move(row));
   }
   return keys;
@@ -387,9 +390,10 @@ DatabaseCopy ParseDump(const std::string& dump) {
     key.public_key = DumpBytes(row, "public_key").value_or(Bytes{});
     key.sealed_private_key = DumpBytes(row, "sealed_private_key");
     key.root_key_version = ToU32(DumpText(row, "root_key_version"));
-    key.writer_key_version = ToU32(DumpText(row, "writer_key_version"));
-    key.authenticator = DumpBytes(row, "authenticator").value_or(Bytes{});
     key.state = DumpText(row, "state");
+    const std::string directory_key_version = DumpText(row, "directory_key_version");
+    key.directory_key_version = directory_key_version.empty() ? 0 : ToU32(directory_key_version);
+    key.signature = DumpBytes(row, "signature").value_or(Bytes{});
     copy.org_keys.push_back(std::move(key));
   }
   for (const DumpRow& row : DumpTable(dump, "credentials")) {
@@ -434,9 +438,12 @@ struct Recovery {
 
 Recovery Recover(const DatabaseCopy& copy, const std::string& keys_dir, const std::string& org) {
   Recovery result;
-  // Every key file: each one is tried as the seal key; writer-N.key is writer key version N.
+  // Every key file: each one is tried as the seal key; writer-N.key is writer key version N,
+  // key-directory-N.key the key directory signing key version N, whose public half the
+  // insider pins to check org key records as the write tier would.
   std::vector<std::unique_ptr<crypto::KeyFileSealKeyProvider>> seal_candidates;
   std::vector<std::pair<std::uint32_t, crypto::KeyBuffer>> writer_keys;
+  crypto::KeyDirectoryPins directory_pins;
   std::uint32_t current_writer = 0;
   DIR* dir = ::opendir(keys_dir.c_str());
   if (dir == nullptr) {
@@ -465,6 +472,27 @@ Recovery Recover(const DatabaseCopy& copy, const std::string& keys_dir, const st
       writer_keys.emplace_back(version, *std::move(key));
       current_writer = std::max(current_writer, version);
     }
+    constexpr std::string_view kDirectoryPrefix = "key-directory-";
+    if (file.rfind(kDirectoryPrefix, 0) == 0) {
+      const std::size_t digits = kDirectoryPrefix.size();
+      const std::uint32_t version = ToU32(file.substr(digits, file.find('.') - digits));
+      absl::StatusOr<crypto::KeyBuffer> seed =
+          crypto::ReadKeyFile(path, crypto::kKeyDirectorySeedSize);
+      absl::StatusOr<crypto::KeyDirectorySigner> signer =
+          seed.ok() ? crypto::KeyDirectorySigner::FromSeed(version, *seed)
+                    : absl::StatusOr<crypto::KeyDirectorySigner>(seed.status());
+      if (!signer.ok()) {
+        result.problems.push_back(file + ": " + std::string(signer.status().message()));
+        continue;
+      }
+      if (absl::Status pinned = directory_pins.Add(version, signer->public_key()); !pinned.ok()) {
+        result.problems.push_back(file + ": " + std::string(pinned.message()));
+      }
+    }
+  }
+  if (directory_pins.empty()) {
+    result.problems.push_back("no key directory key in " + keys_dir);
+    return result;
   }
   absl::StatusOr<crypto::WriterKeyRing> ring =
       crypto::WriterKeyRing::New(current_writer, std::move(writer_keys));
@@ -499,14 +527,16 @@ Recovery Recover(const DatabaseCopy& copy, const std::string& keys_dir, const st
     record.key_version = row.version;
     record.root_key_version = row.root_key_version;
     record.sealed_private_key = *row.sealed_private_key;
-    record.authenticator.key_version = row.writer_key_version;
-    if (row.public_key.size() != record.public_key.size() ||
-        row.authenticator.size() != record.authenticator.mac.size()) {
-      result.problems.push_back("malformed org key row " + At(row.org_id, row.version));
+    absl::StatusOr<crypto::OrgKeyState> state = crypto::ParseOrgKeyState(row.state);
+    if (!state.ok() || row.public_key.size() != record.public_key.size() ||
+        row.signature.size() != record.signature.size()) {
+      result.problems.push_back("malformed or unsigned org key row " + At(row.org_id, row.version));
       continue;
     }
+    record.state = *state;
+    record.directory_key_version = row.directory_key_version;
     std::copy(row.public_key.begin(), row.public_key.end(), record.public_key.begin());
-    std::copy(row.authenticator.begin(), row.authenticator.end(), record.authenticator.mac.begin());
+    std::copy(row.signature.begin(), row.signature.end(), record.signature.begin());
     const auto root = roots.find(row.root_key_version);
     if (root == roots.end()) {
       result.problems.push_back("no root key " + std::to_string(row.root_key_version) +
@@ -514,7 +544,7 @@ Recovery Recover(const DatabaseCopy& copy, const std::string& keys_dir, const st
       continue;
     }
     absl::StatusOr<crypto::OrgPrivateKey> key =
-        crypto::UnsealOrgPrivateKey(record, root->second, *ring);
+        crypto::UnsealOrgPrivateKey(record, root->second, directory_pins);
     if (!key.ok()) {
       result.problems.push_back("org key " + At(row.org_id, row.version) + ": " +
                                 std::string(key.status().message()));

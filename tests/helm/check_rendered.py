@@ -325,6 +325,7 @@ def main():
     seal_side = {keys["sealKey"]["file"]["secretName"]} if keys["sealKey"]["provider"] == "file" else {
         keys["sealKey"]["pkcs11"]["pin"]["secretName"]}
     seal_side.add(keys["auditSigningKey"]["secretName"])
+    seal_side.add(keys["keyDirectorySigningKeys"]["secretName"])
     for previous in keys.get("previousSealKeys") or []:
         seal_side.add(previous["file"]["secretName"] if previous["provider"] == "file"
                       else previous["pkcs11"]["pin"]["secretName"])

@@ -21,6 +21,9 @@ namespace {
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::SeedOrg;
 using ::credvault::storage::testing::TestDatabase;
+using ::credvault::storage::testing::TestOrgKey;
+using ::credvault::storage::testing::TestOrgKeySignature;
+using ::credvault::storage::testing::TestResigner;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -344,10 +347,7 @@ TEST_F(CredentialStoreTest, ReplaceEnvelopeIsCheckAndSetOnTheOrgKeyVersion) {
   ASSERT_TRUE(admin
                   ->Run(org_,
                         [](Transaction& tx) {
-                          return OrgStore().RotateOrgKey(
-                              tx, NewOrgKey{2, std::vector<std::uint8_t>(32, 1),
-                                            std::vector<std::uint8_t>(80, 2), 1, 1,
-                                            std::vector<std::uint8_t>(32, 3)});
+                          return OrgStore().RotateOrgKey(tx, TestOrgKey(2, 0x01), TestResigner());
                         })
                   .ok());
   const auto reseal = [&](std::int32_t expected) {
@@ -516,7 +516,10 @@ TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {
   SeedOrg(*db_, "doomed");
   std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
   ASSERT_TRUE(
-      admin->Run("doomed", [](Transaction& tx) { return OrgStore().MarkDestroyed(tx); }).ok());
+      admin
+          ->Run("doomed",
+                [](Transaction& tx) { return OrgStore().MarkDestroyed(tx, TestResigner()); })
+          .ok());
   EXPECT_EQ(
       writer_
           ->Run("doomed",
@@ -533,6 +536,8 @@ TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {
                   .ok());
   ASSERT_EQ(keys->size(), 1u);
   EXPECT_EQ((*keys)[0].state, OrgKeyState::kDestroyed);
+  // Stored as the resigner signed it in its new state.
+  EXPECT_EQ((*keys)[0].signature, TestOrgKeySignature(OrgKeyState::kDestroyed));
   EXPECT_EQ(
       decryptor_
           ->Run("doomed",

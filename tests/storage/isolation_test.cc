@@ -1,5 +1,6 @@
 // Tenant isolation and privileges, checked at the database layer: connected as each
 // application role, with raw SQL that "forgets" its WHERE org_id.
+#include <cstdio>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -19,6 +20,8 @@ using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::AppRoleName;
 using ::credvault::storage::testing::SeedOrg;
 using ::credvault::storage::testing::TestDatabase;
+using ::credvault::storage::testing::TestOrgKey;
+using ::credvault::storage::testing::TestResigner;
 using ::testing::HasSubstr;
 
 constexpr char kOrgA[] = "org-a";
@@ -186,10 +189,9 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
   const long active_orgs_before =
       CountAsSuperuser("SELECT count(*) FROM orgs WHERE state = 'ACTIVE'");
   // Statements each role is allowed to run by its grants: they must reach org A only. (The
-  // write role may update nothing; see WriteRoleIsRefusedEveryDirectWrite.)
+  // write role may update nothing, see WriteRoleIsRefusedEveryDirectWrite; no role updates
+  // orgs or org keys, see NoRoleWritesOrgsOrOrgKeysDirectly.)
   const Case updates[] = {
-      {AppRole::kDecryptor, "UPDATE org_keys SET state = state"},
-      {AppRole::kAdmin, "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now()"},
       {AppRole::kAdmin,
        "UPDATE credentials SET envelope = NULL, erased = true, deleted_at = now()"},
   };
@@ -228,34 +230,36 @@ TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
             active_orgs_before);
 }
 
-TEST_F(IsolationTest, InsertingARowOfAnotherOrgIsRefused) {
-  struct Case {
-    AppRole role;
-    const char* sql;
+// Org key records go through credvault_store_org_key, which keeps the state machine
+// (storage/migrations/0009_org_key_signatures.sql): no role, the key authority's included,
+// inserts, updates or deletes orgs or org keys itself.
+TEST_F(IsolationTest, NoRoleWritesOrgsOrOrgKeysDirectly) {
+  const std::string zero = kZeroHash;
+  const std::string signature = "decode(repeat('ab', 64), 'hex')";
+  const std::vector<std::string> refused = {
+      "INSERT INTO orgs (org_id, state) VALUES ('org-a2', 'ACTIVE')",
+      "INSERT INTO orgs (org_id, state) VALUES ('org-b2', 'ACTIVE')",
+      "UPDATE orgs SET state = 'DESTROYED', destroyed_at = now()",
+      "DELETE FROM orgs",
+      "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
+      "root_key_version, state, directory_key_version, signature) "
+      "VALUES ('org-a', 9, " +
+          zero + ", '\\x01', 1, 'RETIRED', 1, " + signature + ")",
+      "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
+      "root_key_version, state, directory_key_version, signature) "
+      "VALUES ('org-b', 9, " +
+          zero + ", '\\x01', 1, 'RETIRED', 1, " + signature + ")",
+      "UPDATE org_keys SET state = state",
+      "UPDATE org_keys SET public_key = " + zero,
+      "UPDATE org_keys SET signature = " + signature,
+      "UPDATE org_keys SET retired_at = now(), destroyed_at = now()",
+      "DELETE FROM org_keys",
   };
-  // Inserts the grants allow (the admin path provisions orgs and org keys): row-level
-  // security still keeps them inside org A.
-  const Case inserts[] = {
-      {AppRole::kAdmin, "INSERT INTO orgs (org_id, state) VALUES ('org-b', 'ACTIVE')"},
-      {AppRole::kAdmin, "INSERT INTO orgs (org_id, state) VALUES ('org-c', 'ACTIVE')"},
-      {AppRole::kAdmin,
-       "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, "
-       "root_key_version, writer_key_version, authenticator, state) "
-       "VALUES ('org-b', 9, decode(repeat('00', 32), 'hex'), '\\x01', 1, 1, "
-       "decode(repeat('00', 32), 'hex'), 'RETIRED')"},
-  };
-  for (const Case& c : inserts) {
-    SCOPED_TRACE(c.sql);
-    auto connection = Connect(c.role);
-    pqxx::work tx(*connection);
-    SetOrg(tx, kOrgA);
-    try {
-      tx.exec(c.sql);
-      ADD_FAILURE() << "insert was accepted";
-    } catch (const pqxx::insufficient_privilege& e) {
-      EXPECT_THAT(e.what(), HasSubstr("row-level security"));
-    }
+  const std::string before = TenantStateDigest();
+  for (const AppRole role : kAppRoles) {
+    for (const std::string& sql : refused) ExpectPrivilegeRefused(role, sql);
   }
+  EXPECT_EQ(TenantStateDigest(), before);
 }
 
 // The write tier is untrusted (docs/security-model.md): with its own database role, raw
@@ -308,6 +312,14 @@ TEST_F(IsolationTest, WriteRoleIsRefusedEveryDirectWrite) {
       "SELECT credvault_audit_add_checkpoint('org-a', 'periodic', 1, " + zero +
           ", NULL, NULL, now())",
       "SELECT credvault_reseal_envelope('org-a', 'crm/token', 1, 1, '\\x01', 1, 1)",
+      // Nor the key authority's: org key records and orgs.
+      "SELECT credvault_create_org('org-planted')",
+      "SELECT credvault_store_org_key('org-a', 2, " + zero + ", '\\x01', 1, 'ACTIVE', 1, " +
+          "decode(repeat('ab', 64), 'hex'))",
+      "SELECT credvault_store_org_key('org-a', 1, decode(repeat('33', 32), 'hex'), NULL, 1, "
+      "'RETIRED', 1, decode(repeat('ab', 64), 'hex'))",
+      "SELECT credvault_mark_org_destroyed('org-a')",
+      "SELECT credvault_lock_org('org-a')",
   };
   for (const std::string& sql : refused) ExpectPrivilegeRefused(AppRole::kWriter, sql);
   EXPECT_EQ(TenantStateDigest(), before);
@@ -322,12 +334,15 @@ TEST_F(IsolationTest, WriteRoleIsRefusedEveryDirectWrite) {
   const absl::Status listed =
       writer->Run(kOrgA, [&](Transaction& tx) { return log.List(tx, 0, 10).status(); });
   EXPECT_EQ(listed.code(), absl::StatusCode::kPermissionDenied) << listed;
-  const absl::Status created = writer->Run("org-planted", [](Transaction& tx) {
-    return OrgStore().CreateOrg(
-        tx, NewOrgKey{1, std::vector<std::uint8_t>(32, 0x33), std::vector<std::uint8_t>(80, 0x44),
-                      1, 1, std::vector<std::uint8_t>(32, 0x55)});
-  });
+  const absl::Status created = writer->Run(
+      "org-planted", [](Transaction& tx) { return OrgStore().CreateOrg(tx, TestOrgKey(1, 0x33)); });
   EXPECT_EQ(created.code(), absl::StatusCode::kPermissionDenied) << created;
+  const absl::Status stored = writer->Run(
+      kOrgA, [](Transaction& tx) { return OrgStore().StoreKey(tx, TestOrgKey(2, 0x66)); });
+  EXPECT_EQ(stored.code(), absl::StatusCode::kPermissionDenied) << stored;
+  const absl::Status destroyed = writer->Run(
+      kOrgA, [](Transaction& tx) { return OrgStore().MarkDestroyed(tx, TestResigner()); });
+  EXPECT_EQ(destroyed.code(), absl::StatusCode::kPermissionDenied) << destroyed;
   EXPECT_EQ(TenantStateDigest(), before);
 }
 
@@ -368,9 +383,7 @@ TEST_F(IsolationTest, PutFunctionRefusesAnythingButTheNextVersionUnderTheActiveO
   std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
   // Key 2 becomes ACTIVE, key 1 RETIRING.
   const absl::Status rotated = admin->Run(kRotated, [](Transaction& tx) {
-    return OrgStore().RotateOrgKey(
-        tx, NewOrgKey{2, std::vector<std::uint8_t>(32, 1), std::vector<std::uint8_t>(80, 2), 1, 1,
-                      std::vector<std::uint8_t>(32, 3)});
+    return OrgStore().RotateOrgKey(tx, TestOrgKey(2, 0x01), TestResigner());
   });
   ASSERT_TRUE(rotated.ok()) << rotated;
   const auto put = [&](const std::string& org, const std::string& name, int version,
@@ -425,6 +438,140 @@ TEST_F(IsolationTest, PutFunctionRefusesAnythingButTheNextVersionUnderTheActiveO
     EXPECT_GT(row[0][1].as<long>(), 0);
     tx.abort();
   }
+}
+
+// The database cannot check key directory signatures, but credvault_store_org_key keeps
+// the state machine whatever signature it is given: a caller with the key authority's own
+// database role and raw SQL still cannot skip or reuse a version, revive a retired key, swap
+// a public key, keep a destroyed key's private half, store an unsigned record, or give a
+// destroyed org a new key.
+TEST_F(IsolationTest, StoreOrgKeyFunctionKeepsTheStateMachine) {
+  constexpr char kKeys[] = "org-key-states";
+  constexpr char kGone[] = "org-key-gone";
+  SeedOrg(*db_, kKeys);
+  SeedOrg(*db_, kGone);
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  std::unique_ptr<ConnectionPool> decryptor = db_->Pool(AppRole::kDecryptor);
+  // kKeys: key 1 RETIRED (its sealed half still there), key 2 ACTIVE. kGone: destroyed.
+  const absl::Status rotated = admin->Run(kKeys, [](Transaction& tx) {
+    return OrgStore().RotateOrgKey(tx, TestOrgKey(2, 0x60), TestResigner());
+  });
+  ASSERT_TRUE(rotated.ok()) << rotated;
+  const absl::Status retired = decryptor->Run(kKeys, [](Transaction& tx) {
+    return OrgStore().RetireRetiringKeys(tx, TestResigner()).status();
+  });
+  ASSERT_TRUE(retired.ok()) << retired;
+  const absl::Status gone = admin->Run(
+      kGone, [](Transaction& tx) { return OrgStore().MarkDestroyed(tx, TestResigner()); });
+  ASSERT_TRUE(gone.ok()) << gone;
+
+  const std::string signature = "decode(repeat('ab', 64), 'hex')";
+  const std::string sealed = "decode(repeat('44', 80), 'hex')";
+  const auto hex = [](std::uint8_t fill, int size) {
+    char byte[3];
+    std::snprintf(byte, sizeof(byte), "%02x", fill);
+    return "decode(repeat('" + std::string(byte) + "', " + std::to_string(size) + "), 'hex')";
+  };
+  const auto store = [&](const std::string& org, int version, const std::string& public_key,
+                         const std::string& sealed_half, const char* state,
+                         const std::string& directory_version, const std::string& sig) {
+    return "SELECT credvault_store_org_key('" + org + "', " + std::to_string(version) + ", " +
+           public_key + ", " + sealed_half + ", 1, '" + state + "', " + directory_version + ", " +
+           sig + ")";
+  };
+  struct Case {
+    std::string sql;
+    const char* why;
+  };
+  const Case refused[] = {
+      // A new version that is not the next one (3 is), nor a reused one.
+      {store(kKeys, 4, hex(0x70, 32), sealed, "ACTIVE", "1", signature), "next version"},
+      {store(kKeys, 9, hex(0x70, 32), sealed, "ACTIVE", "1", signature), "next version"},
+      // The next version, but not born ACTIVE and sealed.
+      {store(kKeys, 3, hex(0x70, 32), sealed, "RETIRED", "1", signature), "next version"},
+      {store(kKeys, 3, hex(0x70, 32), "NULL", "ACTIVE", "1", signature), "next version"},
+      // A state moving backwards: RETIRED -> ACTIVE or RETIRING, ACTIVE stays ACTIVE at most.
+      {store(kKeys, 1, hex(0x33, 32), "NULL", "ACTIVE", "1", signature), "move back"},
+      {store(kKeys, 1, hex(0x33, 32), "NULL", "RETIRING", "1", signature), "move back"},
+      // A changed public key, in the same state or a later one.
+      {store(kKeys, 2, hex(0xEE, 32), "NULL", "ACTIVE", "1", signature), "public key"},
+      {store(kKeys, 1, hex(0xEE, 32), "NULL", "RETIRED", "1", signature), "public key"},
+      // Unsigned records.
+      {store(kKeys, 2, hex(0x60, 32), "NULL", "RETIRING", "NULL", "NULL"), "must be signed"},
+      {store(kKeys, 2, hex(0x60, 32), "NULL", "RETIRING", "1", "NULL"), "must be signed"},
+      {store(kKeys, 3, hex(0x70, 32), sealed, "ACTIVE", "NULL", "NULL"), "must be signed"},
+      // A new key for a destroyed org, and a destroyed key revived.
+      {store(kGone, 2, hex(0x70, 32), sealed, "ACTIVE", "1", signature), "not active"},
+      {store(kGone, 1, hex(0x33, 32), sealed, "ACTIVE", "1", signature), "move back"},
+  };
+  const std::string before = TenantStateDigest();
+  for (const AppRole role : {AppRole::kDecryptor, AppRole::kAdmin}) {
+    for (const Case& c : refused) {
+      SCOPED_TRACE(std::string(AppRoleName(role)) + ": " + c.sql);
+      auto connection = Connect(role);
+      pqxx::work tx(*connection);
+      SetOrg(tx, kKeys);
+      try {
+        tx.exec(c.sql);
+        ADD_FAILURE() << "record was accepted";
+      } catch (const pqxx::insufficient_privilege& e) {
+        ADD_FAILURE() << "refused by privilege, not by the function: " << e.what();
+      } catch (const pqxx::sql_error& e) {
+        EXPECT_THAT(e.what(), HasSubstr(c.why));
+      }
+    }
+  }
+  EXPECT_EQ(TenantStateDigest(), before);
+
+  // A DESTROYED key never keeps its sealed half, even when the caller passes one.
+  for (const AppRole role : {AppRole::kDecryptor, AppRole::kAdmin}) {
+    SCOPED_TRACE(AppRoleName(role));
+    auto connection = Connect(role);
+    pqxx::work tx(*connection);
+    SetOrg(tx, kKeys);
+    tx.exec(store(kKeys, 1, hex(0x33, 32), sealed, "DESTROYED", "1", signature));
+    EXPECT_EQ(
+        tx.exec("SELECT state FROM org_keys WHERE org_id = 'org-key-states' AND version = 1")[0][0]
+            .as<std::string>(),
+        "DESTROYED");
+    tx.abort();
+  }
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM org_keys WHERE org_id = 'org-key-states' "
+                             "AND version = 1 AND sealed_private_key IS NOT NULL"),
+            1);
+  {
+    auto connection = Connect(AppRole::kDecryptor);
+    pqxx::work tx(*connection);
+    SetOrg(tx, kKeys);
+    tx.exec(store(kKeys, 1, hex(0x33, 32), sealed, "DESTROYED", "1", signature));
+    EXPECT_TRUE(tx.exec("SELECT sealed_private_key IS NULL FROM org_keys "
+                        "WHERE org_id = 'org-key-states' AND version = 1")[0][0]
+                    .as<bool>());
+    // Once destroyed, it cannot be given a sealed half again.
+    EXPECT_THROW(tx.exec(store(kKeys, 1, hex(0x33, 32), sealed, "RETIRED", "1", signature)),
+                 pqxx::sql_error);
+    tx.abort();
+  }
+
+  // Positive control, as each role: the rotation the key authority makes (ACTIVE key 2
+  // RETIRING, new key 3 ACTIVE, key 1 DESTROYED) goes through.
+  for (const AppRole role : {AppRole::kDecryptor, AppRole::kAdmin}) {
+    SCOPED_TRACE(AppRoleName(role));
+    auto connection = Connect(role);
+    pqxx::work tx(*connection);
+    SetOrg(tx, kKeys);
+    tx.exec(store(kKeys, 2, hex(0x60, 32), "NULL", "RETIRING", "1", signature));
+    tx.exec(store(kKeys, 3, hex(0x70, 32), sealed, "ACTIVE", "1", signature));
+    tx.exec(store(kKeys, 1, hex(0x33, 32), "NULL", "DESTROYED", "1", signature));
+    const pqxx::result rows = tx.exec(
+        "SELECT version, state FROM org_keys WHERE org_id = 'org-key-states' ORDER BY version");
+    ASSERT_EQ(rows.size(), 3u);
+    EXPECT_EQ(rows[0][1].as<std::string>(), "DESTROYED");
+    EXPECT_EQ(rows[1][1].as<std::string>(), "RETIRING");
+    EXPECT_EQ(rows[2][1].as<std::string>(), "ACTIVE");
+    tx.abort();
+  }
+  EXPECT_EQ(TenantStateDigest(), before);
 }
 
 // The database links every event itself (format 2) and records the role that appended it:

@@ -21,17 +21,11 @@ namespace {
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::SeedOrg;
 using ::credvault::storage::testing::TestDatabase;
+using ::credvault::storage::testing::TestOrgKey;
+using ::credvault::storage::testing::TestOrgKeySignature;
+using ::credvault::storage::testing::TestResigner;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-NewOrgKey Key(std::int32_t version, std::uint8_t fill, std::int32_t root_version = 1) {
-  return NewOrgKey{version,
-                   std::vector<std::uint8_t>(32, fill),
-                   std::vector<std::uint8_t>(80, static_cast<std::uint8_t>(fill + 1)),
-                   root_version,
-                   1,
-                   std::vector<std::uint8_t>(32, static_cast<std::uint8_t>(fill + 2))};
-}
 
 NewResealJob Job(std::string id, std::int32_t from, std::int32_t to) {
   NewResealJob job;
@@ -225,7 +219,7 @@ TEST_F(ResealJobStoreTest, OrgKeysResealAndRetireOnlyWhenStillSealedAsExpected) 
                   })
                   .ok());
   ASSERT_TRUE(In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
-                return orgs_.RotateOrgKey(tx, Key(2, 0x90));
+                return orgs_.RotateOrgKey(tx, TestOrgKey(2, 0x90), TestResigner());
               }).ok());
   std::vector<SealedOrgKey> stale;
   ASSERT_TRUE(In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
@@ -237,22 +231,24 @@ TEST_F(ResealJobStoreTest, OrgKeysResealAndRetireOnlyWhenStillSealedAsExpected) 
   EXPECT_EQ(stale[0].key.version, 1);
   EXPECT_EQ(stale[0].sealed_private_key, std::vector<std::uint8_t>(80, 0x44));
 
-  NewOrgKey moved = Key(1, 0x33, 2);
+  // Key 1 re-sealed to root 2 by the key authority, in the state it is in, signed again.
+  NewOrgKey moved = TestOrgKey(1, 0x33, 2);
   moved.sealed_private_key = std::vector<std::uint8_t>(80, 0xAB);
+  moved.state = OrgKeyState::kRetiring;
+  moved.signature = std::vector<std::uint8_t>(64, 0xCD);
   // Expected root 2 is wrong: nothing changes.
   const absl::Status aborted = In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
     return orgs_.ReplaceSealedPrivateKey(tx, 2, moved);
   });
   EXPECT_EQ(aborted.code(), absl::StatusCode::kAborted) << aborted;
-  // A different public key than stored is refused too: a re-seal never swaps the key pair.
+  // A different public key than stored is refused too (by credvault_store_org_key): a
+  // re-seal never swaps the key pair.
   NewOrgKey swapped = moved;
   swapped.public_key = std::vector<std::uint8_t>(32, 0xEE);
-  EXPECT_EQ(In(*decryptor_, "acme",
-               [&](Transaction& tx) -> absl::Status {
-                 return orgs_.ReplaceSealedPrivateKey(tx, 1, swapped);
-               })
-                .code(),
-            absl::StatusCode::kAborted);
+  const absl::Status swap_refused = In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
+    return orgs_.ReplaceSealedPrivateKey(tx, 1, swapped);
+  });
+  EXPECT_EQ(swap_refused.code(), absl::StatusCode::kFailedPrecondition) << swap_refused;
   ASSERT_TRUE(In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
                 return orgs_.ReplaceSealedPrivateKey(tx, 1, moved);
               }).ok());
@@ -267,20 +263,33 @@ TEST_F(ResealJobStoreTest, OrgKeysResealAndRetireOnlyWhenStillSealedAsExpected) 
   // Retiring, then destroying the retired private half.
   std::vector<std::int32_t> retired;
   ASSERT_TRUE(In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
-                absl::StatusOr<std::vector<std::int32_t>> r = orgs_.RetireRetiringKeys(tx);
+                absl::StatusOr<std::vector<std::int32_t>> r =
+                    orgs_.RetireRetiringKeys(tx, TestResigner());
                 if (r.ok()) retired = *r;
                 return r.status();
               }).ok());
   EXPECT_THAT(retired, ElementsAre(1));
+  std::vector<OrgKey> keys;
+  ASSERT_TRUE(In(*decryptor_, "acme", [&](Transaction& tx) -> absl::Status {
+                absl::StatusOr<std::vector<OrgKey>> r = orgs_.ListOrgKeys(tx);
+                if (r.ok()) keys = *r;
+                return r.status();
+              }).ok());
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].state, OrgKeyState::kRetired);
+  EXPECT_EQ(keys[0].root_key_version, 2);
+  EXPECT_EQ(keys[0].signature, TestOrgKeySignature(OrgKeyState::kRetired));
+  EXPECT_EQ(keys[1].state, OrgKeyState::kActive);
+  EXPECT_EQ(keys[1].signature, TestOrgKeySignature(OrgKeyState::kActive));
   const absl::Status active = In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
-    return orgs_.DestroyRetiredKey(tx, 2).status();
+    return orgs_.DestroyRetiredKey(tx, 2, TestResigner()).status();
   });
   EXPECT_EQ(active.code(), absl::StatusCode::kFailedPrecondition) << active;
   bool destroyed = false, again = true;
   ASSERT_TRUE(In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
-                absl::StatusOr<bool> r = orgs_.DestroyRetiredKey(tx, 1);
+                absl::StatusOr<bool> r = orgs_.DestroyRetiredKey(tx, 1, TestResigner());
                 if (r.ok()) destroyed = *r;
-                absl::StatusOr<bool> r2 = orgs_.DestroyRetiredKey(tx, 1);
+                absl::StatusOr<bool> r2 = orgs_.DestroyRetiredKey(tx, 1, TestResigner());
                 if (r2.ok()) again = *r2;
                 return r2.status();
               }).ok());
@@ -306,7 +315,7 @@ TEST_F(ResealJobStoreTest, RetiredKeyStillSealingACredentialIsNotDestroyed) {
                 return credentials_.InsertVersion(tx, *plan, v).status();
               }).ok());
   ASSERT_TRUE(In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
-                return orgs_.RotateOrgKey(tx, Key(2, 0x90));
+                return orgs_.RotateOrgKey(tx, TestOrgKey(2, 0x90), TestResigner());
               }).ok());
   std::uint64_t to_move = 0;
   std::vector<EnvelopeToReseal> batch;
@@ -318,7 +327,7 @@ TEST_F(ResealJobStoreTest, RetiredKeyStillSealingACredentialIsNotDestroyed) {
         credentials_.LockEnvelopesNotSealedTo(tx, 2, std::nullopt, 10);
     if (b.ok()) batch = *b;
     if (!b.ok()) return b.status();
-    return orgs_.RetireRetiringKeys(tx).status();
+    return orgs_.RetireRetiringKeys(tx, TestResigner()).status();
   });
   ASSERT_TRUE(locked.ok()) << locked;
   EXPECT_EQ(to_move, 1u);
@@ -326,7 +335,7 @@ TEST_F(ResealJobStoreTest, RetiredKeyStillSealingACredentialIsNotDestroyed) {
   EXPECT_EQ(batch[0].name, "crm/token");
   EXPECT_EQ(batch[0].org_key_version, 1);
   const absl::Status in_use = In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
-    return orgs_.DestroyRetiredKey(tx, 1).status();
+    return orgs_.DestroyRetiredKey(tx, 1, TestResigner()).status();
   });
   EXPECT_EQ(in_use.code(), absl::StatusCode::kFailedPrecondition) << in_use;
   EXPECT_THAT(in_use.message(), HasSubstr("still has credential versions"));

@@ -22,6 +22,7 @@ namespace {
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::SeedOrg;
 using ::credvault::storage::testing::TestDatabase;
+using ::credvault::storage::testing::TestResigner;
 using ::testing::ElementsAre;
 using ::testing::Field;
 
@@ -270,8 +271,8 @@ TEST_F(RetentionStoreTest, EveryVersionOfADestroyedOrgGoesWhateverTheCutoff) {
   Put("doomed-org", "b", 3);
   SoftDelete("doomed-org", "b");
   Put("bystander-org", "a", 4);
-  const absl::Status destroyed =
-      admin_->Run("doomed-org", [](Transaction& tx) { return OrgStore().MarkDestroyed(tx); });
+  const absl::Status destroyed = admin_->Run(
+      "doomed-org", [](Transaction& tx) { return OrgStore().MarkDestroyed(tx, TestResigner()); });
   ASSERT_TRUE(destroyed.ok()) << destroyed;
 
   const absl::StatusOr<CredentialPurgeBatch> batch =

@@ -202,6 +202,35 @@ std::string TestDatabase::SchemaDump() const {
   return normalized;
 }
 
+NewOrgKey TestOrgKey(std::int32_t version, std::uint8_t fill, std::int32_t root_key_version) {
+  NewOrgKey key;
+  key.version = version;
+  key.public_key = std::vector<std::uint8_t>(32, fill);
+  key.sealed_private_key = std::vector<std::uint8_t>(80, static_cast<std::uint8_t>(fill + 0x11));
+  key.root_key_version = root_key_version;
+  key.state = OrgKeyState::kActive;
+  key.directory_key_version = 1;
+  key.signature = TestOrgKeySignature(OrgKeyState::kActive);
+  return key;
+}
+
+std::vector<std::uint8_t> TestOrgKeySignature(OrgKeyState state) {
+  return std::vector<std::uint8_t>(64, static_cast<std::uint8_t>(0xA0 + static_cast<int>(state)));
+}
+
+OrgKeyResigner TestResigner() {
+  return [](const OrgKey& key, OrgKeyState new_state) -> absl::StatusOr<NewOrgKey> {
+    NewOrgKey resigned;
+    resigned.version = key.version;
+    resigned.public_key = key.public_key;
+    resigned.root_key_version = key.root_key_version;
+    resigned.state = new_state;
+    resigned.directory_key_version = 1;
+    resigned.signature = TestOrgKeySignature(new_state);
+    return resigned;
+  };
+}
+
 void SeedOrg(const TestDatabase& db, const std::string& org_id) {
   std::unique_ptr<ConnectionPool> decryptor = db.Pool(AppRole::kDecryptor, 1);
   std::unique_ptr<ConnectionPool> admin = db.Pool(AppRole::kAdmin, 1);
@@ -217,12 +246,9 @@ void SeedOrg(const TestDatabase& db, const std::string& org_id) {
                   })
                   .ok());
   // The write role may not create orgs or plant org key records (it is untrusted; see
-  // storage/migrations/0008_function_only_access.sql): the admin path does.
-  const absl::Status created = admin->Run(org_id, [](Transaction& tx) {
-    return OrgStore().CreateOrg(
-        tx, NewOrgKey{1, std::vector<std::uint8_t>(32, 0x33), std::vector<std::uint8_t>(80, 0x44),
-                      1, 1, std::vector<std::uint8_t>(32, 0x55)});
-  });
+  // storage/migrations/0009_org_key_signatures.sql): the key authority does.
+  const absl::Status created = admin->Run(
+      org_id, [](Transaction& tx) { return OrgStore().CreateOrg(tx, TestOrgKey(1, 0x33)); });
   ASSERT_TRUE(created.ok()) << created;
 }
 

@@ -1,6 +1,7 @@
 #ifndef CREDVAULT_TESTS_STORAGE_TEST_DATABASE_H_
 #define CREDVAULT_TESTS_STORAGE_TEST_DATABASE_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "storage/migrator.h"
+#include "storage/org_store.h"
 #include "storage/pool.h"
 
 namespace credvault::storage::testing {
@@ -68,6 +70,22 @@ class TestDatabase {
 
 // A fresh identifier fragment unique across processes ("p<pid>_<n>_<random>").
 std::string UniqueSuffix();
+
+// An org key record as the key authority would store it: public key `fill` x 32, sealed
+// private half `fill + 0x11` x 80 (so key 1 made with 0x33 is the one SeedOrg makes), ACTIVE,
+// directory key version 1. The database cannot verify key directory signatures (it holds no
+// pins; the write tier verifies before sealing, crypto/org_key.h), so storage tests sign with
+// fixed bytes of the right size: TestOrgKeySignature(OrgKeyState::kActive).
+NewOrgKey TestOrgKey(std::int32_t version, std::uint8_t fill, std::int32_t root_key_version = 1);
+
+// The fixed 64-byte "signature" of a test record in `state`; one per state, so a test can
+// tell which signing stored a record.
+std::vector<std::uint8_t> TestOrgKeySignature(OrgKeyState state);
+
+// An OrgKeyResigner for storage tests: the stored record in the new state with
+// TestOrgKeySignature(new_state) and no sealed half (the stored one is kept; a DESTROYED
+// record loses it). It checks nothing, which is the key authority's job (ResignOrgKeyRecord).
+OrgKeyResigner TestResigner();
 
 // Seeds a root key (version 1) and org `org_id` with org key version 1, through the pools
 // of the decrypt and admin roles, as the service does.

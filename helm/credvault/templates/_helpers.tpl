@@ -152,6 +152,17 @@ that names the value. Included by every template that renders a workload.
 {{- if not $v.keys.auditSigningKey.secretName -}}
 {{- fail "keys.auditSigningKey.secretName: required: the decrypt tier signs erasure receipts and audit checkpoints with it (a 32-byte key, made like the seal key; docs/operations.md)" -}}
 {{- end -}}
+{{- if not $v.keys.keyDirectorySigningKeys.secretName -}}
+{{- fail "keys.keyDirectorySigningKeys.secretName: required: the decrypt tier signs org key records with it (key-directory-<version>.key, 32-byte seeds made like the seal key; docs/operations.md)" -}}
+{{- end -}}
+{{- $directoryVersions := list -}}
+{{- range $version := $v.keys.keyDirectorySigningKeys.versions -}}{{- $directoryVersions = append $directoryVersions (int $version) -}}{{- end -}}
+{{- if not (has (int $v.keys.keyDirectorySigningKeys.current) $directoryVersions) -}}
+{{- fail (printf "keys.keyDirectorySigningKeys.current: version %v is not in keys.keyDirectorySigningKeys.versions" $v.keys.keyDirectorySigningKeys.current) -}}
+{{- end -}}
+{{- if and (eq $v.mode "split") (not $v.bootstrap.enabled) (not $v.keys.keyDirectoryPins) -}}
+{{- fail "keys.keyDirectoryPins: required in mode split: the write tier seals only to org keys signed by a pinned key directory key. Print them with `credvaultd key-directory-pins --config=<the decrypt tier's configuration>` (docs/operations.md)." -}}
+{{- end -}}
 {{- if lt (int $v.limits.maxRequestBytes) (add (int $v.limits.maxSecretSize) 16384) -}}
 {{- fail (printf "limits.maxRequestBytes: must be at least limits.maxSecretSize + 16384 (%d)" (add (int $v.limits.maxSecretSize) 16384)) -}}
 {{- end -}}
@@ -267,6 +278,12 @@ keys:
     {{ $version }}: {{ $pin | quote }}
   {{- end }}
 {{- end }}
+{{- if and $write $v.keys.keyDirectoryPins }}
+  key_directory_pins:
+  {{- range $version, $pin := $v.keys.keyDirectoryPins }}
+    {{ $version }}: {{ $pin | quote }}
+  {{- end }}
+{{- end }}
 {{- if $decrypt }}
   seal_key:
     provider: {{ $v.keys.sealKey.provider }}
@@ -303,6 +320,12 @@ keys:
   {{- end }}
   {{- end }}
   audit_signing_key_file: /etc/credvault/keys/audit-signing.key
+  key_directory_signing_keys:
+    current: {{ int $v.keys.keyDirectorySigningKeys.current }}
+    files:
+    {{- range $version := $v.keys.keyDirectorySigningKeys.versions }}
+      {{ int $version }}: {{ printf "/etc/credvault/keys/key-directory-%d.key" (int $version) | quote }}
+    {{- end }}
 {{- end }}
 policy_file: /etc/credvault/policy/policy.yaml
 limits:
@@ -476,6 +499,12 @@ a changed key Secret reaches a pod only when the pod restarts.)
 {{- end -}}
 {{- $volumes = append $volumes (dict "name" "audit-signing-key" "secret" (dict "secretName" $v.keys.auditSigningKey.secretName "defaultMode" 288 "items" (list (dict "key" $v.keys.auditSigningKey.key "path" "audit-signing.key")))) -}}
 {{- $mounts = append $mounts (dict "name" "audit-signing-key" "mountPath" "/etc/credvault/keys/audit-signing.key" "subPath" "audit-signing.key" "readOnly" true) -}}
+{{- $directoryItems := list -}}
+{{- range $version := $v.keys.keyDirectorySigningKeys.versions -}}
+{{- $directoryItems = append $directoryItems (dict "key" (printf "key-directory-%d.key" (int $version)) "path" (printf "key-directory-%d.key" (int $version))) -}}
+{{- $mounts = append $mounts (dict "name" "key-directory-keys" "mountPath" (printf "/etc/credvault/keys/key-directory-%d.key" (int $version)) "subPath" (printf "key-directory-%d.key" (int $version)) "readOnly" true) -}}
+{{- end -}}
+{{- $volumes = append $volumes (dict "name" "key-directory-keys" "secret" (dict "secretName" $v.keys.keyDirectorySigningKeys.secretName "defaultMode" 288 "items" $directoryItems)) -}}
 {{- end -}}
 {{- if include "credvault.asksKeyAuthority" . -}}
 {{- /* Split mode: what the write pods show the key authority, and the CA they check it with. */ -}}

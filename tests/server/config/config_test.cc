@@ -45,6 +45,8 @@ keys:
                           kPin + R"("}
   seal_key: {file: /keys/seal.key}
   audit_signing_key_file: /keys/audit-signing.key
+  key_directory_signing_keys: {current: 1, files: {1: /keys/key-directory-1.key}}
+  key_directory_pins: {1: "8f4c3d8e0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5"}
 policy_file: /etc/credvault/policy.yaml
 )";
 
@@ -259,6 +261,7 @@ TEST(ConfigTest, ListenersOfTiersNotRunAreRejected) {
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
     n["keys"].remove("audit_signing_key_file");
+    n["keys"].remove("key_directory_signing_keys");
   });
   EXPECT_TRUE(
       IsInvalid(Parse(write_only), "listeners.decrypt: only allowed with the decrypt tier"));
@@ -368,6 +371,7 @@ TEST(ConfigTest, HealthListenerIsPlaintextOnAnyAddressWithEitherTier) {
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
     n["keys"].remove("audit_signing_key_file");
+    n["keys"].remove("key_directory_signing_keys");
   });
   const std::string decrypt_only = Edit([](YAML::Node& n) {
     n["tiers"] = YAML::Load("[decrypt]");
@@ -538,6 +542,7 @@ TEST(ConfigTest, OnlyTheSecretsOfTheTiersRunAreRead) {
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
     n["keys"].remove("audit_signing_key_file");
+    n["keys"].remove("key_directory_signing_keys");
   });
   const absl::StatusOr<Config> config = ParseConfig(
       write_only, "test.yaml",
@@ -591,6 +596,46 @@ TEST(ConfigTest, TheDecryptTierSignsWithTheAuditSigningKeyAndOnlyIt) {
                         })),
                         "keys.audit_signing_key_file: a write-tier-only process must not hold "
                         "the audit signing key"));
+}
+
+TEST(ConfigTest, OnlyTheDecryptTierHoldsTheKeyDirectorySigningKeys) {
+  EXPECT_TRUE(
+      IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("key_directory_signing_keys"); })),
+                "keys.key_directory_signing_keys: required with the decrypt tier"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) { n["keys"]["key_directory_signing_keys"]["current"] = 2; })),
+      "keys.key_directory_signing_keys.current: version 2 is not listed"));
+  const auto write_only = [](YAML::Node& n) {
+    n["tiers"] = YAML::Load("[write]");
+    n["listeners"].remove("decrypt");
+    n["database"].remove("decryptor");
+    n["database"].remove("admin");
+    n["keys"].remove("seal_key");
+    n["keys"].remove("audit_signing_key_file");
+  };
+  // A write tier that could sign org key records could vouch for a key of its own.
+  EXPECT_TRUE(IsInvalid(Parse(Edit(write_only)),
+                        "keys.key_directory_signing_keys: a write-tier-only process must not "
+                        "hold the key directory signing keys"));
+  EXPECT_TRUE(Parse(Edit([&](YAML::Node& n) {
+                write_only(n);
+                n["keys"].remove("key_directory_signing_keys");
+              })).ok());
+  // It seals only to records signed by a pinned key, so it needs pins, and good ones.
+  EXPECT_TRUE(IsInvalid(Parse(Edit([&](YAML::Node& n) {
+                          write_only(n);
+                          n["keys"].remove("key_directory_signing_keys");
+                          n["keys"].remove("key_directory_pins");
+                        })),
+                        "keys.key_directory_pins: required with a write-only tier"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([&](YAML::Node& n) {
+                          write_only(n);
+                          n["keys"].remove("key_directory_signing_keys");
+                          n["keys"]["key_directory_pins"][1] = "not-a-key";
+                        })),
+                        "keys.key_directory_pins.1: must be a key directory public key"));
+  // Both tiers in one process pin their own signing keys.
+  EXPECT_TRUE(Parse(Edit([](YAML::Node& n) { n["keys"].remove("key_directory_pins"); })).ok());
 }
 
 TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
@@ -810,6 +855,7 @@ TEST(ConfigTest, PreviousSealKeysAreSealKeySectionsOfTheDecryptTier) {
                               n["database"].remove("admin");
                               n["keys"].remove("seal_key");
                               n["keys"].remove("audit_signing_key_file");
+                              n["keys"].remove("key_directory_signing_keys");
                             },
                             with_previous)),
                         "keys.previous_seal_keys: a write-tier-only process must not hold seal "
