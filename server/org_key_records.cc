@@ -54,6 +54,12 @@ absl::StatusOr<crypto::OrgKeyRecord> SignedRecord(const storage::OrgKey& key,
                                                   const DecryptTierKeys& keys) {
   CV_ASSIGN_OR_RETURN(crypto::OrgKeyRecord record, ToOrgKeyRecord(key, {}));
   if (!IsUnsigned(key)) return record;
+  if (!key.made_before_signing) {
+    return WithReason(
+        absl::DataLossError("org key version " + std::to_string(key.version) + " of " + key.org_id +
+                            " is unsigned but was not made before signing"),
+        credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+  }
   if (key.authenticator.size() != crypto::kAuthenticatorSize || !key.writer_key_version) {
     return Malformed(key);
   }

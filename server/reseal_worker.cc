@@ -216,6 +216,22 @@ absl::StatusOr<bool> ResealWorker::RunRootKeyBatch() {
     return absl::OkStatus();
   }));
   if (!job) return false;
+  if (options_.root_pinned && !options_.root_pinned(static_cast<std::uint32_t>(job->to_version))) {
+    const std::string waiting = "waiting until root key version " +
+                                std::to_string(job->to_version) +
+                                " is pinned in keys.root_key_pins";
+    if (job->last_error != waiting) {
+      LogInfo("root key re-seal waits for the new root key to be pinned",
+              {{"job_id", job->job_id}, {"root_key_version", std::to_string(job->to_version)}});
+      CV_RETURN_IF_ERROR(pool_.Run(system, [&](storage::Transaction& tx) -> absl::Status {
+        CV_ASSIGN_OR_RETURN(std::optional<storage::ResealJob> open, jobs_.GetOpen(tx));
+        if (!open || open->job_id != job->job_id) return absl::OkStatus();
+        open->last_error = waiting;
+        return jobs_.Update(tx, *open);
+      }));
+    }
+    return false;
+  }
 
   absl::Status failure;
   for (const std::string& org_id : orgs) {

@@ -26,6 +26,10 @@ struct ResealWorkerOptions {
   std::size_t batch_size = 200;
   // How often to look for jobs made by other replicas.
   absl::Duration poll_interval = absl::Seconds(5);
+  // Whether the write tiers pin root key `version`. A root key job moves no org key to a
+  // root that is not pinned yet: the write tier seals only to org keys whose root it pins
+  // (docs/operations.md, "Root key"). Empty: nothing to wait for.
+  std::function<bool(std::uint32_t)> root_pinned;
 };
 
 // Runs re-seal jobs on the decrypt tier. Every batch is one transaction that locks the job

@@ -353,9 +353,25 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
     access_service = std::make_unique<CredentialAccessServiceImpl>(decrypt_runner, *access_handler);
     decrypt_keys->late_roots->SetLoader(
         DatabaseRootKeyLoader(*decryptor_pool, *decrypt_keys->seal_key));
+    // Root key jobs wait until the write tier pins the new root: this process's own write
+    // tier, or the pins a decrypt-only configuration lists for its write tiers.
+    std::function<bool(std::uint32_t)> root_pinned;
+    if (write_keys) {
+      root_pinned = [&write_keys](std::uint32_t version) {
+        return write_keys->Get()->root_pins.IsPinned(version);
+      };
+    } else if (!config->keys.root_key_pins.empty()) {
+      absl::StatusOr<crypto::RootKeyPins> pins =
+          crypto::RootKeyPins::New(config->keys.root_key_pins);
+      if (!pins.ok()) return Report(pins.status(), "keys.root_key_pins"), 2;
+      root_pinned = [pins = *std::move(pins)](std::uint32_t version) {
+        return pins.IsPinned(version);
+      };
+    }
     reseal_worker = std::make_unique<ResealWorker>(
         *decryptor_pool, *decrypt_keys, org_key_cache,
-        ResealWorkerOptions{config->reseal.batch_size, config->reseal.poll_interval},
+        ResealWorkerOptions{config->reseal.batch_size, config->reseal.poll_interval,
+                            std::move(root_pinned)},
         on_audit_append);
     reseal_thread = std::thread([&reseal_worker] { reseal_worker->Run(); });
     if (admin_pool) {

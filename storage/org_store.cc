@@ -9,11 +9,12 @@
 namespace credvault::storage {
 namespace {
 
-#define CREDVAULT_ORG_KEY_COLUMNS                                              \
-  "org_id, version, public_key, root_key_version, writer_key_version, "        \
-  "authenticator, state, (extract(epoch FROM created_at) * 1000000)::bigint, " \
-  "(extract(epoch FROM retired_at) * 1000000)::bigint, "                       \
-  "(extract(epoch FROM destroyed_at) * 1000000)::bigint, directory_key_version, signature"
+#define CREDVAULT_ORG_KEY_COLUMNS                                                            \
+  "org_id, version, public_key, root_key_version, writer_key_version, "                      \
+  "authenticator, state, (extract(epoch FROM created_at) * 1000000)::bigint, "               \
+  "(extract(epoch FROM retired_at) * 1000000)::bigint, "                                     \
+  "(extract(epoch FROM destroyed_at) * 1000000)::bigint, directory_key_version, signature, " \
+  "made_before_signing"
 
 constexpr Statement kCreateOrg{"orgs.create", "SELECT credvault_create_org($1)"};
 constexpr Statement kGetOrg{
@@ -98,6 +99,7 @@ absl::StatusOr<OrgKey> OrgKeyFromRow(const Row& row) {
     key.directory_key_version = static_cast<std::int32_t>(directory_version);
     CV_ASSIGN_OR_RETURN(key.signature, row.Bytes(11));
   }
+  CV_ASSIGN_OR_RETURN(key.made_before_signing, row.Bool(12));
   return key;
 }
 
@@ -215,7 +217,7 @@ absl::StatusOr<std::vector<SealedOrgKey>> OrgStore::LockKeysNotSealedToRoot(
   for (const Row& row : rows) {
     SealedOrgKey sealed;
     CV_ASSIGN_OR_RETURN(sealed.key, OrgKeyFromRow(row));
-    CV_ASSIGN_OR_RETURN(sealed.sealed_private_key, row.Bytes(12));
+    CV_ASSIGN_OR_RETURN(sealed.sealed_private_key, row.Bytes(13));
     keys.push_back(std::move(sealed));
   }
   return keys;

@@ -38,6 +38,9 @@ struct OrgKey {
   std::vector<std::uint8_t> signature;  // 64 bytes, or empty
   std::optional<std::int32_t> writer_key_version;
   std::vector<std::uint8_t> authenticator;  // 32 bytes, or empty
+  // Set by the migration that introduced signatures on the records that existed then: the
+  // only unsigned records the key authority signs.
+  bool made_before_signing = false;
   absl::Time created_at;
   std::optional<absl::Time> retired_at;    // when it stopped being ACTIVE
   std::optional<absl::Time> destroyed_at;  // when its private half was destroyed

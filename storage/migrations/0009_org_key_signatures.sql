@@ -14,7 +14,16 @@ ALTER TABLE org_keys ALTER COLUMN authenticator DROP NOT NULL;
 ALTER TABLE org_keys ADD COLUMN directory_key_version integer CHECK (directory_key_version > 0);
 ALTER TABLE org_keys ADD COLUMN signature bytea CHECK (length(signature) = 64);
 ALTER TABLE org_keys ADD CHECK ((directory_key_version IS NULL) = (signature IS NULL));
+-- Only the records that exist now may be unsigned: the key authority signs an unsigned
+-- record only if this flag says it predates signing, so a row planted later without a
+-- signature (even with a valid writer authenticator) is never signed.
+ALTER TABLE org_keys ADD COLUMN made_before_signing boolean NOT NULL DEFAULT false;
+ALTER TABLE org_keys NO FORCE ROW LEVEL SECURITY;
+UPDATE org_keys SET made_before_signing = true;
+ALTER TABLE org_keys FORCE ROW LEVEL SECURITY;
+ALTER TABLE org_keys ADD CHECK (signature IS NOT NULL OR made_before_signing);
 ALTER TABLE org_keys ADD CHECK (signature IS NOT NULL OR authenticator IS NOT NULL);
+GRANT SELECT (made_before_signing) ON org_keys TO {{writer}}, {{decryptor}}, {{admin}};
 GRANT SELECT (directory_key_version, signature) ON org_keys TO {{writer}}, {{decryptor}}, {{admin}};
 
 -- No request role writes orgs or org keys directly any more.

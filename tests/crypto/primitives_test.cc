@@ -13,7 +13,6 @@
 #include "crypto/aead.h"
 #include "crypto/audit_chain.h"
 #include "crypto/audit_signer.h"
-#include "crypto/fingerprint.h"
 #include "crypto/key_buffer.h"
 #include "crypto/key_file.h"
 #include "crypto/key_file_seal_key_provider.h"
@@ -241,32 +240,6 @@ TEST(WriterKeyRingTest, PartsAreHashedAsOneMessage) {
   std::vector<std::uint8_t> changed = whole;
   changed[63] ^= 1;
   EXPECT_EQ(VerifyWriterTag(ring, {changed}, tag, "record").code(), absl::StatusCode::kDataLoss);
-}
-
-// --- Fingerprints ----------------------------------------------------------------------
-
-TEST(FingerprintTest, MatchesOnlyTheSameSecretOrgAndName) {
-  const WriterKeyRing ring = RingWith(1, {1});
-  const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("hunter2"));
-  const SecretBytes other = SecretBytes::CopyFrom(std::string_view("hunter3"));
-  const Fingerprint stored = ComputeFingerprint(ring, "org-a", "crm/token", secret);
-  EXPECT_TRUE(ValueOrDie(FingerprintMatches(ring, stored, "org-a", "crm/token", secret)));
-  EXPECT_FALSE(ValueOrDie(FingerprintMatches(ring, stored, "org-a", "crm/token", other)));
-  EXPECT_FALSE(ValueOrDie(FingerprintMatches(ring, stored, "org-b", "crm/token", secret)));
-  EXPECT_FALSE(ValueOrDie(FingerprintMatches(ring, stored, "org-a", "crm/other", secret)));
-  // No cross-org correlation: the same secret fingerprints differently in another org.
-  EXPECT_NE(ComputeFingerprint(ring, "org-b", "crm/token", secret).mac, stored.mac);
-  // Keyed: another writer key gives another fingerprint.
-  EXPECT_NE(ComputeFingerprint(RingWith(1, {1}, 0x77), "org-a", "crm/token", secret).mac,
-            stored.mac);
-}
-
-TEST(FingerprintTest, UnknownKeyVersionIsFailedPrecondition) {
-  const WriterKeyRing ring = RingWith(2, {1, 2});
-  const SecretBytes secret = SecretBytes::CopyFrom(std::string_view("s"));
-  const Fingerprint stored = ComputeFingerprint(ring, "org", "n", secret);
-  EXPECT_EQ(FingerprintMatches(RingWith(1, {1}), stored, "org", "n", secret).status().code(),
-            absl::StatusCode::kFailedPrecondition);
 }
 
 // --- Audit chain -----------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_support.h"
@@ -652,6 +653,20 @@ TEST_F(KeyLifecycleTest, RootKeyJobResumesAfterKillMidBatch) {
   EXPECT_EQ(job.org_id(), "_system");
   EXPECT_EQ(job.kind(), v1::RESEAL_JOB_KIND_ROOT_KEY);
   EXPECT_EQ(job.to_key_version(), root);
+  // No org key moves to the new root before the write tier pins it.
+  v1::ResealJob waiting;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return GetResealJob(*admin, "_system", job.job_id(), &waiting).ok() &&
+               absl::StrContains(waiting.last_error(), "is pinned in keys.root_key_pins");
+      },
+      kJobDeadline))
+      << JobText(waiting);
+  EXPECT_EQ(waiting.items_done(), 0u) << JobText(waiting);
+  EXPECT_EQ(Sql(*stack_,
+                "SELECT count(*) FROM org_keys WHERE root_key_version = " + std::to_string(root)),
+            "0");
+  ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
   ASSERT_TRUE(WaitFor([&] { return lock.Blocking(); }, kJobDeadline))
       << "the root re-seal job never reached the held org";
   v1::ResealJob mid;
@@ -698,7 +713,6 @@ TEST_F(KeyLifecycleTest, RootKeyJobResumesAfterKillMidBatch) {
   EXPECT_TRUE(AuditVerifies(*admin, "_system"));
 
   // Pinned, the new root key is the one new orgs are sealed to.
-  ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
   ASSERT_TRUE(Put(*Backend(), PutRequest("kr-after-pin", "only", "x")).ok());
   v1::OrgInfo info;
   ASSERT_TRUE(DescribeOrg(*admin, "kr-after-pin", &info).ok());
@@ -1011,20 +1025,43 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     ASSERT_TRUE(load.Progressed());
   }
 
-  // (b) Root key rotation; new orgs go to the new root once it is pinned.
+  // (b) Root key rotation. Until the write tier pins the new root, new orgs go to the
+  // previous one and no org key moves; once it is pinned, the re-seal job moves every org
+  // key (the one made meanwhile too) and new orgs go to the new root.
   {
     v1::RotateRootKeyResponse rotated;
     const Outcome outcome = RotateRootKey(*admin, "", &rotated);
     ASSERT_TRUE(outcome.ok()) << outcome;
     const std::uint32_t root = rotated.root_key_version();
     const std::uint32_t previous = rotated.previous_root_key_version();
+    {
+      const std::string secret = "pin-before/" + RandomHex(12);
+      v1::PutCredentialResponse response;
+      const Outcome put = Put(*Backend(), PutRequest("pin-before", "first", secret), &response);
+      ASSERT_TRUE(put.ok()) << put;
+      ledger.Record(ledger.Add("pin-before", "first"), response.credential().version(), secret);
+      v1::OrgInfo info;
+      ASSERT_TRUE(DescribeOrg(*admin, "pin-before", &info).ok());
+      ASSERT_EQ(info.key_versions_size(), 1) << Keys(info);
+      EXPECT_EQ(info.key_versions(0).root_key_version(), previous)
+          << "the active root key is not pinned yet: " << Keys(info);
+    }
+    v1::ResealJob waiting;
+    ASSERT_TRUE(GetResealJob(*admin, "_system", rotated.reseal_job().job_id(), &waiting).ok());
+    EXPECT_NE(waiting.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(waiting);
+    EXPECT_EQ(Sql(*stack_,
+                  "SELECT count(*) FROM org_keys WHERE root_key_version = " + std::to_string(root)),
+              "0")
+        << "an org key moved to a root key the write tier does not pin";
+    ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
+
     const v1::ResealJob job = WaitForJobEnd(*admin, "_system", rotated.reseal_job().job_id());
     ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(job);
     EXPECT_EQ(job.items_done(), job.items_total()) << JobText(job);
     EXPECT_EQ(
         Sql(*stack_, "SELECT state FROM root_keys WHERE version = " + std::to_string(previous)),
         "RETIRED");
-    for (const std::string org : {"load-a", "load-b", "load-c"}) {
+    for (const std::string org : {"load-a", "load-b", "load-c", "pin-before"}) {
       v1::OrgInfo info;
       ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
       ASSERT_GT(info.key_versions_size(), 0) << org;
@@ -1032,25 +1069,16 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
         EXPECT_EQ(key.root_key_version(), root) << Keys(info);
       }
     }
-    // Not pinned yet: the newest pinned root key.
-    std::uint32_t pinned_before = 0;
-    for (const std::string org : {"pin-before", "pin-after"}) {
-      const std::string secret = org + "/" + RandomHex(12);
+    {
+      const std::string secret = "pin-after/" + RandomHex(12);
       v1::PutCredentialResponse response;
-      const Outcome put = Put(*Backend(), PutRequest(org, "first", secret), &response);
-      ASSERT_TRUE(put.ok()) << org << ": " << put;
-      ledger.Record(ledger.Add(org, "first"), response.credential().version(), secret);
+      const Outcome put = Put(*Backend(), PutRequest("pin-after", "first", secret), &response);
+      ASSERT_TRUE(put.ok()) << put;
+      ledger.Record(ledger.Add("pin-after", "first"), response.credential().version(), secret);
       v1::OrgInfo info;
-      ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
+      ASSERT_TRUE(DescribeOrg(*admin, "pin-after", &info).ok());
       ASSERT_EQ(info.key_versions_size(), 1) << Keys(info);
-      if (org == "pin-before") {
-        pinned_before = info.key_versions(0).root_key_version();
-        EXPECT_EQ(pinned_before, previous)
-            << "the active root key is not pinned yet: " << Keys(info);
-        ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
-      } else {
-        EXPECT_EQ(info.key_versions(0).root_key_version(), root) << Keys(info);
-      }
+      EXPECT_EQ(info.key_versions(0).root_key_version(), root) << Keys(info);
     }
     std::cerr << "[ e2e ] (b) " << JobText(job) << ", root " << previous << " -> " << root << " at "
               << elapsed() << "\n";
@@ -1069,7 +1097,7 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     std::string secret = "load-c/writer-check/" + RandomHex(12);
     ASSERT_TRUE(Put(*Backend(), PutRequest("load-c", "writer-check", secret), &response).ok());
     ledger.Record(index, response.credential().version(), secret);
-    ASSERT_TRUE(EditConfig("    current: 1\n", "    current: 2\n"));
+    ASSERT_TRUE(EditConfig("  writer_keys:\n    current: 1\n", "  writer_keys:\n    current: 2\n"));
     ASSERT_EQ(ReloadCredvaultd(), "");
     secret = "load-c/writer-check/" + RandomHex(12);
     ASSERT_TRUE(Put(*Backend(), PutRequest("load-c", "writer-check", secret), &response).ok());
@@ -1107,11 +1135,12 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
                       std::to_string(to) + " OR writer_key_version <> 2)"),
               "0")
         << "re-sealed envelopes are authenticated with the current writer key";
+    // The new org key record is vouched for by the key directory key, not the writer key.
     EXPECT_EQ(Sql(*stack_,
-                  "SELECT writer_key_version FROM org_keys WHERE org_id = 'load-b' AND "
-                  "version = " +
+                  "SELECT coalesce(writer_key_version::text, '-') || '/' || "
+                  "directory_key_version FROM org_keys WHERE org_id = 'load-b' AND version = " +
                       std::to_string(to)),
-              "2");
+              "-/1");
     std::cerr << "[ e2e ] (c) writer key 2 current; " << JobText(job) << " at " << elapsed()
               << "\n";
     ASSERT_TRUE(load.Progressed());

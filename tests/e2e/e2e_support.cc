@@ -451,6 +451,7 @@ std::string WriteOnlyConfig(const std::optional<KeyAuthorityClient>& key_authori
   config["keys"].remove("seal_key");
   config["keys"].remove("previous_seal_keys");
   config["keys"].remove("audit_signing_key_file");
+  config["keys"].remove("key_directory_signing_keys");
   if (key_authority) {
     YAML::Node section;
     section["address"] = g_stack->decrypt_addr;

@@ -22,7 +22,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "crypto/canonical_encoding.h"
 #include "crypto/key_buffer.h"
+#include "crypto/key_directory.h"
+#include "crypto/org_key.h"
+#include "crypto/sealed_box.h"
+#include "crypto/writer_key_ring.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/e2e_support.h"
@@ -186,6 +191,7 @@ class WriteTierCompromiseTest : public ::testing::Test {
     config["database"].remove("admin");
     config["keys"].remove("seal_key");
     config["keys"].remove("audit_signing_key_file");
+    config["keys"].remove("key_directory_signing_keys");
     YAML::Emitter emitter;
     emitter << config;
     const std::string path = stack->dir + "/write-tier.yaml";
@@ -413,6 +419,121 @@ TEST_F(WriteTierCompromiseTest, CannotRedirectFutureSecretsOrSwapEnvelopes) {
   EXPECT_EQ(secret, "before the attack");
 }
 
+// The same attack with more than the write role: the writer key together with the
+// database's owner, who can write org_keys directly. It plants a record for a key pair of
+// its own in the org's ACTIVE row, vouched for the old way (a writer authenticator), or
+// signed with a key directory key of its own. The write tier seals to neither: only a
+// record signed by a pinned key directory key, which only the key authority holds, counts.
+template <typename T>
+T ValueOrDie(absl::StatusOr<T> value) {
+  if (!value.ok()) {
+    std::cerr << value.status() << "\n";
+    std::abort();
+  }
+  return *std::move(value);
+}
+
+TEST_F(WriteTierCompromiseTest, WriterKeyAndOwnerAccessCannotRedirectNewSecrets) {
+  const std::string org = "wt-redirect-owner";
+  Provision(org);
+  auto writer = WriteOnly(Caller::Cert("backend"));
+  ASSERT_TRUE(Put(*writer, PutRequest(org, "before", "put before the attack")).ok());
+
+  const Stack& stack = TheStack();
+  const auto superuser = [&](const std::string& query) {
+    const CommandResult result = RunShell(
+        ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") +
+        " -X -q -tA -v ON_ERROR_STOP=1 -h " + ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) +
+        " -p " + stack.env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault -c " +
+        ShellQuote("SET credvault.org_id = " + Quote(org) + "; " + query));
+    EXPECT_EQ(result.exit_code, 0) << query << "\n" << result.output;
+    std::string out = result.output;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  };
+  const std::string row_before = superuser(
+      "SELECT encode(public_key, 'hex') || '/' || encode(signature, 'hex') FROM org_keys "
+      "WHERE org_id = " +
+      Quote(org) + " AND state = 'ACTIVE'");
+  ASSERT_FALSE(row_before.empty());
+
+  // The attacker's own key pair and key directory key.
+  const crypto::X25519KeyPair attacker = ValueOrDie(crypto::GenerateX25519KeyPair());
+  const crypto::KeyDirectorySigner attacker_directory = ValueOrDie(
+      crypto::KeyDirectorySigner::FromSeed(1, ValueOrDie(crypto::KeyBuffer::Generate(32))));
+  const std::string attacker_public =
+      "'\\x" + HexLower(std::string(attacker.public_key.begin(), attacker.public_key.end())) +
+      "'::bytea";
+
+  // 1. The old way: a writer authenticator over the attacker's record, no signature.
+  crypto::CanonicalEncoder legacy("credvault.org-key.v1");
+  legacy.AddString(org);
+  legacy.AddU32(1);
+  legacy.AddFixed(attacker.public_key);
+  legacy.AddU32(1);
+  const crypto::WriterKeyRing ring = ValueOrDie(crypto::WriterKeyRing::New(1, [&] {
+    std::vector<std::pair<std::uint32_t, crypto::KeyBuffer>> keys;
+    keys.emplace_back(1, ValueOrDie(crypto::KeyBuffer::CopyFrom(writer_key_->RevealSecret())));
+    return keys;
+  }()));
+  const crypto::WriterTag tag = crypto::AuthenticateWithCurrentKey(ring, {legacy.bytes()});
+  // Even the owner cannot store it: a record without a signature must be one that existed
+  // before records were signed (a check constraint), and only those are ever signed.
+  const std::string plant_unsigned =
+      "UPDATE org_keys SET public_key = " + attacker_public +
+      ", writer_key_version = 1, authenticator = '\\x" +
+      HexLower(std::string(tag.mac.begin(), tag.mac.end())) +
+      "'::bytea, directory_key_version = NULL, signature = NULL WHERE org_id = " + Quote(org) +
+      " AND state = 'ACTIVE'";
+  const CommandResult planted = RunShell(
+      ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") + " -X -q -tA -v ON_ERROR_STOP=1 -h " +
+      ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
+      stack.env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault -c " +
+      ShellQuote(plant_unsigned));
+  EXPECT_NE(planted.exit_code, 0);
+  EXPECT_THAT(planted.output, HasSubstr("check constraint")) << planted.output;
+  superuser("UPDATE org_keys SET public_key = " + attacker_public +
+            " WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+  Outcome refused = Put(*writer, PutRequest(org, "after-1", "must not be sealed"));
+  EXPECT_EQ(refused.code, grpc::StatusCode::DATA_LOSS) << refused;
+  EXPECT_EQ(refused.reason, "ERROR_REASON_INTEGRITY_FAILURE") << refused;
+
+  // 2. Signed over exactly the documented message (docs/crypto.md), but with the
+  // attacker's own key directory key.
+  const std::string root_version =
+      superuser("SELECT root_key_version FROM org_keys WHERE org_id = " + Quote(org) +
+                " AND state = 'ACTIVE'");
+  crypto::CanonicalEncoder message("credvault.org-key.v2");
+  message.AddString(org);
+  message.AddU32(1);
+  message.AddFixed(attacker.public_key);
+  message.AddU32(static_cast<std::uint32_t>(std::stoul(root_version)));
+  message.AddString("ACTIVE");
+  message.AddU32(1);
+  const crypto::KeyDirectorySignature forged = attacker_directory.Sign(message);
+  superuser("UPDATE org_keys SET directory_key_version = 1, signature = '\\x" +
+            HexLower(std::string(forged.begin(), forged.end())) +
+            "'::bytea WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+  refused = Put(*writer, PutRequest(org, "after-2", "must not be sealed"));
+  EXPECT_EQ(refused.code, grpc::StatusCode::DATA_LOSS) << refused;
+  EXPECT_EQ(refused.reason, "ERROR_REASON_INTEGRITY_FAILURE") << refused;
+
+  // Nothing was sealed to the attacker's key; the record put back, the org works again.
+  EXPECT_EQ(superuser("SELECT count(*) FROM credentials WHERE org_id = " + Quote(org) +
+                      " AND name LIKE 'after-%'"),
+            "0");
+  const std::string restore_key = row_before.substr(0, row_before.find('/'));
+  const std::string restore_signature = row_before.substr(row_before.find('/') + 1);
+  superuser("UPDATE org_keys SET public_key = '\\x" + restore_key +
+            "'::bytea, writer_key_version = NULL, authenticator = NULL, signature = '\\x" +
+            restore_signature + "'::bytea WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+  ASSERT_TRUE(Put(*writer, PutRequest(org, "after-3", "put after the repair")).ok());
+  auto worker = Decrypting(Caller::Cert("worker"));
+  std::string secret;
+  ASSERT_TRUE(Decrypt(*worker, org, "after-3", &secret).ok());
+  EXPECT_EQ(secret, "put after the repair");
+}
+
 // ---------------------------------------------------------------------------------------
 // 3. An offline oracle: something readable that lets the attacker test guesses of a stored
 // secret with the writer key or without a key.
@@ -552,9 +673,9 @@ TEST_F(WriteTierCompromiseTest, NothingReadableTestsGuessesOffline) {
       "AND has_column_privilege(c.oid, a.attnum, 'SELECT') ORDER BY 1");
   std::set<std::string> readable_bytea;
   for (const auto& row : bytea_columns) readable_bytea.insert(row[0].as<std::string>());
-  EXPECT_EQ(readable_bytea,
-            (std::set<std::string>{"idempotency_keys.request_hash", "org_keys.authenticator",
-                                   "org_keys.public_key", "root_keys.public_key"}));
+  EXPECT_EQ(readable_bytea, (std::set<std::string>{"idempotency_keys.request_hash",
+                                                   "org_keys.authenticator", "org_keys.public_key",
+                                                   "org_keys.signature", "root_keys.public_key"}));
   // The query sees columns the role may not read too (so the set above is not empty for
   // lack of rows).
   const pqxx::result all_bytea =

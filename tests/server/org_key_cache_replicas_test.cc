@@ -24,6 +24,7 @@
 #include "server/key_loading.h"
 #include "server/local_key_authority.h"
 #include "server/org_key_cache.h"
+#include "server/org_key_records.h"
 #include "storage/org_store.h"
 #include "storage/root_key_store.h"
 #include "tests/storage/test_database.h"
@@ -77,6 +78,8 @@ class OrgKeyCacheReplicasTest : public ::testing::Test {
     std::string dir = "/tmp/credvault-replicas.XXXXXX";
     ASSERT_NE(mkdtemp(dir.data()), nullptr);
     keys_.writer_keys = WriterKeysConfig{1, {{1, NewKeyFile(dir, "writer-1.key")}}};
+    keys_.key_directory_signing_keys =
+        KeyDirectoryKeysConfig{1, {{1, NewKeyFile(dir, "key-directory-1.key")}}};
     SealKeyConfig seal_key;
     seal_key.provider = SealKeyBackend::kFile;
     seal_key.file = NewKeyFile(dir, "seal.key");
@@ -96,7 +99,8 @@ class OrgKeyCacheReplicasTest : public ::testing::Test {
                     .ok());
     write_keys_.emplace(WriteTierKeys{
         ValueOrDie(LoadWriterKeys(keys_)),
-        ValueOrDie(crypto::RootKeyPins::New({{1, crypto::RootKeyFingerprint(root.public_key)}}))});
+        ValueOrDie(crypto::RootKeyPins::New({{1, crypto::RootKeyFingerprint(root.public_key)}})),
+        crypto::KeyDirectoryPins::Of(ValueOrDie(LoadKeyDirectorySigners(keys_)).back())});
 
     a_ = std::make_unique<Replica>(*db_, keys_);
     b_ = std::make_unique<Replica>(*db_, keys_);
@@ -157,8 +161,9 @@ TEST_F(OrgKeyCacheReplicasTest, DestroyedOrgIsRefusedAndLeavesTheOtherReplicasCa
   ASSERT_TRUE(b_->cache.Holds(org_, 1));
 
   // Destroyed through the admin role as DestroyOrg does, not through replica B.
-  const absl::Status destroyed = admin_pool_->Run(
-      org_, [](storage::Transaction& tx) { return storage::OrgStore().MarkDestroyed(tx); });
+  const absl::Status destroyed = admin_pool_->Run(org_, [&](storage::Transaction& tx) {
+    return storage::OrgStore().MarkDestroyed(tx, ResignerFor(a_->keys));
+  });
   ASSERT_TRUE(destroyed.ok()) << destroyed;
 
   const absl::StatusOr<v1::DecryptCredentialResponse> after = Decrypt(*b_, "crm-token");
@@ -175,11 +180,12 @@ TEST_F(OrgKeyCacheReplicasTest, CompareRefusesADestroyedOrgAndEvictsItsKey) {
   EXPECT_TRUE(before->match());
   ASSERT_TRUE(b_->cache.Holds(org_, 1));
 
-  ASSERT_TRUE(
-      admin_pool_
-          ->Run(org_,
-                [](storage::Transaction& tx) { return storage::OrgStore().MarkDestroyed(tx); })
-          .ok());
+  ASSERT_TRUE(admin_pool_
+                  ->Run(org_,
+                        [&](storage::Transaction& tx) {
+                          return storage::OrgStore().MarkDestroyed(tx, ResignerFor(a_->keys));
+                        })
+                  .ok());
 
   const absl::StatusOr<v1::CompareCredentialResponse> after =
       Compare(*b_, "crm-token", "replica-secret-2");

@@ -107,6 +107,8 @@ SealKeyConfig Pkcs11SealKey(const std::string& key_label, const std::string& pin
 KeysConfig DecryptKeys(SealKeyConfig seal_key, std::vector<SealKeyConfig> previous = {}) {
   KeysConfig keys;
   keys.writer_keys = WriterKeysConfig{1, {{1, TestFiles().NewKeyFile("writer-1.key")}}};
+  keys.key_directory_signing_keys =
+      KeyDirectoryKeysConfig{1, {{1, TestFiles().NewKeyFile("key-directory-1.key")}}};
   keys.seal_key = std::move(seal_key);
   keys.previous_seal_keys = std::move(previous);
   return keys;

@@ -272,7 +272,7 @@ keys:
     {{- range $version := $v.keys.writerKeys.versions }}
       {{ int $version }}: {{ printf "/etc/credvault/keys/writer-%d.key" (int $version) | quote }}
     {{- end }}
-{{- if and $write $v.keys.rootKeyPins }}
+{{- if $v.keys.rootKeyPins }}
   root_key_pins:
   {{- range $version, $pin := $v.keys.rootKeyPins }}
     {{ $version }}: {{ $pin | quote }}

@@ -659,6 +659,7 @@ std::string WriteOnlyWithKeyAuthority(const std::string& key_authority) {
     n["database"].remove("admin");
     n["keys"].remove("seal_key");
     n["keys"].remove("audit_signing_key_file");
+    n["keys"].remove("key_directory_signing_keys");
     if (!key_authority.empty()) n["key_authority"] = YAML::Load(key_authority);
   });
 }
