@@ -79,7 +79,9 @@ class CredentialAccessServiceImpl final
 class KeyAuthorityServiceImpl final : public credvault::v1::KeyAuthorityService::CallbackService {
  public:
   KeyAuthorityServiceImpl(CallRunner& runner, const KeyAuthorityHandler& handler)
-      : runner_(runner), handler_(handler) {}
+      : runner_(runner), handler_(handler) {
+    SetMessageAllocatorFor_CompareCredential(&compare_messages_);
+  }
 
   grpc::ServerUnaryReactor* ProvisionOrg(grpc::CallbackServerContext* context,
                                          const credvault::v1::ProvisionOrgRequest* request,
@@ -92,6 +94,10 @@ class KeyAuthorityServiceImpl final : public credvault::v1::KeyAuthorityService:
  private:
   CallRunner& runner_;
   const KeyAuthorityHandler& handler_;
+  // The candidate a write tier forwards is as secret as the one its caller sent.
+  SecretWipingAllocator<credvault::v1::KeyAuthorityCompareRequest,
+                        credvault::v1::CompareCredentialResponse>
+      compare_messages_;
 };
 
 class AdminServiceImpl final : public credvault::v1::AdminService::CallbackService {

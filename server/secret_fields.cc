@@ -20,6 +20,10 @@ void WipeSecretFields(credvault::v1::CompareCredentialRequest* request) {
   WipeString(request->mutable_candidate());
 }
 
+void WipeSecretFields(credvault::v1::KeyAuthorityCompareRequest* request) {
+  WipeString(request->mutable_candidate());
+}
+
 void WipeSecretFields(credvault::v1::DecryptCredentialResponse* response) {
   WipeString(response->mutable_secret());
 }

@@ -9,6 +9,7 @@
 
 #include "credvault/v1/credential_access_service.pb.h"
 #include "credvault/v1/credential_service.pb.h"
+#include "credvault/v1/key_authority.pb.h"
 
 namespace credvault::server {
 
@@ -22,6 +23,7 @@ void WipeString(std::string* bytes);
 // any other message does nothing, so that a request and response pair can be wiped alike.
 void WipeSecretFields(credvault::v1::PutCredentialRequest* request);
 void WipeSecretFields(credvault::v1::CompareCredentialRequest* request);
+void WipeSecretFields(credvault::v1::KeyAuthorityCompareRequest* request);
 void WipeSecretFields(credvault::v1::DecryptCredentialResponse* response);
 inline void WipeSecretFields(google::protobuf::Message*) {}
 

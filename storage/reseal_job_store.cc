@@ -13,12 +13,13 @@ namespace {
   "(extract(epoch FROM updated_at) * 1000000)::bigint, "                                         \
   "(extract(epoch FROM ended_at) * 1000000)::bigint, last_error"
 
+// Jobs are written only through database functions, which keep the state moving forward
+// and the progress from shrinking (schema version 10).
 constexpr Statement kInsert{
     "reseal_jobs.insert",
-    "INSERT INTO reseal_jobs (org_id, job_id, kind, from_version, to_version, state, "
-    "items_total, created_by, idempotency_key, request_hash) "
-    "VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9::bytea) "
-    "RETURNING " CREDVAULT_JOB_COLUMNS};
+    "SELECT " CREDVAULT_JOB_COLUMNS
+    " FROM credvault_create_reseal_job($1, $2, $3, $4::integer, $5::integer, $6::bigint, $7, "
+    "$8, $9::bytea)"};
 constexpr Statement kGet{"reseal_jobs.get", "SELECT " CREDVAULT_JOB_COLUMNS
                                             " FROM reseal_jobs WHERE org_id = $1 AND job_id = $2"};
 constexpr Statement kFindByIdempotencyKey{
@@ -28,10 +29,8 @@ constexpr Statement kGetOpen{"reseal_jobs.get_open",
                              "SELECT " CREDVAULT_JOB_COLUMNS
                              " FROM reseal_jobs WHERE org_id = $1 AND state IN "
                              "('PENDING', 'RUNNING')"};
-constexpr Statement kLockOpen{"reseal_jobs.lock_open",
-                              "SELECT " CREDVAULT_JOB_COLUMNS
-                              " FROM reseal_jobs WHERE org_id = $1 AND state IN "
-                              "('PENDING', 'RUNNING') FOR UPDATE SKIP LOCKED"};
+constexpr Statement kLockOpen{"reseal_jobs.lock_open", "SELECT " CREDVAULT_JOB_COLUMNS
+                                                       " FROM credvault_claim_reseal_job($1)"};
 constexpr Statement kOrgsWithOpenJobs{
     "open_reseal_jobs.list", "SELECT org_id FROM open_reseal_jobs ORDER BY org_id LIMIT 10000"};
 constexpr Statement kList{
@@ -43,10 +42,7 @@ constexpr Statement kList{
     "ORDER BY started_at DESC, job_id DESC LIMIT $6"};
 constexpr Statement kUpdate{
     "reseal_jobs.update",
-    "UPDATE reseal_jobs SET state = $3, items_done = $4, items_total = $5, cursor_key = $6, "
-    "cursor_version = $7, last_error = $8, updated_at = now(), "
-    "ended_at = CASE WHEN $3 IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN now() END "
-    "WHERE org_id = $1 AND job_id = $2"};
+    "SELECT credvault_update_reseal_job($1, $2, $3, $4::bigint, $5::bigint, $6, $7::bigint, $8)"};
 
 #undef CREDVAULT_JOB_COLUMNS
 
@@ -221,16 +217,16 @@ absl::StatusOr<ResealJobPage> ResealJobStore::List(Transaction& tx,
 
 absl::Status ResealJobStore::Update(Transaction& tx, const ResealJob& job) const {
   CV_ASSIGN_OR_RETURN(
-      const std::size_t updated,
-      tx.ExecuteCount(kUpdate,
-                      {SqlParam::Text(tx.org_id()), SqlParam::Text(job.job_id),
-                       SqlParam::Text(StateName(job.state)),
-                       SqlParam::Int(static_cast<std::int64_t>(job.items_done)),
-                       SqlParam::Int(static_cast<std::int64_t>(job.items_total)),
-                       job.cursor_key ? SqlParam::Text(*job.cursor_key) : SqlParam::Null(),
-                       job.cursor_key ? SqlParam::Int(job.cursor_version) : SqlParam::Null(),
-                       SqlParam::Text(job.last_error)}));
-  if (updated != 1) return absl::NotFoundError("re-seal job not found");
+      const Row row,
+      tx.ExecuteOne(kUpdate, {SqlParam::Text(tx.org_id()), SqlParam::Text(job.job_id),
+                              SqlParam::Text(StateName(job.state)),
+                              SqlParam::Int(static_cast<std::int64_t>(job.items_done)),
+                              SqlParam::Int(static_cast<std::int64_t>(job.items_total)),
+                              job.cursor_key ? SqlParam::Text(*job.cursor_key) : SqlParam::Null(),
+                              job.cursor_key ? SqlParam::Int(job.cursor_version) : SqlParam::Null(),
+                              SqlParam::Text(job.last_error)}));
+  CV_ASSIGN_OR_RETURN(const bool updated, row.Bool(0));
+  if (!updated) return absl::NotFoundError("re-seal job not found");
   return absl::OkStatus();
 }
 

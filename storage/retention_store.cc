@@ -26,51 +26,20 @@ constexpr Statement kListTargets{
 
 constexpr Statement kOrgState{"retention.org_state", "SELECT state FROM orgs WHERE org_id = $1"};
 
-// Versions deleted before the cutoff, minus the erased tombstones of newest versions
-// (nothing left to do for those). Locking them keeps a concurrent Put from moving the
-// current-version marker between the statements of a batch.
-constexpr Statement kSelectDeleted{
-    "retention.select_deleted_versions",
-    "SELECT name, version FROM credentials "
-    "WHERE org_id = $1 AND deleted_at IS NOT NULL AND deleted_at < " CREDVAULT_MICROS(2)
-    " AND (NOT is_current OR NOT erased) AND (name, version) > ($3, $4::bigint) "
-    "ORDER BY name, version LIMIT $5 FOR UPDATE"};
-constexpr Statement kEraseDeleted{
-    "retention.erase_deleted_versions",
-    "UPDATE credentials SET envelope = NULL, erased = true "
-    "WHERE org_id = $1 AND deleted_at IS NOT NULL AND deleted_at < " CREDVAULT_MICROS(2)
-    " AND NOT erased AND (name, version) > ($3, $4::bigint) "
-    "AND (name, version) <= ($5, $6::bigint)"};
-// The newest version (is_current, whatever its state) stays: it is what keeps the next
-// Put of the name from starting again at version 1.
-constexpr Statement kDeleteDeleted{
-    "retention.delete_deleted_versions",
-    "DELETE FROM credentials "
-    "WHERE org_id = $1 AND deleted_at IS NOT NULL AND deleted_at < " CREDVAULT_MICROS(2)
-    " AND NOT is_current AND (name, version) > ($3, $4::bigint) "
-    "AND (name, version) <= ($5, $6::bigint)"};
+// One batch of deleted versions (every version in a destroyed org): the database function
+// selects and locks it, crypto-erases it and deletes all but the newest version of each
+// credential, keeping those rules itself (schema version 10; the admin role has no direct
+// write on credentials).
+constexpr Statement kPurgeVersions{
+    "retention.purge_credential_versions",
+    "SELECT examined_count, erased_count, deleted_count, last_name, last_version "
+    "FROM credvault_purge_credential_versions($1, " CREDVAULT_MICROS(2) ", $3::integer, $4, "
+    "$5::bigint)"};
 
-// A destroyed org: every version, in the same key order.
-constexpr Statement kSelectAll{"retention.select_destroyed_org_versions",
-                               "SELECT name, version FROM credentials "
-                               "WHERE org_id = $1 AND (name, version) > ($2, $3::bigint) "
-                               "ORDER BY name, version LIMIT $4 FOR UPDATE"};
-constexpr Statement kEraseAll{
-    "retention.erase_destroyed_org_versions",
-    "UPDATE credentials SET envelope = NULL, erased = true, "
-    "deleted_at = coalesce(deleted_at, now()) "
-    "WHERE org_id = $1 AND NOT erased AND (name, version) > ($2, $3::bigint) "
-    "AND (name, version) <= ($4, $5::bigint)"};
-constexpr Statement kDeleteAll{"retention.delete_destroyed_org_versions",
-                               "DELETE FROM credentials "
-                               "WHERE org_id = $1 AND (name, version) > ($2, $3::bigint) "
-                               "AND (name, version) <= ($4, $5::bigint)"};
-
+// Oldest first, through the database function (no direct delete either).
 constexpr Statement kPurgeIdempotencyKeys{
     "retention.purge_idempotency_keys",
-    "DELETE FROM idempotency_keys WHERE org_id = $1 AND idempotency_key IN ("
-    " SELECT idempotency_key FROM idempotency_keys "
-    " WHERE org_id = $1 AND created_at < " CREDVAULT_MICROS(2) " ORDER BY created_at LIMIT $3)"};
+    "SELECT credvault_purge_idempotency_keys($1, " CREDVAULT_MICROS(2) ", $3::integer)"};
 
 // The last event older than the cutoff among the oldest `limit` ones: purging through it
 // removes at most `limit` events, read by primary key however long the chain is.
@@ -146,45 +115,30 @@ absl::StatusOr<CredentialPurgeBatch> RetentionStore::PurgeCredentialVersions(
   CV_RETURN_IF_ERROR(ValidateLimit("credential purge batch size", limit));
   CV_RETURN_IF_ERROR(ValidateCutoff(cutoff));
   const SqlParam org = SqlParam::Text(tx.org_id());
-  absl::StatusOr<Row> state_row = tx.ExecuteOne(kOrgState, {org});
-  if (absl::IsNotFound(state_row.status())) return absl::NotFoundError("org not found");
-  if (!state_row.ok()) return state_row.status();
-  CV_ASSIGN_OR_RETURN(const std::string state, state_row->Text(0));
-  const bool destroyed = state == "DESTROYED";
+  // The function reads the org's state itself; this read only tells a missing org apart.
+  const absl::Status org_exists = tx.ExecuteOne(kOrgState, {org}).status();
+  if (absl::IsNotFound(org_exists)) return absl::NotFoundError("org not found");
+  CV_RETURN_IF_ERROR(org_exists);
 
   // Names are never empty and versions start at 1, so ("", 0) sorts before every version.
-  const SqlParam after_name = SqlParam::Text(after ? after->name : std::string());
-  const SqlParam after_version = SqlParam::Int(after ? after->version : 0);
-  const SqlParam at = SqlParam::Micros(cutoff);
   CV_ASSIGN_OR_RETURN(
-      const std::vector<Row> rows,
-      destroyed ? tx.Execute(kSelectAll, {org, after_name, after_version, Count(limit)})
-                : tx.Execute(kSelectDeleted, {org, at, after_name, after_version, Count(limit)}));
+      const Row row,
+      tx.ExecuteOne(kPurgeVersions, {org, SqlParam::Micros(cutoff), Count(limit),
+                                     SqlParam::Text(after ? after->name : std::string()),
+                                     SqlParam::Int(after ? after->version : 0)}));
+  CV_ASSIGN_OR_RETURN(const std::int64_t examined, row.Int(0));
+  CV_ASSIGN_OR_RETURN(const std::int64_t erased, row.Int(1));
+  CV_ASSIGN_OR_RETURN(const std::int64_t deleted, row.Int(2));
   CredentialPurgeBatch batch;
-  batch.examined = rows.size();
-  if (rows.empty()) return batch;
-  CredentialCursor last;
-  CV_ASSIGN_OR_RETURN(last.name, rows.back().Text(0));
-  CV_ASSIGN_OR_RETURN(last.version, rows.back().Int(1));
-  const SqlParam last_name = SqlParam::Text(last.name);
-  const SqlParam last_version = SqlParam::Int(last.version);
-
-  // Erasing first means no version leaves this transaction deleted but still holding an
-  // envelope, and counts what retention itself erased (the rest was erased before).
-  if (destroyed) {
-    CV_ASSIGN_OR_RETURN(batch.erased, tx.ExecuteCount(kEraseAll, {org, after_name, after_version,
-                                                                  last_name, last_version}));
-    CV_ASSIGN_OR_RETURN(batch.deleted, tx.ExecuteCount(kDeleteAll, {org, after_name, after_version,
-                                                                    last_name, last_version}));
-  } else {
-    CV_ASSIGN_OR_RETURN(
-        batch.erased, tx.ExecuteCount(kEraseDeleted, {org, at, after_name, after_version, last_name,
-                                                      last_version}));
-    CV_ASSIGN_OR_RETURN(batch.deleted,
-                        tx.ExecuteCount(kDeleteDeleted, {org, at, after_name, after_version,
-                                                         last_name, last_version}));
+  batch.examined = static_cast<std::size_t>(examined);
+  batch.erased = static_cast<std::size_t>(erased);
+  batch.deleted = static_cast<std::size_t>(deleted);
+  if (batch.examined == limit) {
+    CredentialCursor last;
+    CV_ASSIGN_OR_RETURN(last.name, row.Text(3));
+    CV_ASSIGN_OR_RETURN(last.version, row.Int(4));
+    batch.resume_after = std::move(last);
   }
-  if (batch.examined == limit) batch.resume_after = std::move(last);
   return batch;
 }
 
@@ -192,8 +146,11 @@ absl::StatusOr<std::size_t> RetentionStore::PurgeIdempotencyKeys(Transaction& tx
                                                                  std::size_t limit) const {
   CV_RETURN_IF_ERROR(ValidateLimit("idempotency key purge batch size", limit));
   CV_RETURN_IF_ERROR(ValidateCutoff(cutoff));
-  return tx.ExecuteCount(kPurgeIdempotencyKeys,
-                         {SqlParam::Text(tx.org_id()), SqlParam::Micros(cutoff), Count(limit)});
+  CV_ASSIGN_OR_RETURN(const Row row, tx.ExecuteOne(kPurgeIdempotencyKeys,
+                                                   {SqlParam::Text(tx.org_id()),
+                                                    SqlParam::Micros(cutoff), Count(limit)}));
+  CV_ASSIGN_OR_RETURN(const std::int64_t deleted, row.Int(0));
+  return static_cast<std::size_t>(deleted);
 }
 
 absl::StatusOr<AuditPurgeBatch> RetentionStore::PurgeAuditEvents(

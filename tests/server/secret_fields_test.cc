@@ -84,6 +84,16 @@ TEST(WipeSecretFieldsTest, WipesOnlyThePlaintextFieldOfEachMessage) {
   EXPECT_TRUE(AllZero(compare_buffer, compare_capacity));
   EXPECT_EQ(compare.name(), "crm-token");
 
+  v1::KeyAuthorityCompareRequest forwarded;
+  forwarded.set_name("crm-token");
+  forwarded.set_candidate(plaintext);
+  const char* const forwarded_buffer = forwarded.candidate().data();
+  const std::size_t forwarded_capacity = forwarded.candidate().capacity();
+  WipeSecretFields(&forwarded);
+  EXPECT_TRUE(forwarded.candidate().empty());
+  EXPECT_TRUE(AllZero(forwarded_buffer, forwarded_capacity));
+  EXPECT_EQ(forwarded.name(), "crm-token");
+
   v1::DecryptCredentialResponse decrypt;
   decrypt.set_audit_sequence(7);
   decrypt.set_secret(plaintext);

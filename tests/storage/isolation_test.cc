@@ -11,6 +11,8 @@
 #include "storage/credential_store.h"
 #include "storage/org_store.h"
 #include "storage/pool.h"
+#include "storage/reseal_job_store.h"
+#include "storage/retention_store.h"
 #include "tests/storage/test_database.h"
 
 namespace credvault::storage {
@@ -44,11 +46,6 @@ bool IsAuditTable(std::string_view table) {
 bool MayRead(AppRole role, std::string_view table) {
   if (role == AppRole::kWriter) return !IsAuditTable(table);
   return table != "idempotency_keys" || role != AppRole::kDecryptor;
-}
-
-// Retention: the admin role deletes credential versions and idempotency keys.
-bool MayDelete(AppRole role, std::string_view table) {
-  return role == AppRole::kAdmin && (table == "credentials" || table == "idempotency_keys");
 }
 
 class IsolationTest : public ::testing::Test {
@@ -177,49 +174,22 @@ TEST_F(IsolationTest, NoOrgSettingSeesNothing) {
   }
 }
 
-TEST_F(IsolationTest, UpdateAndDeleteWithoutWhereTouchNoOtherOrg) {
+// No role deletes tenant rows itself (retention goes through functions, see
+// NoRoleWritesCredentialsIdempotencyKeysOrResealJobsDirectly): a DELETE that "forgets" its
+// WHERE is refused outright, and org B keeps everything.
+TEST_F(IsolationTest, DeleteWithoutWhereIsRefusedForEveryRole) {
   const long b_live_before = CountAsSuperuser(
       "SELECT count(*) FROM credentials WHERE org_id = 'org-b' AND "
       "deleted_at IS NULL AND envelope IS NOT NULL");
   ASSERT_EQ(b_live_before, 2);
-  struct Case {
-    AppRole role;
-    const char* sql;
-  };
   const long active_orgs_before =
       CountAsSuperuser("SELECT count(*) FROM orgs WHERE state = 'ACTIVE'");
-  // Statements each role is allowed to run by its grants: they must reach org A only. (The
-  // write role may update nothing, see WriteRoleIsRefusedEveryDirectWrite; no role updates
-  // orgs or org keys, see NoRoleWritesOrgsOrOrgKeysDirectly.)
-  const Case updates[] = {
-      {AppRole::kAdmin,
-       "UPDATE credentials SET envelope = NULL, erased = true, deleted_at = now()"},
-  };
-  for (const Case& c : updates) {
-    SCOPED_TRACE(c.sql);
-    auto connection = Connect(c.role);
-    pqxx::work tx(*connection);
-    SetOrg(tx, kOrgA);
-    const pqxx::result result = tx.exec(c.sql);
-    EXPECT_GT(result.affected_rows(), 0u);
-    tx.abort();  // keep org A intact for the other tests
-  }
   for (const AppRole role : kAppRoles) {
     for (const char* table : kTenantTables) {
       SCOPED_TRACE(std::string(AppRoleName(role)) + " DELETE " + table);
       auto connection = Connect(role);
       pqxx::work tx(*connection);
       SetOrg(tx, kOrgA);
-      if (MayDelete(role, table)) {
-        // Allowed by the grants, and limited to org A by RLS.
-        const pqxx::result deleted =
-            tx.exec(std::string("DELETE FROM ") + table + " RETURNING org_id");
-        EXPECT_GT(deleted.size(), 0u);
-        for (const pqxx::row& row : deleted) EXPECT_EQ(row[0].as<std::string>(), kOrgA);
-        tx.abort();
-        continue;
-      }
-      // Nothing else may be deleted; were it allowed, RLS would limit it to org A.
       EXPECT_THROW(tx.exec(std::string("DELETE FROM ") + table), pqxx::insufficient_privilege);
     }
   }
@@ -750,6 +720,212 @@ TEST_F(IsolationTest, AuditEventsCannotBeUpdatedOrDeletedByAnyRoleOrTheOwner) {
     }
   }
   EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM audit_events"), events_before);
+}
+
+// Retention and re-seal jobs go through functions too (schema version 10): no role, the
+// admin and decrypt roles included, writes credentials, idempotency keys or re-seal jobs
+// itself, nor locks their rows (FOR UPDATE needs UPDATE). The same work through the store
+// API still succeeds.
+TEST_F(IsolationTest, NoRoleWritesCredentialsIdempotencyKeysOrResealJobsDirectly) {
+  const std::string zero = kZeroHash;
+  const std::vector<std::string> refused = {
+      "UPDATE credentials SET envelope = NULL, erased = true, deleted_at = now()",
+      "UPDATE credentials SET deleted_at = NULL",
+      "UPDATE credentials SET is_current = true",
+      "DELETE FROM credentials WHERE NOT is_current",
+      "INSERT INTO credentials (org_id, name, version, envelope, org_key_version, "
+      "writer_key_version, created_by, is_current) "
+      "VALUES ('org-a', 'crm/token', 9, '\\x01', 1, 1, 'svc', false)",
+      "SELECT name FROM credentials FOR UPDATE",
+      "INSERT INTO idempotency_keys VALUES ('org-a', 'k', " + zero + ", 'crm/token', 1)",
+      "UPDATE idempotency_keys SET created_at = now()",
+      "DELETE FROM idempotency_keys WHERE created_at < now()",
+      "INSERT INTO reseal_jobs (org_id, job_id, kind, from_version, to_version, state, "
+      "created_by) VALUES ('org-a', 'planted', 'ORG_KEY', 1, 2, 'PENDING', 'svc')",
+      "UPDATE reseal_jobs SET state = 'PENDING', ended_at = NULL",
+      "DELETE FROM reseal_jobs",
+      "SELECT job_id FROM reseal_jobs FOR UPDATE SKIP LOCKED",
+  };
+  const std::string before = TenantStateDigest();
+  const long jobs_before = CountAsSuperuser("SELECT count(*) FROM reseal_jobs");
+  for (const AppRole role : kAppRoles) {
+    for (const std::string& sql : refused) ExpectPrivilegeRefused(role, sql);
+  }
+  // Retention is the admin role's; re-seal jobs the decrypt and admin roles'.
+  for (const AppRole role : {AppRole::kWriter, AppRole::kDecryptor}) {
+    ExpectPrivilegeRefused(role,
+                           "SELECT * FROM credvault_purge_credential_versions('org-a', "
+                           "now() + interval '1 day', 100, '', 0)");
+    ExpectPrivilegeRefused(
+        role, "SELECT credvault_purge_idempotency_keys('org-a', now() + interval '1 day', 100)");
+  }
+  ExpectPrivilegeRefused(AppRole::kWriter,
+                         "SELECT * FROM credvault_create_reseal_job('org-a', 'planted', "
+                         "'ORG_KEY', 1, 2, 0, 'svc', NULL, NULL)");
+  ExpectPrivilegeRefused(AppRole::kWriter, "SELECT * FROM credvault_claim_reseal_job('org-a')");
+  ExpectPrivilegeRefused(AppRole::kWriter,
+                         "SELECT credvault_update_reseal_job('org-a', 'planted', 'FAILED', 0, 0, "
+                         "NULL, NULL, '')");
+  EXPECT_EQ(TenantStateDigest(), before);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM reseal_jobs"), jobs_before);
+
+  // Positive control, in an org of its own: retention through the store API erases and
+  // deletes a soft-deleted credential's old version and expires its idempotency key.
+  const std::string org = "org-retained";
+  SeedOrg(*db_, org);
+  std::unique_ptr<ConnectionPool> writer = db_->Pool(AppRole::kWriter);
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  std::unique_ptr<ConnectionPool> decryptor = db_->Pool(AppRole::kDecryptor);
+  const absl::Status put = writer->Run(org, [&](Transaction& tx) -> absl::Status {
+    CredentialStore store;
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<PutPlan> plan = store.PreparePut(tx, "crm/token", std::nullopt);
+      if (!plan.ok()) return plan.status();
+      NewCredentialVersion v;
+      v.envelope = {1, 2, 3};
+      v.org_key_version = 1;
+      v.writer_key_version = 1;
+      v.created_by = "svc";
+      v.request_id = "r0";
+      v.idempotency_key = "idem-" + std::to_string(i);
+      v.request_digest = std::vector<std::uint8_t>(32, 1);
+      if (absl::Status s = store.InsertVersion(tx, *plan, v).status(); !s.ok()) return s;
+    }
+    return store
+        .Delete(
+            tx,
+            DeleteRequest{
+                "crm/token", DeleteMode::kSoftDelete, std::nullopt, std::nullopt, {}, "svc", "r1"})
+        .status();
+  });
+  ASSERT_TRUE(put.ok()) << put;
+  const absl::Time far_future = absl::Now() + absl::Hours(24 * 365);
+  absl::StatusOr<CredentialPurgeBatch> purged = absl::UnknownError("not run");
+  absl::StatusOr<std::size_t> expired = absl::UnknownError("not run");
+  const absl::Status retention = admin->Run(org, [&](Transaction& tx) -> absl::Status {
+    purged = RetentionStore().PurgeCredentialVersions(tx, far_future, 100);
+    if (!purged.ok()) return purged.status();
+    expired = RetentionStore().PurgeIdempotencyKeys(tx, far_future, 100);
+    return expired.status();
+  });
+  ASSERT_TRUE(retention.ok()) << retention;
+  EXPECT_EQ(purged->examined, 2u);
+  EXPECT_EQ(purged->erased, 2u);
+  EXPECT_EQ(purged->deleted, 1u);  // the newest stays as a tombstone
+  EXPECT_EQ(*expired, 2u);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM credentials WHERE org_id = 'org-retained' "
+                             "AND erased AND envelope IS NULL AND version = 2"),
+            1);
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM credentials WHERE org_id = 'org-retained'"), 1);
+
+  // And re-seal jobs: the admin role creates one, the decrypt role claims and runs it.
+  const ResealJobStore jobs;
+  const absl::Status created = admin->Run(org, [&](Transaction& tx) {
+    NewResealJob job;
+    job.job_id = "job-1";
+    job.from_version = 1;
+    job.to_version = 2;
+    job.created_by = "admin";
+    return jobs.Create(tx, job).status();
+  });
+  ASSERT_TRUE(created.ok()) << created;
+  const absl::Status ran = decryptor->Run(org, [&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<std::optional<ResealJob>> claimed = jobs.LockOpen(tx);
+    if (!claimed.ok()) return claimed.status();
+    if (!claimed->has_value()) return absl::NotFoundError("no job to claim");
+    ResealJob job = **claimed;
+    job.state = ResealJobState::kSucceeded;
+    job.items_done = 1;
+    return jobs.Update(tx, job);
+  });
+  ASSERT_TRUE(ran.ok()) << ran;
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM reseal_jobs WHERE org_id = 'org-retained' "
+                             "AND state = 'SUCCEEDED' AND items_done = 1 AND ended_at IS NOT NULL"),
+            1);
+}
+
+// The functions keep their invariants whatever their caller passes: a job's state only
+// moves forward and a finished job is final, its progress never shrinks, an org key job
+// needs an active org, and retention never erases a version that is not deleted.
+TEST_F(IsolationTest, FunctionsRefuseWhatTheirStatementsNeverMeant) {
+  const std::string org = "org-jobs";
+  SeedOrg(*db_, org);
+  std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
+  std::unique_ptr<ConnectionPool> decryptor = db_->Pool(AppRole::kDecryptor);
+  const ResealJobStore jobs;
+  absl::StatusOr<ResealJob> created = absl::UnknownError("not run");
+  ASSERT_TRUE(admin
+                  ->Run(org,
+                        [&](Transaction& tx) {
+                          NewResealJob job;
+                          job.job_id = "job-1";
+                          job.from_version = 1;
+                          job.to_version = 2;
+                          job.items_total = 5;
+                          job.created_by = "admin";
+                          created = jobs.Create(tx, job);
+                          return created.status();
+                        })
+                  .ok());
+  ResealJob running = *created;
+  running.state = ResealJobState::kRunning;
+  running.items_done = 3;
+  const auto update = [&](ConnectionPool& pool, const ResealJob& job) {
+    return pool.Run(org, [&](Transaction& tx) { return jobs.Update(tx, job); });
+  };
+  ASSERT_TRUE(update(*decryptor, running).ok());
+
+  ResealJob back = running;
+  back.state = ResealJobState::kPending;
+  const absl::Status backwards = update(*decryptor, back);
+  EXPECT_EQ(backwards.code(), absl::StatusCode::kFailedPrecondition) << backwards;
+  EXPECT_THAT(backwards.message(), HasSubstr("may not move back"));
+  ResealJob shrunk = running;
+  shrunk.items_done = 2;
+  const absl::Status lost = update(*admin, shrunk);
+  EXPECT_EQ(lost.code(), absl::StatusCode::kFailedPrecondition) << lost;
+  EXPECT_THAT(lost.message(), HasSubstr("may not lose progress"));
+
+  ResealJob cancelled = running;
+  cancelled.state = ResealJobState::kCancelled;
+  ASSERT_TRUE(update(*admin, cancelled).ok());
+  for (const ResealJobState state : {ResealJobState::kRunning, ResealJobState::kSucceeded}) {
+    ResealJob revived = cancelled;
+    revived.state = state;
+    const absl::Status final_state = update(*decryptor, revived);
+    EXPECT_EQ(final_state.code(), absl::StatusCode::kFailedPrecondition) << final_state;
+    EXPECT_THAT(final_state.message(), HasSubstr("is finished"));
+  }
+  EXPECT_EQ(CountAsSuperuser("SELECT count(*) FROM reseal_jobs WHERE org_id = 'org-jobs' "
+                             "AND state = 'CANCELLED' AND items_done = 3"),
+            1);
+
+  // Raw calls with the functions' own grants: no job for an org that does not exist, and
+  // no live version erased even with a cutoff far in the future.
+  {
+    auto connection = Connect(AppRole::kDecryptor);
+    pqxx::work tx(*connection);
+    EXPECT_THROW(tx.exec("SELECT * FROM credvault_create_reseal_job('org-missing', 'job-1', "
+                         "'ORG_KEY', 1, 2, 0, 'svc', NULL, NULL)"),
+                 pqxx::sql_error);
+  }
+  const long a_live =
+      CountAsSuperuser("SELECT count(*) FROM credentials WHERE org_id = 'org-a' AND NOT erased");
+  ASSERT_GT(a_live, 0);
+  {
+    auto connection = Connect(AppRole::kAdmin);
+    pqxx::work tx(*connection);
+    const pqxx::result batch = tx.exec(
+        "SELECT examined_count, erased_count, deleted_count FROM "
+        "credvault_purge_credential_versions('org-a', '2100-01-01', 10000, '', 0)");
+    EXPECT_EQ(batch[0][0].as<long>(), 0);
+    EXPECT_EQ(batch[0][1].as<long>(), 0);
+    EXPECT_EQ(batch[0][2].as<long>(), 0);
+    tx.commit();
+  }
+  EXPECT_EQ(
+      CountAsSuperuser("SELECT count(*) FROM credentials WHERE org_id = 'org-a' AND NOT erased"),
+      a_live);
 }
 
 TEST_F(IsolationTest, OnlyTheAdminRoleMayPurgeAndOnlyItsOrg) {
