@@ -122,10 +122,10 @@ INSERT INTO root_keys (version, public_key, sealed_private_key, seal_key_id, sta
   VALUES (1, sha256('root'), sha256('sealed') || sha256('root'), 'file', 'ACTIVE');
 INSERT INTO orgs (org_id, state) SELECT g::text, 'ACTIVE' FROM generate_series(0, :orgs - 1) g;
 INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, root_key_version,
-                      writer_key_version, authenticator, state)
+                      state, directory_key_version, signature)
   SELECT g::text, 1, sha256(('pk' || g)::bytea),
          sha256(('a' || g)::bytea) || sha256(('b' || g)::bytea) || substr(sha256('c'), 1, 16),
-         1, 1, sha256(('auth' || g)::bytea), 'ACTIVE'
+         1, 'ACTIVE', 1, sha256(('sig' || g)::bytea) || sha256(('nature' || g)::bytea)
   FROM generate_series(0, :orgs - 1) g;
 INSERT INTO credentials (org_id, name, version, envelope, org_key_version, writer_key_version,
                          labels, created_by, is_current, max_versions)
@@ -164,7 +164,10 @@ SELECT o.state, coalesce(c.version, 0) + 1 AS next_version, c.deleted_at IS NOT 
   FROM orgs o LEFT JOIN credentials c ON c.org_id = o.org_id AND c.name = :name AND c.is_current
   WHERE o.org_id = :org \gset
 SELECT org_id, version, public_key, root_key_version, writer_key_version, authenticator, state,
-  (extract(epoch FROM created_at) * 1000000)::bigint
+  (extract(epoch FROM created_at) * 1000000)::bigint,
+  (extract(epoch FROM retired_at) * 1000000)::bigint,
+  (extract(epoch FROM destroyed_at) * 1000000)::bigint, directory_key_version, signature,
+  made_before_signing
   FROM org_keys WHERE org_id = :org AND state = 'ACTIVE';
 SELECT erased_count, audit_seq FROM credvault_put_version(:org, :name, :next_version,
   :envelope::bytea, 1, 1, :labels::jsonb, :writer,

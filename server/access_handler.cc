@@ -48,15 +48,6 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
         plaintext.reset();
         refusal = absl::OkStatus();
         response.Clear();
-        absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
-        if (!org.ok()) {
-          if (org.status().code() == absl::StatusCode::kNotFound) {
-            org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
-            return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
-                              v1::ERROR_REASON_ORG_NOT_FOUND);
-          }
-          return org.status();
-        }
         const std::optional<std::int64_t> wanted =
             request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
         const std::string details = "purpose: " + request.purpose();
@@ -66,21 +57,34 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                                          result, call.request_id,
                                          more.empty() ? details : details + "; " + more});
         };
-        if (org->state == storage::OrgState::kDestroyed) {
+        const auto org_destroyed = [&]() -> absl::Status {
           // Possibly destroyed through another replica: its keys leave this one's cache now.
           org_keys_.DropOrg(request.org_id());
           refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
                                                              " is destroyed; its secrets are gone"),
                                v1::ERROR_REASON_ORG_DESTROYED);
           return audit(StatusCodeName(refusal.code()), "").status();
-        }
+        };
+        // The envelope first: it comes with the org's and its key's state, so a Decrypt
+        // that finds its credential reads nothing else. Only a miss asks why.
         absl::StatusOr<storage::EnvelopeRecord> record =
             credentials_.ReadEnvelope(tx, request.name(), wanted);
         if (!record.ok()) {
           if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
+          absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+          if (!org.ok()) {
+            if (org.status().code() == absl::StatusCode::kNotFound) {
+              org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
+              return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
+                                v1::ERROR_REASON_ORG_NOT_FOUND);
+            }
+            return org.status();
+          }
+          if (org->state == storage::OrgState::kDestroyed) return org_destroyed();
           refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
           return audit(StatusCodeName(refusal.code()), "").status();
         }
+        if (record->org_state == "DESTROYED") return org_destroyed();
         const std::string version_detail = "version " + std::to_string(record->metadata.version);
         if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
           refusal = WithReason(absl::FailedPreconditionError(
@@ -92,8 +96,14 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
         absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
           CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
                               crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
-          CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
-                              UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
+          // The row's key state was read with the envelope; an envelope that names another
+          // version than its row (tampering) is checked against every key of the org.
+          CV_ASSIGN_OR_RETURN(
+              const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
+              static_cast<std::int64_t>(parsed.org_key_version) == record->metadata.org_key_version
+                  ? UsableOrgPrivateKey(tx, parsed.org_key_version, record->org_key_state, keys_,
+                                        org_keys_)
+                  : UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
           return crypto::OpenEnvelope(parsed,
                                       {request.org_id(), request.name(),
                                        static_cast<std::uint64_t>(record->metadata.version)},

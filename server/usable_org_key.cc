@@ -39,4 +39,21 @@ absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey
                          [&] { return LoadOrgPrivateKey(tx, version, keys); });
 }
 
+absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey(
+    storage::Transaction& tx, std::uint32_t version, std::string_view state,
+    const DecryptTierKeys& keys, OrgKeyCache& cache) {
+  if (state.empty()) {
+    return WithReason(absl::DataLossError("envelope names org key version " +
+                                          std::to_string(version) + ", which does not exist"),
+                      credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+  }
+  if (state == "DESTROYED") {
+    cache.DropOrg(tx.org_id());
+    return absl::FailedPreconditionError("org key version " + std::to_string(version) +
+                                         " was destroyed");
+  }
+  return cache.GetOrLoad(tx.org_id(), version,
+                         [&] { return LoadOrgPrivateKey(tx, version, keys); });
+}
+
 }  // namespace credvault::server

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "crypto/org_key.h"
@@ -23,6 +24,14 @@ namespace credvault::server {
 absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey(
     storage::Transaction& tx, std::uint32_t version, const DecryptTierKeys& keys,
     OrgKeyCache& cache);
+
+// As above, when the transaction has already read the state of key `version` (`state`:
+// "ACTIVE", "RETIRING", "RETIRED", "DESTROYED", or empty when the version does not exist),
+// as the Decrypt path does with the envelope: no further read. A destroyed version drops
+// every cached key of the org.
+absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey(
+    storage::Transaction& tx, std::uint32_t version, std::string_view state,
+    const DecryptTierKeys& keys, OrgKeyCache& cache);
 
 }  // namespace credvault::server
 

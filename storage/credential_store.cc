@@ -74,15 +74,21 @@ constexpr Statement kList{"credentials.list",
 constexpr Statement kCountUnerased{
     "credentials.count_unerased",
     "SELECT count(*) FROM credentials WHERE org_id = $1 AND NOT erased"};
+// The org's state and that of the org key version the row names come with the envelope,
+// so that a Decrypt checks both in the statement that reads it.
+#define CREDVAULT_ENVELOPE_STATES                                        \
+  ", (SELECT o.state FROM orgs o WHERE o.org_id = credentials.org_id), " \
+  "(SELECT k.state FROM org_keys k WHERE k.org_id = credentials.org_id " \
+  "AND k.version = credentials.org_key_version)"
 constexpr Statement kReadCurrentEnvelope{
     "credentials.read_current_envelope",
-    "SELECT " CREDVAULT_METADATA_COLUMNS
-    ", envelope FROM credentials "
+    "SELECT " CREDVAULT_METADATA_COLUMNS ", envelope" CREDVAULT_ENVELOPE_STATES
+    " FROM credentials "
     "WHERE org_id = $1 AND name = $2 AND is_current AND deleted_at IS NULL AND NOT erased"};
 constexpr Statement kReadVersionEnvelope{
     "credentials.read_version_envelope",
-    "SELECT " CREDVAULT_METADATA_COLUMNS
-    ", envelope FROM credentials "
+    "SELECT " CREDVAULT_METADATA_COLUMNS ", envelope" CREDVAULT_ENVELOPE_STATES
+    " FROM credentials "
     "WHERE org_id = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL AND NOT erased"};
 constexpr Statement kReplaceEnvelope{
     "credentials.replace_envelope",
@@ -103,6 +109,7 @@ constexpr Statement kCountEnvelopesNotSealedTo{
     "SELECT count(*) FROM credentials WHERE org_id = $1 AND org_key_version <> $2 "
     "AND NOT erased"};
 
+#undef CREDVAULT_ENVELOPE_STATES
 #undef CREDVAULT_METADATA_COLUMNS
 
 constexpr std::size_t kMaxPageSize = 1000;
@@ -323,6 +330,10 @@ absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
   EnvelopeRecord record;
   CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(*row));
   CV_ASSIGN_OR_RETURN(record.envelope, row->Bytes(kMetadataColumnCount));
+  CV_ASSIGN_OR_RETURN(record.org_state, row->Text(kMetadataColumnCount + 1));
+  if (!row->IsNull(kMetadataColumnCount + 2)) {
+    CV_ASSIGN_OR_RETURN(record.org_key_state, row->Text(kMetadataColumnCount + 2));
+  }
   return record;
 }
 

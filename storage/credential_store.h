@@ -113,6 +113,10 @@ struct ListPage {
 struct EnvelopeRecord {
   CredentialMetadata metadata;
   std::vector<std::uint8_t> envelope;
+  // Read in the same statement: the org's state ("ACTIVE", "DESTROYED") and the state of
+  // the org key version the row names (empty when there is no such version).
+  std::string org_state;
+  std::string org_key_state;
 };
 
 // One envelope a re-seal job still has to move.
