@@ -26,7 +26,55 @@ AccessHandler::AccessHandler(storage::ConnectionPool& decryptor_pool, const Decr
       org_keys_(org_keys),
       options_(options),
       clock_(std::move(clock)),
-      audit_(clock_, options_.on_audit_append) {}
+      audit_(clock_, options_.on_audit_append),
+      group_commit_(pool_, storage::AuditGroupCommit::Options{}, clock_, options_.on_audit_append) {
+}
+
+std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::DecryptCommonCase(
+    const CallContext& call, const v1::DecryptCredentialRequest& request) const {
+  const std::optional<std::int64_t> wanted =
+      request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+  absl::StatusOr<storage::EnvelopeRecord> record =
+      credentials_.ReadEnvelope(pool_, request.org_id(), call.deadline, request.name(), wanted);
+  if (absl::IsNotFound(record.status())) return std::nullopt;
+  if (!record.ok()) return record.status();
+  if (record->org_state != "ACTIVE" || record->org_key_state.empty() ||
+      record->org_key_state == "DESTROYED") {
+    return std::nullopt;
+  }
+  if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) return std::nullopt;
+  absl::StatusOr<crypto::ParsedEnvelope> parsed =
+      crypto::ParseEnvelope(record->envelope, options_.max_secret_size);
+  if (!parsed.ok() ||
+      static_cast<std::int64_t>(parsed->org_key_version) != record->metadata.org_key_version) {
+    return std::nullopt;
+  }
+  // The key's state was read with the envelope, so a destruction committed before the read
+  // is seen; only a key this replica already unsealed is used here.
+  const std::shared_ptr<const crypto::OrgPrivateKey> org_key =
+      org_keys_.Find(request.org_id(), parsed->org_key_version);
+  if (org_key == nullptr) return std::nullopt;
+  absl::StatusOr<crypto::SecretBytes> opened = crypto::OpenEnvelope(
+      *parsed,
+      {request.org_id(), request.name(), static_cast<std::uint64_t>(record->metadata.version)},
+      *org_key, *keys_.writer_keys.Get());
+  if (!opened.ok()) return std::nullopt;
+  const absl::StatusOr<std::uint64_t> seq =
+      group_commit_.Append(request.org_id(),
+                           storage::NewAuditEvent{call.principal, "credential.decrypt",
+                                                  request.name(), "ok", call.request_id,
+                                                  "purpose: " + request.purpose() + "; version " +
+                                                      std::to_string(record->metadata.version)},
+                           call.deadline);
+  // Fail closed: without a durable event the plaintext is wiped with `opened`.
+  if (!seq.ok()) return seq.status();
+  v1::DecryptCredentialResponse response;
+  *response.mutable_credential() = ToApiMetadata(record->metadata, options_.soft_delete_retention);
+  response.set_audit_sequence(*seq);
+  const auto bytes = opened->RevealSecret();
+  response.set_secret(bytes.data(), bytes.size());
+  return response;
+}
 
 absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
     const CallContext& call, const v1::DecryptCredentialRequest& request) const {
@@ -37,6 +85,10 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                       v1::ERROR_REASON_INVALID_FIELD);
   }
   CV_RETURN_IF_ERROR(ValidatePurpose("purpose", request.purpose()));
+  if (std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> done =
+          DecryptCommonCase(call, request)) {
+    return *std::move(done);
+  }
 
   v1::DecryptCredentialResponse response;
   std::optional<crypto::SecretBytes> plaintext;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -10,6 +11,7 @@
 #include "server/call_context.h"
 #include "server/decrypt_tier_keys.h"
 #include "server/org_key_cache.h"
+#include "storage/audit_group_commit.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
 #include "storage/org_store.h"
@@ -38,6 +40,13 @@ class AccessHandler {
       const CallContext& call, const credvault::v1::DecryptCredentialRequest& request) const;
 
  private:
+  // The common case, without a transaction of its own: the envelope (with its org's and
+  // key's states) in one call, the key from the cache, the audit event group-committed.
+  // nullopt when the request needs the full path (a miss, a refusal to audit, a key not
+  // cached, an envelope that does not open), which then starts over.
+  std::optional<absl::StatusOr<credvault::v1::DecryptCredentialResponse>> DecryptCommonCase(
+      const CallContext& call, const credvault::v1::DecryptCredentialRequest& request) const;
+
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;
   OrgKeyCache& org_keys_;
@@ -46,6 +55,8 @@ class AccessHandler {
   const storage::CredentialStore credentials_{};
   const storage::OrgStore orgs_{};
   const storage::AuditLog audit_;
+  // The audit events of the common case, committed with those of concurrent Decrypts.
+  mutable storage::AuditGroupCommit group_commit_;
 };
 
 }  // namespace credvault::server

@@ -22,6 +22,10 @@ namespace {
 
 namespace v1 = ::credvault::v1;
 
+// Database calls one Put may make: its guesses of the next version and of the active key
+// are corrected by each call that finds them wrong.
+constexpr int kMaxPutCalls = 5;
+
 // Marks the status of a Put that found the org's active key record unsigned.
 constexpr char kUnsignedOrgKeyPayload[] = "credvault.dev/unsigned-org-key";
 
@@ -176,23 +180,36 @@ absl::StatusOr<bool> CredentialHandler::ReplayIfRetried(storage::Transaction& tx
 }
 
 absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
-    storage::Transaction& tx) const {
-  const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
-  CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
-  if (IsUnsigned(key)) {
-    // Made before org key records were signed: only the key authority can sign it.
-    absl::Status unsigned_key = absl::FailedPreconditionError(
-        "the active key of org " + tx.org_id() + " is not signed by the key directory yet");
-    unsigned_key.SetPayload(kUnsignedOrgKeyPayload, absl::Cord("1"));
-    return unsigned_key;
+    const CallContext& call, const std::string& org_id,
+    const std::shared_ptr<const WriteTierKeys>& keys) const {
+  if (std::optional<crypto::VerifiedOrgPublicKey> hint = hints_.ActiveKey(org_id, keys)) {
+    return *std::move(hint);
   }
-  CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, ToOrgKeyRecord(key, {}));
-  absl::StatusOr<crypto::VerifiedOrgPublicKey> verified =
-      verified_org_keys_.Verify(record, keys->directory_pins, keys->root_pins);
-  if (absl::IsDataLoss(verified.status())) {
-    return WithReason(verified.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
-  }
-  return verified;
+  std::optional<crypto::VerifiedOrgPublicKey> verified;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        verified.reset();
+        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
+        if (IsUnsigned(key)) {
+          // Made before org key records were signed: only the key authority can sign it.
+          absl::Status unsigned_key = absl::FailedPreconditionError(
+              "the active key of org " + org_id + " is not signed by the key directory yet");
+          unsigned_key.SetPayload(kUnsignedOrgKeyPayload, absl::Cord("1"));
+          return unsigned_key;
+        }
+        CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record, ToOrgKeyRecord(key, {}));
+        absl::StatusOr<crypto::VerifiedOrgPublicKey> checked =
+            verified_org_keys_.Verify(record, keys->directory_pins, keys->root_pins);
+        if (absl::IsDataLoss(checked.status())) {
+          return WithReason(checked.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
+        }
+        if (!checked.ok()) return checked.status();
+        verified = *std::move(checked);
+        return absl::OkStatus();
+      }));
+  hints_.SetActiveKey(*verified, keys);
+  return *std::move(verified);
 }
 
 absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
@@ -251,62 +268,94 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
           ? std::nullopt
           : std::optional<crypto::Blake2b256>(PutDigest(call, request));
 
+  storage::PutCall put;
+  put.name = request.name();
+  put.expected_live_version = expected_live_version;
+  for (const auto& [key, value] : request.labels()) put.content.labels[key] = value;
+  put.content.created_by = call.principal;
+  put.content.expires_at = expires_at;
+  if (request.has_max_versions()) {
+    put.content.max_versions = static_cast<std::int32_t>(request.max_versions());
+  }
+  if (digest) {
+    put.content.idempotency_key = idempotency_key;
+    put.content.request_digest.assign(digest->begin(), digest->end());
+  }
+  put.content.request_id = call.request_id;
+
   v1::PutCredentialResponse response;
-  const auto put = [&](storage::Transaction& tx) -> absl::Status {
+  // One database call when the hints are right: the envelope is sealed for the guessed
+  // version to the guessed key, and the database checks both under the name's lock.
+  const auto put_once = [&]() -> absl::Status {
     response.Clear();
-    if (digest) {
-      CV_ASSIGN_OR_RETURN(const bool replayed,
-                          ReplayIfRetried(tx, idempotency_key, *digest, request.name(), response));
-      if (replayed) return absl::OkStatus();
-    }
-    absl::StatusOr<storage::PutPlan> plan =
-        credentials_.PreparePut(tx, request.name(), expected_live_version);
-    if (!plan.ok()) {
-      switch (plan.status().code()) {
-        case absl::StatusCode::kNotFound:
+    for (int call_number = 1;; ++call_number) {
+      CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key,
+                          ActiveOrgKey(call, request.org_id(), keys));
+      put.version = hints_.NextVersion(request.org_id(), request.name());
+      CV_ASSIGN_OR_RETURN(
+          put.content.envelope,
+          crypto::BuildEnvelope(
+              {request.org_id(), request.name(), static_cast<std::uint64_t>(put.version)}, org_key,
+              keys->writer_keys, secret, options_.max_secret_size));
+      put.content.org_key_version = static_cast<std::int32_t>(org_key.key_version());
+      put.org_public_key.assign(org_key.public_key().begin(), org_key.public_key().end());
+      put.content.writer_key_version =
+          static_cast<std::int32_t>(keys->writer_keys.current_version());
+      const absl::Time started = absl::Now();
+      CV_ASSIGN_OR_RETURN(const storage::PutCallResult result,
+                          credentials_.Put(pool_, request.org_id(), call.deadline, put));
+      switch (result.outcome) {
+        case storage::PutOutcome::kDone:
+          if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
+          hints_.SetNextVersion(request.org_id(), request.name(), put.version + 1);
+          *response.mutable_credential() =
+              ToApiMetadata(*result.metadata, options_.soft_delete_retention);
+          return absl::OkStatus();
+        case storage::PutOutcome::kReplay:
+          *response.mutable_credential() =
+              ToApiMetadata(*result.metadata, options_.soft_delete_retention);
+          response.set_idempotent_replay(true);
+          return absl::OkStatus();
+        case storage::PutOutcome::kIdempotencyKeyReused:
+          return WithReason(absl::FailedPreconditionError(
+                                "idempotency_key: was already used for a different request"),
+                            v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
+        case storage::PutOutcome::kOrgNotFound:
+          hints_.ForgetActiveKey(request.org_id());
           return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
                             v1::ERROR_REASON_ORG_NOT_FOUND);
-        case absl::StatusCode::kAborted:
-          return ExplainCredentialError(
-              absl::AbortedError("expected_version: " + std::string(plan.status().message())));
-        case absl::StatusCode::kAlreadyExists:
-          return ExplainCredentialError(
-              absl::AlreadyExistsError("must_not_exist: " + std::string(plan.status().message())));
-        default:
-          return ExplainCredentialError(plan.status());
+        case storage::PutOutcome::kOrgDestroyed:
+          hints_.ForgetActiveKey(request.org_id());
+          return WithReason(
+              absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
+              v1::ERROR_REASON_ORG_DESTROYED);
+        case storage::PutOutcome::kPreconditionFailed:
+          if (*expected_live_version == 0) {
+            return ExplainCredentialError(
+                absl::AlreadyExistsError("must_not_exist: credential already exists (version " +
+                                         std::to_string(result.version) + ")"));
+          }
+          return ExplainCredentialError(absl::AbortedError(
+              "expected_version: expected version " + std::to_string(*expected_live_version) +
+              ", current version is " +
+              (result.version == 0 ? std::string("none") : std::to_string(result.version))));
+        case storage::PutOutcome::kVersionMoved:
+          hints_.SetNextVersion(request.org_id(), request.name(), result.version);
+          break;
+        case storage::PutOutcome::kKeyChanged:
+          hints_.ForgetActiveKey(request.org_id());
+          break;
+      }
+      // Each wrong guess was corrected by what the database said; only writers racing on
+      // the same name, or rotations in a loop, get here repeatedly.
+      if (call_number >= kMaxPutCalls) {
+        return absl::AbortedError(
+            "the credential kept changing while this Put was sealed; retry with backoff");
       }
     }
-    CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key, ActiveOrgKey(tx));
-    CV_ASSIGN_OR_RETURN(
-        std::vector<std::uint8_t> envelope,
-        crypto::BuildEnvelope(
-            {request.org_id(), request.name(), static_cast<std::uint64_t>(plan->version)}, org_key,
-            keys->writer_keys, secret, options_.max_secret_size));
-    storage::NewCredentialVersion version;
-    version.envelope = std::move(envelope);
-    version.org_key_version = static_cast<std::int32_t>(org_key.key_version());
-    version.writer_key_version = static_cast<std::int32_t>(keys->writer_keys.current_version());
-    for (const auto& [key, value] : request.labels()) version.labels[key] = value;
-    version.created_by = call.principal;
-    version.expires_at = expires_at;
-    if (request.has_max_versions()) {
-      version.max_versions = static_cast<std::int32_t>(request.max_versions());
-    }
-    if (digest) {
-      version.idempotency_key = idempotency_key;
-      version.request_digest.assign(digest->begin(), digest->end());
-    }
-    version.request_id = call.request_id;
-    const absl::Time started = absl::Now();
-    CV_RETURN_IF_ERROR(credentials_.InsertVersion(tx, *plan, version).status());
-    if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
-    CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                        credentials_.GetMetadata(tx, request.name(), plan->version, false));
-    *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-    return absl::OkStatus();
   };
 
-  absl::Status status = pool_.Run(request.org_id(), call.deadline, put);
+  absl::Status status = put_once();
   // The write tier cannot make or sign an org key: a first Put, or the first Put since the
   // upgrade that signs org key records, asks the key authority, then runs again.
   const bool unsigned_key = status.GetPayload(kUnsignedOrgKeyPayload).has_value();
@@ -322,13 +371,13 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     }
     CV_RETURN_IF_ERROR(
         key_authority_->ProvisionOrg(call, request.org_id(), keys->root_pins.versions()));
-    status = pool_.Run(request.org_id(), call.deadline, put);
+    status = put_once();
   }
   // Two twins with one idempotency key race on its unique key: the loser runs again and
   // finds the winner's result.
   if (status.code() == absl::StatusCode::kAlreadyExists &&
       ReasonOf(status) == v1::ERROR_REASON_UNSPECIFIED) {
-    status = pool_.Run(request.org_id(), call.deadline, put);
+    status = put_once();
   }
   CV_RETURN_IF_ERROR(status);
   return response;

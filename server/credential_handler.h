@@ -12,6 +12,7 @@
 #include "crypto/org_key.h"
 #include "server/call_context.h"
 #include "server/key_authority.h"
+#include "server/put_hints.h"
 #include "server/reloadable.h"
 #include "server/write_tier_keys.h"
 #include "storage/audit_log.h"
@@ -55,7 +56,11 @@ class CredentialHandler {
       const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
 
  private:
-  absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(storage::Transaction& tx) const;
+  // The org's active key, verified under `keys`' pins: from the hints, or read (and
+  // checked: NOT_FOUND / FAILED_PRECONDITION with the org's reason) and remembered.
+  absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(
+      const CallContext& call, const std::string& org_id,
+      const std::shared_ptr<const WriteTierKeys>& keys) const;
   // When `idempotency_key` already recorded this very request, fills `response` with the
   // version it produced (marked as a replay) and returns true; FAILED_PRECONDITION when
   // the key recorded a different request.
@@ -77,6 +82,7 @@ class CredentialHandler {
   // Org key records whose signature verified, by their exact bytes: a Put pays no Ed25519
   // verification once its org's record is known.
   mutable crypto::VerifiedOrgKeyCache verified_org_keys_;
+  mutable PutHints hints_;
 };
 
 }  // namespace credvault::server

@@ -55,6 +55,14 @@ void OrgKeyCache::DropOrgVersionsExcept(const std::string& org_id,
   }
 }
 
+std::shared_ptr<const crypto::OrgPrivateKey> OrgKeyCache::Find(const std::string& org_id,
+                                                               std::uint32_t version) const {
+  absl::MutexLock lock(&mutex_);
+  const auto it = entries_.find(Key{org_id, version});
+  if (it == entries_.end() || clock_() - it->second.loaded_at >= ttl_) return nullptr;
+  return it->second.key;
+}
+
 bool OrgKeyCache::Holds(const std::string& org_id, std::uint32_t version) const {
   absl::MutexLock lock(&mutex_);
   return entries_.contains(Key{org_id, version});

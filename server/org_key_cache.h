@@ -35,6 +35,10 @@ class OrgKeyCache {
                                                                          std::uint32_t version,
                                                                          const Loader& load);
 
+  // The cached, unexpired key of (org_id, version), or null: never loads.
+  std::shared_ptr<const crypto::OrgPrivateKey> Find(const std::string& org_id,
+                                                    std::uint32_t version) const;
+
   void DropOrg(const std::string& org_id);
   // Drops every cached key of `org_id` whose version is not in `usable_versions`.
   void DropOrgVersionsExcept(const std::string& org_id,

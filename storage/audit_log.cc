@@ -102,15 +102,6 @@ crypto::AuditEventFields ChainFields(const AuditEvent& e) {
   return fields;
 }
 
-absl::Status ValidateEvent(const NewAuditEvent& e) {
-  CV_RETURN_IF_ERROR(ValidateText("audit.principal", e.principal, kMaxAuditFieldBytes));
-  CV_RETURN_IF_ERROR(ValidateText("audit.action", e.action, kMaxAuditFieldBytes));
-  CV_RETURN_IF_ERROR(ValidateText("audit.target", e.target, kMaxAuditFieldBytes, true));
-  CV_RETURN_IF_ERROR(ValidateText("audit.result", e.result, kMaxAuditFieldBytes));
-  CV_RETURN_IF_ERROR(ValidateText("audit.request_id", e.request_id, kMaxAuditFieldBytes, true));
-  return ValidateText("audit.details", e.details, kMaxAuditFieldBytes, true);
-}
-
 // The values of audit_checkpoints.kind.
 std::string_view CheckpointKindName(AuditCheckpointKind kind) {
   switch (kind) {
@@ -137,6 +128,15 @@ AuditVerification Broken(AuditVerification v, std::uint64_t seq, AuditBreak kind
 
 }  // namespace
 
+absl::Status ValidateNewAuditEvent(const NewAuditEvent& e) {
+  CV_RETURN_IF_ERROR(ValidateText("audit.principal", e.principal, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.action", e.action, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.target", e.target, kMaxAuditFieldBytes, true));
+  CV_RETURN_IF_ERROR(ValidateText("audit.result", e.result, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("audit.request_id", e.request_id, kMaxAuditFieldBytes, true));
+  return ValidateText("audit.details", e.details, kMaxAuditFieldBytes, true);
+}
+
 absl::StatusOr<AuditEvent> AuditLog::Append(Transaction& tx, const NewAuditEvent& event) const {
   const absl::Time started = absl::Now();
   absl::StatusOr<AuditEvent> appended = AppendUnobserved(tx, event);
@@ -146,7 +146,7 @@ absl::StatusOr<AuditEvent> AuditLog::Append(Transaction& tx, const NewAuditEvent
 
 absl::StatusOr<AuditEvent> AuditLog::AppendUnobserved(Transaction& tx,
                                                       const NewAuditEvent& event) const {
-  CV_RETURN_IF_ERROR(ValidateEvent(event));
+  CV_RETURN_IF_ERROR(ValidateNewAuditEvent(event));
   CV_ASSIGN_OR_RETURN(
       const Row row,
       tx.ExecuteOne(kAppend, {SqlParam::Text(tx.org_id()), SqlParam::Micros(clock_()),
@@ -158,7 +158,7 @@ absl::StatusOr<AuditEvent> AuditLog::AppendUnobserved(Transaction& tx,
 
 absl::StatusOr<std::optional<std::uint64_t>> AuditLog::AppendDenial(
     Transaction& tx, const NewAuditEvent& event) const {
-  CV_RETURN_IF_ERROR(ValidateEvent(event));
+  CV_RETURN_IF_ERROR(ValidateNewAuditEvent(event));
   CV_ASSIGN_OR_RETURN(
       const Row row,
       tx.ExecuteOne(kAppendDenial,

@@ -27,6 +27,9 @@ struct NewAuditEvent {
   std::string details;  // may be empty
 };
 
+// INVALID_ARGUMENT when a field is too long or not valid text.
+absl::Status ValidateNewAuditEvent(const NewAuditEvent& event);
+
 struct AuditEvent {
   std::string org_id;
   std::uint64_t seq = 0;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "storage/idempotency_store.h"
 #include "storage/labels.h"
 #include "storage/validation.h"
 
@@ -109,6 +110,17 @@ constexpr Statement kCountEnvelopesNotSealedTo{
     "SELECT count(*) FROM credentials WHERE org_id = $1 AND org_key_version <> $2 "
     "AND NOT erased"};
 
+// The one-call forms (storage/migrations/0012_one_call_hot_paths.sql); their metadata
+// columns come in the order of CREDVAULT_METADATA_COLUMNS.
+constexpr Statement kPut{
+    "credentials.put",
+    "SELECT * FROM credvault_put($1, $2, $3, $4::bytea, $5, $6, $7::jsonb, $8, "
+    "'epoch'::timestamptz + $9::bigint * interval '1 microsecond', $10, $11, $12::bytea, $13, "
+    "$14, $15::bytea)"};
+constexpr std::size_t kPutMetadataOffset = 4;
+constexpr Statement kReadEnvelopeCall{"credentials.read_envelope_call",
+                                      "SELECT * FROM credvault_read_envelope($1, $2, $3)"};
+
 #undef CREDVAULT_ENVELOPE_STATES
 #undef CREDVAULT_METADATA_COLUMNS
 
@@ -123,25 +135,43 @@ absl::StatusOr<std::int32_t> Int32(const Row& row, std::size_t column) {
   return static_cast<std::int32_t>(value);
 }
 
-absl::StatusOr<CredentialMetadata> MetadataFromRow(const Row& row) {
+// The metadata columns starting at column `at`.
+absl::StatusOr<CredentialMetadata> MetadataFromRow(const Row& row, std::size_t at = 0) {
   CredentialMetadata m;
-  CV_ASSIGN_OR_RETURN(m.org_id, row.Text(0));
-  CV_ASSIGN_OR_RETURN(m.name, row.Text(1));
-  CV_ASSIGN_OR_RETURN(m.version, row.Int(2));
-  CV_ASSIGN_OR_RETURN(m.org_key_version, Int32(row, 3));
-  CV_ASSIGN_OR_RETURN(m.writer_key_version, Int32(row, 4));
-  CV_ASSIGN_OR_RETURN(const std::string labels, row.Text(5));
+  CV_ASSIGN_OR_RETURN(m.org_id, row.Text(at + 0));
+  CV_ASSIGN_OR_RETURN(m.name, row.Text(at + 1));
+  CV_ASSIGN_OR_RETURN(m.version, row.Int(at + 2));
+  CV_ASSIGN_OR_RETURN(m.org_key_version, Int32(row, at + 3));
+  CV_ASSIGN_OR_RETURN(m.writer_key_version, Int32(row, at + 4));
+  CV_ASSIGN_OR_RETURN(const std::string labels, row.Text(at + 5));
   CV_ASSIGN_OR_RETURN(m.labels, LabelsFromColumn(labels));
-  CV_ASSIGN_OR_RETURN(m.created_at, row.Micros(6));
-  CV_ASSIGN_OR_RETURN(m.created_by, row.Text(7));
-  CV_ASSIGN_OR_RETURN(m.expires_at, row.OptionalMicros(8));
-  CV_ASSIGN_OR_RETURN(m.deleted_at, row.OptionalMicros(9));
-  CV_ASSIGN_OR_RETURN(m.erased, row.Bool(10));
-  CV_ASSIGN_OR_RETURN(m.current, row.Bool(11));
-  CV_ASSIGN_OR_RETURN(m.max_versions, Int32(row, 12));
-  CV_ASSIGN_OR_RETURN(m.current_version, row.Int(13));
-  CV_ASSIGN_OR_RETURN(m.live_version_count, row.Int(14));
+  CV_ASSIGN_OR_RETURN(m.created_at, row.Micros(at + 6));
+  CV_ASSIGN_OR_RETURN(m.created_by, row.Text(at + 7));
+  CV_ASSIGN_OR_RETURN(m.expires_at, row.OptionalMicros(at + 8));
+  CV_ASSIGN_OR_RETURN(m.deleted_at, row.OptionalMicros(at + 9));
+  CV_ASSIGN_OR_RETURN(m.erased, row.Bool(at + 10));
+  CV_ASSIGN_OR_RETURN(m.current, row.Bool(at + 11));
+  CV_ASSIGN_OR_RETURN(m.max_versions, Int32(row, at + 12));
+  CV_ASSIGN_OR_RETURN(m.current_version, row.Int(at + 13));
+  CV_ASSIGN_OR_RETURN(m.live_version_count, row.Int(at + 14));
   return m;
+}
+
+absl::StatusOr<PutOutcome> PutOutcomeNamed(std::string_view name) {
+  static constexpr std::pair<std::string_view, PutOutcome> kOutcomes[] = {
+      {"ok", PutOutcome::kDone},
+      {"replay", PutOutcome::kReplay},
+      {"idempotency_key_reused", PutOutcome::kIdempotencyKeyReused},
+      {"org_not_found", PutOutcome::kOrgNotFound},
+      {"org_destroyed", PutOutcome::kOrgDestroyed},
+      {"precondition_failed", PutOutcome::kPreconditionFailed},
+      {"version_moved", PutOutcome::kVersionMoved},
+      {"key_changed", PutOutcome::kKeyChanged},
+  };
+  for (const auto& [text, outcome] : kOutcomes) {
+    if (text == name) return outcome;
+  }
+  return absl::InternalError("credentials.put: unknown outcome");
 }
 
 absl::Status NotFound(std::string_view what) {
@@ -335,6 +365,98 @@ absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
     CV_ASSIGN_OR_RETURN(record.org_key_state, row->Text(kMetadataColumnCount + 2));
   }
   return record;
+}
+
+absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+    ConnectionPool& pool, std::string_view org_id, absl::Time deadline, std::string_view name,
+    std::optional<std::int64_t> version) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId(org_id));
+  CV_RETURN_IF_ERROR(ValidateName(name));
+  CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
+                      pool.Call(kReadEnvelopeCall,
+                                {SqlParam::Text(org_id), SqlParam::Text(name),
+                                 version.has_value() ? SqlParam::Int(*version) : SqlParam::Null()},
+                                deadline, ConnectionPool::IfConnectionLost::kRetry));
+  if (rows.empty()) return NotFound("read envelope");
+  if (rows.size() > 1)
+    return absl::InternalError("credentials.read_envelope_call: more than one row");
+  const Row& row = rows.front();
+  EnvelopeRecord record;
+  CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(row));
+  CV_ASSIGN_OR_RETURN(record.envelope, row.Bytes(kMetadataColumnCount));
+  CV_ASSIGN_OR_RETURN(record.org_state, row.Text(kMetadataColumnCount + 1));
+  if (!row.IsNull(kMetadataColumnCount + 2)) {
+    CV_ASSIGN_OR_RETURN(record.org_key_state, row.Text(kMetadataColumnCount + 2));
+  }
+  return record;
+}
+
+absl::StatusOr<PutCallResult> CredentialStore::Put(ConnectionPool& pool, std::string_view org_id,
+                                                   absl::Time deadline, const PutCall& put) const {
+  const NewCredentialVersion& content = put.content;
+  CV_RETURN_IF_ERROR(ValidateOrgId(org_id));
+  CV_RETURN_IF_ERROR(ValidateName(put.name));
+  CV_RETURN_IF_ERROR(ValidateLabels(content.labels));
+  CV_RETURN_IF_ERROR(ValidateText("created_by", content.created_by, kMaxAuditFieldBytes));
+  CV_RETURN_IF_ERROR(ValidateText("request_id", content.request_id, kMaxAuditFieldBytes, true));
+  if (put.version < 1) return absl::InvalidArgumentError("version: must be at least 1");
+  if (put.expected_live_version.has_value() && *put.expected_live_version < 0) {
+    return absl::InvalidArgumentError("expected_version: must not be negative");
+  }
+  if (content.envelope.empty()) return absl::InvalidArgumentError("envelope: must not be empty");
+  if (put.org_public_key.empty()) {
+    return absl::InvalidArgumentError("org_public_key: must not be empty");
+  }
+  if (content.max_versions.has_value() && *content.max_versions < 0) {
+    return absl::InvalidArgumentError("max_versions: must not be negative");
+  }
+  if (content.idempotency_key.has_value()) {
+    CV_RETURN_IF_ERROR(
+        ValidateText("idempotency_key", *content.idempotency_key, kMaxIdempotencyKeyBytes));
+    if (content.request_digest.size() != 32) {
+      return absl::InvalidArgumentError("request_digest: must be 32 bytes");
+    }
+  }
+  CV_ASSIGN_OR_RETURN(
+      const std::vector<Row> rows,
+      pool.Call(kPut,
+                {SqlParam::Text(org_id), SqlParam::Text(put.name), SqlParam::Int(put.version),
+                 SqlParam::Bytes(content.envelope), SqlParam::Int(content.org_key_version),
+                 SqlParam::Int(content.writer_key_version),
+                 SqlParam::Text(LabelsToJson(content.labels)), SqlParam::Text(content.created_by),
+                 content.expires_at.has_value() ? SqlParam::Micros(*content.expires_at)
+                                                : SqlParam::Null(),
+                 content.max_versions.has_value() ? SqlParam::Int(*content.max_versions)
+                                                  : SqlParam::Null(),
+                 content.idempotency_key.has_value() ? SqlParam::Text(*content.idempotency_key)
+                                                     : SqlParam::Null(),
+                 content.idempotency_key.has_value() ? SqlParam::Bytes(content.request_digest)
+                                                     : SqlParam::Null(),
+                 SqlParam::Text(content.request_id),
+                 put.expected_live_version.has_value() ? SqlParam::Int(*put.expected_live_version)
+                                                       : SqlParam::Null(),
+                 SqlParam::Bytes(put.org_public_key)},
+                deadline, ConnectionPool::IfConnectionLost::kFail));
+  if (rows.size() != 1) return absl::InternalError("credentials.put: expected one row");
+  const Row& row = rows.front();
+  PutCallResult result;
+  CV_ASSIGN_OR_RETURN(const std::string outcome, row.Text(0));
+  CV_ASSIGN_OR_RETURN(result.outcome, PutOutcomeNamed(outcome));
+  if (!row.IsNull(1)) {
+    CV_ASSIGN_OR_RETURN(result.version, row.Int(1));
+  }
+  if (!row.IsNull(2)) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t erased, row.Int(2));
+    result.erased_version_count = static_cast<std::size_t>(erased);
+  }
+  if (!row.IsNull(3)) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(3));
+    result.audit_seq = static_cast<std::uint64_t>(seq);
+  }
+  if (result.outcome == PutOutcome::kDone || result.outcome == PutOutcome::kReplay) {
+    CV_ASSIGN_OR_RETURN(result.metadata, MetadataFromRow(row, kPutMetadataOffset));
+  }
+  return result;
 }
 
 absl::StatusOr<std::vector<EnvelopeToReseal>> CredentialStore::LockEnvelopesNotSealedTo(

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "storage/pool.h"
 #include "storage/transaction.h"
 
 namespace credvault::storage {
@@ -68,6 +69,39 @@ struct NewCredentialVersion {
 struct PutResult {
   std::size_t erased_version_count = 0;  // older versions crypto-erased by max_versions
   std::uint64_t audit_seq = 0;           // the credential.put event
+};
+
+// A whole PutCredential, made in one call (CredentialStore::Put).
+struct PutCall {
+  std::string name;
+  // The caller's guess of the version the Put creates, which the envelope is bound to.
+  std::int64_t version = 0;
+  // nullopt: create or replace; 0: must not exist; n: the live version must be n.
+  std::optional<std::int64_t> expected_live_version;
+  NewCredentialVersion content;
+  // The org public key the envelope is sealed to (content.org_key_version's, as verified).
+  std::vector<std::uint8_t> org_public_key;
+};
+
+enum class PutOutcome {
+  kDone,
+  kReplay,                // content.idempotency_key made `version` for this same request
+  kIdempotencyKeyReused,  // ... for a different request
+  kOrgNotFound,
+  kOrgDestroyed,
+  kPreconditionFailed,  // `version` is the live version (0: none)
+  kVersionMoved,        // the guess was wrong: `version` is the next version
+  // The envelope is not sealed to the active key, version `version` (0: none), as stored.
+  kKeyChanged,
+};
+
+struct PutCallResult {
+  PutOutcome outcome = PutOutcome::kDone;
+  std::int64_t version = 0;
+  std::size_t erased_version_count = 0;
+  std::uint64_t audit_seq = 0;
+  // kDone: the version made; kReplay: the version made before (in any state).
+  std::optional<CredentialMetadata> metadata;
 };
 
 enum class DeleteMode { kSoftDelete, kCryptoErase };
@@ -154,6 +188,13 @@ class CredentialStore {
   absl::StatusOr<PutResult> InsertVersion(Transaction& tx, const PutPlan& plan,
                                           const NewCredentialVersion& version) const;
 
+  // Write role: the whole Put in one statement, its own transaction: every check of
+  // PreparePut and InsertVersion, the idempotency lookup, and the metadata of the result.
+  // A wrong guess (version, key) or a failed check writes nothing and says what is true.
+  // A broken connection is UNAVAILABLE (the Put may or may not have happened).
+  absl::StatusOr<PutCallResult> Put(ConnectionPool& pool, std::string_view org_id,
+                                    absl::Time deadline, const PutCall& put) const;
+
   // Write role: soft delete or crypto-erase of every version of a name, with its
   // idempotency record and audit event; outcomes other than kDone change nothing.
   absl::StatusOr<DeleteResult> Delete(Transaction& tx, const DeleteRequest& request) const;
@@ -172,6 +213,11 @@ class CredentialStore {
   // Decrypt role: the envelope of the current live version, or of a given version.
   // NOT_FOUND if missing, deleted or erased.
   absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,
+                                              std::optional<std::int64_t> version) const;
+
+  // As above, in one statement of its own (no transaction of the caller's).
+  absl::StatusOr<EnvelopeRecord> ReadEnvelope(ConnectionPool& pool, std::string_view org_id,
+                                              absl::Time deadline, std::string_view name,
                                               std::optional<std::int64_t> version) const;
 
   // Decrypt role, re-seal: up to `limit` unerased versions whose envelope is sealed to an org

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -80,6 +81,8 @@ std::string MillisSetting(absl::Duration d) {
 struct PooledConnection {
   std::unique_ptr<pqxx::connection> connection;
   std::uint64_t generation = 0;
+  // Names of the statements prepared on this connection (by Call).
+  absl::flat_hash_set<std::string> prepared;
 };
 
 }  // namespace
@@ -89,6 +92,9 @@ class ConnectionPool::Impl {
   explicit Impl(PoolOptions options) : options_(std::move(options)) {}
 
   absl::Status Run(std::string org_id, absl::Time deadline, TransactionFn fn);
+  absl::StatusOr<std::vector<Row>> Call(const Statement& statement,
+                                        absl::Span<const SqlParam> params, absl::Time deadline,
+                                        IfConnectionLost if_lost);
 
   PoolStats Stats() const {
     absl::MutexLock lock(&mu_);
@@ -182,7 +188,7 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time reques
       --open_;
       return connection.status();
     }
-    return PooledConnection{std::move(*connection), generation};
+    return PooledConnection{std::move(*connection), generation, {}};
   }
 }
 
@@ -254,6 +260,72 @@ absl::Status ConnectionPool::Impl::Run(std::string org_id, absl::Time deadline, 
   return status;
 }
 
+absl::StatusOr<std::vector<Row>> ConnectionPool::Impl::Call(const Statement& statement,
+                                                            absl::Span<const SqlParam> params,
+                                                            absl::Time deadline,
+                                                            IfConnectionLost if_lost) {
+  absl::StatusOr<std::vector<const char*>> values = ParameterValues(statement, params);
+  if (!values.ok()) return values.status();
+  absl::StatusOr<std::vector<Row>> rows;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    if (deadline - absl::Now() <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("deadline passed before the statement could run");
+    }
+    absl::StatusOr<PooledConnection> connection = Acquire(deadline);
+    if (!connection.ok()) return connection.status();
+    bool broken = false;
+    bool retryable = false;
+    const absl::Duration left = deadline - absl::Now();
+    if (left < options_.statement_timeout / 4) {
+      // A near deadline bounds the statement, which takes a transaction to say. A farther
+      // one does not: a lone statement then outlives a departed caller by at most the
+      // pool's statement timeout, and the common deadlines keep their single round trip.
+      Transaction::Impl impl(*connection->connection, std::string());
+      absl::Status status = impl.Begin(std::max(left, absl::Milliseconds(1)));
+      if (status.ok()) {
+        Transaction tx(impl);
+        rows = tx.Execute(statement, params);
+        status = rows.ok() ? impl.Commit() : rows.status();
+      }
+      if (!status.ok()) {
+        impl.Rollback();
+        rows = status;
+      }
+      broken = impl.connection_broken();
+      retryable = impl.retryable() && !status.ok();
+    } else {
+      try {
+        const std::string name(statement.name);
+        if (!connection->prepared.contains(name)) {
+          connection->connection->prepare(name, std::string(statement.sql));
+          connection->prepared.insert(name);
+        }
+        pqxx::nontransaction tx(*connection->connection);
+        rows = RowsOf(tx.exec_prepared(
+            name, pqxx::prepare::make_dynamic_params(values->begin(), values->end())));
+      } catch (const std::exception& e) {
+        PgFailure failure = ClassifyPgException(statement.name, e);
+        broken = failure.connection_broken || !connection->connection->is_open();
+        retryable = failure.retryable;
+        rows = std::move(failure.status);
+        if (broken && if_lost == IfConnectionLost::kFail) {
+          // Unlike a transaction cut off before its commit, a lone statement may have
+          // committed before the connection went: running it again could do it twice.
+          retryable = false;
+          rows = absl::UnavailableError(
+              std::string(statement.name) +
+              ": the connection to the database broke while the statement ran; whether it "
+              "took effect is unknown");
+        }
+      }
+    }
+    Release(std::move(*connection), broken);
+    if (rows.ok() || !retryable) return rows;
+    if (!broken && attempt < options_.max_attempts) absl::SleepFor(Backoff(attempt));
+  }
+  return rows;
+}
+
 ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ConnectionPool::~ConnectionPool() = default;
 
@@ -285,6 +357,13 @@ absl::Status ConnectionPool::Run(std::string_view org_id, absl::Time deadline, T
 
 absl::Status ConnectionPool::RunWithoutOrg(TransactionFn fn) {
   return impl_->Run(std::string(), absl::InfiniteFuture(), fn);
+}
+
+absl::StatusOr<std::vector<Row>> ConnectionPool::Call(const Statement& statement,
+                                                      absl::Span<const SqlParam> params,
+                                                      absl::Time deadline,
+                                                      IfConnectionLost if_lost) {
+  return impl_->Call(statement, params, deadline, if_lost);
 }
 
 PoolStats ConnectionPool::Stats() const { return impl_->Stats(); }

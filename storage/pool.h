@@ -5,11 +5,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "storage/transaction.h"
 
 namespace credvault::storage {
@@ -68,6 +70,23 @@ class ConnectionPool {
   // connection stops at it, and when it is nearer than the pool's statement timeout every
   // statement gets the time that is left. DEADLINE_EXCEEDED when it passes.
   absl::Status Run(std::string_view org_id, absl::Time deadline, TransactionFn fn);
+
+  // What Call does when the connection breaks while its statement runs.
+  enum class IfConnectionLost {
+    kRetry,  // the statement only reads: it runs again on a fresh connection
+    kFail,   // it writes and may have committed: UNAVAILABLE, the outcome is unknown
+  };
+
+  // Runs one statement as a transaction of its own: a single round trip, prepared once
+  // per connection. For the hot paths, whose statements call a function of the schema
+  // that sets its org itself (credvault.org_id is not set here, so a statement that reads
+  // tenant tables directly sees no rows). Retries serialization failures and deadlocks as
+  // Run does. When less than a quarter of the pool's statement timeout is left before
+  // `deadline`, the statement runs inside a transaction that bounds it by the time left
+  // (three round trips more); otherwise the pool's statement timeout bounds it.
+  absl::StatusOr<std::vector<Row>> Call(const Statement& statement,
+                                        absl::Span<const SqlParam> params, absl::Time deadline,
+                                        IfConnectionLost if_lost);
 
   // As Run, for the few tables that are not tenant data (root keys). Tenant tables show
   // no rows in such a transaction.

@@ -41,6 +41,32 @@ SqlParam SqlParam::Bytes(absl::Span<const std::uint8_t> value) {
   return SqlParam(std::move(text));
 }
 
+SqlParam SqlParam::TextArray(absl::Span<const std::string> values) {
+  // Every element quoted, with `"` and `\` escaped: no element can end its quotes early.
+  std::string text = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) text.push_back(',');
+    text.push_back('"');
+    for (const char c : values[i]) {
+      if (c == '"' || c == '\\') text.push_back('\\');
+      text.push_back(c);
+    }
+    text.push_back('"');
+  }
+  text.push_back('}');
+  return SqlParam(std::move(text));
+}
+
+SqlParam SqlParam::IntArray(absl::Span<const std::int64_t> values) {
+  std::string text = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) text.push_back(',');
+    text += std::to_string(values[i]);
+  }
+  text.push_back('}');
+  return SqlParam(std::move(text));
+}
+
 bool Row::IsNull(std::size_t column) const {
   return column >= fields_.size() || !fields_[column].has_value();
 }
@@ -111,13 +137,10 @@ absl::StatusOr<std::optional<absl::Time>> Row::OptionalMicros(std::size_t column
 
 const std::string& Transaction::org_id() const { return impl_.org_id(); }
 
-absl::StatusOr<std::vector<Row>> Transaction::Execute(const Statement& statement,
-                                                      absl::Span<const SqlParam> params) {
-  absl::StatusOr<pqxx::result> result = impl_.Run(statement, params);
-  if (!result.ok()) return result.status();
+std::vector<Row> RowsOf(const pqxx::result& result) {
   std::vector<Row> rows;
-  rows.reserve(result->size());
-  for (const pqxx::row& row : *result) {
+  rows.reserve(result.size());
+  for (const pqxx::row& row : result) {
     std::vector<std::optional<std::string>> fields;
     fields.reserve(row.size());
     for (const pqxx::field& field : row) {
@@ -130,6 +153,29 @@ absl::StatusOr<std::vector<Row>> Transaction::Execute(const Statement& statement
     rows.emplace_back(std::move(fields));
   }
   return rows;
+}
+
+absl::StatusOr<std::vector<const char*>> ParameterValues(const Statement& statement,
+                                                         absl::Span<const SqlParam> params) {
+  // Validation keeps NUL out of every text value; this check keeps one from silently
+  // truncating a value if it ever got through.
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const SqlParam& param : params) {
+    if (param.value().has_value() && param.value()->find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(std::string(statement.name) +
+                                        ": a parameter contains a NUL character");
+    }
+    values.push_back(param.value().has_value() ? param.value()->c_str() : nullptr);
+  }
+  return values;
+}
+
+absl::StatusOr<std::vector<Row>> Transaction::Execute(const Statement& statement,
+                                                      absl::Span<const SqlParam> params) {
+  absl::StatusOr<pqxx::result> result = impl_.Run(statement, params);
+  if (!result.ok()) return result.status();
+  return RowsOf(*result);
 }
 
 absl::StatusOr<Row> Transaction::ExecuteOne(const Statement& statement,
@@ -204,20 +250,11 @@ absl::StatusOr<pqxx::result> Transaction::Impl::Run(const Statement& statement,
   if (!work_.has_value()) {
     return absl::FailedPreconditionError(std::string(statement.name) + ": transaction not started");
   }
-  // libpq takes text parameters as NUL-terminated strings; validation keeps NUL out of
-  // every text value, and this check keeps it from silently truncating one.
-  std::vector<const char*> values;
-  values.reserve(params.size());
-  for (const SqlParam& param : params) {
-    if (param.value().has_value() && param.value()->find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError(std::string(statement.name) +
-                                        ": a parameter contains a NUL character");
-    }
-    values.push_back(param.value().has_value() ? param.value()->c_str() : nullptr);
-  }
+  absl::StatusOr<std::vector<const char*>> values = ParameterValues(statement, params);
+  if (!values.ok()) return values.status();
   try {
     return work_->exec_params(std::string(statement.sql),
-                              pqxx::prepare::make_dynamic_params(values.begin(), values.end()));
+                              pqxx::prepare::make_dynamic_params(values->begin(), values->end()));
   } catch (const std::exception& e) {
     return Fail(statement.name, e);
   }

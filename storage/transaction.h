@@ -32,6 +32,9 @@ class SqlParam {
   static SqlParam Bool(bool value) { return SqlParam(std::string(value ? "t" : "f")); }
   // bytea; use it with a `$n::bytea` placeholder.
   static SqlParam Bytes(absl::Span<const std::uint8_t> value);
+  // A one-dimensional array literal, for a `$n::text[]` or `$n::bigint[]` placeholder.
+  static SqlParam TextArray(absl::Span<const std::string> values);
+  static SqlParam IntArray(absl::Span<const std::int64_t> values);
   // Microseconds since the Unix epoch; turn it into a timestamptz in SQL with
   // `'epoch'::timestamptz + $n::bigint * interval '1 microsecond'` (exact, unlike floats).
   static SqlParam Micros(absl::Time value) { return Int(absl::ToUnixMicros(value)); }

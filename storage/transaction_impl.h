@@ -17,6 +17,14 @@
 
 namespace credvault::storage {
 
+// libpq's form of `params` (NUL-terminated strings, nullptr for NULL); INVALID_ARGUMENT
+// when a value holds a NUL, which libpq would silently cut there. The pointers borrow
+// from `params`.
+absl::StatusOr<std::vector<const char*>> ParameterValues(const Statement& statement,
+                                                         absl::Span<const SqlParam> params);
+// The rows of a result, in text format.
+std::vector<Row> RowsOf(const pqxx::result& result);
+
 // The libpqxx side of a Transaction. Every libpqxx exception is caught here and turned
 // into a status; the first failure is remembered, so that the runner can tell whether the
 // transaction is worth another attempt and whether the connection must be dropped.

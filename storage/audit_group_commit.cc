@@ -1,0 +1,119 @@
+#include "storage/audit_group_commit.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/status_macros.h"
+#include "storage/validation.h"
+
+namespace credvault::storage {
+namespace {
+
+constexpr Statement kAppendBatch{
+    "audit.append_batch",
+    "SELECT idx, org_id, seq FROM credvault_audit_append_batch($1::text[], $2::bigint[], "
+    "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])"};
+
+}  // namespace
+
+AuditGroupCommit::AuditGroupCommit(ConnectionPool& pool, Options options, Clock clock,
+                                   AuditLog::AppendObserver on_append)
+    : pool_(pool),
+      options_{std::clamp<std::size_t>(options.max_batch, 1, 1024),
+               std::max<std::size_t>(options.max_in_flight, 1)},
+      clock_(std::move(clock)),
+      on_append_(std::move(on_append)) {}
+
+absl::StatusOr<std::uint64_t> AuditGroupCommit::Append(std::string_view org_id,
+                                                       const NewAuditEvent& event,
+                                                       absl::Time deadline) {
+  CV_RETURN_IF_ERROR(ValidateOrgId(org_id));
+  CV_RETURN_IF_ERROR(ValidateNewAuditEvent(event));
+  const absl::Time started = absl::Now();
+  Pending mine;
+  mine.org_id = std::string(org_id);
+  mine.event = &event;
+  mine.time = clock_();
+  mine.deadline = deadline;
+  mine.seq = absl::UnknownError("audit event not committed");
+
+  mutex_.Lock();
+  queue_.push_back(&mine);
+  const auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return mine.done || (!queue_.empty() && in_flight_ < options_.max_in_flight);
+  };
+  while (true) {
+    mutex_.Await(absl::Condition(&ready));
+    if (mine.done) break;
+    // Flush whatever is queued, this caller's event or not: it is as good a time as any,
+    // and a caller whose event left in another batch is woken when that batch is done.
+    std::vector<Pending*> batch;
+    while (!queue_.empty() && batch.size() < options_.max_batch) {
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    ++in_flight_;
+    mutex_.Unlock();
+    Flush(batch);
+    mutex_.Lock();
+    --in_flight_;
+    for (Pending* pending : batch) pending->done = true;
+  }
+  mutex_.Unlock();
+  if (mine.seq.ok() && on_append_) on_append_(absl::Now() - started);
+  return std::move(mine.seq);
+}
+
+void AuditGroupCommit::Flush(const std::vector<Pending*>& batch) {
+  const absl::Status status = CommitBatch(batch);
+  if (status.ok()) return;
+  if (batch.size() > 1 && absl::IsInvalidArgument(status)) {
+    // The database refused some event of the batch: the others should not fail with it.
+    for (Pending* pending : batch) {
+      if (const absl::Status alone = CommitBatch({pending}); !alone.ok()) pending->seq = alone;
+    }
+    return;
+  }
+  for (Pending* pending : batch) pending->seq = status;
+}
+
+absl::Status AuditGroupCommit::CommitBatch(const std::vector<Pending*>& batch) {
+  std::vector<Pending*> ordered = batch;
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const Pending* a, const Pending* b) { return a->org_id < b->org_id; });
+  std::vector<std::string> orgs, principals, actions, targets, results, request_ids, details;
+  std::vector<std::int64_t> micros;
+  absl::Time deadline = absl::InfinitePast();
+  for (const Pending* pending : ordered) {
+    orgs.push_back(pending->org_id);
+    micros.push_back(absl::ToUnixMicros(pending->time));
+    principals.push_back(pending->event->principal);
+    actions.push_back(pending->event->action);
+    targets.push_back(pending->event->target);
+    results.push_back(pending->event->result);
+    request_ids.push_back(pending->event->request_id);
+    details.push_back(pending->event->details);
+    deadline = std::max(deadline, pending->deadline);
+  }
+  CV_ASSIGN_OR_RETURN(const std::vector<Row> rows,
+                      pool_.Call(kAppendBatch,
+                                 {SqlParam::TextArray(orgs), SqlParam::IntArray(micros),
+                                  SqlParam::TextArray(principals), SqlParam::TextArray(actions),
+                                  SqlParam::TextArray(targets), SqlParam::TextArray(results),
+                                  SqlParam::TextArray(request_ids), SqlParam::TextArray(details)},
+                                 deadline, ConnectionPool::IfConnectionLost::kFail));
+  if (rows.size() != ordered.size()) {
+    return absl::InternalError("audit.append_batch: one row per event expected");
+  }
+  for (const Row& row : rows) {
+    CV_ASSIGN_OR_RETURN(const std::int64_t index, row.Int(0));
+    CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(2));
+    if (index < 1 || static_cast<std::size_t>(index) > ordered.size() || seq < 1) {
+      return absl::InternalError("audit.append_batch: unexpected row");
+    }
+    ordered[static_cast<std::size_t>(index - 1)]->seq = static_cast<std::uint64_t>(seq);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace credvault::storage
