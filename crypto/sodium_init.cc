@@ -11,7 +11,11 @@ namespace credvault::crypto {
 void EnsureSodiumInitialized() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (sodium_init() < 0) {
+    // libsodium's own ChaCha20 generator, seeded from the kernel (and reseeded in a child
+    // after fork), instead of one getrandom system call for every key, DEK and nonce: a
+    // Put draws randomness four times.
+    if (randombytes_set_implementation(&randombytes_internal_implementation) != 0 ||
+        sodium_init() < 0) {
       std::fputs("credvault: libsodium failed to initialise\n", stderr);
       std::abort();
     }
