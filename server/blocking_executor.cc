@@ -15,6 +15,7 @@ BlockingExecutor::~BlockingExecutor() {
     absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
+  work_available_.SignalAll();
   for (std::thread& thread : threads_) thread.join();
 }
 
@@ -22,27 +23,23 @@ bool BlockingExecutor::Submit(std::function<void()> task) {
   absl::MutexLock lock(&mutex_);
   if (stopping_ || queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
+  queued_.store(queue_.size(), std::memory_order_relaxed);
+  work_available_.Signal();
   return true;
 }
 
-std::size_t BlockingExecutor::queued() const {
-  absl::MutexLock lock(&mutex_);
-  return queue_.size();
-}
+std::size_t BlockingExecutor::queued() const { return queued_.load(std::memory_order_relaxed); }
 
 void BlockingExecutor::Work() {
   while (true) {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mutex_);
-      mutex_.Await(absl::Condition(
-          +[](BlockingExecutor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mutex_) {
-            return self->stopping_ || !self->queue_.empty();
-          },
-          this));
+      while (!stopping_ && queue_.empty()) work_available_.Wait(&mutex_);
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_relaxed);
     }
     task();
   }

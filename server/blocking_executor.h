@@ -1,6 +1,7 @@
 #ifndef CREDVAULT_SERVER_BLOCKING_EXECUTOR_H_
 #define CREDVAULT_SERVER_BLOCKING_EXECUTOR_H_
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -32,9 +33,14 @@ class BlockingExecutor {
   void Work();
 
   const std::size_t max_queued_;
-  mutable absl::Mutex mutex_;
+  absl::Mutex mutex_;
+  // One idle worker is woken per task (a condition on the mutex would make every unlock
+  // evaluate the waiters' conditions).
+  absl::CondVar work_available_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  // queue_.size(), readable without the lock (for the queue metric of every request).
+  std::atomic<std::size_t> queued_{0};
   std::vector<std::thread> threads_;
 };
 

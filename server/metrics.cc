@@ -2,6 +2,8 @@
 
 #include <exception>
 
+#include "absl/time/clock.h"
+
 namespace credvault::server {
 namespace {
 
@@ -136,7 +138,12 @@ void Metrics::RecordRequest(std::string_view method, std::string_view code,
   requests_.Add({{"method", std::string(method)}, {"code", std::string(code)}}).Increment();
   latency_.Add({{"method", std::string(method)}}, LatencyBuckets())
       .Observe(absl::ToDoubleSeconds(latency));
-  RefreshPools();
+  const std::int64_t now = absl::GetCurrentTimeNanos();
+  std::int64_t last = pools_refreshed_ns_.load(std::memory_order_relaxed);
+  if (now - last >= 1'000'000'000 &&
+      pools_refreshed_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    RefreshPools();
+  }
 }
 
 void Metrics::RecordAuditAppend(absl::Duration latency) {

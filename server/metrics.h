@@ -1,6 +1,7 @@
 #ifndef CREDVAULT_SERVER_METRICS_H_
 #define CREDVAULT_SERVER_METRICS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,6 +87,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& security_denials_;
   prometheus::Family<prometheus::Counter>& audit_anomalies_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
+  // When the pool gauges were last refreshed (Unix nanoseconds): at most once a second,
+  // since reading a pool's counts takes its lock, which every request also takes.
+  std::atomic<std::int64_t> pools_refreshed_ns_{0};
 };
 
 }  // namespace credvault::server

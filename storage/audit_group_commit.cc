@@ -39,25 +39,33 @@ absl::StatusOr<std::uint64_t> AuditGroupCommit::Append(std::string_view org_id,
 
   mutex_.Lock();
   queue_.push_back(&mine);
-  const auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    return mine.done || (!queue_.empty() && in_flight_ < options_.max_in_flight);
-  };
   while (true) {
-    mutex_.Await(absl::Condition(&ready));
+    // Each waiter sleeps on its own condition variable and is woken only when its batch
+    // is done or it may flush, so no unlock wakes waiters that have nothing to do.
+    while (!mine.done &&
+           !(!queue_.empty() && queue_.front() == &mine && in_flight_ < options_.max_in_flight)) {
+      mine.wake.Wait(&mutex_);
+    }
     if (mine.done) break;
-    // Flush whatever is queued, this caller's event or not: it is as good a time as any,
-    // and a caller whose event left in another batch is woken when that batch is done.
+    // First in the queue with a flush slot free: flush whatever is queued, its own event
+    // first; those whose events leave with it are woken when the batch is done.
     std::vector<Pending*> batch;
     while (!queue_.empty() && batch.size() < options_.max_batch) {
       batch.push_back(queue_.front());
       queue_.pop_front();
     }
     ++in_flight_;
+    // The next in line may flush too while this batch commits.
+    if (!queue_.empty() && in_flight_ < options_.max_in_flight) queue_.front()->wake.Signal();
     mutex_.Unlock();
     Flush(batch);
     mutex_.Lock();
     --in_flight_;
-    for (Pending* pending : batch) pending->done = true;
+    for (Pending* pending : batch) {
+      pending->done = true;
+      if (pending != &mine) pending->wake.Signal();
+    }
+    if (!queue_.empty()) queue_.front()->wake.Signal();
   }
   mutex_.Unlock();
   if (mine.seq.ok() && on_append_) on_append_(absl::Now() - started);

@@ -59,6 +59,8 @@ class AuditGroupCommit {
     absl::Time deadline;
     absl::StatusOr<std::uint64_t> seq;
     bool done = false;
+    // Signalled when the entry is done, or when it is first in the queue and may flush.
+    absl::CondVar wake;
   };
 
   // Commits `batch` and sets every entry's seq (or error). Runs without the lock.

@@ -111,6 +111,8 @@ class ConnectionPool::Impl {
   mutable absl::Mutex mu_;
   std::vector<PooledConnection> idle_ ABSL_GUARDED_BY(mu_);
   std::size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  // Signalled when a connection goes back to the pool or its slot is freed.
+  absl::CondVar connection_released_;
   // Bumped when a connection is found broken: idle connections of older generations were
   // opened before the failure (likely to the same dead server) and are dropped unused.
   std::uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
@@ -158,10 +160,11 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time reques
     std::uint64_t generation;
     {
       absl::MutexLock lock(&mu_);
-      const auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !idle_.empty() || open_ < options_.max_size;
-      };
-      if (!mu_.AwaitWithDeadline(absl::Condition(&available), deadline)) {
+      bool timed_out = false;
+      while (idle_.empty() && open_ >= options_.max_size && !timed_out) {
+        timed_out = connection_released_.WaitWithDeadline(&mu_, deadline);
+      }
+      if (idle_.empty() && open_ >= options_.max_size) {
         if (deadline == request_deadline) {
           return absl::DeadlineExceededError("deadline passed while waiting for a connection");
         }
@@ -180,12 +183,14 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time reques
       if (IdleConnectionAlive(*idle->connection)) return std::move(*idle);
       absl::MutexLock lock(&mu_);
       --open_;  // closed by the server while idle; try the next one or a new one
+      connection_released_.Signal();
       continue;
     }
     absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect();
     if (!connection.ok()) {
       absl::MutexLock lock(&mu_);
       --open_;
+      connection_released_.Signal();
       return connection.status();
     }
     return PooledConnection{std::move(*connection), generation, {}};
@@ -195,6 +200,7 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time reques
 void ConnectionPool::Impl::Release(PooledConnection connection, bool broken) {
   absl::MutexLock lock(&mu_);
   if (broken) {
+    connection_released_.SignalAll();  // several slots may free up at once
     --open_;
     ++generation_;
     std::erase_if(idle_, [&](const PooledConnection& idle) {
@@ -204,6 +210,7 @@ void ConnectionPool::Impl::Release(PooledConnection connection, bool broken) {
     });
     return;  // `connection` closes on scope exit
   }
+  connection_released_.Signal();
   if (connection.generation < generation_) {
     --open_;
     return;

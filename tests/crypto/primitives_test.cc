@@ -1,9 +1,11 @@
 // Round trips and refusals for the building blocks under the envelope.
 #include <sodium.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <string>
@@ -20,6 +22,7 @@
 #include "crypto/root_key.h"
 #include "crypto/sealed_box.h"
 #include "crypto/secret_bytes.h"
+#include "crypto/sodium_init.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/crypto/crypto_test_util.h"
@@ -585,6 +588,40 @@ TEST(OrgKeyTest, UnsealWithAnotherRootVersionIsFailedPrecondition) {
   const RootPrivateKey root2 = ValueOrDie(UnsealRootKey(second, *h.seal_key));
   EXPECT_EQ(UnsealOrgPrivateKey(h.org_record, root2, h.directory_pins).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Randomness comes from libsodium's kernel-seeded generator (crypto/sodium_init.cc). A
+// child forked without exec must never repeat the parent's stream: libsodium stops it.
+TEST(SodiumInitTest, UsesLibsodiumsOwnGeneratorAndNeverRepeatsItInAForkedChild) {
+  EnsureSodiumInitialized();
+  EXPECT_STREQ(randombytes_implementation_name(), "internal");
+  unsigned char parent[32];
+  randombytes_buf(parent, sizeof(parent));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    unsigned char drawn[32];
+    randombytes_buf(drawn, sizeof(drawn));
+    _exit(write(fds[1], drawn, sizeof(drawn)) == sizeof(drawn) ? 0 : 1);
+  }
+  close(fds[1]);
+  unsigned char in_child[32];
+  const ssize_t got = read(fds[0], in_child, sizeof(in_child));
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  unsigned char next_in_parent[32];
+  randombytes_buf(next_in_parent, sizeof(next_in_parent));
+  if (got == static_cast<ssize_t>(sizeof(in_child))) {
+    EXPECT_NE(std::memcmp(in_child, next_in_parent, sizeof(in_child)), 0)
+        << "the child drew the parent's next bytes";
+  } else {
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the child neither drew bytes nor was stopped";
+  }
+  EXPECT_NE(std::memcmp(parent, next_in_parent, sizeof(parent)), 0);
 }
 
 }  // namespace
