@@ -370,6 +370,61 @@ TEST_F(OperationsTest, DatabaseOutageIsUnavailableThenRecovers) {
 // SIGTERM while requests are in flight: calls held up in the database (a superuser session
 // holds the org's audit head lock) complete once it is released, calls that arrive after
 // the signal are refused without effect, and the process exits 0 within the drain timeout.
+// Fail closed on the group-committed path: a Decrypt whose audit event cannot commit
+// before its deadline returns no secret, and leaves no "ok" event behind.
+TEST_F(OperationsTest, DecryptReleasesNothingWhenItsAuditEventCannotCommit) {
+  Clients worker(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("worker")));
+  Clients admin(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("admin")));
+  ASSERT_TRUE(Put(*backend_, PutRequest("held-audit", "token", "must stay inside")).ok());
+  // The first Decrypt unseals the org key on the transactional path; later ones take the
+  // common case, whose event is group-committed.
+  std::string secret;
+  ASSERT_TRUE(Decrypt(worker, "held-audit", "token", &secret).ok());
+  ASSERT_EQ(secret, "must stay inside");
+  const std::size_t events_before = AuditEvents(admin, "held-audit").size();
+
+  const std::string psql = stack_->env.at("CREDVAULT_PG_BIN") + "/psql";
+  const std::string psql_args = " -X -q -v ON_ERROR_STOP=1 -h " +
+                                ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
+                                stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
+  const std::string holder_out = stack_->dir + "/held-audit.lock.out";
+  auto holder = ChildProcess::Start(
+      {"/bin/sh", "-c",
+       "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = 'held-audit' FOR "
+       "UPDATE;\" '\\echo locked' 'SELECT pg_sleep(4);' 'COMMIT;' | " +
+           ShellQuote(psql) + psql_args},
+      {"PATH=/usr/bin:/bin"}, holder_out, stack_->dir + "/held-audit.lock.err");
+  ASSERT_NE(holder, nullptr);
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFileOrEmpty(holder_out).find("locked") != std::string::npos; },
+              std::chrono::seconds(10)))
+      << ReadFileOrEmpty(stack_->dir + "/held-audit.lock.err");
+
+  v1::DecryptCredentialRequest request;
+  request.set_org_id("held-audit");
+  request.set_name("token");
+  request.set_purpose("e2e test: held audit head");
+  v1::DecryptCredentialResponse response;
+  const Outcome held = Call(*worker.access, &v1::CredentialAccessService::Stub::DecryptCredential,
+                            request, &response, /*seconds=*/2);
+  EXPECT_TRUE(held.code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+              held.code == grpc::StatusCode::UNAVAILABLE)
+      << held;
+  EXPECT_TRUE(response.secret().empty());
+
+  // Once the head is free again, Decrypt works and the held one left no event.
+  ASSERT_TRUE(WaitFor([&] { return Decrypt(worker, "held-audit", "token", &secret).ok(); },
+                      std::chrono::seconds(15)));
+  EXPECT_EQ(secret, "must stay inside");
+  std::size_t held_events = 0;
+  const std::vector<v1::AuditEvent> events = AuditEvents(admin, "held-audit");
+  for (const v1::AuditEvent& event : events) {
+    if (event.details().find("held audit head") != std::string::npos) ++held_events;
+  }
+  EXPECT_EQ(held_events, 0u);
+  EXPECT_EQ(events.size(), events_before + 1);
+}
+
 TEST_F(OperationsTest, SigtermDrainsInFlightRequests) {
   // A credvaultd of our own (same configuration, fresh ports), so that its exit status can
   // be read.
