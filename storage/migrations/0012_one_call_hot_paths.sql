@@ -56,6 +56,7 @@ DECLARE
   v_hash bytea;
   v_earlier bigint;
   v_result_version bigint;
+  v_created timestamptz;
 BEGIN
   IF p_org IS NULL OR p_name IS NULL OR p_name = '' OR p_version IS NULL OR p_version < 1 THEN
     RAISE EXCEPTION 'org, name and version are required' USING ERRCODE = 'invalid_parameter_value';
@@ -69,7 +70,11 @@ BEGIN
   END IF;
   PERFORM set_config('credvault.org_id', p_org, true);
   PERFORM pg_advisory_xact_lock(hashtext(p_org), hashtext(p_name));
-  SELECT o.state INTO v_state FROM public.orgs o WHERE o.org_id = p_org;
+  -- The org's state and its active key, in one read.
+  SELECT o.state, k.version, k.public_key INTO v_state, v_active, v_active_public
+    FROM public.orgs o
+    LEFT JOIN public.org_keys k ON k.org_id = o.org_id AND k.state = 'ACTIVE'
+   WHERE o.org_id = p_org;
   IF v_state IS NULL THEN
     outcome := 'org_not_found';
     RETURN NEXT;
@@ -115,8 +120,6 @@ BEGIN
       RETURN NEXT;
       RETURN;
     END IF;
-    SELECT k.version, k.public_key INTO v_active, v_active_public FROM public.org_keys k
-     WHERE k.org_id = p_org AND k.state = 'ACTIVE';
     IF v_active IS DISTINCT FROM p_org_key_version
        OR v_active_public IS DISTINCT FROM p_org_public_key THEN
       outcome := 'key_changed';
@@ -134,7 +137,8 @@ BEGIN
                                     writer_key_version, labels, created_by, expires_at,
                                     is_current, max_versions)
     VALUES (p_org, p_name, p_version, p_envelope, p_org_key_version, p_writer_key_version,
-            p_labels, p_created_by, p_expires_at, true, v_max);
+            p_labels, p_created_by, p_expires_at, true, v_max)
+    RETURNING created_at INTO v_created;
     v_erased := 0;
     IF v_max > 0 AND p_version > v_max THEN
       WITH erased AS (
@@ -157,8 +161,21 @@ BEGIN
     v_seq := (public.credvault_audit_link(p_org, clock_timestamp(), p_created_by,
                                           'credential.put', p_name, 'ok', p_request_id,
                                           v_details)).seq;
-    outcome := 'ok';
-    v_result_version := p_version;
+    -- What was just written is known: only the count of live versions is read.
+    RETURN QUERY
+    SELECT 'ok'::text, p_version, v_erased, v_seq, p_org, p_name, p_version, p_org_key_version,
+           p_writer_key_version,
+           (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '='
+                                       || encode(convert_to(l.value, 'UTF8'), 'hex'), ','
+                                       ORDER BY l.key), '')
+              FROM jsonb_each_text(p_labels) AS l),
+           (extract(epoch FROM v_created) * 1000000)::bigint, p_created_by,
+           (extract(epoch FROM p_expires_at) * 1000000)::bigint, NULL::bigint, false, true,
+           v_max, p_version,
+           (SELECT count(*) FROM public.credentials c3
+             WHERE c3.org_id = p_org AND c3.name = p_name AND NOT c3.erased
+               AND c3.deleted_at IS NULL);
+    RETURN;
   END IF;
   RETURN QUERY
   SELECT outcome, v_result_version, v_erased, v_seq,
