@@ -88,7 +88,7 @@ void CallRunner::Observe(std::string_view method, const std::string& request_id,
   const std::string code = StatusCodeName(status.code());
   if (metrics_ != nullptr) {
     metrics_->RecordRequest(method, code, latency);
-    metrics_->SetExecutorQueue(executor_.queued());
+    if (queue_gauge_ != nullptr) queue_gauge_->Set(static_cast<double>(executor_.queued()));
   }
   const bool failed_badly = status.code() == absl::StatusCode::kInternal ||
                             status.code() == absl::StatusCode::kDataLoss ||

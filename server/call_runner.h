@@ -61,9 +61,14 @@ class DenialAuditor {
 // thread, because handlers block on the database), status mapping, log line and metrics.
 class CallRunner {
  public:
-  CallRunner(const PolicyStore& policy, BlockingExecutor& executor, Metrics* metrics,
-             const DenialAuditor& denials)
-      : policy_(policy), executor_(executor), metrics_(metrics), denials_(denials) {}
+  // `executor_name` labels the executor's queue metric.
+  CallRunner(const PolicyStore& policy, BlockingExecutor& executor, std::string_view executor_name,
+             Metrics* metrics, const DenialAuditor& denials)
+      : policy_(policy),
+        executor_(executor),
+        metrics_(metrics),
+        queue_gauge_(metrics != nullptr ? &metrics->ExecutorQueue(executor_name) : nullptr),
+        denials_(denials) {}
 
   // `org_id` is the org the request names (validated before anything else), or nullopt for
   // requests that span orgs, which need the "*" scope. The handler runs only for an
@@ -112,6 +117,7 @@ class CallRunner {
   const PolicyStore& policy_;
   BlockingExecutor& executor_;
   Metrics* metrics_;
+  prometheus::Gauge* const queue_gauge_;
   const DenialAuditor& denials_;
 };
 

@@ -41,11 +41,11 @@ Metrics::Metrics()
                 .Name("credvault_db_pool_connections")
                 .Help("Database connections by role and state (open, idle)")
                 .Register(*registry_)),
-      executor_queue_(prometheus::BuildGauge()
-                          .Name("credvault_executor_queued_tasks")
-                          .Help("Requests waiting for a worker thread")
-                          .Register(*registry_)
-                          .Add({})),
+      executor_queue_(
+          prometheus::BuildGauge()
+              .Name("credvault_executor_queued_tasks")
+              .Help("Requests waiting for a worker thread, by executor (write, decrypt)")
+              .Register(*registry_)),
       retention_purged_(prometheus::BuildCounter()
                             .Name("credvault_retention_purged_total")
                             .Help("Items removed by the retention sweep, by kind: credential "
@@ -163,8 +163,8 @@ void Metrics::RefreshPools() {
   }
 }
 
-void Metrics::SetExecutorQueue(std::size_t queued) {
-  executor_queue_.Set(static_cast<double>(queued));
+prometheus::Gauge& Metrics::ExecutorQueue(std::string_view executor) {
+  return executor_queue_.Add({{"executor", std::string(executor)}});
 }
 
 void Metrics::RecordRetentionPurged(std::string_view kind, std::uint64_t count) {

@@ -38,7 +38,9 @@ class Metrics {
   // Reports the connection counts of `pool` under `role` with every request from now on.
   // The pool must outlive this object.
   void TrackPool(std::string role, const storage::ConnectionPool* pool);
-  void SetExecutorQueue(std::size_t queued);
+  // The queue-length gauge of the blocking executor named `executor` ("write", "decrypt"),
+  // fetched once by its CallRunner so that a request only sets it.
+  prometheus::Gauge& ExecutorQueue(std::string_view executor);
 
   // The retention sweep (retention_scheduler.h). `kind` is one of kRetentionKinds;
   // `result` of a sweep is "ok", "failed" or "standby" (another replica leads).
@@ -75,7 +77,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& latency_;
   prometheus::Histogram& audit_append_;
   prometheus::Family<prometheus::Gauge>& pool_;
-  prometheus::Gauge& executor_queue_;
+  prometheus::Family<prometheus::Gauge>& executor_queue_;
   prometheus::Family<prometheus::Counter>& retention_purged_;
   prometheus::Family<prometheus::Counter>& retention_sweeps_;
   prometheus::Histogram& retention_sweep_duration_;

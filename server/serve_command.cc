@@ -279,16 +279,25 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   if (writer_pool) metrics.TrackPool("writer", writer_pool.get());
   if (decryptor_pool) metrics.TrackPool("decryptor", decryptor_pool.get());
   if (admin_pool) metrics.TrackPool("admin", admin_pool.get());
-  std::size_t workers = 0;
-  for (const auto* role :
-       {&config->database.writer, &config->database.decryptor, &config->database.admin}) {
-    if (*role) workers += static_cast<std::size_t>((*role)->pool_size);
-  }
-  BlockingExecutor executor(std::clamp<std::size_t>(workers, 2, 128), 4096);
+  const auto connections = [](const auto& role) -> std::size_t {
+    return role ? static_cast<std::size_t>(role->pool_size) : 0;
+  };
+  // Blocking threads per tier (docs/architecture.md, "Performance"). A write request holds
+  // a writer connection for all of its blocking work, so threads beyond the writer pool
+  // would only wait for a connection, each wait a sleep and a wake-up. A Decrypt holds
+  // its connection only for the read, then waits for its group commit: twice its
+  // connections keep the audit batches full.
+  BlockingExecutor write_executor(
+      std::clamp<std::size_t>(connections(config->database.writer), 2, 128), 4096);
+  BlockingExecutor decrypt_executor(
+      std::clamp<std::size_t>(
+          2 * (connections(config->database.decryptor) + connections(config->database.admin)), 2,
+          128),
+      4096);
   const DenialAuditor write_denials(writer_pool.get());
   const DenialAuditor decrypt_denials(decryptor_pool.get());
-  CallRunner write_runner(**policy, executor, &metrics, write_denials);
-  CallRunner decrypt_runner(**policy, executor, &metrics, decrypt_denials);
+  CallRunner write_runner(**policy, write_executor, "write", &metrics, write_denials);
+  CallRunner decrypt_runner(**policy, decrypt_executor, "decrypt", &metrics, decrypt_denials);
 
   const storage::AuditLog::AppendObserver on_audit_append = [&metrics](absl::Duration latency) {
     metrics.RecordAuditAppend(latency);
