@@ -21,9 +21,13 @@ std::optional<crypto::VerifiedOrgPublicKey> PutHints::ActiveKey(
 void PutHints::SetActiveKey(const crypto::VerifiedOrgPublicKey& key,
                             const std::shared_ptr<const WriteTierKeys>& keys) {
   absl::MutexLock lock(&mutex_);
-  // Orgs are few next to names; the same bound keeps a flood of org ids from growing it.
-  if (keys_.size() >= max_names_) keys_.clear();
-  keys_.insert_or_assign(key.org_id(), KeyHint{key, keys});
+  const std::size_t added = key.org_id().size() + sizeof(KeyHint);
+  if (bytes_ + added > max_bytes_) {
+    keys_.clear();
+    next_versions_.clear();
+    bytes_ = 0;
+  }
+  if (keys_.insert_or_assign(key.org_id(), KeyHint{key, keys}).second) bytes_ += added;
 }
 
 void PutHints::ForgetActiveKey(const std::string& org_id) {
@@ -41,8 +45,15 @@ void PutHints::SetNextVersion(const std::string& org_id, const std::string& name
                               std::int64_t next) {
   absl::MutexLock lock(&mutex_);
   // Starting over is cheap (a miss costs one call more), so no eviction order is kept.
-  if (next_versions_.size() >= max_names_) next_versions_.clear();
-  next_versions_.insert_or_assign(std::make_pair(org_id, name), next);
+  const std::size_t added = org_id.size() + name.size() + 2 * sizeof(std::string) + 16;
+  if (bytes_ + added > max_bytes_) {
+    keys_.clear();
+    next_versions_.clear();
+    bytes_ = 0;
+  }
+  if (next_versions_.insert_or_assign(std::make_pair(org_id, name), next).second) {
+    bytes_ += added;
+  }
 }
 
 }  // namespace credvault::server

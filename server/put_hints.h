@@ -24,7 +24,10 @@ namespace credvault::server {
 // "Performance"). Thread-safe.
 class PutHints {
  public:
-  explicit PutHints(std::size_t max_names = 100000) : max_names_(max_names) {}
+  // At most `max_bytes` of org ids and names are remembered (the hints are forgotten all
+  // at once beyond it: a miss costs one call more, and memory stays bounded whatever the
+  // names).
+  explicit PutHints(std::size_t max_bytes = 4 * 1024 * 1024) : max_bytes_(max_bytes) {}
 
   PutHints(const PutHints&) = delete;
   PutHints& operator=(const PutHints&) = delete;
@@ -48,8 +51,9 @@ class PutHints {
     std::weak_ptr<const WriteTierKeys> verified_under;
   };
 
-  const std::size_t max_names_;
+  const std::size_t max_bytes_;
   mutable absl::Mutex mutex_;
+  std::size_t bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   absl::flat_hash_map<std::string, KeyHint> keys_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::pair<std::string, std::string>, std::int64_t> next_versions_
       ABSL_GUARDED_BY(mutex_);
