@@ -7,6 +7,19 @@
 -- the same lock: the caller's guesses (the next version, the active key) are verified,
 -- never trusted.
 
+-- Labels as storage/labels.h reads them back (CREDVAULT_LABELS_COLUMN): hex(key)=hex(value)
+-- pairs in key order, comma-separated. A plain SQL function, so the planner inlines it.
+CREATE FUNCTION credvault_labels_text(p_labels jsonb) RETURNS text
+  LANGUAGE sql IMMUTABLE
+AS $fn$
+  SELECT coalesce(string_agg(pg_catalog.encode(pg_catalog.convert_to(l.key, 'UTF8'), 'hex') || '='
+                             || pg_catalog.encode(pg_catalog.convert_to(l.value, 'UTF8'), 'hex'),
+                             ',' ORDER BY l.key), '')
+    FROM pg_catalog.jsonb_each_text(p_labels) AS l
+$fn$;
+REVOKE ALL ON FUNCTION credvault_labels_text(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION credvault_labels_text(jsonb) TO {{decryptor}};
+
 -- Write role: the whole PutCredential in one call. The caller sealed the envelope to
 -- p_org_key_version for version p_version, its guess of the next version; when a guess is
 -- wrong nothing is written and the outcome says what is true, so the caller seals again.
@@ -165,10 +178,7 @@ BEGIN
     RETURN QUERY
     SELECT 'ok'::text, p_version, v_erased, v_seq, p_org, p_name, p_version, p_org_key_version,
            p_writer_key_version,
-           (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '='
-                                       || encode(convert_to(l.value, 'UTF8'), 'hex'), ','
-                                       ORDER BY l.key), '')
-              FROM jsonb_each_text(p_labels) AS l),
+           public.credvault_labels_text(p_labels),
            (extract(epoch FROM v_created) * 1000000)::bigint, p_created_by,
            (extract(epoch FROM p_expires_at) * 1000000)::bigint, NULL::bigint, false, true,
            v_max, p_version,
@@ -180,10 +190,7 @@ BEGIN
   RETURN QUERY
   SELECT outcome, v_result_version, v_erased, v_seq,
          c.org_id::text, c.name::text, c.version, c.org_key_version, c.writer_key_version,
-         (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '='
-                                     || encode(convert_to(l.value, 'UTF8'), 'hex'), ','
-                                     ORDER BY l.key), '')
-            FROM jsonb_each_text(c.labels) AS l),
+         public.credvault_labels_text(c.labels),
          (extract(epoch FROM c.created_at) * 1000000)::bigint, c.created_by,
          (extract(epoch FROM c.expires_at) * 1000000)::bigint,
          (extract(epoch FROM c.deleted_at) * 1000000)::bigint, c.erased, c.is_current,
@@ -229,10 +236,7 @@ BEGIN
   PERFORM set_config('credvault.org_id', p_org, true);
   RETURN QUERY
   SELECT c.org_id::text, c.name::text, c.version, c.org_key_version, c.writer_key_version,
-         (SELECT coalesce(string_agg(encode(convert_to(l.key, 'UTF8'), 'hex') || '='
-                                     || encode(convert_to(l.value, 'UTF8'), 'hex'), ','
-                                     ORDER BY l.key), '')
-            FROM jsonb_each_text(c.labels) AS l),
+         public.credvault_labels_text(c.labels),
          (extract(epoch FROM c.created_at) * 1000000)::bigint, c.created_by,
          (extract(epoch FROM c.expires_at) * 1000000)::bigint,
          (extract(epoch FROM c.deleted_at) * 1000000)::bigint, c.erased, c.is_current,

@@ -36,6 +36,36 @@ class OperationsTest : public ::testing::Test {
     return std::make_unique<Clients>(TlsChannel(*stack_, stack_->write_addr, Caller::Cert(cert)));
   }
 
+  // psql as the superuser on the stack's database, ready for more arguments.
+  std::string Psql() const {
+    return ShellQuote(stack_->env.at("CREDVAULT_PG_BIN") + "/psql") +
+           " -X -q -v ON_ERROR_STOP=1 -h " + ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) +
+           " -p " + stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
+  }
+
+  // Holds the audit head of `org` (row lock) for `seconds` from a separate session, so that
+  // calls that append to its chain wait inside the database; returns once it is held.
+  std::unique_ptr<ChildProcess> HoldAuditHead(const std::string& org, int seconds) const {
+    const std::string out = stack_->dir + "/" + org + ".lock.out";
+    const std::string err = stack_->dir + "/" + org + ".lock.err";
+    auto holder = ChildProcess::Start(
+        {"/bin/sh", "-c",
+         "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = '" + org +
+             "' FOR UPDATE;\" '\\echo locked' 'SELECT pg_sleep(" + std::to_string(seconds) +
+             ");' 'COMMIT;' | " + Psql()},
+        {"PATH=/usr/bin:/bin"}, out, err);
+    if (holder == nullptr) {
+      ADD_FAILURE() << "could not start psql";
+      return nullptr;
+    }
+    if (!WaitFor([&] { return ReadFileOrEmpty(out).find("locked") != std::string::npos; },
+                 std::chrono::seconds(10))) {
+      ADD_FAILURE() << "the audit head of " << org << " was not locked: " << ReadFileOrEmpty(err);
+      return nullptr;
+    }
+    return holder;
+  }
+
   // How many log lines of the stack's credvaultd contain `text`.
   int LogCount(const std::string& text) const {
     const std::string log = ReadFileOrEmpty(stack_->dir + "/credvaultd.log");
@@ -383,22 +413,8 @@ TEST_F(OperationsTest, DecryptReleasesNothingWhenItsAuditEventCannotCommit) {
   ASSERT_EQ(secret, "must stay inside");
   const std::size_t events_before = AuditEvents(admin, "held-audit").size();
 
-  const std::string psql = stack_->env.at("CREDVAULT_PG_BIN") + "/psql";
-  const std::string psql_args = " -X -q -v ON_ERROR_STOP=1 -h " +
-                                ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                                stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
-  const std::string holder_out = stack_->dir + "/held-audit.lock.out";
-  auto holder = ChildProcess::Start(
-      {"/bin/sh", "-c",
-       "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = 'held-audit' FOR "
-       "UPDATE;\" '\\echo locked' 'SELECT pg_sleep(4);' 'COMMIT;' | " +
-           ShellQuote(psql) + psql_args},
-      {"PATH=/usr/bin:/bin"}, holder_out, stack_->dir + "/held-audit.lock.err");
+  const std::unique_ptr<ChildProcess> holder = HoldAuditHead("held-audit", 4);
   ASSERT_NE(holder, nullptr);
-  ASSERT_TRUE(
-      WaitFor([&] { return ReadFileOrEmpty(holder_out).find("locked") != std::string::npos; },
-              std::chrono::seconds(10)))
-      << ReadFileOrEmpty(stack_->dir + "/held-audit.lock.err");
 
   v1::DecryptCredentialRequest request;
   request.set_org_id("held-audit");
@@ -465,22 +481,8 @@ TEST_F(OperationsTest, SigtermDrainsInFlightRequests) {
   };
 
   // Hold the audit head of org "drain" so that its calls wait inside the server.
-  const std::string psql = stack_->env.at("CREDVAULT_PG_BIN") + "/psql";
-  const std::string psql_args = " -X -q -v ON_ERROR_STOP=1 -h " +
-                                ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                                stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
-  const std::string holder_out = stack_->dir + "/drain.lock.out";
-  auto holder = ChildProcess::Start(
-      {"/bin/sh", "-c",
-       "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = 'drain' FOR UPDATE;\" "
-       "'\\echo locked' 'SELECT pg_sleep(2);' 'COMMIT;' | " +
-           ShellQuote(psql) + psql_args},
-      {"PATH=/usr/bin:/bin"}, holder_out, stack_->dir + "/drain.lock.err");
+  const std::unique_ptr<ChildProcess> holder = HoldAuditHead("drain", 2);
   ASSERT_NE(holder, nullptr);
-  ASSERT_TRUE(
-      WaitFor([&] { return ReadFileOrEmpty(holder_out).find("locked") != std::string::npos; },
-              std::chrono::seconds(10)))
-      << ReadFileOrEmpty(stack_->dir + "/drain.lock.err");
   std::vector<std::thread> slow;
   for (int t = 0; t < 4; ++t) {
     slow.emplace_back([&, t] {
@@ -504,7 +506,7 @@ TEST_F(OperationsTest, SigtermDrainsInFlightRequests) {
   const bool waiting = WaitFor(
       [&] {
         const CommandResult count = RunShell(
-            ShellQuote(psql) + psql_args +
+            Psql() +
             " -tAc \"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'\"");
         return count.exit_code == 0 && std::atoi(count.output.c_str()) >= 4;
       },
