@@ -56,21 +56,31 @@ absl::Status ExplainCredentialError(absl::Status status) {
   }
 }
 
+absl::Status OrgNotFound(const std::string& org_id) {
+  return WithReason(absl::NotFoundError("org " + org_id + " does not exist"),
+                    v1::ERROR_REASON_ORG_NOT_FOUND);
+}
+
+absl::Status OrgDestroyed(const std::string& org_id) {
+  return WithReason(absl::FailedPreconditionError("org " + org_id + " is destroyed"),
+                    v1::ERROR_REASON_ORG_DESTROYED);
+}
+
+absl::Status IdempotencyKeyReused() {
+  return WithReason(
+      absl::FailedPreconditionError("idempotency_key: was already used for a different request"),
+      v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
+}
+
 // Orgs are checked first in every read, so that a destroyed org answers the same way
 // whatever the credential, and a missing org is told apart from a missing credential.
 absl::Status CheckOrgActive(const storage::OrgStore& orgs, storage::Transaction& tx) {
   absl::StatusOr<storage::Org> org = orgs.GetOrg(tx);
   if (!org.ok()) {
-    if (org.status().code() == absl::StatusCode::kNotFound) {
-      return WithReason(absl::NotFoundError("org " + tx.org_id() + " does not exist"),
-                        v1::ERROR_REASON_ORG_NOT_FOUND);
-    }
+    if (org.status().code() == absl::StatusCode::kNotFound) return OrgNotFound(tx.org_id());
     return org.status();
   }
-  if (org->state == storage::OrgState::kDestroyed) {
-    return WithReason(absl::FailedPreconditionError("org " + tx.org_id() + " is destroyed"),
-                      v1::ERROR_REASON_ORG_DESTROYED);
-  }
+  if (org->state == storage::OrgState::kDestroyed) return OrgDestroyed(tx.org_id());
   return absl::OkStatus();
 }
 
@@ -139,11 +149,7 @@ absl::StatusOr<std::optional<std::int64_t>> CheckIdempotency(const storage::Idem
   if (!record) return std::nullopt;
   const bool same = record->request_hash.size() == digest.size() &&
                     std::equal(digest.begin(), digest.end(), record->request_hash.begin());
-  if (!same) {
-    return WithReason(
-        absl::FailedPreconditionError("idempotency_key: was already used for a different request"),
-        v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
-  }
+  if (!same) return IdempotencyKeyReused();
   return record->result_version;
 }
 
@@ -317,18 +323,13 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
           response.set_idempotent_replay(true);
           return absl::OkStatus();
         case storage::PutOutcome::kIdempotencyKeyReused:
-          return WithReason(absl::FailedPreconditionError(
-                                "idempotency_key: was already used for a different request"),
-                            v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
+          return IdempotencyKeyReused();
         case storage::PutOutcome::kOrgNotFound:
           hints_.ForgetActiveKey(request.org_id());
-          return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
-                            v1::ERROR_REASON_ORG_NOT_FOUND);
+          return OrgNotFound(request.org_id());
         case storage::PutOutcome::kOrgDestroyed:
           hints_.ForgetActiveKey(request.org_id());
-          return WithReason(
-              absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
-              v1::ERROR_REASON_ORG_DESTROYED);
+          return OrgDestroyed(request.org_id());
         case storage::PutOutcome::kPreconditionFailed:
           if (*expected_live_version == 0) {
             return ExplainCredentialError(

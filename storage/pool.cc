@@ -273,6 +273,18 @@ absl::StatusOr<std::vector<Row>> ConnectionPool::Impl::Call(const Statement& sta
                                                             IfConnectionLost if_lost) {
   absl::StatusOr<std::vector<const char*>> values = ParameterValues(statement, params);
   if (!values.ok()) return values.status();
+  if (deadline - absl::Now() < options_.statement_timeout / 4) {
+    // A near deadline bounds the statement, which takes a transaction to say. A farther
+    // one does not: a lone statement then outlives a departed caller by at most the
+    // pool's statement timeout, and the common deadlines keep their single round trip.
+    absl::StatusOr<std::vector<Row>> rows;
+    const absl::Status status = Run(std::string(), deadline, [&](Transaction& tx) {
+      rows = tx.Execute(statement, params);
+      return rows.status();
+    });
+    if (!status.ok()) return status;
+    return rows;
+  }
   absl::StatusOr<std::vector<Row>> rows;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (deadline - absl::Now() <= absl::ZeroDuration()) {
@@ -282,48 +294,28 @@ absl::StatusOr<std::vector<Row>> ConnectionPool::Impl::Call(const Statement& sta
     if (!connection.ok()) return connection.status();
     bool broken = false;
     bool retryable = false;
-    const absl::Duration left = deadline - absl::Now();
-    if (left < options_.statement_timeout / 4) {
-      // A near deadline bounds the statement, which takes a transaction to say. A farther
-      // one does not: a lone statement then outlives a departed caller by at most the
-      // pool's statement timeout, and the common deadlines keep their single round trip.
-      Transaction::Impl impl(*connection->connection, std::string());
-      absl::Status status = impl.Begin(std::max(left, absl::Milliseconds(1)));
-      if (status.ok()) {
-        Transaction tx(impl);
-        rows = tx.Execute(statement, params);
-        status = rows.ok() ? impl.Commit() : rows.status();
+    try {
+      const std::string name(statement.name);
+      if (!connection->prepared.contains(name)) {
+        connection->connection->prepare(name, std::string(statement.sql));
+        connection->prepared.insert(name);
       }
-      if (!status.ok()) {
-        impl.Rollback();
-        rows = status;
-      }
-      broken = impl.connection_broken();
-      retryable = impl.retryable() && !status.ok();
-    } else {
-      try {
-        const std::string name(statement.name);
-        if (!connection->prepared.contains(name)) {
-          connection->connection->prepare(name, std::string(statement.sql));
-          connection->prepared.insert(name);
-        }
-        pqxx::nontransaction tx(*connection->connection);
-        rows = RowsOf(tx.exec_prepared(
-            name, pqxx::prepare::make_dynamic_params(values->begin(), values->end())));
-      } catch (const std::exception& e) {
-        PgFailure failure = ClassifyPgException(statement.name, e);
-        broken = failure.connection_broken || !connection->connection->is_open();
-        retryable = failure.retryable;
-        rows = std::move(failure.status);
-        if (broken && if_lost == IfConnectionLost::kFail) {
-          // Unlike a transaction cut off before its commit, a lone statement may have
-          // committed before the connection went: running it again could do it twice.
-          retryable = false;
-          rows = absl::UnavailableError(
-              std::string(statement.name) +
-              ": the connection to the database broke while the statement ran; whether it "
-              "took effect is unknown");
-        }
+      pqxx::nontransaction tx(*connection->connection);
+      rows = RowsOf(tx.exec_prepared(
+          name, pqxx::prepare::make_dynamic_params(values->begin(), values->end())));
+    } catch (const std::exception& e) {
+      PgFailure failure = ClassifyPgException(statement.name, e);
+      broken = failure.connection_broken || !connection->connection->is_open();
+      retryable = failure.retryable;
+      rows = std::move(failure.status);
+      if (broken && if_lost == IfConnectionLost::kFail) {
+        // Unlike a transaction cut off before its commit, a lone statement may have
+        // committed before the connection went: running it again could do it twice.
+        retryable = false;
+        rows = absl::UnavailableError(
+            std::string(statement.name) +
+            ": the connection to the database broke while the statement ran; whether it "
+            "took effect is unknown");
       }
     }
     Release(std::move(*connection), broken);
