@@ -411,6 +411,9 @@ class Client {
     context.set_deadline(
         std::chrono::system_clock::now() +
         std::chrono::microseconds(static_cast<std::int64_t>(options_.timeout_s * 1e6)));
+    // A call that fails fast while the channel reconnects drives nothing: without this, a
+    // run across a credvaultd restart never reconnects (docs/api.md, "Reconnecting").
+    context.set_wait_for_ready(true);
   }
 
   const Options& options_;

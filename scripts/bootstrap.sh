@@ -13,6 +13,10 @@ packages=(
   libcurl4-openssl-dev libp11-kit-dev
   # runtime tools used by the scripts and tests (softhsm2: the PKCS#11 token of the tests)
   postgresql postgresql-client openssl util-linux procps python3-yaml softhsm2
+  # a gRPC C-core client other than C++ for the restart tests (tests/python)
+  python3-grpcio python3-protobuf
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev
 )
 
 missing=()
