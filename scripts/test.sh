@@ -38,4 +38,7 @@ echo "== tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build" --output-on-failure --no-tests=error -j "$(nproc)"
+
+echo "== fuzzing (libFuzzer, each target ${FUZZ_SECONDS:-30}s)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-30} "$root/scripts/fuzz.sh"
 echo "== all tests passed"

@@ -1,5 +1,6 @@
 #include "server/config/schema_parser.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -385,24 +387,48 @@ absl::Status SetAtPath(YAML::Node node, absl::Span<const std::string> segments,
   return SetAtPath(child, segments.subspan(1), value, origin);
 }
 
+// Parser events ignored: only how many documents there are matters.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
 
 absl::Status ParseYamlWithSchema(std::string_view yaml, std::string_view source_name,
                                  absl::FunctionRef<void(SchemaVisitor&)> schema,
                                  const std::vector<KeyOverride>& overrides) {
-  std::vector<YAML::Node> documents;
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(Str(yaml));
+    // Not YAML::LoadAll: in yaml-cpp 0.7 (Debian 12) it never returns, allocating without
+    // bound, on some malformed input such as a stray ",". Counting at most two documents
+    // without building them, then loading the first, always ends.
+    std::istringstream stream{Str(yaml)};
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    int documents = 0;
+    while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+    if (documents > 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Str(source_name), ": expected one YAML document, found more"));
+    }
+    root = documents == 0 ? YAML::Node(YAML::NodeType::Null) : YAML::Load(Str(yaml));
   } catch (const YAML::Exception& e) {
     // yaml-cpp's messages say where and what went wrong syntactically, without content.
     return absl::InvalidArgumentError(absl::StrCat(Str(source_name), ":", e.mark.line + 1, ":",
                                                    e.mark.column + 1, ": invalid YAML: ", e.msg));
   }
-  if (documents.size() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Str(source_name), ": expected one YAML document, found ", documents.size()));
-  }
-  YAML::Node root = documents.empty() ? YAML::Node(YAML::NodeType::Null) : documents.front();
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(absl::StrCat(
