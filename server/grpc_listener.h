@@ -20,6 +20,12 @@ struct RunningListener {
   std::unique_ptr<grpc::Server> server;
 };
 
+// Applies to `builder` the limits every credvaultd listener puts on what one client may hold
+// open or make the server buffer: handshake time, header size, streams per connection, ping
+// rate, idle connections and the memory of gRPC's buffers (tests/e2e/
+// e2e_hostile_input_test.cc plays the clients these limits are for).
+void ApplyHostileClientLimits(grpc::ServerBuilder& builder);
+
 // Starts listener `name` serving `services` (not owned; they outlive the server).
 absl::StatusOr<RunningListener> StartListener(const std::string& name,
                                               const ListenerConfig& listener,

@@ -5,6 +5,7 @@
 
 #include <utility>
 
+#include "server/grpc_listener.h"
 #include "server/json_log.h"
 #include "storage/transaction.h"
 
@@ -122,6 +123,10 @@ absl::StatusOr<std::unique_ptr<HealthListener>> HealthListener::Start(const std:
   builder.SetOption(std::make_unique<WithoutPlugins>());
   builder.RegisterCallbackGenericService(&listener->unimplemented_);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
+  // Probes come from the kubelet, but the port is reachable by whatever reaches the pod:
+  // the same limits on handshakes, idle connections and memory as the other listeners,
+  // and fewer streams (a probe needs one).
+  ApplyHostileClientLimits(builder);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   listener->server_ = builder.BuildAndStart();
