@@ -4,9 +4,12 @@
 
 #include <cctype>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "credvault/v1/common.pb.h"
 #include "server/api_validation.h"
 #include "server/auth/identify_caller.h"
+#include "server/error_reason.h"
 #include "server/grpc_status.h"
 #include "server/json_log.h"
 #include "server/status_name.h"
@@ -14,6 +17,60 @@
 #include "storage/org_store.h"
 
 namespace credvault::server {
+
+CallRunner::CallRunner(const PolicyStore& policy, BlockingExecutor& executor,
+                       std::string_view executor_name, Metrics* metrics,
+                       const DenialAuditor& denials)
+    : policy_(policy),
+      executor_(executor),
+      metrics_(metrics),
+      queue_gauge_(metrics != nullptr ? &metrics->ExecutorQueue(executor_name) : nullptr),
+      tier_(executor_name),
+      denials_(denials) {
+  if (metrics == nullptr) return;
+  using Admission = BlockingExecutor::Admission;
+  for (const Admission refusal :
+       {Admission::kQueueFull, Admission::kKeyLimit, Admission::kStopping}) {
+    refusals_[static_cast<int>(refusal)] =
+        &metrics->AdmissionRefusals(tier_, BlockingExecutor::AdmissionName(refusal));
+  }
+}
+
+absl::Status CallRunner::Refused(BlockingExecutor::Admission admission) {
+  using Admission = BlockingExecutor::Admission;
+  if (prometheus::Counter* counter = refusals_[static_cast<int>(admission)]; counter != nullptr) {
+    counter->Increment();
+  }
+  switch (admission) {
+    case Admission::kKeyLimit:
+      return WithReason(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "this org has too many requests in flight on the ", tier_, " tier (limit ",
+              executor_.limits().max_per_key, "); retry with backoff")),
+          credvault::v1::ERROR_REASON_RATE_LIMITED);
+    case Admission::kQueueFull:
+      return WithReason(absl::ResourceExhaustedError(absl::StrCat(
+                            "the ", tier_, " tier is at capacity (", executor_.limits().max_queued,
+                            " requests queued); retry with backoff")),
+                        credvault::v1::ERROR_REASON_RATE_LIMITED);
+    case Admission::kStopping:
+    case Admission::kAccepted:
+      break;
+  }
+  return absl::UnavailableError("the server is shutting down; retry");
+}
+
+absl::Status CallRunner::Schedule(const std::optional<std::string>& org_id,
+                                  std::function<void()> task) {
+  // Fairness is by the org the request names (unvalidated yet: an invalid id gets a key of
+  // its own, which no org id can be), decided before authentication, which runs on the
+  // worker because recording a denial may write to the database.
+  std::string_view key = BlockingExecutor::kCrossOrgKey;
+  if (org_id) key = ValidateOrgId("org_id", *org_id).ok() ? std::string_view(*org_id) : "!";
+  const BlockingExecutor::Admission admission = executor_.Submit(key, std::move(task));
+  if (admission == BlockingExecutor::Admission::kAccepted) return absl::OkStatus();
+  return Refused(admission);
+}
 
 // A caller-supplied request id is kept when it is short and plain, so clients can
 // correlate; otherwise the server makes one.
@@ -160,16 +217,15 @@ void CallRunner::Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnar
     Observe(method, request_id, principal, org, started, status);
     reactor->Finish(ToGrpcStatus(status, context));
   };
-  const bool queued =
-      executor_.Submit([this, context, method = std::string(method), roles = std::move(roles),
-                        org_id = std::move(org_id), request_id, work = std::move(work), finish]() {
+  const std::optional<std::string> org = org_id;
+  const absl::Status scheduled =
+      Schedule(org, [this, context, method = std::string(method), roles = std::move(roles),
+                     org_id = std::move(org_id), request_id, work = std::move(work), finish]() {
         absl::StatusOr<CallContext> call = Admit(context, method, roles, org_id, request_id);
         if (!call.ok()) return finish("", call.status());
         finish(call->principal, work(*call));
       });
-  if (!queued) {
-    finish("", absl::ResourceExhaustedError("the server is at capacity; retry with backoff"));
-  }
+  if (!scheduled.ok()) finish("", scheduled);
 }
 
 }  // namespace credvault::server

@@ -61,14 +61,10 @@ class DenialAuditor {
 // thread, because handlers block on the database), status mapping, log line and metrics.
 class CallRunner {
  public:
-  // `executor_name` labels the executor's queue metric.
+  // `executor_name` ("write", "decrypt") names the tier in the executor's metrics and in
+  // admission refusals.
   CallRunner(const PolicyStore& policy, BlockingExecutor& executor, std::string_view executor_name,
-             Metrics* metrics, const DenialAuditor& denials)
-      : policy_(policy),
-        executor_(executor),
-        metrics_(metrics),
-        queue_gauge_(metrics != nullptr ? &metrics->ExecutorQueue(executor_name) : nullptr),
-        denials_(denials) {}
+             Metrics* metrics, const DenialAuditor& denials);
 
   // `org_id` is the org the request names (validated before anything else), or nullopt for
   // requests that span orgs, which need the "*" scope. The handler runs only for an
@@ -110,7 +106,13 @@ class CallRunner {
                                     std::string_view method, const std::string& request_id,
                                     const DenialAuditor& denials, Metrics* metrics);
   static std::string RequestIdFor(const grpc::CallbackServerContext& context);
-  BlockingExecutor& executor() { return executor_; }
+  // Queues `task` on the tier's executor, fairly by the org the request names (nullopt:
+  // a request across orgs); the refusal (see Refused) when it is not queued.
+  absl::Status Schedule(const std::optional<std::string>& org_id, std::function<void()> task);
+  // The status a client gets when the executor refused its request: RESOURCE_EXHAUSTED
+  // with ERROR_REASON_RATE_LIMITED (over the org's limit or the tier's queue), or
+  // UNAVAILABLE while the server stops. Counts the refusal.
+  absl::Status Refused(BlockingExecutor::Admission admission);
   void Observe(std::string_view method, const std::string& request_id, const std::string& principal,
                const std::string& org_id, absl::Time started, const absl::Status& status);
 
@@ -118,6 +120,9 @@ class CallRunner {
   BlockingExecutor& executor_;
   Metrics* metrics_;
   prometheus::Gauge* const queue_gauge_;
+  const std::string tier_;
+  // Refusals by BlockingExecutor::Admission value; null without metrics.
+  prometheus::Counter* refusals_[4] = {};
   const DenialAuditor& denials_;
 };
 

@@ -177,16 +177,19 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
         request_id_(CallRunner::RequestIdFor(*context)),
         started_(absl::Now()) {
     context_->AddInitialMetadata("x-request-id", request_id_);
-    if (!runner_.executor().Submit([this] { Begin(); })) {
-      End(absl::ResourceExhaustedError("the server is at capacity; retry with backoff"));
+    if (absl::Status scheduled = runner_.Schedule(OrgScope(request_.org_id()), [this] { Begin(); });
+        !scheduled.ok()) {
+      End(scheduled);
     }
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) return End(absl::CancelledError("the client went away"));
     if (done_) return End(absl::OkStatus());
-    if (!runner_.executor().Submit([this] { NextChunk(); })) {
-      End(absl::ResourceExhaustedError("the server is at capacity; retry with backoff"));
+    if (absl::Status scheduled =
+            runner_.Schedule(OrgScope(request_.org_id()), [this] { NextChunk(); });
+        !scheduled.ok()) {
+      End(scheduled);
     }
   }
 

@@ -46,6 +46,13 @@ Metrics::Metrics()
               .Name("credvault_executor_queued_tasks")
               .Help("Requests waiting for a worker thread, by executor (write, decrypt)")
               .Register(*registry_)),
+      admission_refusals_(prometheus::BuildCounter()
+                              .Name("credvault_admission_refusals_total")
+                              .Help("Requests refused at once by admission control, by tier "
+                                    "(write, decrypt) and reason: org_limit (the org named "
+                                    "has limits.max_requests_per_org in flight), queue_full "
+                                    "(limits.max_queued_requests are waiting), stopping")
+                              .Register(*registry_)),
       retention_purged_(prometheus::BuildCounter()
                             .Name("credvault_retention_purged_total")
                             .Help("Items removed by the retention sweep, by kind: credential "
@@ -165,6 +172,10 @@ void Metrics::RefreshPools() {
 
 prometheus::Gauge& Metrics::ExecutorQueue(std::string_view executor) {
   return executor_queue_.Add({{"executor", std::string(executor)}});
+}
+
+prometheus::Counter& Metrics::AdmissionRefusals(std::string_view tier, std::string_view reason) {
+  return admission_refusals_.Add({{"tier", std::string(tier)}, {"reason", std::string(reason)}});
 }
 
 void Metrics::RecordRetentionPurged(std::string_view kind, std::uint64_t count) {

@@ -41,6 +41,10 @@ class Metrics {
   // The queue-length gauge of the blocking executor named `executor` ("write", "decrypt"),
   // fetched once by its CallRunner so that a request only sets it.
   prometheus::Gauge& ExecutorQueue(std::string_view executor);
+  // The counter of requests that admission control refused at once (blocking_executor.h)
+  // on `tier` ("write", "decrypt") for `reason` ("org_limit", "queue_full", "stopping"),
+  // fetched once by its CallRunner so that a refusal only increments it.
+  prometheus::Counter& AdmissionRefusals(std::string_view tier, std::string_view reason);
 
   // The retention sweep (retention_scheduler.h). `kind` is one of kRetentionKinds;
   // `result` of a sweep is "ok", "failed" or "standby" (another replica leads).
@@ -78,6 +82,7 @@ class Metrics {
   prometheus::Histogram& audit_append_;
   prometheus::Family<prometheus::Gauge>& pool_;
   prometheus::Family<prometheus::Gauge>& executor_queue_;
+  prometheus::Family<prometheus::Counter>& admission_refusals_;
   prometheus::Family<prometheus::Counter>& retention_purged_;
   prometheus::Family<prometheus::Counter>& retention_sweeps_;
   prometheus::Histogram& retention_sweep_duration_;

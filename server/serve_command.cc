@@ -239,13 +239,17 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   // would only wait for a connection, each wait a sleep and a wake-up. A Decrypt holds
   // its connection only for the read, then waits for its group commit: twice its
   // connections keep the audit batches full.
+  // Each tier admits limits.max_queued_requests waiting and limits.max_requests_per_org of
+  // one org (docs/architecture.md, "Admission control and per-org fairness").
+  const BlockingExecutor::Limits admission{.max_queued = config->limits.max_queued_requests,
+                                           .max_per_key = config->limits.max_requests_per_org};
   BlockingExecutor write_executor(
-      std::clamp<std::size_t>(connections(config->database.writer), 2, 128), 4096);
+      std::clamp<std::size_t>(connections(config->database.writer), 2, 128), admission);
   BlockingExecutor decrypt_executor(
       std::clamp<std::size_t>(
           2 * (connections(config->database.decryptor) + connections(config->database.admin)), 2,
           128),
-      4096);
+      admission);
   const DenialAuditor write_denials(writer_pool.get());
   const DenialAuditor decrypt_denials(decryptor_pool.get());
   CallRunner write_runner(**policy, write_executor, "write", &metrics, write_denials);

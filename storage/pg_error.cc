@@ -62,6 +62,12 @@ PgFailure FromSqlError(std::string_view what, const pqxx::sql_error& e) {
     return Failure(C::kPermissionDenied, what, "database privilege missing" + detail);
   }
   if (state == "57014") return Failure(C::kDeadlineExceeded, what, "statement timeout" + detail);
+  // 25006: a write reached a server in recovery (a standby, or a primary demoted by a
+  // failover). The connection is dropped so that the next one finds the writable host
+  // (target_session_attrs=read-write, docs/operations.md, "Database failover").
+  if (state == "25006") {
+    return Failure(C::kUnavailable, what, "database is read-only" + detail, true, true);
+  }
   if (klass == "08" || klass == "53" || state == "57P01" || state == "57P02" || state == "57P03") {
     return Failure(C::kUnavailable, what, "database unavailable" + detail, true, true);
   }

@@ -154,6 +154,15 @@ void ValidateDatabase(const Config& config, Problems& problems) {
   if (config.database.connect_timeout % absl::Seconds(1) != absl::ZeroDuration()) {
     problems.Add("database.connect_timeout", "must be whole seconds (libpq counts seconds)");
   }
+  // libpq pairs the i-th port with the i-th host, or uses a single port for every host, and
+  // refuses any other count only when it first connects.
+  const std::size_t hosts = LibpqListSize(config.database.host);
+  const std::size_t ports = LibpqListSize(config.database.port);
+  if (ports != 1 && ports != hosts) {
+    problems.Add("database.port",
+                 absl::StrCat("lists ", ports, " ports but database.host lists ", hosts,
+                              " hosts; give one port for every host or one per host"));
+  }
   ValidateDatabaseTransport(config.database, problems);
 }
 

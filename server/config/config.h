@@ -78,7 +78,9 @@ struct DatabaseConfig {
   // One host, or a comma-separated list that libpq tries in turn; an entry starting with
   // '/' (or '@', Linux's abstract namespace) is a Unix socket directory.
   std::string host = "127.0.0.1";
-  int port = 5432;
+  // One port for every host, or a comma-separated list with one port per host, as libpq
+  // takes them; ValidateDatabase (config.cc) checks the counts match.
+  std::string port = "5432";
   std::string dbname = "credvault";
   // Empty ("auto" in the file): the hosts decide, see EffectiveSslMode (libpq_conninfo.h).
   std::optional<SslMode> sslmode;
@@ -139,6 +141,11 @@ struct LimitsConfig {
   int max_page_size = 500;
   int compare_per_minute = 60;
   std::size_t max_request_bytes = 131072;
+  // Admission control, per tier (docs/architecture.md, "Admission control and per-org
+  // fairness"): requests waiting for a worker thread, and requests naming one org that are
+  // waiting or running. Beyond either the request is refused with RESOURCE_EXHAUSTED.
+  std::size_t max_queued_requests = 4096;
+  std::size_t max_requests_per_org = 512;
 };
 
 struct OrgsConfig {

@@ -21,8 +21,8 @@ constexpr ConfigFlag kConfigFlags[] = {
     {"health-address", "listeners.health.address", false,
      "address of the plaintext health listener"},
     {"metrics-address", "metrics.address", false, "address of the metrics endpoint"},
-    {"database-host", "database.host", false, "PostgreSQL host"},
-    {"database-port", "database.port", false, "PostgreSQL port"},
+    {"database-host", "database.host", false, "PostgreSQL host, or a comma-separated list"},
+    {"database-port", "database.port", false, "PostgreSQL port, or one per host: 5432,5433"},
     {"policy-file", "policy_file", false, "path of the access policy"},
     {"log-level", "logging.level", false, "debug, info, warning or error"},
 };

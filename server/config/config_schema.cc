@@ -6,6 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "server/config/address.h"
 
 namespace credvault::server {
@@ -21,6 +23,21 @@ constexpr std::string_view kSealKeyBackendNames[] = {"file", "pkcs11"};
 constexpr std::string_view kLogLevelNames[] = {"debug", "info", "warning", "error"};
 
 absl::Status CheckAddress(std::string_view address) { return ParseHostPort(address).status(); }
+
+// One port, or libpq's comma-separated list of them (one per database.host entry).
+absl::Status CheckPortList(std::string_view ports) {
+  for (absl::string_view entry :
+       absl::StrSplit(absl::string_view(ports.data(), ports.size()), ',')) {
+    int port = 0;
+    const bool digits_only = !entry.empty() && entry.size() <= 5 &&
+                             std::all_of(entry.begin(), entry.end(), absl::ascii_isdigit);
+    if (!digits_only || !absl::SimpleAtoi(entry, &port) || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(
+          "must be a port (1..65535) or a comma-separated list of ports, one per host");
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::Status CheckEnvName(std::string_view name) {
   const bool valid = !absl::ascii_isdigit(name.front()) &&
@@ -84,8 +101,15 @@ DatabaseRoleConfig RoleDefaults(std::string_view role, std::string_view env, int
 void VisitDatabase(SchemaVisitor& v, DatabaseConfig& db) {
   v.String("host", &db.host,
            {.help = "PostgreSQL host name, IP address or socket directory, or a comma-separated "
-                    "list of them that libpq tries in turn."});
-  IntegerField(v, "port", &db.port, 1, 65535, {.help = "PostgreSQL port."});
+                    "list of them that libpq tries in turn. With more than one, connections "
+                    "go to the first that accepts writes (libpq target_session_attrs="
+                    "read-write), so after a failover the pools reach the promoted standby "
+                    "without a restart (docs/operations.md, \"Database failover\")."});
+  v.String("port", &db.port,
+           {.help = "PostgreSQL port: one for every host, or a comma-separated list with one "
+                    "port per host, in the order of host (e.g. \"5432,5433\").",
+            .type = "port or port,port,...",
+            .check = CheckPortList});
   v.String("dbname", &db.dbname, {.help = "Database name."});
   std::size_t sslmode =
       db.sslmode.has_value() ? static_cast<std::size_t>(*db.sslmode) : kSslModeAuto;
@@ -261,6 +285,18 @@ void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
                         "bounds online guessing of a secret."});
   IntegerField(v, "max_request_bytes", &limits.max_request_bytes, 4096, 16777216,
                {.help = "Largest gRPC request message, in bytes; must exceed max_secret_size."});
+  IntegerField(v, "max_queued_requests", &limits.max_queued_requests, 1, 1000000,
+               {.help = "Requests waiting for a worker thread, per tier, over all orgs. "
+                        "Beyond it a request is refused at once with RESOURCE_EXHAUSTED "
+                        "(reason ERROR_REASON_RATE_LIMITED) instead of queueing towards its "
+                        "deadline."});
+  IntegerField(v, "max_requests_per_org", &limits.max_requests_per_org, 1, 1000000,
+               {.help = "Requests naming one org that are waiting or running, per tier (the "
+                        "cross-org administration calls count as one more org). Beyond it "
+                        "that org's requests are refused at once with RESOURCE_EXHAUSTED "
+                        "(reason ERROR_REASON_RATE_LIMITED) while other orgs are served. "
+                        "Queued requests are served one org at a time in turn, so a busy org "
+                        "cannot hold every worker while others wait."});
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "server/config/libpq_conninfo.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,10 @@ bool IsLocalDatabaseHostList(std::string_view hosts) {
   return true;
 }
 
+std::size_t LibpqListSize(std::string_view list) {
+  return static_cast<std::size_t>(std::count(list.begin(), list.end(), ',')) + 1;
+}
+
 SslMode EffectiveSslMode(const DatabaseConfig& database) {
   if (database.sslmode.has_value()) return *database.sslmode;
   return IsLocalDatabaseHostList(database.host) ? SslMode::kPrefer : SslMode::kVerifyFull;
@@ -49,7 +55,7 @@ SslMode EffectiveSslMode(const DatabaseConfig& database) {
 SecretString LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role) {
   std::string out;
   AppendKeyword(out, "host", database.host);
-  AppendKeyword(out, "port", absl::StrCat(database.port));
+  AppendKeyword(out, "port", database.port);
   AppendKeyword(out, "dbname", database.dbname);
   AppendKeyword(out, "user", role.user);
   if (!role.password.empty()) AppendKeyword(out, "password", role.password.RevealSecret());
@@ -57,6 +63,23 @@ SecretString LibpqConnectionString(const DatabaseConfig& database, const Databas
   AppendKeyword(out, "connect_timeout",
                 absl::StrCat(absl::ToInt64Seconds(database.connect_timeout)));
   AppendKeyword(out, "application_name", "credvaultd");
+  // A host that vanishes without closing its connections (a partition, a dead machine)
+  // must not hold a request for the kernel's default of about 15 minutes: keepalives
+  // notice a silent peer within about 11 s, and data left unacknowledged for longer than a
+  // statement may run plus a connect fails the connection, which the pool then replaces.
+  AppendKeyword(out, "keepalives", "1");
+  AppendKeyword(out, "keepalives_idle", "5");
+  AppendKeyword(out, "keepalives_interval", "2");
+  AppendKeyword(out, "keepalives_count", "3");
+  AppendKeyword(out, "tcp_user_timeout",
+                absl::StrCat(absl::ToInt64Milliseconds(database.statement_timeout +
+                                                       database.connect_timeout)));
+  // Every role writes (the decrypt tier at least its audit events), so a hot standby is of
+  // no use: libpq skips hosts that are read-only, and after a failover new connections
+  // reach whichever host was promoted. With one host there is nothing to choose between.
+  if (LibpqListSize(database.host) > 1) {
+    AppendKeyword(out, "target_session_attrs", "read-write");
+  }
   return SecretString(std::move(out));
 }
 

@@ -1,6 +1,7 @@
 #ifndef CREDVAULT_SERVER_CONFIG_LIBPQ_CONNINFO_H_
 #define CREDVAULT_SERVER_CONFIG_LIBPQ_CONNINFO_H_
 
+#include <cstddef>
 #include <string_view>
 
 #include "server/config/config.h"
@@ -14,13 +15,18 @@ namespace credvault::server {
 // for an attacker on the path, since libpq falls through the list when a host fails.
 bool IsLocalDatabaseHostList(std::string_view hosts);
 
+// How many entries libpq's comma-separated `list` (of hosts, or of ports) has: one more
+// than its commas, so "" is one entry (libpq's default).
+std::size_t LibpqListSize(std::string_view list);
+
 // The sslmode libpq is given: the configured one, else verify-full unless every host is
 // local (prefer there, so that development and test databases need no certificates).
 SslMode EffectiveSslMode(const DatabaseConfig& database);
 
 // The libpq connection string for `role` (host, port, dbname, user, password, the
-// EffectiveSslMode, connect_timeout, application_name), every value quoted, so a password
-// with spaces or quotes cannot inject other keywords. A SecretString because it holds the password.
+// EffectiveSslMode, connect_timeout, application_name, and with more than one host
+// target_session_attrs=read-write), every value quoted, so a password with spaces or quotes
+// cannot inject other keywords. A SecretString because it holds the password.
 SecretString LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role);
 
 }  // namespace credvault::server

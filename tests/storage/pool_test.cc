@@ -23,6 +23,8 @@ using ::testing::HasSubstr;
 constexpr Statement kSelectOne{"test.select_one", "SELECT 1"};
 constexpr Statement kSleep{"test.sleep", "SELECT pg_sleep($1)"};
 constexpr Statement kLockRow{"test.lock_row", "UPDATE counters SET n = n + 1 WHERE id = $1"};
+constexpr Statement kReadOnly{"test.read_only",
+                              "SELECT set_config('transaction_read_only', 'on', true)"};
 
 int Shell(const std::string& command) { return std::system(command.c_str()); }
 
@@ -166,6 +168,20 @@ TEST_F(PoolTest, CallerDeadlineBoundsStatementsAndWaiting) {
                       [](Transaction&) { return absl::OkStatus(); })
                 .code(),
             absl::StatusCode::kDeadlineExceeded);
+}
+
+// A write that reaches a server that accepts no writes (a standby, or a primary demoted
+// during a failover) must read as "try again", not as a server bug: the pool reconnects
+// and libpq's target_session_attrs=read-write finds the writable host.
+TEST_F(PoolTest, WriteRefusedAsReadOnlyIsUnavailable) {
+  std::unique_ptr<ConnectionPool> pool = MakePool({.connection_string = "", .max_size = 1});
+  const absl::Status status = pool->RunWithoutOrg([](Transaction& tx) -> absl::Status {
+    if (absl::Status s = tx.Execute(kReadOnly, {}).status(); !s.ok()) return s;
+    return tx.Execute(kLockRow, {SqlParam::Int(1)}).status();
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(status.message(), HasSubstr("25006"));
+  EXPECT_TRUE(SelectOne(*pool).ok());
 }
 
 TEST_F(PoolTest, DeadlocksAreRetried) {

@@ -249,7 +249,11 @@ metrics:
 {{- end }}
 database:
   host: {{ $v.database.host | quote }}
+  {{- if kindIs "string" $v.database.port }}
+  port: {{ $v.database.port | quote }}
+  {{- else }}
   port: {{ int $v.database.port }}
+  {{- end }}
   dbname: {{ $v.database.dbname | quote }}
   sslmode: {{ $v.database.sslmode }}
 {{- if $v.database.allowInsecureTransport }}
@@ -334,6 +338,8 @@ limits:
   max_page_size: {{ int $v.limits.maxPageSize }}
   compare_per_minute: {{ int $v.limits.comparePerMinute }}
   max_request_bytes: {{ int $v.limits.maxRequestBytes }}
+  max_queued_requests: {{ int $v.limits.maxQueuedRequests }}
+  max_requests_per_org: {{ int $v.limits.maxRequestsPerOrg }}
 orgs:
   provision_on_first_put: {{ $v.orgs.provisionOnFirstPut }}
 idempotency:

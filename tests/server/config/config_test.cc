@@ -117,7 +117,7 @@ TEST(ConfigTest, BaseLoadsWithDocumentedDefaults) {
   const absl::StatusOr<Config> config = Parse(kBase);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->database.host, "127.0.0.1");
-  EXPECT_EQ(config->database.port, 5432);
+  EXPECT_EQ(config->database.port, "5432");
   EXPECT_FALSE(config->database.sslmode.has_value());               // auto
   EXPECT_EQ(EffectiveSslMode(config->database), SslMode::kPrefer);  // the host is loopback
   EXPECT_FALSE(config->database.allow_insecure_transport);
@@ -195,13 +195,24 @@ TEST(ConfigTest, EveryMisspeltKeyIsRejected) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll never returns on such input (tests/fuzz/corpus/config holds the
+// inputs the fuzzer found); the loader must refuse them instead of hanging at start-up.
+TEST(ConfigTest, MalformedYamlThatHangsYamlCppLoadAllIsRefused) {
+  for (const std::string yaml : {",", "tiers: [write]\n,\n", "a: b\n---\nc: d\n"}) {
+    const absl::StatusOr<Config> config = Parse(yaml);
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << yaml;
+  }
+}
+
 TEST(ConfigTest, DuplicateKeysAreRejected) {
   EXPECT_TRUE(IsInvalid(Parse(kBase + "policy_file: /other.yaml\n"), "policy_file: duplicate key"));
 }
 
 TEST(ConfigTest, WrongTypesNameTheKey) {
   EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["database"]["port"] = "five"; })),
-                        "database.port: expected an integer"));
+                        "database.port: must be a port (1..65535) or a comma-separated list"));
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["limits"]["max_page_size"] = "many"; })),
+                        "limits.max_page_size: expected an integer"));
   EXPECT_TRUE(
       IsInvalid(Parse(Edit([](YAML::Node& n) { n["orgs"]["provision_on_first_put"] = "yes"; })),
                 "orgs.provision_on_first_put: expected true or false"));
@@ -222,14 +233,13 @@ TEST(ConfigTest, WrongTypesNameTheKey) {
 
 TEST(ConfigTest, QuotedNumbersAreNotIntegers) {
   YAML::Node root = YAML::Load(kBase);
-  root["database"]["port"] = "5432";
+  root["limits"]["max_page_size"] = "500";
   YAML::Emitter out;
   out << root;
   // Emitted unquoted the value is an integer; written quoted it is a string.
   EXPECT_TRUE(Parse(out.c_str()).ok());
-  std::string quoted = kBase;
-  quoted.replace(quoted.find("database:\n"), 10, "database:\n  port: \"5432\"\n");
-  EXPECT_TRUE(IsInvalid(Parse(quoted), "database.port: expected an integer"));
+  EXPECT_TRUE(IsInvalid(Parse(kBase + "limits:\n  max_page_size: \"500\"\n"),
+                        "limits.max_page_size: expected an integer"));
 }
 
 // --- Tiers -----------------------------------------------------------------------------------
@@ -881,7 +891,7 @@ TEST(ConfigTest, FlagsOverrideKeysAndAreValidatedLikeTheFile) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listeners.write->address, "127.0.0.1:0");
   EXPECT_EQ(config->logging.level, LogLevel::kWarning);  // the later flag wins
-  EXPECT_EQ(config->database.port, 6543);
+  EXPECT_EQ(config->database.port, "6543");
   ASSERT_TRUE(config->metrics.has_value());
   EXPECT_EQ(config->metrics->address, "127.0.0.1:9000");
   EXPECT_FALSE(config->listeners.health.has_value());
@@ -892,7 +902,7 @@ TEST(ConfigTest, FlagsOverrideKeysAndAreValidatedLikeTheFile) {
   EXPECT_EQ(with_health->listeners.health->address, "[::]:8086");
 
   EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--database-port=http"})),
-                        "--database-port (database.port): expected an integer"));
+                        "--database-port (database.port): must be a port (1..65535)"));
   EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--write-address=0.0.0.0:7443"})),
                         "listeners.write: plaintext is allowed only on loopback addresses, not "
                         "0.0.0.0:7443"));
@@ -965,6 +975,79 @@ TEST(ConfigTest, DatabaseTlsDefaultsToVerifyFullUnlessEveryHostIsLocal) {
   const absl::StatusOr<Config> flagged = Parse(kBase, Flags({"--database-host=db.internal"}));
   ASSERT_TRUE(flagged.ok()) << flagged.status();
   EXPECT_EQ(ConnectionSslMode(*flagged), "verify-full");
+}
+
+// --- Database hosts and ports ---------------------------------------------------------------
+
+// `yaml` with database.host and database.port set; the port as written (an integer stays one).
+std::string WithHostsAndPorts(const std::string& hosts, const YAML::Node& ports) {
+  return Edit([&](YAML::Node& n) {
+    n["database"]["host"] = hosts;
+    n["database"]["port"] = ports;
+  });
+}
+
+// The value of `keyword` in the writer role's libpq connection string, or "<none>".
+std::string ConnectionKeyword(const Config& config, const std::string& keyword) {
+  const SecretString secret = LibpqConnectionString(config.database, *config.database.writer);
+  const std::string conninfo = " " + std::string(secret.RevealSecret());
+  const std::size_t start = conninfo.find(" " + keyword + "='");
+  if (start == std::string::npos) return "<none>";
+  const std::size_t value = start + keyword.size() + 3;
+  return conninfo.substr(value, conninfo.find('\'', value) - value);
+}
+
+TEST(ConfigTest, DatabasePortIsOneForEveryHostOrOnePerHost) {
+  const struct {
+    std::string hosts;
+    YAML::Node port;
+    std::string expected_port;
+    std::string expected_session_attrs;
+  } cases[] = {
+      // An integer, as before lists were allowed, still works.
+      {"127.0.0.1", YAML::Node(6543), "6543", "<none>"},
+      {"127.0.0.1", YAML::Node("6543"), "6543", "<none>"},
+      // With more than one host, only a host that accepts writes will do.
+      {"127.0.0.1,127.0.0.2", YAML::Node(5432), "5432", "read-write"},
+      {"127.0.0.1,127.0.0.2", YAML::Node("5432,5433"), "5432,5433", "read-write"},
+      {"/tmp/a,/tmp/b,127.0.0.1", YAML::Node("1,65535,5432"), "1,65535,5432", "read-write"},
+  };
+  for (const auto& c : cases) {
+    const absl::StatusOr<Config> config = Parse(WithHostsAndPorts(c.hosts, c.port));
+    ASSERT_TRUE(config.ok()) << c.hosts << ": " << config.status();
+    EXPECT_EQ(config->database.port, c.expected_port);
+    EXPECT_EQ(ConnectionKeyword(*config, "host"), c.hosts);
+    EXPECT_EQ(ConnectionKeyword(*config, "port"), c.expected_port) << c.hosts;
+    EXPECT_EQ(ConnectionKeyword(*config, "target_session_attrs"), c.expected_session_attrs)
+        << c.hosts;
+  }
+  // The flags take lists too.
+  const absl::StatusOr<Config> flagged =
+      Parse(kBase, Flags({"--database-host=127.0.0.1,::1", "--database-port=5432,5433"}));
+  ASSERT_TRUE(flagged.ok()) << flagged.status();
+  EXPECT_EQ(ConnectionKeyword(*flagged, "port"), "5432,5433");
+  EXPECT_EQ(ConnectionKeyword(*flagged, "target_session_attrs"), "read-write");
+}
+
+TEST(ConfigTest, DatabasePortListsMustMatchTheHosts) {
+  EXPECT_TRUE(IsInvalid(Parse(WithHostsAndPorts("127.0.0.1,127.0.0.2", YAML::Node("1,2,3"))),
+                        "database.port: lists 3 ports but database.host lists 2 hosts"));
+  EXPECT_TRUE(IsInvalid(Parse(WithHostsAndPorts("127.0.0.1", YAML::Node("5432,5433"))),
+                        "database.port: lists 2 ports but database.host lists 1 hosts"));
+  EXPECT_TRUE(IsInvalid(Parse(kBase, Flags({"--database-port=5432,5433"})),
+                        "database.port: lists 2 ports but database.host lists 1 hosts"));
+  for (const char* bad : {"0", "65536", "5432,", ",5432", "5432,,5433", "+5432", " 5432",
+                          "5432 ,5433", "54a2", "000005432", "-1"}) {
+    EXPECT_TRUE(IsInvalid(Parse(WithHostsAndPorts("127.0.0.1,127.0.0.2", YAML::Node(bad))),
+                          "database.port: must be a port (1..65535) or a comma-separated list "
+                          "of ports, one per host"))
+        << bad;
+  }
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
+                          n["database"]["port"] = YAML::Node(YAML::NodeType::Sequence);
+                          n["database"]["port"].push_back(5432);
+                        })),
+                        "database.port: expected a string, not a list"));
 }
 
 TEST(ConfigTest, ExplicitSslModesAreKept) {
@@ -1041,7 +1124,7 @@ TEST(ConfigTest, ReferenceDocumentsEveryKeyFlagAndVariable) {
                                "CREDVAULT_DB_ADMIN_PASSWORD"}) {
     EXPECT_THAT(reference, HasSubstr(variable));
   }
-  EXPECT_THAT(reference, HasSubstr("database.port  (integer 1..65535, default 5432)"));
+  EXPECT_THAT(reference, HasSubstr("database.port  (port or port,port,..., default \"5432\")"));
   EXPECT_THAT(reference, HasSubstr("verify-full, auto, default auto)"));
   EXPECT_THAT(reference, HasSubstr("database.allow_insecure_transport  (bool, default false)"));
   // What a probe may ask the health listener for.

@@ -12,6 +12,7 @@ namespace credvault::server {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(AddressTest, ParsesHostAndPort) {
   absl::StatusOr<HostPort> address = ParseHostPort("[::1]:7443");
@@ -63,7 +64,34 @@ TEST(LibpqConnInfoTest, QuotesEveryValue) {
   EXPECT_EQ(conninfo.RevealSecret(),
             "host='db.internal' port='5432' dbname='credvault' user='credvault_writer' "
             "password='it\\'s a \\\\ pass word host=evil' sslmode='verify-full' "
-            "connect_timeout='5' application_name='credvaultd'");
+            "connect_timeout='5' application_name='credvaultd' keepalives='1' "
+            "keepalives_idle='5' keepalives_interval='2' keepalives_count='3' "
+            "tcp_user_timeout='15000'");
+}
+
+TEST(LibpqConnInfoTest, SeveralHostsConnectOnlyToOneThatAcceptsWrites) {
+  DatabaseConfig database;
+  database.host = "db-a.internal,db-b.internal";
+  database.port = "5432,6432";
+  DatabaseRoleConfig role{
+      .user = "credvault_writer", .password_env = "X", .pool_size = 1, .password = {}};
+  EXPECT_EQ(LibpqConnectionString(database, role).RevealSecret(),
+            "host='db-a.internal,db-b.internal' port='5432,6432' dbname='credvault' "
+            "user='credvault_writer' sslmode='verify-full' connect_timeout='5' "
+            "application_name='credvaultd' keepalives='1' keepalives_idle='5' "
+            "keepalives_interval='2' keepalives_count='3' tcp_user_timeout='15000' "
+            "target_session_attrs='read-write'");
+  database.host = "db-a.internal";
+  database.port = "5432";
+  EXPECT_THAT(LibpqConnectionString(database, role).RevealSecret(),
+              Not(HasSubstr("target_session_attrs")));
+}
+
+TEST(LibpqConnInfoTest, ListSizeCountsEntries) {
+  EXPECT_EQ(LibpqListSize(""), 1u);
+  EXPECT_EQ(LibpqListSize("5432"), 1u);
+  EXPECT_EQ(LibpqListSize("a,b"), 2u);
+  EXPECT_EQ(LibpqListSize("/tmp/a,,b"), 3u);
 }
 
 }  // namespace
