@@ -39,14 +39,32 @@ absl::StatusOr<std::uint64_t> AuditGroupCommit::Append(std::string_view org_id,
 
   mutex_.Lock();
   queue_.push_back(&mine);
+  absl::Time wait_until = deadline;
   while (true) {
     // Each waiter sleeps on its own condition variable and is woken only when its batch
     // is done or it may flush, so no unlock wakes waiters that have nothing to do.
-    while (!mine.done &&
+    bool timed_out = false;
+    while (!mine.done && !timed_out &&
            !(!queue_.empty() && queue_.front() == &mine && in_flight_ < options_.max_in_flight)) {
-      mine.wake.Wait(&mutex_);
+      timed_out = mine.wake.WaitWithDeadline(&mutex_, wait_until);
     }
     if (mine.done) break;
+    if (timed_out) {
+      // Still queued: leave, the event unwritten. Once a batch has taken the event, its
+      // caller must wait for the batch (which holds it), and the batch's own round trip
+      // is bounded by the latest deadline among its events (storage/deadline_watchdog.h).
+      const auto queued = std::find(queue_.begin(), queue_.end(), &mine);
+      if (queued != queue_.end()) {
+        const bool was_first = queued == queue_.begin();
+        queue_.erase(queued);
+        if (was_first && !queue_.empty()) queue_.front()->wake.Signal();
+        mutex_.Unlock();
+        return absl::DeadlineExceededError(
+            "audit: the deadline passed while the event waited for its group commit");
+      }
+      wait_until = absl::InfiniteFuture();  // in a batch: wait for it
+      continue;
+    }
     // First in the queue with a flush slot free: flush whatever is queued, its own event
     // first; those whose events leave with it are woken when the batch is done.
     std::vector<Pending*> batch;

@@ -16,6 +16,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "storage/deadline_watchdog.h"
 #include "storage/idle_connection.h"
 #include "storage/pg_error.h"
 #include "storage/transaction_impl.h"
@@ -78,6 +79,18 @@ std::string MillisSetting(absl::Duration d) {
   return std::to_string(absl::ToInt64Milliseconds(d)) + "ms";
 }
 
+// How long after a caller's deadline its round trip is cut. PostgreSQL's own
+// statement_timeout (set to the caller's deadline when it is near) answers first when the
+// database is reachable, keeping the connection; the cut is for when it is not.
+constexpr absl::Duration kDeadlineGrace = absl::Milliseconds(250);
+
+absl::Status DatabaseTooSlow(std::string_view what) {
+  return absl::DeadlineExceededError(
+      std::string(what) +
+      ": the database did not answer before the deadline; the connection was cut and whether "
+      "the work took effect is unknown");
+}
+
 struct PooledConnection {
   std::unique_ptr<pqxx::connection> connection;
   std::uint64_t generation = 0;
@@ -104,7 +117,9 @@ class ConnectionPool::Impl {
  private:
   absl::StatusOr<PooledConnection> Acquire(absl::Time deadline);
   void Release(PooledConnection connection, bool broken);
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect() const;
+  // Opening a connection is bounded by the connection string's connect_timeout; its
+  // session set-up by `deadline`.
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect(absl::Time deadline);
   absl::Duration Backoff(int attempt);
 
   const PoolOptions options_;
@@ -117,9 +132,12 @@ class ConnectionPool::Impl {
   // opened before the failure (likely to the same dead server) and are dropped unused.
   std::uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::BitGen bitgen_ ABSL_GUARDED_BY(mu_);
+  // Cuts round trips that outlive their caller's deadline (storage/deadline_watchdog.h).
+  DeadlineWatchdog watchdog_;
 };
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect() const {
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect(
+    absl::Time deadline) {
   std::unique_ptr<pqxx::connection> connection;
   try {
     connection = std::make_unique<pqxx::connection>(options_.connection_string);
@@ -132,6 +150,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect(
   } catch (const std::exception& e) {
     return ClassifyPgException("pool.connect", e).status;
   }
+  DeadlineWatchdog::Watch watch = watchdog_.Start(connection->sock(), deadline + kDeadlineGrace);
   try {
     pqxx::nontransaction tx(*connection);
     tx.exec_params(std::string(kConfigureSession.sql), MillisSetting(options_.statement_timeout),
@@ -148,8 +167,10 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Impl::Connect(
           ". Use the roles made by `credvaultd migrate` (see docs/security-model.md)");
     }
   } catch (const std::exception& e) {
+    if (watch.Release()) return DatabaseTooSlow("pool.connect");
     return ClassifyPgException("pool.connect", e).status;
   }
+  if (watch.Release()) return DatabaseTooSlow("pool.connect");
   return connection;
 }
 
@@ -186,7 +207,7 @@ absl::StatusOr<PooledConnection> ConnectionPool::Impl::Acquire(absl::Time reques
       connection_released_.Signal();
       continue;
     }
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> connection = Connect(request_deadline);
     if (!connection.ok()) {
       absl::MutexLock lock(&mu_);
       --open_;
@@ -237,6 +258,8 @@ absl::Status ConnectionPool::Impl::Run(std::string org_id, absl::Time deadline, 
     }
     absl::StatusOr<PooledConnection> connection = Acquire(deadline);
     if (!connection.ok()) return connection.status();
+    DeadlineWatchdog::Watch watch =
+        watchdog_.Start(connection->connection->sock(), deadline + kDeadlineGrace);
     Transaction::Impl impl(*connection->connection, org_id);
     // A caller's deadline shorter than the pool's statement timeout bounds every statement
     // of this transaction, so the database stops working for a caller who has gone.
@@ -257,8 +280,14 @@ absl::Status ConnectionPool::Impl::Run(std::string org_id, absl::Time deadline, 
     } else {
       impl.Rollback();
     }
-    const bool broken = impl.connection_broken();
-    const bool retryable = impl.retryable() && !status.ok();
+    bool broken = impl.connection_broken();
+    bool retryable = impl.retryable() && !status.ok();
+    if (watch.Release()) {
+      // The socket was cut under the transaction: it may or may not have committed.
+      broken = true;
+      retryable = false;
+      status = DatabaseTooSlow("transaction");
+    }
     Release(std::move(*connection), broken);
     if (status.ok() || !retryable) return status;
     // A lost connection is retried at once on a fresh one; conflicts back off first.
@@ -294,6 +323,8 @@ absl::StatusOr<std::vector<Row>> ConnectionPool::Impl::Call(const Statement& sta
     if (!connection.ok()) return connection.status();
     bool broken = false;
     bool retryable = false;
+    DeadlineWatchdog::Watch watch =
+        watchdog_.Start(connection->connection->sock(), deadline + kDeadlineGrace);
     try {
       const std::string name(statement.name);
       if (!connection->prepared.contains(name)) {
@@ -317,6 +348,11 @@ absl::StatusOr<std::vector<Row>> ConnectionPool::Impl::Call(const Statement& sta
             ": the connection to the database broke while the statement ran; whether it "
             "took effect is unknown");
       }
+    }
+    if (watch.Release()) {
+      broken = true;
+      retryable = false;
+      rows = DatabaseTooSlow(statement.name);
     }
     Release(std::move(*connection), broken);
     if (rows.ok() || !retryable) return rows;

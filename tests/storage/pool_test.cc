@@ -184,6 +184,23 @@ TEST_F(PoolTest, WriteRefusedAsReadOnlyIsUnavailable) {
   EXPECT_TRUE(SelectOne(*pool).ok());
 }
 
+// A statement that outlives its caller's deadline while the database keeps quiet (here:
+// a deadline too far for the pool to set a statement timeout, and a statement slower than
+// it) is cut at the deadline instead of holding the caller until the database answers.
+TEST_F(PoolTest, ARoundTripPastTheCallersDeadlineIsCut) {
+  std::unique_ptr<ConnectionPool> pool =
+      MakePool({.connection_string = "", .max_size = 1, .statement_timeout = absl::Seconds(4)});
+  const absl::Time start = absl::Now();
+  const absl::StatusOr<std::vector<Row>> rows =
+      pool->Call(kSleep, {SqlParam::Text("3")}, start + absl::Milliseconds(1500),
+                 ConnectionPool::IfConnectionLost::kFail);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(rows.status().code(), absl::StatusCode::kDeadlineExceeded) << rows.status();
+  EXPECT_THAT(rows.status().message(), HasSubstr("unknown"));
+  EXPECT_LT(took, absl::Milliseconds(2500));
+  EXPECT_TRUE(SelectOne(*pool).ok());  // on a new connection
+}
+
 TEST_F(PoolTest, DeadlocksAreRetried) {
   std::unique_ptr<ConnectionPool> pool = MakePool({.connection_string = "", .max_size = 2});
   std::atomic<int> attempts{0};
