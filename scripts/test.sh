@@ -37,6 +37,7 @@ cmake --build "$build"
 echo "== tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/lsan.supp}
 ctest --test-dir "$build" --output-on-failure --no-tests=error -j "$(nproc)"
 
 echo "== fuzzing (libFuzzer, each target ${FUZZ_SECONDS:-30}s)"

@@ -59,7 +59,7 @@ constexpr seconds kRecoveryBound{20};
 // crosses it.
 constexpr double kQueueBound = 200;
 // RSS growth allowed over the whole test (a Debug build; allocator slack, gRPC buffers).
-constexpr long kRssGrowthBoundKiB = 64 * 1024;
+const long kRssGrowthBoundKiB = SanitizerRssSlackKiB() + 64 * 1024;
 // Pool sizes of the development stack (scripts/dev-stack.sh).
 const std::map<std::string, double> kPoolSizes = {{"writer", 8}, {"decryptor", 8}, {"admin", 2}};
 
@@ -79,6 +79,8 @@ class DatabaseFaultsEnvironment : public StackEnvironment {
   }
 };
 
+// Before the stack starts: its credvaultd inherits the limit (memory is bounded below).
+[[maybe_unused]] const bool kSmallQuarantine = LimitSanitizerQuarantine();
 [[maybe_unused]] ::testing::Environment* const kStack =
     ::testing::AddGlobalTestEnvironment(new DatabaseFaultsEnvironment());
 

@@ -38,20 +38,6 @@ constexpr seconds kRecoveryBound{30};
 [[maybe_unused]] ::testing::Environment* const kStack =
     ::testing::AddGlobalTestEnvironment(new StackEnvironment("failover"));
 
-std::string PgThrowaway() {
-  return ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/pg-throwaway.sh");
-}
-
-// The value of `export NAME=value` in a pg-throwaway env file, or "".
-std::string ExportedValue(const std::string& env_file, const std::string& name) {
-  const std::string text = ReadFileOrEmpty(env_file);
-  const std::string prefix = "export " + name + "=";
-  const std::size_t start = text.find(prefix);
-  if (start == std::string::npos) return "";
-  const std::size_t value = start + prefix.size();
-  return text.substr(value, text.find('\n', value) - value);
-}
-
 // psql as the superuser over the cluster's socket; its output, or "psql failed: ...".
 std::string Psql(const Stack& stack, const std::string& socket_dir, const std::string& port,
                  const std::string& sql) {
@@ -107,11 +93,12 @@ TEST(FailoverTest, PromotedSynchronousStandbyTakesOverUnderLoadWithNothingLost) 
   const std::string primary_socket = stack->env.at("CREDVAULT_PG_SOCKET_DIR");
 
   // 1. A synchronous standby of the stack's cluster.
-  const CommandResult standby = RunShell(PgThrowaway() + " standby " + ShellQuote(primary_dir) +
-                                         " " + ShellQuote(standby_dir) + " 2>&1");
+  const CommandResult standby =
+      RunShell(PgThrowawayScript() + " standby " + ShellQuote(primary_dir) + " " +
+               ShellQuote(standby_dir) + " 2>&1");
   struct StopStandby {
     std::string dir;
-    ~StopStandby() { RunShell(PgThrowaway() + " stop " + ShellQuote(dir)); }
+    ~StopStandby() { RunShell(PgThrowawayScript() + " stop " + ShellQuote(dir)); }
   } stop_standby{standby_dir};
   ASSERT_EQ(standby.exit_code, 0) << standby.output;
   const std::string standby_port = ExportedValue(standby_dir + "/env", "CREDVAULT_PG_PORT");

@@ -224,6 +224,32 @@ std::optional<int> ChildProcess::Wait(std::chrono::milliseconds timeout) {
   return status_;
 }
 
+std::string ExportedValue(const std::string& env_file, const std::string& name) {
+  const std::map<std::string, std::string> values = ReadExports(env_file);
+  const auto it = values.find(name);
+  return it == values.end() ? "" : it->second;
+}
+
+bool LimitSanitizerQuarantine() {
+  const char* current = std::getenv("ASAN_OPTIONS");
+  std::string options = current != nullptr ? current : "";
+  if (!options.empty()) options += ":";
+  options += "quarantine_size_mb=16";
+  return ::setenv("ASAN_OPTIONS", options.c_str(), 1) == 0;
+}
+
+long SanitizerRssSlackKiB() {
+#if defined(__SANITIZE_ADDRESS__)
+  return 128 * 1024;
+#else
+  return 0;
+#endif
+}
+
+std::string PgThrowawayScript() {
+  return ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/pg-throwaway.sh");
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

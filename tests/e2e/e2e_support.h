@@ -66,6 +66,19 @@ class ChildProcess {
   std::optional<int> status_;
 };
 
+// The value of `export NAME=value` in an env file (scripts/pg-throwaway.sh's DIR/env,
+// scripts/dev-stack.sh's stack.env), or "".
+std::string ExportedValue(const std::string& env_file, const std::string& name);
+// scripts/pg-throwaway.sh, quoted for /bin/sh.
+std::string PgThrowawayScript();
+// Memory figures of a credvaultd built with AddressSanitizer (the test command's build)
+// include the allocator's quarantine of freed blocks (256 MiB by default), which says
+// nothing about what the server keeps. Tests that bound credvaultd's memory call
+// LimitSanitizerQuarantine before their stack starts (every process started afterwards
+// inherits a 16 MiB quarantine), and add SanitizerRssSlackKiB to their bound: what the
+// sanitizer's redzones, shadow memory and quarantine may add (0 in other builds).
+bool LimitSanitizerQuarantine();
+long SanitizerRssSlackKiB();
 // Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
