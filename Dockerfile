@@ -26,7 +26,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
       libsodium-dev libpqxx-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev \
       libyaml-cpp-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev \
-      libcurl4-openssl-dev libssl-dev libp11-kit-dev \
+      libcurl4-openssl-dev libssl-dev libp11-kit-dev libcjose-dev libjansson-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -58,6 +58,9 @@ RUN apt-get update \
       libyaml-cpp0.7 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \
+      libcurl4 \
+      libcjose0 \
+      libjansson4 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && groupadd --system --gid 65532 credvault \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

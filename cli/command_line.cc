@@ -67,7 +67,7 @@ struct Flags {
   bool plaintext = false, json = false, verbose = false;
 
   std::string org, name, job, secret_file, output_file, prefix, page_token, idempotency_key,
-      purpose, reason, confirm, expires_at, ttl, action;
+      purpose, reason, confirm, expires_at, ttl, action, org_state;
   std::vector<std::string> labels, public_key_files;
   std::string export_file;
   std::uint64_t expected_version = 0, version = 0, key_version = 0, after_seq = 0, start_seq = 0,
@@ -260,6 +260,21 @@ class Builder {
   absl::StatusOr<Command> OrgDescribe() {
     OrgDescribeCommand c;
     c.request.set_org_id(flags_.org);
+    return c;
+  }
+
+  absl::StatusOr<Command> OrgList() {
+    OrgListCommand c;
+    c.all = flags_.all;
+    c.request.set_page_size(flags_.page_size);
+    c.request.set_page_token(flags_.page_token);
+    if (flags_.org_state == "active") {
+      c.request.set_state(v1::ORG_STATE_ACTIVE);
+    } else if (flags_.org_state == "destroyed") {
+      c.request.set_state(v1::ORG_STATE_DESTROYED);
+    } else if (!flags_.org_state.empty()) {
+      return absl::InvalidArgumentError("--state: must be active or destroyed");
+    }
     return c;
   }
 
@@ -484,6 +499,11 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   CLI::Option* org_create_key = AddIdempotencyKey(org_create, &f);
   CLI::App* org_describe = org->add_subcommand("describe", "show an org and its key versions");
   AddOrg(org_describe, &f);
+  CLI::App* org_list =
+      org->add_subcommand("list", "list every org (needs the `*` org scope), in order of org id");
+  org_list->add_option("--state", f.org_state, "only orgs in this state (default: every state)")
+      ->check(CLI::IsMember({"active", "destroyed"}));
+  AddPaging(org_list, &f);
   CLI::App* org_rotate = org->add_subcommand("rotate", "rotate the org key, start a re-seal job");
   AddOrg(org_rotate, &f);
   CLI::Option* org_rotate_key = AddIdempotencyKey(org_rotate, &f);
@@ -580,6 +600,8 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
     command = builder.OrgCreate(org_create_key);
   } else if (org_describe->parsed()) {
     command = builder.OrgDescribe();
+  } else if (org_list->parsed()) {
+    command = builder.OrgList();
   } else if (org_rotate->parsed()) {
     command = builder.OrgRotate(org_rotate_key);
   } else if (org_destroy->parsed()) {

@@ -57,6 +57,11 @@ struct OrgCreateCommand {
 struct OrgDescribeCommand {
   v1::DescribeOrgRequest request;
 };
+// org list [--state active|destroyed]
+struct OrgListCommand {
+  v1::ListOrgsRequest request;
+  bool all = false;
+};
 struct OrgRotateCommand {
   v1::RotateOrgKeyRequest request;
 };
@@ -98,10 +103,10 @@ struct AuditVerifyExportCommand {
 
 using Command =
     std::variant<PutCommand, DeleteCommand, DescribeCommand, ListCommand, CompareCommand,
-                 DecryptCommand, OrgCreateCommand, OrgDescribeCommand, OrgRotateCommand,
-                 OrgDestroyCommand, OrgDestroyKeyCommand, RootRotateCommand, ResealGetCommand,
-                 ResealListCommand, AuditListCommand, AuditVerifyCommand, AuditExportCommand,
-                 AuditVerifyExportCommand>;
+                 DecryptCommand, OrgCreateCommand, OrgDescribeCommand, OrgListCommand,
+                 OrgRotateCommand, OrgDestroyCommand, OrgDestroyKeyCommand, RootRotateCommand,
+                 ResealGetCommand, ResealListCommand, AuditListCommand, AuditVerifyCommand,
+                 AuditExportCommand, AuditVerifyExportCommand>;
 
 struct Invocation {
   // `connection.target` is already resolved for the command's listener.

@@ -250,6 +250,20 @@ class Runner {
         [](const v1::DescribeOrgResponse& r) { return FormatOrgInfo(r.org()); });
   }
 
+  int Run(OrgListCommand& c) {
+    absl::StatusOr<Connection> connection = Connect();
+    if (!connection.ok()) return LocalFailure(connection.status());
+    auto stub = v1::AdminService::NewStub(connection->channel());
+    v1::ListOrgsResponse merged;
+    const int code = Paged(
+        *connection, c.request, c.all, &merged,
+        [&](grpc::ClientContext* context, const v1::ListOrgsRequest& request,
+            v1::ListOrgsResponse* page) { return stub->ListOrgs(context, request, page); },
+        [](v1::ListOrgsResponse* r) { return r->mutable_orgs(); });
+    if (code != kExitOk) return code;
+    return Print(merged, [&] { return FormatOrgList(merged); });
+  }
+
   int Run(OrgRotateCommand& c) {
     return Unary<v1::AdminService>(c.request, &v1::AdminService::Stub::RotateOrgKey,
                                    c.request.idempotency_key(), FormatRotateOrgKeyResponse);

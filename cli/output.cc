@@ -407,6 +407,18 @@ std::string FormatResealJobList(const v1::ListResealJobsResponse& response) {
   return absl::StrCat(RenderTable(rows), NextPage(response.next_page_token()));
 }
 
+std::string FormatOrgList(const v1::ListOrgsResponse& response) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ORG_ID", "STATE", "KEY_VERSION", "CREATED", "DESTROYED"}};
+  for (const v1::OrgSummary& org : response.orgs()) {
+    rows.push_back({org.org_id(), EnumValue(v1::OrgState_Name(org.state()), "ORG_STATE_"),
+                    org.current_key_version() == 0 ? "-" : absl::StrCat(org.current_key_version()),
+                    Time(org.has_create_time(), org.create_time()),
+                    Time(org.has_destroy_time(), org.destroy_time())});
+  }
+  return absl::StrCat(RenderTable(rows), NextPage(response.next_page_token()));
+}
+
 std::string FormatAuditEventList(const v1::ListAuditEventsResponse& response) {
   std::vector<std::vector<std::string>> rows = {
       {"SEQUENCE", "TIME", "PRINCIPAL", "ACTION", "TARGET", "RESULT", "DETAILS"}};

@@ -56,6 +56,7 @@ absl::StatusOr<std::string> OfflineAuditVerificationJson(
 // Tables with a header row; a final "next_page_token: T" line when another page follows.
 std::string FormatCredentialList(const v1::ListCredentialsResponse& response);
 std::string FormatResealJobList(const v1::ListResealJobsResponse& response);
+std::string FormatOrgList(const v1::ListOrgsResponse& response);
 std::string FormatAuditEventList(const v1::ListAuditEventsResponse& response);
 
 }  // namespace credvault::cli

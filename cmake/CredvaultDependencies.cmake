@@ -6,6 +6,10 @@ find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium>=1.0.18)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx>=6.4)
+# Kubernetes ServiceAccount token verification: JWS and JWK (Debian libcjose-dev).
+pkg_check_modules(CJOSE REQUIRED IMPORTED_TARGET cjose>=0.6)
+# Fetching that key set over https (Debian libcurl4-openssl-dev).
+find_package(CURL REQUIRED)
 find_package(GTest CONFIG REQUIRED)
 if(CREDVAULT_BUILD_BENCH)
   find_package(benchmark CONFIG REQUIRED)

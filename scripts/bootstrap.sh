@@ -11,6 +11,8 @@ packages=(
   libsodium-dev libpqxx-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev
   libcurl4-openssl-dev libp11-kit-dev
+  # Kubernetes ServiceAccount tokens (JWS/JWK); cjose's pkg-config file requires jansson
+  libcjose-dev libjansson-dev
   # runtime tools used by the scripts and tests (softhsm2: the PKCS#11 token of the tests)
   postgresql postgresql-client openssl util-linux procps python3-yaml softhsm2
   # a gRPC C-core client other than C++ for the restart tests (tests/python)

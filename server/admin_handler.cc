@@ -23,6 +23,11 @@ namespace {
 namespace v1 = ::credvault::v1;
 
 constexpr std::size_t kExportChunk = 500;
+// ListOrgs filtered by state reads the directory in batches this large, and examines at
+// most kListOrgsMaxExamined orgs per call, so that a call's cost stays bounded however few
+// orgs match; the page token resumes after the last org examined.
+constexpr std::size_t kListOrgsFilteredBatch = 500;
+constexpr std::size_t kListOrgsMaxExamined = 5000;
 // Written into the org.destroy event so a retried DestroyOrg can rebuild the receipt.
 constexpr std::string_view kErasedCountField = "erased_credential_versions=";
 constexpr std::string_view kDestroyedVersionsField = "destroyed_key_versions=";
@@ -150,6 +155,15 @@ void ToApi(const storage::ResealJob& job, v1::ResealJob& out) {
   SetTimestamp(job.updated_at, *out.mutable_update_time());
   if (job.ended_at) SetTimestamp(*job.ended_at, *out.mutable_end_time());
   out.set_last_error(job.last_error);
+}
+
+void ToApi(const storage::OrgSummary& org, v1::OrgSummary& out) {
+  out.set_org_id(org.org_id);
+  out.set_state(org.state == storage::OrgState::kDestroyed ? v1::ORG_STATE_DESTROYED
+                                                           : v1::ORG_STATE_ACTIVE);
+  out.set_current_key_version(static_cast<std::uint32_t>(org.current_key_version));
+  SetTimestamp(org.created_at, *out.mutable_create_time());
+  if (org.destroyed_at) SetTimestamp(*org.destroyed_at, *out.mutable_destroy_time());
 }
 
 std::string NewJobId() {
@@ -419,6 +433,50 @@ absl::StatusOr<v1::DescribeOrgResponse> AdminHandler::DescribeOrg(
         }
         return absl::OkStatus();
       }));
+  return response;
+}
+
+absl::StatusOr<v1::ListOrgsResponse> AdminHandler::ListOrgs(
+    const CallContext& call, const v1::ListOrgsRequest& request) const {
+  int page_size = 0;
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
+  if (!v1::OrgState_IsValid(request.state())) return Invalid("state: not an OrgState value");
+  PageQuery query("ListOrgs");
+  query.Add(static_cast<std::uint64_t>(request.state()));
+  // The cursor is the last org id examined.
+  std::string cursor;
+  if (!request.page_token().empty()) {
+    CV_ASSIGN_OR_RETURN(cursor, DecodePageToken(*keys_.writer_keys.Get(), query, "page_token",
+                                                request.page_token()));
+  }
+  const bool filtered = request.state() != v1::ORG_STATE_UNSPECIFIED;
+  const std::size_t wanted = static_cast<std::size_t>(page_size);
+  // Unfiltered, one org more than the page tells whether another page follows.
+  const std::size_t batch = filtered ? kListOrgsFilteredBatch : wanted + 1;
+  v1::ListOrgsResponse response;
+  std::size_t examined = 0;
+  bool more = true;
+  while (more && static_cast<std::size_t>(response.orgs_size()) < wanted &&
+         examined < kListOrgsMaxExamined) {
+    CV_ASSIGN_OR_RETURN(const std::vector<storage::OrgSummary> orgs,
+                        directory_.ListOrgs(pool_, cursor, batch, call.deadline));
+    more = orgs.size() == batch;
+    for (std::size_t i = 0; i < orgs.size(); ++i) {
+      if (static_cast<std::size_t>(response.orgs_size()) == wanted) {
+        more = true;  // orgs[i] and any after it are left for the next page
+        break;
+      }
+      cursor = orgs[i].org_id;
+      ++examined;
+      v1::OrgSummary summary;
+      ToApi(orgs[i], summary);
+      if (filtered && summary.state() != request.state()) continue;
+      *response.add_orgs() = std::move(summary);
+    }
+  }
+  if (more) {
+    response.set_next_page_token(EncodePageToken(*keys_.writer_keys.Get(), query, cursor));
+  }
   return response;
 }
 

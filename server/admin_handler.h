@@ -38,6 +38,9 @@ class AdminHandler {
       const CallContext& call, const credvault::v1::CreateOrgRequest& request) const;
   absl::StatusOr<credvault::v1::DescribeOrgResponse> DescribeOrg(
       const CallContext& call, const credvault::v1::DescribeOrgRequest& request) const;
+  // Every org (the caller holds the `*` scope), from the org directory.
+  absl::StatusOr<credvault::v1::ListOrgsResponse> ListOrgs(
+      const CallContext& call, const credvault::v1::ListOrgsRequest& request) const;
   absl::StatusOr<credvault::v1::RotateOrgKeyResponse> RotateOrgKey(
       const CallContext& call, const credvault::v1::RotateOrgKeyRequest& request) const;
   absl::StatusOr<credvault::v1::DestroyOrgResponse> DestroyOrg(

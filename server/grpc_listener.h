@@ -9,6 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/config/config.h"
+#include "server/metrics.h"
+#include "server/tls_reloader.h"
 
 namespace credvault::server {
 
@@ -17,6 +19,9 @@ namespace credvault::server {
 struct RunningListener {
   std::string name;
   int port = 0;
+  // Follows the TLS files (tls_reloader.h); null for a plaintext listener. Declared
+  // before `server`, whose TLS handshakes call into it, so that it is destroyed after.
+  std::shared_ptr<TlsCertificateReloader> tls_reloader;
   std::unique_ptr<grpc::Server> server;
 };
 
@@ -26,11 +31,14 @@ struct RunningListener {
 // e2e_hostile_input_test.cc plays the clients these limits are for).
 void ApplyHostileClientLimits(grpc::ServerBuilder& builder);
 
-// Starts listener `name` serving `services` (not owned; they outlive the server).
+// Starts listener `name` serving `services` (not owned; they outlive the server). A TLS
+// listener re-reads its certificate, key and client CA every tls.reload_interval and
+// reports their expiry to `metrics` (may be null; else it outlives the listener).
+// Connections are asked to reconnect after listeners.max_connection_age.
 absl::StatusOr<RunningListener> StartListener(const std::string& name,
                                               const ListenerConfig& listener,
                                               const std::vector<grpc::Service*>& services,
-                                              const Config& config);
+                                              const Config& config, Metrics* metrics);
 
 }  // namespace credvault::server
 

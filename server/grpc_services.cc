@@ -90,6 +90,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DescribeOrg(grpc::CallbackServerCont
       [this, request](const CallContext& call) { return handler_.DescribeOrg(call, *request); });
 }
 
+// Spans every org, so the caller needs the "*" scope.
+grpc::ServerUnaryReactor* AdminServiceImpl::ListOrgs(grpc::CallbackServerContext* context,
+                                                     const v1::ListOrgsRequest* request,
+                                                     v1::ListOrgsResponse* response) {
+  return runner_.Run<v1::ListOrgsResponse>(
+      context, "ListOrgs", {Role::kAdmin, Role::kAuditor}, std::nullopt, response,
+      [this, request](const CallContext& call) { return handler_.ListOrgs(call, *request); });
+}
+
 grpc::ServerUnaryReactor* AdminServiceImpl::RotateOrgKey(grpc::CallbackServerContext* context,
                                                          const v1::RotateOrgKeyRequest* request,
                                                          v1::RotateOrgKeyResponse* response) {

@@ -111,6 +111,9 @@ class AdminServiceImpl final : public credvault::v1::AdminService::CallbackServi
   grpc::ServerUnaryReactor* DescribeOrg(grpc::CallbackServerContext* context,
                                         const credvault::v1::DescribeOrgRequest* request,
                                         credvault::v1::DescribeOrgResponse* response) override;
+  grpc::ServerUnaryReactor* ListOrgs(grpc::CallbackServerContext* context,
+                                     const credvault::v1::ListOrgsRequest* request,
+                                     credvault::v1::ListOrgsResponse* response) override;
   grpc::ServerUnaryReactor* RotateOrgKey(grpc::CallbackServerContext* context,
                                          const credvault::v1::RotateOrgKeyRequest* request,
                                          credvault::v1::RotateOrgKeyResponse* response) override;

@@ -109,7 +109,15 @@ Metrics::Metrics()
                            .Help("Audit chains found damaged or tampered with by the checkpoint "
                                  "signer, by kind, once per chain and round while it lasts; the "
                                  "log names the org")
-                           .Register(*registry_)) {
+                           .Register(*registry_)),
+      tls_certificate_expiry_(
+          prometheus::BuildGauge()
+              .Name("credvault_tls_certificate_expiry_timestamp_seconds")
+              .Help("Unix time at which a TLS certificate of a listener expires (notAfter), by "
+                    "listener and kind: server (the leaf of tls.cert_file) or client_ca (the "
+                    "first of tls.client_ca_file to expire); follows the files as they are "
+                    "reloaded")
+              .Register(*registry_)) {
   // Every series exists from the start, so rates and absence alerts work before the first
   // purge.
   for (const std::string_view kind : kRetentionKinds) {
@@ -207,6 +215,12 @@ void Metrics::RecordSecurityDenial(std::string_view method, std::string_view rea
 
 void Metrics::RecordAuditAnomaly(std::string_view kind) {
   audit_anomalies_.Add({{"kind", std::string(kind)}}).Increment();
+}
+
+void Metrics::SetTlsCertificateExpiry(std::string_view listener, std::string_view kind,
+                                      absl::Time not_after) {
+  tls_certificate_expiry_.Add({{"listener", std::string(listener)}, {"kind", std::string(kind)}})
+      .Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
 }
 
 }  // namespace credvault::server

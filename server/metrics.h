@@ -70,6 +70,12 @@ class Metrics {
   // (security_log.h): `reason` is "no_grant" or "unauthenticated".
   void RecordSecurityDenial(std::string_view method, std::string_view reason);
 
+  // The notAfter of a TLS certificate a listener uses (tls_reloader.h): `kind` is "server"
+  // (the leaf of cert_file) or "client_ca" (the first certificate of client_ca_file to
+  // expire).
+  void SetTlsCertificateExpiry(std::string_view listener, std::string_view kind,
+                               absl::Time not_after);
+
   prometheus::Registry& registry() { return *registry_; }
 
  private:
@@ -93,6 +99,7 @@ class Metrics {
   prometheus::Gauge& checkpoint_last_success_;
   prometheus::Family<prometheus::Counter>& security_denials_;
   prometheus::Family<prometheus::Counter>& audit_anomalies_;
+  prometheus::Family<prometheus::Gauge>& tls_certificate_expiry_;
   std::vector<std::pair<std::string, const storage::ConnectionPool*>> pools_;
   // When the pool gauges were last refreshed (Unix nanoseconds): at most once a second,
   // since reading a pool's counts takes its lock, which every request also takes.

@@ -1,8 +1,11 @@
 #include "server/migrate_command.h"
 
 #include <cstdlib>
+#include <exception>
 #include <iostream>
 #include <optional>
+#include <pqxx/connection>
+#include <pqxx/transaction>
 #include <string>
 
 #include "absl/status/status.h"
@@ -14,7 +17,8 @@ namespace {
 constexpr std::string_view kUsage = R"(usage: credvaultd migrate [flags]
 
 Applies pending schema migrations (under an advisory lock, idempotent) and creates the
-application database roles with their grants.
+application database roles with their grants, CONNECT on the database included (so that
+CONNECT may be revoked from PUBLIC).
 
 flags:
   --database-url=URL     owner/migrator connection (libpq URL or conninfo); default: the
@@ -42,6 +46,36 @@ bool ParseFlag(std::string_view arg, std::string_view flag, std::string& value) 
   }
   value = std::string(arg.substr(flag.size() + 3));
   return true;
+}
+
+// Grants CONNECT on the migrated database to each application role that lacks it, so that
+// an install whose database revokes CONNECT from PUBLIC (docs/operations.md, "Prepare the
+// database") works without a manual grant between the migration and the first server.
+// The owner role holds the privilege with grant option as the database's owner.
+absl::Status GrantConnect(const std::string& database_url, const std::string& role_prefix) {
+  const credvault::storage::RoleNames roles =
+      credvault::storage::RoleNames::FromPrefix(role_prefix);
+  try {
+    pqxx::connection connection(database_url);
+    pqxx::work tx(connection);
+    const std::string database = tx.exec1("SELECT current_database()")[0].as<std::string>();
+    for (const std::string& role : {roles.writer, roles.decryptor, roles.admin}) {
+      const bool has_connect =
+          tx.exec_params1("SELECT has_database_privilege($1, current_database(), 'CONNECT')",
+                          role)[0]
+              .as<bool>();
+      if (!has_connect) {
+        tx.exec("GRANT CONNECT ON DATABASE " + tx.quote_name(database) + " TO " +
+                tx.quote_name(role));
+      }
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    // libpq's messages name roles and the database, never a password.
+    return absl::FailedPreconditionError(std::string("granting CONNECT on the database: ") +
+                                         e.what());
+  }
+  return absl::OkStatus();
 }
 
 int UsageError(std::string_view message) {
@@ -88,6 +122,11 @@ int RunMigrateCommand(const std::vector<std::string_view>& args) {
       credvault::storage::Migrate(options);
   if (!report.ok()) {
     std::cerr << "credvaultd migrate: " << report.status().ToString() << "\n";
+    return 1;
+  }
+  if (const absl::Status granted = GrantConnect(options.database_url, options.role_prefix);
+      !granted.ok()) {
+    std::cerr << "credvaultd migrate: " << granted.ToString() << "\n";
     return 1;
   }
   std::cout << "credvaultd migrate: schema version " << report->version_before << " -> "

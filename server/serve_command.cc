@@ -184,7 +184,20 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   }
   JsonLog::SetMinimumLevel(static_cast<Severity>(config->logging.level));
 
-  absl::StatusOr<std::unique_ptr<PolicyStore>> policy = PolicyStore::Open(config->policy_file);
+  // Kubernetes ServiceAccount tokens (auth.kubernetes): the key set must load now; later
+  // refreshes that fail keep the previous keys and are logged.
+  std::shared_ptr<const ServiceAccountTokenVerifier> service_account_tokens;
+  if (config->auth.kubernetes.has_value()) {
+    absl::StatusOr<std::unique_ptr<ServiceAccountTokenVerifier>> verifier =
+        ServiceAccountTokenVerifier::Create(*config->auth.kubernetes, [](const absl::Status& why) {
+          LogError("kubernetes key set refresh failed; the previous keys stay in force",
+                   {{"error", std::string(why.message())}});
+        });
+    if (!verifier.ok()) return Report(verifier.status(), "auth.kubernetes"), 2;
+    service_account_tokens = *std::move(verifier);
+  }
+  absl::StatusOr<std::unique_ptr<PolicyStore>> policy =
+      PolicyStore::Open(config->policy_file, service_account_tokens);
   if (!policy.ok()) return Report(policy.status(), "policy"), 2;
 
   const bool write_tier = config->RunsTier(Tier::kWrite);
@@ -353,7 +366,8 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   const auto start = [&](const std::string& name, const std::optional<ListenerConfig>& listener,
                          std::vector<grpc::Service*> services) -> absl::Status {
     if (!listener || services.empty()) return absl::OkStatus();
-    CV_ASSIGN_OR_RETURN(RunningListener running, StartListener(name, *listener, services, *config));
+    CV_ASSIGN_OR_RETURN(RunningListener running,
+                        StartListener(name, *listener, services, *config, &metrics));
     LogInfo("listening", {{"listener", name},
                           {"address", listener->address},
                           {"port", std::to_string(running.port)},
@@ -480,13 +494,22 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   }
   if (retention) retention->Stop();  // ends a sweep after its current transaction
   if (checkpointer) checkpointer->Stop();
+  // Every health service answers NOT_SERVING from here on. The health listener keeps
+  // answering so while the other listeners drain, and closes last.
+  serving.Drain();
+  // Kubernetes sends SIGTERM while endpoints and load balancers may still route new
+  // connections here; serving on for shutdown.pre_stop_delay (readiness already
+  // NOT_SERVING) lets them catch up instead of being refused.
+  if (config->shutdown.pre_stop_delay > absl::ZeroDuration()) {
+    const absl::Duration delay = config->shutdown.pre_stop_delay;
+    LogInfo("pre-stop delay: serving while health reports NOT_SERVING",
+            {{"delay_ms", std::to_string(absl::ToInt64Milliseconds(delay))}});
+    absl::SleepFor(delay);
+  }
   LogInfo("draining",
           {{"timeout_s", std::to_string(absl::ToInt64Seconds(config->shutdown.drain_timeout))}});
   const auto deadline =
       std::chrono::system_clock::now() + absl::ToChronoSeconds(config->shutdown.drain_timeout);
-  // Every health service answers NOT_SERVING from here on. The health listener keeps
-  // answering so while the other listeners drain, and closes last.
-  serving.Drain();
   for (RunningListener& listener : listeners) listener.server->Shutdown(deadline);
   for (RunningListener& listener : listeners) listener.server->Wait();
   if (health_listener) health_listener->Shutdown();

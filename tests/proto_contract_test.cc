@@ -134,10 +134,11 @@ TEST(ProtoContractTest, AdminServiceHasExactlyTheContractMethods) {
   EXPECT_EQ(service->file()->name(), "credvault/v1/admin_service.proto");
   EXPECT_THAT(
       MethodsOf(*service),
-      ElementsAreArray({Unary("CreateOrg"), Unary("DescribeOrg"), Unary("RotateOrgKey"),
-                        Unary("DestroyOrg"), Unary("DestroyOrgKeyVersion"), Unary("RotateRootKey"),
-                        Unary("GetResealJob"), Unary("ListResealJobs"), Unary("ListAuditEvents"),
-                        Unary("VerifyAuditLog"), ServerStreaming("ExportAuditLog")}));
+      ElementsAreArray({Unary("CreateOrg"), Unary("DescribeOrg"), Unary("ListOrgs"),
+                        Unary("RotateOrgKey"), Unary("DestroyOrg"), Unary("DestroyOrgKeyVersion"),
+                        Unary("RotateRootKey"), Unary("GetResealJob"), Unary("ListResealJobs"),
+                        Unary("ListAuditEvents"), Unary("VerifyAuditLog"),
+                        ServerStreaming("ExportAuditLog")}));
 }
 
 // The contract files, as compiled into the binary.

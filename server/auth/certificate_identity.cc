@@ -14,28 +14,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "common/openssl_handles.h"
 
 namespace credvault::server {
 namespace {
-
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct GeneralNamesFree {
-  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
-};
-struct OpenSslFree {
-  void operator()(unsigned char* bytes) const { OPENSSL_free(bytes); }
-};
-
-// Failures leave entries in OpenSSL's per-thread error queue; gRPC's TLS code on the same
-// thread would later mistake them for its own, so every exit path clears it.
-struct ClearOpenSslErrors {
-  ~ClearOpenSslErrors() { ERR_clear_error(); }
-};
 
 absl::Status Unauthenticated(std::string_view why) {
   return absl::UnauthenticatedError(std::string("client certificate: ").append(why));
@@ -60,7 +42,7 @@ absl::StatusOr<Principal> Checked(std::string id) {
 }
 
 bool HasReservedScheme(std::string_view uri) {
-  for (std::string_view scheme : {"dns:", "cn:", "token:"}) {
+  for (std::string_view scheme : {"dns:", "cn:", "token:", "k8s:"}) {
     if (uri.size() >= scheme.size() &&
         absl::EqualsIgnoreCase(std::string(uri.substr(0, scheme.size())), std::string(scheme))) {
       return true;
@@ -72,14 +54,14 @@ bool HasReservedScheme(std::string_view uri) {
 }  // namespace
 
 absl::StatusOr<Principal> PrincipalFromCertificatePem(std::string_view pem) {
-  ClearOpenSslErrors clear_errors;
+  const ClearOpenSslErrorsOnExit clear_errors;
   if (pem.empty() || pem.size() > INT_MAX) return Unauthenticated("malformed PEM");
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  OpenSslPtr<BIO> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (bio == nullptr) return absl::ResourceExhaustedError("client certificate: out of memory");
-  std::unique_ptr<X509, X509Free> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  OpenSslPtr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) return Unauthenticated("malformed PEM");
 
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesFree> names(static_cast<GENERAL_NAMES*>(
+  OpenSslPtr<GENERAL_NAMES> names(static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   std::optional<std::string> first_uri;
   std::optional<std::string> first_dns;
@@ -111,7 +93,7 @@ absl::StatusOr<Principal> PrincipalFromCertificatePem(std::string_view pem) {
   const ASN1_STRING* cn_data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn_index));
   unsigned char* utf8 = nullptr;
   const int length = ASN1_STRING_to_UTF8(&utf8, cn_data);
-  std::unique_ptr<unsigned char, OpenSslFree> owned(utf8);
+  OpenSslPtr<unsigned char> owned(utf8);
   if (length <= 0) return Unauthenticated("malformed subject CN");
   std::string cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
   if (cn.find('\0') != std::string::npos) return Unauthenticated("malformed subject CN");

@@ -11,6 +11,7 @@
 
 #include "server/auth/bearer_token.h"
 #include "server/auth/certificate_identity.h"
+#include "server/auth/service_account_token.h"
 
 namespace credvault::server {
 namespace {
@@ -69,6 +70,10 @@ absl::StatusOr<Principal> IdentifyCaller(
   }
   const absl::StatusOr<std::string_view> token = BearerTokenFromAuthorization(View(first->second));
   if (!token.ok()) return token.status();
+  // A static token is random base64 or hex, never three dot-separated parts with a JSON
+  // header, so the shape alone says which kind was sent.
+  const ServiceAccountTokenVerifier* service_accounts = policy.service_account_tokens();
+  if (service_accounts != nullptr && LooksLikeJwt(*token)) return service_accounts->Verify(*token);
   return policy.AuthenticateBearerToken(*token);
 }
 

@@ -16,7 +16,9 @@ namespace credvault::server {
 // (ServerContext::auth_context().get() and ServerContext::client_metadata()):
 //   * a client certificate (the "x509_pem_cert" property of the TLS peer) wins when
 //     present: see PrincipalFromCertificatePem;
-//   * otherwise exactly one "authorization: Bearer <token>" header, looked up in `policy`.
+//   * otherwise exactly one "authorization: Bearer <token>" header: a JWT, when the policy
+//     has a ServiceAccountTokenVerifier, is verified as a Kubernetes ServiceAccount token;
+//     any other token is looked up in `policy`.
 // UNAUTHENTICATED: "no client certificate or bearer token", a certificate without a usable
 // identity, a malformed or repeated authorization header, or "unknown bearer token". No
 // message contains token bytes.

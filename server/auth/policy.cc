@@ -33,6 +33,9 @@ struct PolicyDoc {
 
 absl::Status CheckCertificateId(std::string_view id) {
   if (absl::Status status = ValidatePrincipalId(id); !status.ok()) return status;
+  if (id.substr(0, kServiceAccountPrincipalPrefix.size()) == kServiceAccountPrincipalPrefix) {
+    return ValidateServiceAccountPrincipalId(id);
+  }
   if (id.substr(0, kTokenPrincipalPrefix.size()) == kTokenPrincipalPrefix) {
     return absl::InvalidArgumentError(
         "\"token:\" ids are reserved for bearer tokens; use token_name and token_hash");
@@ -66,8 +69,10 @@ void VisitPolicy(SchemaVisitor& v, PolicyDoc& doc) {
         v.String("id", &entry.id,
                  {.help = "Certificate identity, matched exactly: the client certificate's "
                           "first URI SAN (e.g. spiffe://example.org/ns/prod/sa/backend), else "
-                          "\"dns:<first DNS SAN>\", else \"cn:<subject CN>\". Set either id, "
-                          "or token_name and token_hash.",
+                          "\"dns:<first DNS SAN>\", else \"cn:<subject CN>\". Or a "
+                          "Kubernetes ServiceAccount, \"k8s:NAMESPACE/SERVICEACCOUNT\", "
+                          "matched by its projected token (auth.kubernetes in the "
+                          "configuration). Set either id, or token_name and token_hash.",
                   .check = CheckCertificateId});
         v.String("token_name", &entry.token_name,
                  {.help = "Name of a bearer token; the principal is \"token:<token_name>\".",
@@ -157,7 +162,11 @@ absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view sou
     }
 
     if (!entry.id.empty()) {
-      if (!policy.certificate_grants_.emplace(entry.id, std::move(grant)).second) {
+      const bool service_account = entry.id.substr(0, kServiceAccountPrincipalPrefix.size()) ==
+                                   kServiceAccountPrincipalPrefix;
+      std::map<std::string, Grant>& grants =
+          service_account ? policy.service_account_grants_ : policy.certificate_grants_;
+      if (!grants.emplace(entry.id, std::move(grant)).second) {
         Problem(problems, source_name, key + ".id", absl::StrCat("duplicate principal ", entry.id));
       }
       continue;
@@ -208,7 +217,9 @@ absl::StatusOr<Principal> Policy::AuthenticateBearerToken(std::string_view token
 
 const Policy::Grant* Policy::FindGrant(const Principal& principal) const {
   const std::map<std::string, Grant>& grants =
-      principal.source == PrincipalSource::kToken ? token_grants_ : certificate_grants_;
+      principal.source == PrincipalSource::kToken            ? token_grants_
+      : principal.source == PrincipalSource::kServiceAccount ? service_account_grants_
+                                                             : certificate_grants_;
   const auto it = grants.find(principal.id);
   return it == grants.end() ? nullptr : &it->second;
 }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "server/auth/bearer_token.h"
 #include "server/auth/principal.h"
 #include "server/auth/role.h"
+#include "server/auth/service_account_token.h"
 #include "server/config/schema_reference.h"
 
 namespace credvault::server {
@@ -28,6 +30,9 @@ namespace credvault::server {
 //       token_hash: "blake2b256:<64 hex>"              # credvaultd hash-token < token
 //       roles: [decryptor]
 //       orgs: [org-a, org-b]
+//     - id: "k8s:jobs/worker"                          # Kubernetes ServiceAccount token
+//       roles: [decryptor]                             # (auth.kubernetes in the config)
+//       orgs: [org-a]
 //
 // Default deny: a principal absent from the policy has no role for any org. A Policy is an
 // immutable value; PolicyStore swaps whole policies on reload.
@@ -48,6 +53,15 @@ class Policy {
   // "unknown bearer token" otherwise.
   absl::StatusOr<Principal> AuthenticateBearerToken(std::string_view token) const;
 
+  // The verifier of Kubernetes ServiceAccount tokens (auth.kubernetes), or null when they
+  // are not accepted. Set by PolicyStore on every policy it loads.
+  const ServiceAccountTokenVerifier* service_account_tokens() const {
+    return service_account_tokens_.get();
+  }
+  void set_service_account_tokens(std::shared_ptr<const ServiceAccountTokenVerifier> verifier) {
+    service_account_tokens_ = std::move(verifier);
+  }
+
   // OK when `principal` holds `role` for `org_id` (listed, or "*"). Otherwise
   // PERMISSION_DENIED with the same message whether the principal is unknown, lacks the
   // role or lacks the org, and whether or not the org exists, e.g.
@@ -64,7 +78,9 @@ class Policy {
   // rate-limited security log (docs/data-handling.md). False for a malformed org id.
   bool HasAnyGrantFor(const Principal& principal, std::string_view org_id) const;
 
-  std::size_t principal_count() const { return certificate_grants_.size() + tokens_.size(); }
+  std::size_t principal_count() const {
+    return certificate_grants_.size() + tokens_.size() + service_account_grants_.size();
+  }
 
   // The policy file's keys, and their reference text for the docs.
   static std::vector<SchemaKey> DescribeSchema();
@@ -83,9 +99,11 @@ class Policy {
 
   const Grant* FindGrant(const Principal& principal) const;
 
-  std::map<std::string, Grant> certificate_grants_;  // by certificate principal id
-  std::map<std::string, Grant> token_grants_;        // by "token:<name>"
+  std::map<std::string, Grant> certificate_grants_;      // by certificate principal id
+  std::map<std::string, Grant> service_account_grants_;  // by "k8s:<namespace>/<name>"
+  std::map<std::string, Grant> token_grants_;            // by "token:<name>"
   std::vector<TokenEntry> tokens_;
+  std::shared_ptr<const ServiceAccountTokenVerifier> service_account_tokens_;
 };
 
 // The org id rule of common.proto: 1-64 characters, the first [a-z0-9], the rest

@@ -17,8 +17,12 @@ namespace credvault::server {
 // Thread-safe.
 class PolicyStore {
  public:
-  // Loads `path`; the server refuses to start on any error.
-  static absl::StatusOr<std::unique_ptr<PolicyStore>> Open(const std::string& path);
+  // Loads `path`; the server refuses to start on any error. `service_account_tokens`
+  // (null: Kubernetes ServiceAccount tokens are not accepted) is attached to every policy
+  // the store loads.
+  static absl::StatusOr<std::unique_ptr<PolicyStore>> Open(
+      const std::string& path,
+      std::shared_ptr<const ServiceAccountTokenVerifier> service_account_tokens = nullptr);
 
   // A store with a fixed policy and no file (tests, tools); Reload is FAILED_PRECONDITION.
   static std::unique_ptr<PolicyStore> WithPolicy(Policy policy);
@@ -37,10 +41,14 @@ class PolicyStore {
   const std::string& path() const { return path_; }
 
  private:
-  PolicyStore(std::string path, std::shared_ptr<const Policy> policy)
-      : path_(std::move(path)), current_(std::move(policy)) {}
+  PolicyStore(std::string path, std::shared_ptr<const Policy> policy,
+              std::shared_ptr<const ServiceAccountTokenVerifier> service_account_tokens)
+      : path_(std::move(path)),
+        service_account_tokens_(std::move(service_account_tokens)),
+        current_(std::move(policy)) {}
 
   const std::string path_;  // empty for WithPolicy
+  const std::shared_ptr<const ServiceAccountTokenVerifier> service_account_tokens_;
   // Serialises reloads so that the file read last is the one that wins.
   std::mutex reload_mu_;
   // Held only to copy or swap the pointer (never during file I/O), so readers on every

@@ -8,16 +8,20 @@
 
 namespace credvault::server {
 
-enum class PrincipalSource { kCertificate, kToken };
+enum class PrincipalSource { kCertificate, kToken, kServiceAccount };
 
 // An authenticated caller. The id is what the policy, the audit log and error messages
 // name:
 //   certificate: the first URI SAN verbatim ("spiffe://example.org/ns/prod/sa/backend"),
 //                else "dns:<first DNS SAN>", else "cn:<subject CN>";
-//   token:       "token:<token_name from the policy>".
+//   token:       "token:<token_name from the policy>";
+//   service account: "k8s:<namespace>/<name>" from a verified Kubernetes ServiceAccount
+//                token (service_account_token.h).
 // The source is part of the identity: a certificate principal only ever matches `id:`
-// policy entries and a token principal only `token_name:` entries, so no certificate can
-// claim a token's grants by carrying a look-alike name, nor the other way round.
+// policy entries other than "k8s:" ones, a token principal only `token_name:` entries and
+// a service account principal only `id: "k8s:..."` entries, so no certificate can claim a
+// token's or a service account's grants by carrying a look-alike name, nor the other way
+// round.
 struct Principal {
   std::string id;
   PrincipalSource source = PrincipalSource::kCertificate;

@@ -308,6 +308,24 @@ void ValidateKeyAuthority(const Config& config, Problems& problems) {
   }
 }
 
+// The key set comes from one place; the URL-only settings need the URL.
+void ValidateKubernetesAuth(const Config& config, Problems& problems) {
+  if (!config.auth.kubernetes.has_value()) return;
+  const KubernetesAuthConfig& kubernetes = *config.auth.kubernetes;
+  if (kubernetes.jwks_file.empty() == kubernetes.jwks_url.empty()) {
+    problems.Add("auth.kubernetes", "set exactly one of jwks_file and jwks_url");
+  }
+  if (kubernetes.jwks_url.empty() && !kubernetes.jwks_ca_file.empty()) {
+    problems.Add("auth.kubernetes.jwks_ca_file", "only with jwks_url");
+  }
+  if (kubernetes.jwks_url.empty() && !kubernetes.jwks_token_file.empty()) {
+    problems.Add("auth.kubernetes.jwks_token_file", "only with jwks_url");
+  }
+  if (kubernetes.audience.empty()) {
+    problems.Add("auth.kubernetes.audience", "must not be empty");
+  }
+}
+
 void ResolveSecret(const Environment& env, std::string_view key, const std::string& variable,
                    SecretString& out, Problems& problems) {
   std::optional<SecretString> value = env.Get(variable);
@@ -373,6 +391,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view yaml, std::string_view sourc
   ValidateKeys(config, problems);
   ValidateLimits(config.limits, problems);
   ValidateKeyAuthority(config, problems);
+  ValidateKubernetesAuth(config, problems);
   if (!problems.empty()) return problems.ToStatus();
   ResolveSecrets(env, config, problems);
   if (!problems.empty()) return problems.ToStatus();

@@ -41,6 +41,9 @@ struct TlsConfig {
   // When set, a presented client certificate is always verified against it.
   std::string client_ca_file;
   bool require_client_cert = true;
+  // How often the files above are re-read; a changed, valid set is used for new
+  // connections (server/tls_reloader.h).
+  absl::Duration reload_interval = absl::Seconds(60);
 };
 
 struct ListenerConfig {
@@ -60,6 +63,9 @@ struct ListenersConfig {
   std::optional<ListenerConfig> decrypt;       // CredentialAccessService (+ AdminService)
   std::optional<ListenerConfig> admin;         // AdminService, when apart from decrypt
   std::optional<HealthListenerConfig> health;  // grpc.health.v1.Health only
+  // A connection older than this is sent GOAWAY, so that clients rebalance onto new
+  // replicas (its calls get max_connection_age_grace more to finish).
+  absl::Duration max_connection_age = absl::Minutes(30);
 };
 
 struct MetricsConfig {
@@ -199,8 +205,28 @@ struct KeyAuthorityConfig {
   SecretString bearer_token;      // read from bearer_token_env at load
 };
 
+// Kubernetes ServiceAccount tokens as bearer credentials (server/auth/service_account_token.h):
+// projected tokens, verified offline against the cluster's JWKS.
+struct KubernetesAuthConfig {
+  std::string issuer;  // the cluster's service account issuer (the token's iss)
+  std::string audience = "credvault";
+  std::string jwks_file;        // exactly one of jwks_file and jwks_url
+  std::string jwks_url;         // https only
+  std::string jwks_ca_file;     // CA bundle for jwks_url; empty: the system's
+  std::string jwks_token_file;  // bearer token sent to jwks_url (the API server wants one)
+  absl::Duration refresh_interval = absl::Minutes(5);
+  absl::Duration max_clock_skew = absl::Seconds(60);
+};
+
+struct AuthConfig {
+  std::optional<KubernetesAuthConfig> kubernetes;
+};
+
 struct ShutdownConfig {
   absl::Duration drain_timeout = absl::Seconds(20);
+  // After SIGTERM, how long to keep serving while health reports NOT_SERVING, before the
+  // listeners close (load balancers stop sending new connections meanwhile).
+  absl::Duration pre_stop_delay = absl::ZeroDuration();
 };
 
 struct Config {
@@ -210,6 +236,7 @@ struct Config {
   DatabaseConfig database;
   KeysConfig keys;
   std::string policy_file;
+  AuthConfig auth;
   LimitsConfig limits;
   OrgsConfig orgs;
   IdempotencyConfig idempotency;

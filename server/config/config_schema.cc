@@ -63,6 +63,11 @@ void VisitTls(SchemaVisitor& v, TlsConfig& tls) {
   v.Bool("require_client_cert", &tls.require_client_cert,
          {.help = "Refuse connections without a valid client certificate (mutual TLS). "
                   "Requires client_ca_file. Set to false to also accept bearer tokens."});
+  v.Duration("reload_interval", &tls.reload_interval, absl::Seconds(1), absl::Hours(24),
+             {.help = "How often cert_file, key_file and client_ca_file are re-read. A changed "
+                      "set that is valid (the key matches the certificate) is used for new "
+                      "connections; open connections are kept. An invalid one is refused with "
+                      "a warning and the previous one stays in use."});
 }
 
 void VisitListener(SchemaVisitor& v, ListenerConfig& listener) {
@@ -272,6 +277,42 @@ void VisitKeyAuthority(SchemaVisitor& v, KeyAuthorityConfig& authority) {
                     "start. At most one of bearer_token_env and bearer_token_file."});
 }
 
+absl::Status CheckHttpsUrl(std::string_view url) {
+  if (url.substr(0, 8) == "https://" && url.size() > 8) return absl::OkStatus();
+  return absl::InvalidArgumentError("must be an https:// URL");
+}
+
+void VisitKubernetesAuth(SchemaVisitor& v, KubernetesAuthConfig& kubernetes) {
+  v.String("issuer", &kubernetes.issuer,
+           {.help = "The cluster's service account issuer, which every token's iss claim must "
+                    "equal (`kubectl get --raw /.well-known/openid-configuration`, its issuer; "
+                    "often https://kubernetes.default.svc.cluster.local).",
+            .required = true});
+  v.String("audience", &kubernetes.audience,
+           {.help = "Audience the token must name in its aud claim: the audience of the "
+                    "client's projected token volume."});
+  v.String("jwks_file", &kubernetes.jwks_file,
+           {.help = "File holding the cluster's JSON Web Key Set (`kubectl get --raw "
+                    "/openid/v1/jwks`). Set exactly one of jwks_file and jwks_url."});
+  v.String("jwks_url", &kubernetes.jwks_url,
+           {.help = "https URL of the JSON Web Key Set, e.g. "
+                    "https://kubernetes.default.svc/openid/v1/jwks.",
+            .check = CheckHttpsUrl});
+  v.String("jwks_ca_file", &kubernetes.jwks_ca_file,
+           {.help = "PEM bundle that verifies jwks_url's server (in a pod: "
+                    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt); default: the "
+                    "system's CAs."});
+  v.String("jwks_token_file", &kubernetes.jwks_token_file,
+           {.help = "File holding a bearer token sent with the jwks_url request, re-read on "
+                    "each fetch (in a pod: /var/run/secrets/kubernetes.io/serviceaccount/token, "
+                    "which the API server's service-account-issuer-discovery role accepts)."});
+  v.Duration("refresh_interval", &kubernetes.refresh_interval, absl::Seconds(1), absl::Hours(24),
+             {.help = "How often the key set is re-read. A read that fails or yields no usable "
+                      "key keeps the previous keys."});
+  v.Duration("max_clock_skew", &kubernetes.max_clock_skew, absl::ZeroDuration(), absl::Minutes(10),
+             {.help = "Leeway for exp, nbf and iat against this host's clock."});
+}
+
 void VisitLimits(SchemaVisitor& v, LimitsConfig& limits) {
   IntegerField(v, "max_secret_size", &limits.max_secret_size, 1, 1048576,
                {.help = "Largest secret accepted, in bytes; larger is RESOURCE_EXHAUSTED."});
@@ -347,6 +388,12 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
                     .required = true,
                     .check = CheckAddress});
         });
+    v.Duration("max_connection_age", &config.listeners.max_connection_age, absl::Seconds(1),
+               absl::Hours(24 * 365),
+               {.help = "A client connection older than this is asked to reconnect (GOAWAY), so "
+                        "that clients spread over replicas added since; its calls in flight "
+                        "get shutdown.drain_timeout more to finish. Clients reconnect "
+                        "transparently."});
   });
   OptionalSection(v, "metrics", &config.metrics, MetricsConfig{},
                   {.help = "Prometheus metrics over plain HTTP. No tenant or secret labels."},
@@ -365,6 +412,16 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
   v.String(
       "policy_file", &config.policy_file,
       {.help = "Access policy (principals, roles, orgs). Re-read on SIGHUP.", .required = true});
+  DefaultedSection(v, "auth", &config.auth, {.help = "Caller authentication beyond the policy."},
+                   [&](AuthConfig& auth) {
+                     OptionalSection(
+                         v, "kubernetes", &auth.kubernetes, KubernetesAuthConfig{},
+                         {.help = "Accept Kubernetes projected ServiceAccount tokens as "
+                                  "\"authorization: Bearer\" credentials, verified offline "
+                                  "against the cluster's key set; the caller is "
+                                  "\"k8s:NAMESPACE/SERVICEACCOUNT\" in the policy."},
+                         VisitKubernetesAuth);
+                   });
   DefaultedSection(v, "limits", &config.limits, {.help = "Request limits."},
                    [&](LimitsConfig& limits) { VisitLimits(v, limits); });
   DefaultedSection(v, "orgs", &config.orgs, {.help = "Org provisioning."}, [&](OrgsConfig& orgs) {
@@ -431,13 +488,18 @@ void VisitConfig(SchemaVisitor& v, Config& config) {
                      EnumField(v, "level", &logging.level, kLogLevelNames,
                                {.help = "Least severe level written."});
                    });
-  DefaultedSection(v, "shutdown", &config.shutdown, {.help = "Graceful shutdown."},
-                   [&](ShutdownConfig& shutdown) {
-                     v.Duration("drain_timeout", &shutdown.drain_timeout, absl::Seconds(0),
-                                absl::Minutes(10),
-                                {.help = "After SIGTERM, how long in-flight calls may finish "
-                                         "before they are cancelled."});
-                   });
+  DefaultedSection(
+      v, "shutdown", &config.shutdown, {.help = "Graceful shutdown."},
+      [&](ShutdownConfig& shutdown) {
+        v.Duration("drain_timeout", &shutdown.drain_timeout, absl::Seconds(0), absl::Minutes(10),
+                   {.help = "After SIGTERM, how long in-flight calls may finish "
+                            "before they are cancelled."});
+        v.Duration("pre_stop_delay", &shutdown.pre_stop_delay, absl::Seconds(0), absl::Minutes(10),
+                   {.help = "After SIGTERM, how long to keep serving while health reports "
+                            "NOT_SERVING, before the listeners close and drain_timeout starts, "
+                            "so that load balancers and Kubernetes endpoints stop sending new "
+                            "connections first."});
+      });
   OptionalSection(
       v, "key_authority", &config.key_authority, KeyAuthorityConfig{},
       {.help = "Split mode: the key authority (a decrypt tier) that a write-only process asks "

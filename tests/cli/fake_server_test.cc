@@ -165,7 +165,34 @@ class FakeAdminService final : public v1::AdminService::Service {
     return grpc::Status::OK;
   }
 
+  // Two pages of orgs, the second one DESTROYED; a state filter keeps only its orgs.
+  grpc::Status ListOrgs(grpc::ServerContext*, const v1::ListOrgsRequest* request,
+                        v1::ListOrgsResponse* response) override {
+    std::lock_guard<std::mutex> lock(mu);
+    org_list_requests.push_back(*request);
+    const auto add = [&](const std::string& id, v1::OrgState state, std::uint32_t key_version) {
+      if (request->state() != v1::ORG_STATE_UNSPECIFIED && request->state() != state) return;
+      v1::OrgSummary& org = *response->add_orgs();
+      org.set_org_id(id);
+      org.set_state(state);
+      org.set_current_key_version(key_version);
+      org.mutable_create_time()->set_seconds(1700000000);
+      if (state == v1::ORG_STATE_DESTROYED) org.mutable_destroy_time()->set_seconds(1700000600);
+    };
+    if (request->page_token().empty()) {
+      add("acme", v1::ORG_STATE_ACTIVE, 3);
+      response->set_next_page_token("orgs-page2");
+    } else if (request->page_token() == "orgs-page2") {
+      add("gone\x1b[2J", v1::ORG_STATE_DESTROYED, 0);
+    } else {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "page_token: unknown");
+    }
+    return grpc::Status::OK;
+  }
+
   bool fail_export = false;
+  std::mutex mu;
+  std::vector<v1::ListOrgsRequest> org_list_requests;
 };
 
 class FakeServerTest : public ::testing::Test {
@@ -318,6 +345,45 @@ TEST_F(FakeServerTest, ListWithoutAllShowsTheNextPageToken) {
   ASSERT_EQ(Run({"list", "acme"}), kExitOk) << fake_.err.str();
   EXPECT_THAT(credentials_.list_tokens, ElementsAre(""));
   EXPECT_THAT(fake_.out.str(), HasSubstr("next_page_token: page2\n"));
+}
+
+TEST_F(FakeServerTest, OrgListAllFollowsPageTokensAndSendsTheStateFilter) {
+  ASSERT_EQ(Run({"org", "list", "--all", "--state", "destroyed", "--page-size", "2", "--json"}),
+            kExitOk)
+      << fake_.err.str();
+  ASSERT_EQ(admin_.org_list_requests.size(), 2u);
+  EXPECT_EQ(admin_.org_list_requests[0].page_token(), "");
+  EXPECT_EQ(admin_.org_list_requests[1].page_token(), "orgs-page2");
+  for (const v1::ListOrgsRequest& sent : admin_.org_list_requests) {
+    EXPECT_EQ(sent.state(), v1::ORG_STATE_DESTROYED);
+    EXPECT_EQ(sent.page_size(), 2);
+  }
+  const nlohmann::json printed = nlohmann::json::parse(fake_.out.str());
+  ASSERT_EQ(printed["orgs"].size(), 1u);
+  EXPECT_EQ(printed["orgs"][0]["org_id"], "gone\x1b[2J");
+  EXPECT_EQ(printed["orgs"][0]["state"], "ORG_STATE_DESTROYED");
+  EXPECT_EQ(printed["next_page_token"], "");
+}
+
+TEST_F(FakeServerTest, OrgListPrintsATableAndTheNextPageToken) {
+  ASSERT_EQ(Run({"org", "list"}), kExitOk) << fake_.err.str();
+  ASSERT_EQ(admin_.org_list_requests.size(), 1u);
+  EXPECT_EQ(admin_.org_list_requests[0].state(), v1::ORG_STATE_UNSPECIFIED);
+  EXPECT_EQ(fake_.out.str(),
+            "ORG_ID  STATE   KEY_VERSION  CREATED               DESTROYED\n"
+            "acme    ACTIVE  3            2023-11-14T22:13:20Z  -\n"
+            "next_page_token: orgs-page2\n");
+}
+
+TEST_F(FakeServerTest, OrgListEscapesOrgIdsFromTheServer) {
+  ASSERT_EQ(Run({"org", "list", "--page-token", "orgs-page2"}), kExitOk) << fake_.err.str();
+  EXPECT_THAT(fake_.out.str(), HasSubstr("gone\\x1b[2J  DESTROYED  -"));
+  EXPECT_THAT(fake_.out.str(), Not(HasSubstr("\x1b")));
+}
+
+TEST_F(FakeServerTest, OrgListRefusesAnUnknownStateLocally) {
+  EXPECT_EQ(Run({"org", "list", "--state", "retired"}), kExitUsage);
+  EXPECT_TRUE(admin_.org_list_requests.empty());
 }
 
 TEST_F(FakeServerTest, CompareExitsZeroOnMatchAndOneOtherwise) {

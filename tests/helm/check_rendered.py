@@ -82,14 +82,19 @@ def env_names(spec):
     return {env["name"] for c in containers(spec) for env in c.get("env", [])}
 
 
+# The seccomp profile the values ask for (RuntimeDefault unless a Localhost profile is
+# named); set by main().
+SECCOMP = {"type": "RuntimeDefault"}
+
+
 def check_hardening(obj):
     """The hardened pod the issue asks for, on every workload the chart renders."""
     where = name_of(obj)
     spec = pod_spec(obj)
     pod_sc = spec.get("securityContext", {})
     check(pod_sc.get("runAsNonRoot") is True, f"{where}: pod securityContext.runAsNonRoot is not true")
-    check(pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
-          f"{where}: pod seccompProfile is not RuntimeDefault")
+    check(pod_sc.get("seccompProfile", {}) == SECCOMP,
+          f"{where}: pod seccompProfile is not {SECCOMP}")
     check(spec.get("automountServiceAccountToken") is False,
           f"{where}: automountServiceAccountToken is not false")
     check(spec.get("hostNetwork") is not True and spec.get("hostPID") is not True,
@@ -106,9 +111,11 @@ def check_hardening(obj):
         check(sc.get("privileged") is not True, f"{cwhere}: is privileged")
         check("ALL" in sc.get("capabilities", {}).get("drop", []), f"{cwhere}: does not drop ALL capabilities")
         check(not sc.get("capabilities", {}).get("add"), f"{cwhere}: adds capabilities")
-        check(sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type") == "RuntimeDefault",
-              f"{cwhere}: seccompProfile is not RuntimeDefault")
-        check(int(sc.get("runAsUser", pod_sc.get("runAsUser", 0))) > 0, f"{cwhere}: may run as uid 0")
+        check(sc.get("seccompProfile", pod_sc.get("seccompProfile", {})) == SECCOMP,
+              f"{cwhere}: seccompProfile is not {SECCOMP}")
+        # No id at all is allowed (OpenShift assigns one; runAsNonRoot, checked above,
+        # keeps it from being root); a given id must not be root.
+        check(int(sc.get("runAsUser", pod_sc.get("runAsUser", 1))) > 0, f"{cwhere}: may run as uid 0")
         resources = c.get("resources", {})
         check("memory" in resources.get("limits", {}) and "cpu" in resources.get("requests", {})
               and "memory" in resources.get("requests", {}),
@@ -221,6 +228,8 @@ def config_files(config):
     """Every file a credvaultd configuration names, with whether it is a key file."""
     files = []
     for listener in (config.get("listeners") or {}).values():
+        if not isinstance(listener, dict):
+            continue  # a setting of every listener, e.g. max_connection_age
         tls = listener.get("tls") or {}
         for key in ("cert_file", "key_file", "client_ca_file"):
             if tls.get(key):
@@ -315,6 +324,8 @@ def main():
         check(len(obj["metadata"]["name"]) <= 63, f"{name_of(obj)}: name longer than 63 characters")
     # The chart never carries key material: it renders no Secret at all.
     check("Secret" not in by_kind, "the chart rendered a Secret; key material must come from existing Secrets")
+    SECCOMP.clear()
+    SECCOMP.update(values["securityContext"]["seccompProfile"])
     for obj in deployments + jobs:
         check_hardening(obj)
     for sa in by_kind.get("ServiceAccount", []):
@@ -347,7 +358,10 @@ def main():
                   f"{name_of(job)}: role prefix not passed")
             sa_name = spec.get("serviceAccountName", "default")
             hook_sas = [s for s in by_kind.get("ServiceAccount", []) if s["metadata"]["name"] == sa_name]
-            if check(len(hook_sas) == 1, f"{name_of(job)}: its ServiceAccount {sa_name} is not rendered"):
+            # migration.serviceAccount.create false: an existing ServiceAccount
+            # (check_platform.py checks its name).
+            if values["migration"].get("serviceAccount", {}).get("create", True) and check(
+                    len(hook_sas) == 1, f"{name_of(job)}: its ServiceAccount {sa_name} is not rendered"):
                 ann = hook_sas[0]["metadata"].get("annotations", {})
                 check("pre-install" in ann.get("helm.sh/hook", "") and
                       int(ann.get("helm.sh/hook-weight", "0")) < int(
@@ -358,7 +372,9 @@ def main():
 
     configs = []  # (what, config text, pod spec, container)
     if bootstrap:
-        check(not deployments and "Service" not in by_kind and "NetworkPolicy" not in by_kind,
+        server_policies = [p for p in by_kind.get("NetworkPolicy", []) if p["spec"]["podSelector"]["matchLabels"].get(
+            "app.kubernetes.io/component") not in ("migrate", "init-root-key")]
+        check(not deployments and "Service" not in by_kind and not server_policies,
               "bootstrap renders servers or Services")
         init = [j for j in jobs if j["spec"]["template"]["spec"]["containers"][0]["args"][0] == "init-root-key"]
         if check(len(init) == 1, "bootstrap: expected one init-root-key Job"):

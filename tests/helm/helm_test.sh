@@ -7,6 +7,9 @@
 #      $CREDVAULTD) every rendered configuration and policy loaded by the real credvaultd;
 #      also minimal with the health listener off (tcp-probes.yaml), whose probes are TCP;
 #   2. check_rendered.py must fail on deliberately broken renderings;
+#   2b. every values file's objects validated against the Kubernetes OpenAPI schemas and
+#      for selector/label agreement (tests/helm/validate), and its day-2 settings checked
+#      (check_operations.py); the validator must refuse deliberately broken objects;
 #   3. every values file in tests/helm/values/invalid/ must be refused by `helm template`
 #      (which validates and renders exactly as `helm install` does; install itself needs
 #      a cluster) with the message on its "# expect:" line, which `helm lint` reports too;
@@ -101,6 +104,38 @@ elif ! grep -q "kubeVersion" "$tmp/old-kube.err"; then
   fail "kube 1.22 refusal does not mention kubeVersion"
 fi
 
+# 1b. Cases of how the chart meets a cluster (tests/helm/values/cases/): each overlays the
+# values file named on its "# base:" line. Both checkers run: check_rendered.py (the
+# hardening and key-material rules hold whatever the case) and check_platform.py
+# (Services and routes, NetworkPolicy peers and egress, the Jobs, pod security).
+platform_check="$root/tests/helm/check_platform.py"
+for file in "$values"/cases/*.yaml; do
+  name=$(basename "$file" .yaml)
+  base=$(sed -n 's/^# base: //p' "$file" | head -1)
+  [[ -n "$base" && -f "$values/$base" ]] || { fail "case $name: no '# base:' line naming a values file"; continue; }
+  echo "== case $name (over $base)"
+  if ! "$helm" lint --strict "$chart" -f "$values/$base" -f "$file" >"$tmp/lint.out" 2>&1; then
+    cat "$tmp/lint.out"
+    fail "case $name: helm lint --strict"
+    continue
+  fi
+  if ! render "case-$name" -f "$values/$base" -f "$file"; then
+    cat "$tmp/case-$name.err"
+    fail "case $name: helm template"
+    continue
+  fi
+  python3 "$check" --chart "$chart" --values "$values/$base" --values "$file" --rendered "$tmp/case-$name.yaml" \
+    "${credvaultd_args[@]}" | sed 's/^/   /' || fail "case $name: rendered objects"
+  python3 "$platform_check" --chart "$chart" --values "$values/$base" --values "$file" \
+    --rendered "$tmp/case-$name.yaml" | sed 's/^/   /' || fail "case $name: platform checks"
+done
+echo "== platform checks of the plain values files"
+for scenario in minimal single split pkcs11 bootstrap; do
+  [[ -f "$tmp/$scenario.yaml" ]] || continue
+  python3 "$platform_check" --chart "$chart" --values "$values/$scenario.yaml" --rendered "$tmp/$scenario.yaml" |
+    sed "s/^/   $scenario: /" || fail "$scenario: platform checks"
+done
+
 # 2. The checker itself must catch what it is for.
 echo "== check_rendered.py refuses broken renderings"
 mutate() {  # $1: name, $2: python expression over `docs` (list of objects)
@@ -158,6 +193,100 @@ mutate secret-object 'docs.append({"apiVersion": "v1", "kind": "Secret", "metada
 expect_refused secret-object "the chart rendered a Secret"
 mutate unscraped-tier '[m for m in docs if m["kind"] == "ServiceMonitor"][0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = "write"'
 expect_refused unscraped-tier "selects 1 Services for 2 Deployments"
+
+# check_platform.py too.
+expect_platform_refused() {  # $1: name, $2: message the checker must print
+  if python3 "$platform_check" --chart "$chart" --values "$values/split.yaml" --rendered "$tmp/mutant-$1.yaml" \
+      >"$tmp/mutant-$1.out" 2>&1; then
+    fail "check_platform.py accepted mutant $1"
+  elif ! grep -qF "$2" "$tmp/mutant-$1.out"; then
+    cat "$tmp/mutant-$1.out"
+    fail "mutant $1: expected '$2'"
+  else
+    echo "   $1: $(grep -F "$2" "$tmp/mutant-$1.out" | head -1)"
+  fi
+}
+mutate decrypt-exposed-with-write '[s for s in docs if s["kind"] == "Service" and s["metadata"]["name"].endswith("-decrypt")][0]["spec"]["type"] = "LoadBalancer"'
+expect_platform_refused decrypt-exposed-with-write "type LoadBalancer without service.decrypt.type"
+mutate all-namespaces-dropped 'p = [p for p in docs if p["kind"] == "NetworkPolicy" and p["metadata"]["name"].endswith("decrypt")][0]; p["spec"]["ingress"][0]["from"][0]["namespaceSelector"] = {}'
+expect_platform_refused all-namespaces-dropped "namespaceSelector null must admit the release namespace only"
+mutate uid-dropped 'spec("write")["securityContext"].pop("runAsUser")'
+expect_platform_refused uid-dropped "pod securityContext.runAsUser None, expected 65532"
+mutate runtime-class-on-write 'spec("write")["runtimeClassName"] = "gvisor"'
+expect_platform_refused runtime-class-on-write "runtimeClassName 'gvisor', expected None"
+
+# 2b. Every values file (tests/helm/values/*.yaml and cases/*.yaml; one with a "# base:"
+# line over that file) rendered and validated as the API server would: each object of a
+# built-in kind against the Kubernetes OpenAPI schema of its apiVersion (the npm package
+# kubernetes-models, installed by scripts/helm-validate-deps.sh), custom resources for
+# apiVersion, kind and name, and selectors against labels (workload selectors, Service,
+# PDB, NetworkPolicy and ServiceMonitor selectors, HPA targets). check_operations.py
+# checks the day-2 settings of each: graceful stop and connection age in the pods and the
+# server configuration, probe timings, update strategy, extra containers, HPA behaviour,
+# the ServiceMonitor endpoint, the PrometheusRule against docs/operations.md, the helm
+# test Pod and extraObjects.
+echo "== every values file: OpenAPI schemas, selectors and labels, day-2 settings"
+validator=$("$root/scripts/helm-validate-deps.sh")
+operations_check="$root/tests/helm/check_operations.py"
+validated=()
+for file in "$values"/*.yaml "$values"/cases/*.yaml; do
+  name=$(basename "$file" .yaml)
+  [[ "$file" == */cases/* ]] && name="case-$name"
+  base=$(sed -n 's/^# base: //p' "$file" | head -1)
+  layers=()
+  [[ -n "$base" ]] && layers=(--values "$values/$base")
+  layers+=(--values "$file")
+  if ! render "openapi-$name" "${layers[@]/--values/-f}"; then
+    cat "$tmp/openapi-$name.err"
+    fail "$name: helm template (an overlay needs a '# base: FILE' line)"
+    continue
+  fi
+  python3 "$operations_check" --chart "$chart" "${layers[@]}" --rendered "$tmp/openapi-$name.yaml" \
+    --docs "$root/docs/operations.md" | sed "s/^/   $name: /" || fail "$name: day-2 settings"
+  validated+=("$tmp/openapi-$name.yaml")
+done
+for extra in long split-1.25; do
+  [[ -f "$tmp/$extra.yaml" ]] && validated+=("$tmp/$extra.yaml")
+done
+node "$validator" "${validated[@]}" | sed 's/^/   /' || fail "OpenAPI validation"
+
+echo "== the OpenAPI validator refuses broken objects"
+expect_invalid() {  # $1: mutant name, $2: message the validator must print
+  if node "$validator" "$tmp/mutant-$1.yaml" >"$tmp/mutant-$1.out" 2>&1; then
+    fail "the validator accepted mutant $1"
+  elif ! grep -qF -- "$2" "$tmp/mutant-$1.out"; then
+    cat "$tmp/mutant-$1.out"
+    fail "mutant $1: expected '$2'"
+  else
+    echo "   $1: $(grep -F -- "$2" "$tmp/mutant-$1.out" | head -1 | cut -c1-160)"
+  fi
+}
+mutate port-as-text 'spec("write")["containers"][0]["ports"][0]["containerPort"] = "seven-four-four-three"'
+expect_invalid port-as-text "/spec/template/spec/containers/0/ports/0/containerPort must be integer"
+mutate nameless-container 'spec("decrypt")["containers"][0].pop("name")'
+expect_invalid nameless-container "must have required property name"
+mutate bad-probe 'spec("write")["containers"][0]["livenessProbe"]["periodSeconds"] = "10s"'
+expect_invalid bad-probe "livenessProbe/periodSeconds must be integer"
+mutate selector-mismatch 'dep["write"]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] = "writer"'
+expect_invalid selector-mismatch "Deployment/credvault-write: spec.selector does not select its own pod template"
+mutate orphan-service '[s for s in docs if s["kind"] == "Service" and s["metadata"]["name"].endswith("-decrypt")][0]["spec"]["selector"]["app.kubernetes.io/component"] = "decrypter"'
+expect_invalid orphan-service "Service/credvault-decrypt: its selector"
+mutate orphan-pdb '[p for p in docs if p["kind"] == "PodDisruptionBudget"][0]["spec"]["selector"]["matchLabels"]["app.kubernetes.io/instance"] = "other"'
+expect_invalid orphan-pdb "selects no pods of the release"
+mutate hpa-target '[h for h in docs if h["kind"] == "HorizontalPodAutoscaler"][0]["spec"]["scaleTargetRef"]["name"] = "credvault-gone"'
+expect_invalid hpa-target "scaleTargetRef apps/v1 Deployment/credvault-gone is not rendered"
+mutate hpa-min-over-max 'h = [h for h in docs if h["kind"] == "HorizontalPodAutoscaler"][0]; h["spec"]["minReplicas"] = h["spec"]["maxReplicas"] + 1'
+expect_invalid hpa-min-over-max "exceeds maxReplicas"
+mutate orphan-network-policy '[p for p in docs if p["kind"] == "NetworkPolicy"][0]["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] = "nothing"'
+expect_invalid orphan-network-policy "its podSelector selects no pods of the release"
+mutate bad-label 'dep["decrypt"]["metadata"]["labels"]["example.com/owner"] = "platform team"'
+expect_invalid bad-label "is not a valid label value"
+mutate unknown-kind 'docs.append({"apiVersion": "apps/v1", "kind": "Deploymnet", "metadata": {"name": "x"}})'
+expect_invalid unknown-kind "apps/v1 has no kind Deploymnet"
+mutate nameless-custom-resource 'docs.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {}})'
+expect_invalid nameless-custom-resource "an object needs apiVersion, kind and metadata.name"
+mutate unscraped-monitor '[m for m in docs if m["kind"] == "ServiceMonitor"][0]["spec"]["selector"]["matchLabels"]["credvault/metrics"] = "false"'
+expect_invalid unscraped-monitor "selects no Service of the release"
 
 # 3. Invalid values are refused with a clear message.
 echo "== invalid values files are refused"

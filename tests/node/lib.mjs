@@ -44,6 +44,7 @@ export const EXPECTED_SERVICES = Object.freeze({
   AdminService: {
     CreateOrg: ['CreateOrgRequest', 'CreateOrgResponse', false],
     DescribeOrg: ['DescribeOrgRequest', 'DescribeOrgResponse', false],
+    ListOrgs: ['ListOrgsRequest', 'ListOrgsResponse', false],
     RotateOrgKey: ['RotateOrgKeyRequest', 'RotateOrgKeyResponse', false],
     DestroyOrg: ['DestroyOrgRequest', 'DestroyOrgResponse', false],
     RotateRootKey: ['RotateRootKeyRequest', 'RotateRootKeyResponse', false],

@@ -172,6 +172,7 @@ that names the value. Included by every template that renders a workload.
 {{- if and $v.keyAuthority.clientSecret.name $v.keyAuthority.tokenSecret.name -}}
 {{- fail "keyAuthority: set clientSecret.name or tokenSecret.name, not both (the write pods authenticate to the key authority one way)" -}}
 {{- end -}}
+{{- include "credvault.validatePlatform" . -}}
 {{- end -}}
 
 {{/* A listener section of the server configuration: include "credvault.listener" (list $ "write") */}}
@@ -227,9 +228,11 @@ run, and a write-only process must not name the seal key.
 {{- $v := $root.Values -}}
 {{- $write := has "write" .tiers -}}
 {{- $decrypt := has "decrypt" .tiers -}}
+{{- $s := default $v.server .settings -}}
 # Rendered by the credvault Helm chart from its values; see `credvaultd serve --help`.
 tiers: [{{ join ", " .tiers }}]
 listeners:
+  max_connection_age: {{ $s.maxConnectionAge }}
 {{- if $write }}
 {{ include "credvault.listener" (list $root "write") | indent 2 }}
 {{- end }}
@@ -332,6 +335,27 @@ keys:
     {{- end }}
 {{- end }}
 policy_file: /etc/credvault/policy/policy.yaml
+{{- with $v.auth.kubernetes }}
+{{- if .enabled }}
+auth:
+  kubernetes:
+    issuer: {{ .issuer | quote }}
+    audience: {{ .audience | quote }}
+    {{- if .jwksFile }}
+    jwks_file: {{ .jwksFile | quote }}
+    {{- else }}
+    jwks_url: {{ .jwksUrl | quote }}
+    {{- with .jwksCaFile }}
+    jwks_ca_file: {{ . | quote }}
+    {{- end }}
+    {{- with .jwksTokenFile }}
+    jwks_token_file: {{ . | quote }}
+    {{- end }}
+    {{- end }}
+    refresh_interval: {{ .refreshInterval }}
+    max_clock_skew: {{ .maxClockSkew }}
+{{- end }}
+{{- end }}
 limits:
   max_secret_size: {{ int $v.limits.maxSecretSize }}
   default_page_size: {{ int $v.limits.defaultPageSize }}
@@ -359,6 +383,7 @@ logging:
   level: {{ $v.logging.level }}
 shutdown:
   drain_timeout: {{ printf "%ds" (int $v.shutdown.drainTimeoutSeconds) }}
+  pre_stop_delay: {{ $s.shutdown.preStopDelay }}
 {{- if include "credvault.asksKeyAuthority" . }}
 {{- $ka := $v.keyAuthority }}
 key_authority:
@@ -379,30 +404,61 @@ key_authority:
 {{- end -}}
 
 {{/*
-Hardened security contexts. Not configurable apart from the ids: every credvault
-container runs as non-root with a read-only root filesystem, no capabilities, no
-privilege escalation and the runtime's default seccomp profile.
+Hardened security contexts. Every credvault container runs as non-root with a read-only
+root filesystem, no capabilities and no privilege escalation, under the seccomp profile
+of securityContext.seccompProfile (RuntimeDefault unless a Localhost profile is named).
+The ids are omitted when openshift is true or an id is null, so that OpenShift's
+restricted SCC assigns them from the namespace's range. podSecurityContext and
+containerSecurityContext add or replace fields (null removes one); validate refuses an
+override that would undo the hardening.
 */}}
+{{- define "credvault.securityIds" -}}
+{{- $ids := dict -}}
+{{- if not .Values.openshift -}}
+{{- range $key := list "runAsUser" "runAsGroup" -}}
+{{- $id := index $.Values.securityContext $key -}}
+{{- if not (kindIs "invalid" $id) -}}{{- $_ := set $ids $key (int $id) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $ids -}}
+{{- end -}}
+
+{{- define "credvault.overlaySecurityContext" -}}
+{{- $base := index . 0 -}}
+{{- range $key, $value := index . 1 -}}
+{{- if kindIs "invalid" $value -}}{{- $_ := unset $base $key -}}{{- else -}}{{- $_ := set $base $key $value -}}{{- end -}}
+{{- end -}}
+{{- toYaml $base -}}
+{{- end -}}
+
 {{- define "credvault.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ int .Values.securityContext.runAsUser }}
-runAsGroup: {{ int .Values.securityContext.runAsGroup }}
-fsGroup: {{ int .Values.securityContext.fsGroup }}
-seccompProfile:
-  type: RuntimeDefault
+{{- $v := .Values -}}
+{{- $sc := include "credvault.securityIds" . | fromJson -}}
+{{- $_ := set $sc "runAsNonRoot" true -}}
+{{- if and (not $v.openshift) (not (kindIs "invalid" $v.securityContext.fsGroup)) -}}
+{{- $_ := set $sc "fsGroup" (int $v.securityContext.fsGroup) -}}
+{{- end -}}
+{{- with $v.securityContext.fsGroupChangePolicy -}}{{- $_ := set $sc "fsGroupChangePolicy" . -}}{{- end -}}
+{{- $_ = set $sc "seccompProfile" (deepCopy $v.securityContext.seccompProfile) -}}
+{{- include "credvault.overlaySecurityContext" (list $sc (deepCopy (default dict $v.podSecurityContext))) -}}
 {{- end -}}
 
 {{- define "credvault.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ int .Values.securityContext.runAsUser }}
-runAsGroup: {{ int .Values.securityContext.runAsGroup }}
-allowPrivilegeEscalation: false
-privileged: false
-readOnlyRootFilesystem: true
-capabilities:
-  drop: ["ALL"]
-seccompProfile:
-  type: RuntimeDefault
+{{- $v := .Values -}}
+{{- $sc := include "credvault.securityIds" . | fromJson -}}
+{{- $_ := set $sc "runAsNonRoot" true -}}
+{{- $_ = set $sc "allowPrivilegeEscalation" false -}}
+{{- $_ = set $sc "privileged" false -}}
+{{- $_ = set $sc "readOnlyRootFilesystem" true -}}
+{{- $_ = set $sc "capabilities" (dict "drop" (list "ALL")) -}}
+{{- $_ = set $sc "seccompProfile" (deepCopy $v.securityContext.seccompProfile) -}}
+{{- /* An id the pod-level override sets or removes (null) holds for the container too. */ -}}
+{{- $podIds := dict -}}
+{{- range $key := list "runAsUser" "runAsGroup" -}}
+{{- if hasKey (default dict $v.podSecurityContext) $key -}}{{- $_ := set $podIds $key (index $v.podSecurityContext $key) -}}{{- end -}}
+{{- end -}}
+{{- $sc = include "credvault.overlaySecurityContext" (list $sc $podIds) | fromYaml -}}
+{{- include "credvault.overlaySecurityContext" (list $sc (deepCopy (default dict $v.containerSecurityContext))) -}}
 {{- end -}}
 
 {{/* Environment of a database role's password: include "credvault.dbPasswordEnv" (list $ "writer") */}}
@@ -527,4 +583,94 @@ a changed key Secret reaches a pod only when the pod restarts.)
 {{- end -}}
 {{- end -}}
 {{- toJson (dict "volumes" $volumes "mounts" $mounts "env" $env) -}}
+{{- end -}}
+
+
+{{/*
+Cross-key rules of the Services and routes, NetworkPolicy, pod labels, autoscaling and
+pod security: each renders nothing or fails naming the value.
+*/}}
+{{- define "credvault.validatePlatform" -}}
+{{- $v := .Values -}}
+{{- if ne $v.service.type "ClusterIP" -}}
+{{- fail (printf "service.type: %s would apply to every Service, exposing the decrypt and admin listeners too; it only takes ClusterIP now. Set service.write.type (and service.decrypt.type or service.admin.type only if they must be reachable from outside the cluster) instead." $v.service.type) -}}
+{{- end -}}
+{{- range $name := list "write" "decrypt" "admin" -}}
+{{- $s := index $v.service $name -}}
+{{- if and $s.ingress.enabled (not $s.ingress.host) -}}
+{{- fail (printf "service.%s.ingress.host: required with service.%s.ingress.enabled (TLS passthrough routes by the SNI host name)" $name $name) -}}
+{{- end -}}
+{{- if and $s.tlsRoute.enabled (not $s.tlsRoute.parentRefs) -}}
+{{- fail (printf "service.%s.tlsRoute.parentRefs: required with service.%s.tlsRoute.enabled (the Gateway listener in Passthrough mode that carries it)" $name $name) -}}
+{{- end -}}
+{{- if and (or $s.loadBalancerSourceRanges $s.externalTrafficPolicy) (not (has (default $v.service.type $s.type) (list "LoadBalancer" "NodePort"))) -}}
+{{- fail (printf "service.%s: loadBalancerSourceRanges and externalTrafficPolicy apply only to type LoadBalancer or NodePort (service.%s.type)" $name $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.networkPolicy.enabled $v.networkPolicy.egress.enabled (not $v.networkPolicy.egress.to) -}}
+{{- fail "networkPolicy.egress.to: required with networkPolicy.egress.enabled: without an egress rule for the database (PostgreSQL host and port) every pod stays unready and the migration Job cannot connect" -}}
+{{- end -}}
+{{- /* The chart's own labels: a podLabels entry with one of these keys would change a
+       selector label (the Deployment's selector is immutable and must match its pods)
+       or repeat a key, which the API server refuses. */ -}}
+{{- $reserved := list "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "app.kubernetes.io/part-of" "helm.sh/chart" -}}
+{{- $labelSets := list (list "server.podLabels" $v.server.podLabels) (list "migration.podLabels" $v.migration.podLabels) -}}
+{{- range $tier := list "write" "decrypt" -}}
+{{- with (index $v.split $tier).podLabels -}}{{- $labelSets = append $labelSets (list (printf "split.%s.podLabels" $tier) .) -}}{{- end -}}
+{{- end -}}
+{{- range $set := $labelSets -}}
+{{- range $key, $_ := index $set 1 -}}
+{{- if has $key $reserved -}}
+{{- fail (printf "%s: %s is set by the chart (a selector or standard label of its pods); use another key" (index $set 0) $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if not $v.bootstrap.enabled -}}
+{{- range $w := include "credvault.workloads" . | fromJsonArray -}}
+{{- $a := $w.settings.autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- $where := ternary (printf "split.%s.autoscaling" $w.component) "server.autoscaling" (eq $v.mode "split") -}}
+{{- fail (printf "%s: minReplicas %d is greater than maxReplicas %d" $where (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $seccomp := $v.securityContext.seccompProfile -}}
+{{- if and (eq $seccomp.type "Localhost") (not $seccomp.localhostProfile) -}}
+{{- fail "securityContext.seccompProfile.localhostProfile: required with type Localhost (the profile's path under the kubelet's seccomp directory)" -}}
+{{- end -}}
+{{- if and (ne $seccomp.type "Localhost") $seccomp.localhostProfile -}}
+{{- fail "securityContext.seccompProfile.localhostProfile: only with type Localhost" -}}
+{{- end -}}
+{{- range $key := list "runAsUser" "runAsGroup" -}}
+{{- $id := index $v.securityContext $key -}}
+{{- if and (not (kindIs "invalid" $id)) (eq (int $id) 0) -}}
+{{- fail (printf "securityContext.%s: 0 is root; credvault runs as non-root (null or openshift: true lets the platform choose the id)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $what := list "podSecurityContext" "containerSecurityContext" -}}
+{{- $o := default dict (index $v $what) -}}
+{{- range $key, $want := dict "runAsNonRoot" true "allowPrivilegeEscalation" false "privileged" false "readOnlyRootFilesystem" true -}}
+{{- if and (hasKey $o $key) (ne (toString (index $o $key)) (toString $want)) -}}
+{{- fail (printf "%s.%s: the chart keeps it %v (hardened pods); it cannot be overridden" $what $key $want) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key := list "capabilities" "seccompProfile" "runAsUser" "runAsGroup" -}}
+{{- if and (hasKey $o $key) (not (kindIs "invalid" (index $o $key))) (or (ne $key "runAsUser") (eq (int (index $o $key)) 0)) (or (ne $key "runAsGroup") (eq (int (index $o $key)) 0)) -}}
+{{- fail (printf "%s.%s: set it with securityContext (ids, seccompProfile) instead; capabilities stay dropped and a 0 id is root" $what $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Egress rules of every pod under networkPolicy.egress: DNS, then the configured rules. */}}
+{{- define "credvault.egressRules" -}}
+{{- $e := .Values.networkPolicy.egress -}}
+# DNS.
+- to:
+    {{- toYaml $e.dns.to | nindent 4 }}
+  ports:
+    {{- toYaml $e.dns.ports | nindent 4 }}
+{{- with $e.to }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}

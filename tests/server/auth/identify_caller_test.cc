@@ -9,12 +9,17 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/auth/auth_test_util.h"
+#include "tests/server/auth/service_account_test_util.h"
 
 namespace credvault::server {
 namespace {
 
+using ::credvault::server::testing::Jwks;
 using ::credvault::server::testing::MakeCertificate;
+using ::credvault::server::testing::ServiceAccountClaims;
 using ::credvault::server::testing::TempDir;
+using ::credvault::server::testing::TestSigningKey;
+using ::credvault::server::testing::WriteAll;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -94,6 +99,55 @@ TEST_F(IdentifyCallerTest, BearerTokenWithoutCertificate) {
     EXPECT_EQ(principal->id, "token:ci-worker");
     EXPECT_EQ(principal->source, PrincipalSource::kToken);
   }
+}
+
+TEST_F(IdentifyCallerTest, ServiceAccountTokensAreRoutedToTheVerifier) {
+  const TestSigningKey key("ES256", "cluster-1");
+  WriteAll(dir_.File("jwks.json"), Jwks({&key}));
+  KubernetesAuthConfig config;
+  config.issuer = "https://kubernetes.default.svc.cluster.local";
+  config.jwks_file = dir_.File("jwks.json");
+  absl::StatusOr<std::unique_ptr<ServiceAccountTokenVerifier>> verifier =
+      ServiceAccountTokenVerifier::Create(config);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  const std::string jwt =
+      key.Sign(ServiceAccountClaims(config.issuer, "credvault", "jobs", "worker"));
+  const std::string jwt_header = "Bearer " + jwt;
+  const std::string static_header = "Bearer " + kToken;
+  const FakeAuthContext plaintext({});
+
+  // Without auth.kubernetes a JWT is just an unknown bearer token.
+  EXPECT_THAT(
+      IdentifyCaller(&plaintext, {{"authorization", jwt_header}}, policy_).status().message(),
+      HasSubstr("unknown bearer token"));
+
+  Policy policy = TestPolicy();
+  policy.set_service_account_tokens(std::move(*verifier));
+  absl::StatusOr<Principal> principal =
+      IdentifyCaller(&plaintext, {{"authorization", jwt_header}}, policy);
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(principal->id, "k8s:jobs/worker");
+  EXPECT_EQ(principal->source, PrincipalSource::kServiceAccount);
+  // Static tokens still work beside it.
+  principal = IdentifyCaller(&plaintext, {{"authorization", static_header}}, policy);
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(principal->id, "token:ci-worker");
+  // A refused JWT says why, without the token.
+  const std::string wrong_audience =
+      "Bearer " + key.Sign(ServiceAccountClaims(config.issuer, "other", "jobs", "worker"));
+  const absl::Status refused =
+      IdentifyCaller(&plaintext, {{"authorization", wrong_audience}}, policy).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(refused.message(), HasSubstr("wrong audience"));
+  EXPECT_THAT(refused.message(), Not(HasSubstr(wrong_audience.substr(7, 20))));
+}
+
+TEST_F(IdentifyCallerTest, CertificatesCannotClaimServiceAccountNames) {
+  const std::string pem = MakeCertificate(dir_, "/CN=x", "URI:k8s:jobs/worker");
+  const FakeAuthContext context({{"x509_pem_cert", pem}});
+  const absl::Status refused = IdentifyCaller(&context, {}, policy_).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(refused.message(), HasSubstr("reserved"));
 }
 
 TEST_F(IdentifyCallerTest, MissingMalformedRepeatedAndUnknownCredentials) {

@@ -180,6 +180,51 @@ TEST(PolicyTest, CertificateAndTokenPrincipalsNeverMatchEachOther) {
                    .ok());
 }
 
+TEST(PolicyTest, ServiceAccountPrincipalsMatchOnlyServiceAccountTokens) {
+  const Policy policy = MustParse(R"(principals:
+  - id: "k8s:jobs/worker"
+    roles: [decryptor]
+    orgs: [org-a]
+)");
+  const Principal service_account{.id = "k8s:jobs/worker",
+                                  .source = PrincipalSource::kServiceAccount};
+  EXPECT_TRUE(policy.Authorize(service_account, Role::kDecryptor, "org-a").ok());
+  EXPECT_FALSE(policy.Authorize(service_account, Role::kDecryptor, "org-b").ok());
+  EXPECT_FALSE(policy.Authorize(service_account, Role::kWriter, "org-a").ok());
+  // The same name from a certificate or a token gets nothing.
+  EXPECT_FALSE(policy.Authorize(Cert("k8s:jobs/worker"), Role::kDecryptor, "org-a").ok());
+  EXPECT_FALSE(policy
+                   .Authorize({.id = "k8s:jobs/worker", .source = PrincipalSource::kToken},
+                              Role::kDecryptor, "org-a")
+                   .ok());
+  // And a service account gets nothing of a certificate's grants.
+  const Policy certificates = MustParse(BasePolicy());
+  EXPECT_FALSE(certificates
+                   .Authorize({.id = "spiffe://example.org/backend",
+                               .source = PrincipalSource::kServiceAccount},
+                              Role::kWriter, "org-a")
+                   .ok());
+  EXPECT_EQ(policy.principal_count(), 1u);
+}
+
+TEST(PolicyTest, ServiceAccountIdsMustBeKubernetesNames) {
+  for (const char* id : {"k8s:Jobs/worker", "k8s:jobs", "k8s:jobs/worker/x", "k8s:/worker"}) {
+    EXPECT_TRUE(IsInvalid(
+        absl::StrCat("principals:\n  - id: \"", id, "\"\n    roles: [writer]\n    orgs: [org-a]\n"),
+        "principals[0].id"))
+        << id;
+  }
+  EXPECT_TRUE(IsInvalid(R"(principals:
+  - id: "k8s:jobs/worker"
+    roles: [writer]
+    orgs: [org-a]
+  - id: "k8s:jobs/worker"
+    roles: [decryptor]
+    orgs: [org-a]
+)",
+                        "duplicate principal k8s:jobs/worker"));
+}
+
 TEST(PolicyTest, AllOrgsScope) {
   const Policy policy = MustParse(BasePolicy());
   EXPECT_TRUE(policy.AuthorizeAllOrgs(Cert("dns:ops.example.org"), Role::kAdmin).ok());
