@@ -89,8 +89,9 @@ REVOKE ALL ON DATABASE credvault FROM PUBLIC;
 SQL
 fi
 owner_url="postgresql://credvault_owner:${CREDVAULT_OWNER_PASSWORD}@127.0.0.1:${CREDVAULT_PG_PORT}/credvault"
+# CONNECT is revoked from PUBLIC above, as docs/operations.md prepares a production
+# database; migrate grants it to the roles it creates, so every stack checks that it does.
 CREDVAULT_MIGRATE_DATABASE_URL="$owner_url" "$credvaultd" migrate >"$dir/migrate.log"
-psql_super -c "GRANT CONNECT ON DATABASE credvault TO credvault_writer, credvault_decryptor, credvault_admin"
 
 "$root/scripts/dev-pki.sh" "$dir/pki" >/dev/null
 pki="$dir/pki"
