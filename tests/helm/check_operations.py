@@ -103,6 +103,10 @@ def check_workloads(objects, values, config_map):
         if strategy["type"] != "RollingUpdate":
             strategy.pop("rollingUpdate", None)
         check(dep["spec"]["strategy"] == strategy, f"{where}: strategy {dep['spec']['strategy']}, expected {strategy}")
+        want_annotations = settings.get("deploymentAnnotations") or {}
+        got_annotations = dep["metadata"].get("annotations") or {}
+        check(got_annotations == want_annotations,
+              f"{where}: Deployment annotations {got_annotations}, expected {want_annotations}")
 
         extra = [c["name"] for c in spec["containers"][1:]]
         check(extra == [c["name"] for c in settings["extraContainers"]],
