@@ -34,6 +34,13 @@ struct Principal {
 // be able to forge log lines or hide text. INVALID_ARGUMENT says why, without the id.
 absl::Status ValidatePrincipalId(std::string_view id);
 
+inline constexpr std::string_view kServiceAccountPrincipalPrefix = "k8s:";
+
+// "k8s:NAMESPACE/SERVICEACCOUNT" with NAMESPACE a DNS label (RFC 1123, at most 63
+// characters of [a-z0-9-], alphanumeric at both ends) and SERVICEACCOUNT a DNS subdomain
+// (at most 253 characters, dot-separated labels). INVALID_ARGUMENT says which rule.
+absl::Status ValidateServiceAccountPrincipalId(std::string_view id);
+
 }  // namespace credvault::server
 
 #endif  // CREDVAULT_SERVER_AUTH_PRINCIPAL_H_

@@ -88,21 +88,6 @@ absl::StatusOr<std::optional<absl::Time>> NumericDate(const Json& claims, std::s
   return std::optional<absl::Time>(absl::FromUnixSeconds(static_cast<std::int64_t>(seconds)));
 }
 
-bool IsDnsLabel(std::string_view label) {
-  return !label.empty() && label.size() <= 63 && absl::ascii_isalnum(label.front()) &&
-         absl::ascii_isalnum(label.back()) && std::all_of(label.begin(), label.end(), [](char c) {
-           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'z') || c == '-';
-         });
-}
-
-bool IsDnsSubdomain(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(absl::string_view(name.data(), name.size()), '.')) {
-    if (!IsDnsLabel(std::string_view(label.data(), label.size()))) return false;
-  }
-  return true;
-}
-
 // The key type and curve an algorithm needs; nullopt for algorithms never accepted.
 struct AlgorithmNeeds {
   cjose_jwk_kty_t kty;
@@ -261,28 +246,6 @@ bool LooksLikeJwt(std::string_view token) {
   if (parts.size() != 3 || parts[0].empty() || parts[1].empty()) return false;
   const Json header = DecodeJsonObject(std::string_view(parts[0].data(), parts[0].size()));
   return !header.is_discarded() && header.contains("alg") && header["alg"].is_string();
-}
-
-absl::Status ValidateServiceAccountPrincipalId(std::string_view id) {
-  if (id.substr(0, kServiceAccountPrincipalPrefix.size()) != kServiceAccountPrincipalPrefix) {
-    return absl::InvalidArgumentError("must start with \"k8s:\"");
-  }
-  const std::string_view rest = id.substr(kServiceAccountPrincipalPrefix.size());
-  const std::size_t slash = rest.find('/');
-  if (slash == std::string_view::npos) {
-    return absl::InvalidArgumentError("must be \"k8s:NAMESPACE/SERVICEACCOUNT\"");
-  }
-  if (!IsDnsLabel(rest.substr(0, slash))) {
-    return absl::InvalidArgumentError(
-        "the namespace of \"k8s:NAMESPACE/SERVICEACCOUNT\" must be a DNS label (1-63 "
-        "characters of [a-z0-9-], alphanumeric at both ends)");
-  }
-  if (!IsDnsSubdomain(rest.substr(slash + 1))) {
-    return absl::InvalidArgumentError(
-        "the service account of \"k8s:NAMESPACE/SERVICEACCOUNT\" must be a DNS subdomain (at "
-        "most 253 characters: DNS labels separated by dots)");
-  }
-  return absl::OkStatus();
 }
 
 ServiceAccountTokenVerifier::ServiceAccountTokenVerifier(KubernetesAuthConfig config)

@@ -88,13 +88,6 @@ class ServiceAccountTokenVerifier {
 // bearer token (random bytes in base64 or hex, which never contain dots).
 bool LooksLikeJwt(std::string_view token);
 
-inline constexpr std::string_view kServiceAccountPrincipalPrefix = "k8s:";
-
-// "k8s:NAMESPACE/SERVICEACCOUNT" with NAMESPACE a DNS label (RFC 1123, at most 63
-// characters of [a-z0-9-], alphanumeric at both ends) and SERVICEACCOUNT a DNS subdomain
-// (at most 253 characters, dot-separated labels). INVALID_ARGUMENT says which rule.
-absl::Status ValidateServiceAccountPrincipalId(std::string_view id);
-
 }  // namespace credvault::server
 
 #endif  // CREDVAULT_SERVER_AUTH_SERVICE_ACCOUNT_TOKEN_H_
