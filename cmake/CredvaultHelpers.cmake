@@ -50,3 +50,39 @@ function(credvault_cc_binary)
   credvault_apply_options(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
 endfunction()
+
+# credvault_enforce_layering(TARGET target ROOM dir [ALLOW prefixes...] [GRPC])
+# Fails the build of `target` when one of its sources includes a server/ header outside
+# its own room and the ALLOW list, another module's internal/ header, or (without GRPC)
+# gRPC itself. The rooms and their allowed dependencies are documented in
+# docs/architecture.md ("Source layout"); this keeps the code honest to that picture.
+function(credvault_enforce_layering)
+  cmake_parse_arguments(ARG "GRPC" "TARGET;ROOM" "ALLOW" ${ARGN})
+  get_target_property(sources ${ARG_TARGET} SOURCES)
+  set(files "")
+  foreach(source IN LISTS sources)
+    if(IS_ABSOLUTE "${source}")
+      list(APPEND files "${source}")
+    else()
+      list(APPEND files "${CMAKE_CURRENT_SOURCE_DIR}/${source}")
+    endif()
+  endforeach()
+  set(stamp "${CMAKE_CURRENT_BINARY_DIR}/${ARG_TARGET}.layering")
+  set(grpc OFF)
+  if(ARG_GRPC)
+    set(grpc ON)
+  endif()
+  # Lists travel as comma-separated strings: a ';' would split the command line.
+  string(REPLACE ";" "," allow "${ARG_ALLOW}")
+  string(REPLACE ";" "," file_list "${files}")
+  add_custom_command(
+    OUTPUT "${stamp}"
+    COMMAND ${CMAKE_COMMAND} "-DROOM=${ARG_ROOM}" "-DALLOW=${allow}" "-DGRPC=${grpc}"
+            "-DFILES=${file_list}" "-DSTAMP=${stamp}"
+            -P "${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake"
+    DEPENDS ${files} "${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake"
+    COMMENT "Checking the includes of ${ARG_ROOM}"
+    VERBATIM)
+  add_custom_target(${ARG_TARGET}_layering DEPENDS "${stamp}")
+  add_dependencies(${ARG_TARGET} ${ARG_TARGET}_layering)
+endfunction()

@@ -9,7 +9,7 @@
 #   - time to ready: a second credvaultd with the stack's configuration (every listener on
 #     a port of the kernel's choosing, so both run side by side) is started before the
 #     load runs; the time is from just before its exec (date +%s%N) to the first answer
-#     SERVING of its health listener's "readiness" service (server/health_listener.h:
+#     SERVING of its health listener's "readiness" service (server/api/health_listener.h:
 #     every listener up and every database role it uses connected), asked every few
 #     milliseconds with curl over HTTP/2 once its --ready-file names the health port.
 #     Without a curl that speaks HTTP/2 the figure stops at the ready file (every listener

@@ -8,9 +8,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/config/read_file.h"
-#include "server/config/schema.h"
-#include "server/config/schema_parser.h"
+#include "server/base/read_file.h"
+#include "server/schema/schema.h"
+#include "server/schema/schema_parser.h"
 
 namespace credvault::server {
 namespace {

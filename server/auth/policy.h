@@ -15,7 +15,7 @@
 #include "server/auth/principal.h"
 #include "server/auth/role.h"
 #include "server/auth/service_account_token.h"
-#include "server/config/schema_reference.h"
+#include "server/schema/schema_reference.h"
 
 namespace credvault::server {
 

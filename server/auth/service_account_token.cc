@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
-#include "server/config/read_file.h"
+#include "server/base/read_file.h"
 
 namespace credvault::server {
 

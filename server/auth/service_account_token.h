@@ -12,8 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth/kubernetes_auth_config.h"
 #include "server/auth/principal.h"
-#include "server/config/config.h"
 
 namespace credvault::server {
 

@@ -11,11 +11,11 @@
 #include "absl/strings/str_join.h"
 #include "crypto/key_directory.h"
 #include "crypto/root_key.h"
+#include "server/base/read_file.h"
 #include "server/config/address.h"
 #include "server/config/config_schema.h"
 #include "server/config/libpq_conninfo.h"
-#include "server/config/read_file.h"
-#include "server/config/schema_parser.h"
+#include "server/schema/schema_parser.h"
 
 namespace credvault::server {
 namespace {

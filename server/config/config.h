@@ -11,10 +11,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/auth/kubernetes_auth_config.h"
 #include "server/config/config_flags.h"
 #include "server/config/environment.h"
-#include "server/config/schema_reference.h"
 #include "server/config/secret_string.h"
+#include "server/schema/schema_reference.h"
 
 namespace credvault::server {
 
@@ -42,7 +43,7 @@ struct TlsConfig {
   std::string client_ca_file;
   bool require_client_cert = true;
   // How often the files above are re-read; a changed, valid set is used for new
-  // connections (server/tls_reloader.h).
+  // connections (server/api/tls_reloader.h).
   absl::Duration reload_interval = absl::Seconds(60);
 };
 
@@ -203,19 +204,6 @@ struct KeyAuthorityConfig {
   std::string bearer_token_env;
   std::string bearer_token_file;  // read at start, not here
   SecretString bearer_token;      // read from bearer_token_env at load
-};
-
-// Kubernetes ServiceAccount tokens as bearer credentials (server/auth/service_account_token.h):
-// projected tokens, verified offline against the cluster's JWKS.
-struct KubernetesAuthConfig {
-  std::string issuer;  // the cluster's service account issuer (the token's iss)
-  std::string audience = "credvault";
-  std::string jwks_file;        // exactly one of jwks_file and jwks_url
-  std::string jwks_url;         // https only
-  std::string jwks_ca_file;     // CA bundle for jwks_url; empty: the system's
-  std::string jwks_token_file;  // bearer token sent to jwks_url (the API server wants one)
-  absl::Duration refresh_interval = absl::Minutes(5);
-  absl::Duration max_clock_skew = absl::Seconds(60);
 };
 
 struct AuthConfig {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "server/config/schema_parser.h"
+#include "server/schema/schema_parser.h"
 
 namespace credvault::server {
 

@@ -2,7 +2,7 @@
 #define CREDVAULT_SERVER_CONFIG_CONFIG_SCHEMA_H_
 
 #include "server/config/config.h"
-#include "server/config/schema.h"
+#include "server/schema/schema.h"
 
 namespace credvault::server {
 

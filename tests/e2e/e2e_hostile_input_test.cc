@@ -38,7 +38,7 @@ using Clock = std::chrono::steady_clock;
     ::testing::AddGlobalTestEnvironment(new StackEnvironment("hostile"));
 
 // How long credvaultd may leave a TLS handshake unfinished before dropping the connection
-// (kServerHandshakeTimeout in server/grpc_listener.cc), plus slack for a loaded machine.
+// (kServerHandshakeTimeout in server/api/grpc_listener.cc), plus slack for a loaded machine.
 constexpr auto kHandshakeDropDeadline = seconds(10) + seconds(8);
 // What the attack may add to credvaultd's resident memory, at its peak or afterwards.
 const long kRssGrowthBoundKib = SanitizerRssSlackKiB() + 150 * 1024;

@@ -1,4 +1,4 @@
-// TLS certificates are re-read while credvaultd runs (server/tls_reloader.h): a renewed
+// TLS certificates are re-read while credvaultd runs (server/api/tls_reloader.h): a renewed
 // server certificate serves new connections without a restart while a long-lived channel
 // keeps working, its expiry metric follows, and a broken replacement (garbage, or a key
 // that does not match) is refused with a warning while the previous one keeps serving.

@@ -1,7 +1,7 @@
-// The v1 API's field validation (server/api_validation.h, server/page_token.h) on request
-// messages parsed from arbitrary bytes, in the order the handlers run it before they touch
-// the database: CredentialHandler::Put and ::List (server/credential_handler.cc) and
-// AccessHandler::Decrypt (server/access_handler.cc). The first byte picks the message;
+// The v1 API's field validation (server/service/api_validation.h, server/service/page_token.h) on
+// request messages parsed from arbitrary bytes, in the order the handlers run it before they touch
+// the database: CredentialHandler::Put and ::List (server/service/credential_handler.cc) and
+// AccessHandler::Decrypt (server/service/access_handler.cc). The first byte picks the message;
 // the rest is its wire encoding.
 
 #include <cstddef>
@@ -14,8 +14,8 @@
 #include "credvault/v1/credential_access_service.pb.h"
 #include "credvault/v1/credential_service.pb.h"
 #include "google/protobuf/stubs/logging.h"
-#include "server/api_validation.h"
-#include "server/page_token.h"
+#include "server/service/api_validation.h"
+#include "server/service/page_token.h"
 #include "tests/fuzz/fuzz_keys.h"
 
 namespace {
@@ -35,7 +35,7 @@ using ::credvault::server::ValidateOrgId;
 using ::credvault::server::ValidatePurpose;
 using ::credvault::server::ValidateSecretSize;
 
-// CredentialHandler's default (server/credential_handler.h).
+// CredentialHandler's default (server/service/credential_handler.h).
 constexpr std::size_t kMaxSecretSize = 64 * 1024;
 
 const credvault::crypto::WriterKeyRing* keys = nullptr;

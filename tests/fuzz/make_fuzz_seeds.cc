@@ -24,7 +24,7 @@
 #include "crypto/envelope.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/auth/bearer_token.h"
-#include "server/page_token.h"
+#include "server/service/page_token.h"
 #include "tests/fuzz/fuzz_keys.h"
 
 namespace credvault::fuzz {

@@ -1,4 +1,4 @@
-// Page tokens (server/page_token.h): DecodePageToken on arbitrary client text under the
+// Page tokens (server/service/page_token.h): DecodePageToken on arbitrary client text under the
 // fixed writer keys (tests/fuzz/fuzz_keys.h), so that the valid tokens among the seeds get
 // past the MAC, plus the round trip of any cursor through EncodePageToken.
 
@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "server/page_token.h"
+#include "server/service/page_token.h"
 #include "tests/fuzz/fuzz_keys.h"
 
 namespace {

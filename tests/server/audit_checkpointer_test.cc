@@ -1,6 +1,6 @@
 // Periodic signed checkpoints against a real PostgreSQL: which chains get one, that the
 // signatures verify and pin the stored chain, and leadership between replicas.
-#include "server/audit_checkpointer.h"
+#include "server/jobs/audit_checkpointer.h"
 
 #include <sstream>
 #include <string>
@@ -11,8 +11,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/metric_family.h"
-#include "server/json_log.h"
-#include "server/metrics.h"
+#include "server/telemetry/json_log.h"
+#include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/leader_lock.h"
 #include "storage/pool.h"

@@ -1,8 +1,8 @@
-// The blocking executor's admission control and per-org fairness (server/blocking_executor.h):
+// The blocking executor's admission control and per-org fairness (server/api/blocking_executor.h):
 // round robin across keys, the per-key and queue limits, bounded memory and the drain on
 // shutdown. Order is made deterministic by gating the workers on notifications, never by
 // sleeping.
-#include "server/blocking_executor.h"
+#include "server/api/blocking_executor.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "server/json_log.h"
+#include "server/telemetry/json_log.h"
 
 #include <sstream>
 #include <string>

@@ -1,4 +1,4 @@
-#include "server/put_hints.h"
+#include "server/service/put_hints.h"
 
 #include <string>
 

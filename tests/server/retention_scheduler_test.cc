@@ -1,6 +1,6 @@
 // The retention sweep against a real PostgreSQL: what one sweep purges and leaves, the
 // audit record and the metrics it produces, and leadership between replicas.
-#include "server/retention_scheduler.h"
+#include "server/jobs/retention_scheduler.h"
 
 #include <pqxx/pqxx>
 #include <string>
@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/metric_family.h"
-#include "server/metrics.h"
+#include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
 #include "storage/idempotency_store.h"

@@ -2,7 +2,7 @@
 // WipeSecretFields on their own, then SecretWipingAllocator under a real in-process gRPC
 // server, where the bytes are checked through pointers taken while the handler ran, after
 // gRPC has released the call's messages and before they are freed.
-#include "server/secret_fields.h"
+#include "server/api/secret_fields.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -147,7 +147,7 @@ const std::string& Plaintext() {
   return *plaintext;
 }
 
-// Services wired as server/grpc_services.h wires the real ones, with handlers that only
+// Services wired as server/api/grpc_services.h wires the real ones, with handlers that only
 // note where the plaintext is.
 class FakeCredentialService final : public v1::CredentialService::CallbackService {
  public:

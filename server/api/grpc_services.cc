@@ -1,0 +1,251 @@
+#include "server/api/grpc_services.h"
+
+#include "absl/time/clock.h"
+#include "server/api/grpc_status.h"
+#include "server/service/api_validation.h"
+
+namespace credvault::server {
+
+namespace v1 = ::credvault::v1;
+
+grpc::ServerUnaryReactor* CredentialServiceImpl::PutCredential(
+    grpc::CallbackServerContext* context, const v1::PutCredentialRequest* request,
+    v1::PutCredentialResponse* response) {
+  return runner_.Run<v1::PutCredentialResponse>(
+      context, "PutCredential", {Role::kWriter}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.Put(call, *request); });
+}
+
+grpc::ServerUnaryReactor* CredentialServiceImpl::DeleteCredential(
+    grpc::CallbackServerContext* context, const v1::DeleteCredentialRequest* request,
+    v1::DeleteCredentialResponse* response) {
+  return runner_.Run<v1::DeleteCredentialResponse>(
+      context, "DeleteCredential", {Role::kWriter}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.Delete(call, *request); });
+}
+
+grpc::ServerUnaryReactor* CredentialServiceImpl::DescribeCredential(
+    grpc::CallbackServerContext* context, const v1::DescribeCredentialRequest* request,
+    v1::DescribeCredentialResponse* response) {
+  return runner_.Run<v1::DescribeCredentialResponse>(
+      context, "DescribeCredential", {Role::kWriter}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.Describe(call, *request); });
+}
+
+grpc::ServerUnaryReactor* CredentialServiceImpl::ListCredentials(
+    grpc::CallbackServerContext* context, const v1::ListCredentialsRequest* request,
+    v1::ListCredentialsResponse* response) {
+  return runner_.Run<v1::ListCredentialsResponse>(
+      context, "ListCredentials", {Role::kWriter}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.List(call, *request); });
+}
+
+grpc::ServerUnaryReactor* CredentialServiceImpl::CompareCredential(
+    grpc::CallbackServerContext* context, const v1::CompareCredentialRequest* request,
+    v1::CompareCredentialResponse* response) {
+  return runner_.Run<v1::CompareCredentialResponse>(
+      context, "CompareCredential", {Role::kWriter}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
+}
+
+grpc::ServerUnaryReactor* CredentialAccessServiceImpl::DecryptCredential(
+    grpc::CallbackServerContext* context, const v1::DecryptCredentialRequest* request,
+    v1::DecryptCredentialResponse* response) {
+  return runner_.Run<v1::DecryptCredentialResponse>(
+      context, "DecryptCredential", {Role::kDecryptor}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.Decrypt(call, *request); });
+}
+
+grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::ProvisionOrg(
+    grpc::CallbackServerContext* context, const v1::ProvisionOrgRequest* request,
+    v1::ProvisionOrgResponse* response) {
+  return runner_.Run<v1::ProvisionOrgResponse>(
+      context, "KeyAuthority.ProvisionOrg", {Role::kKeyAuthorityClient}, request->org_id(),
+      response,
+      [this, request](const CallContext& call) { return handler_.ProvisionOrg(call, *request); });
+}
+
+grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::CompareCredential(
+    grpc::CallbackServerContext* context, const v1::KeyAuthorityCompareRequest* request,
+    v1::CompareCredentialResponse* response) {
+  return runner_.Run<v1::CompareCredentialResponse>(
+      context, "KeyAuthority.CompareCredential", {Role::kKeyAuthorityClient}, request->org_id(),
+      response,
+      [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateOrg(grpc::CallbackServerContext* context,
+                                                      const v1::CreateOrgRequest* request,
+                                                      v1::CreateOrgResponse* response) {
+  return runner_.Run<v1::CreateOrgResponse>(
+      context, "CreateOrg", {Role::kAdmin}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.CreateOrg(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DescribeOrg(grpc::CallbackServerContext* context,
+                                                        const v1::DescribeOrgRequest* request,
+                                                        v1::DescribeOrgResponse* response) {
+  return runner_.Run<v1::DescribeOrgResponse>(
+      context, "DescribeOrg", {Role::kAdmin, Role::kAuditor}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.DescribeOrg(call, *request); });
+}
+
+// Spans every org, so the caller needs the "*" scope.
+grpc::ServerUnaryReactor* AdminServiceImpl::ListOrgs(grpc::CallbackServerContext* context,
+                                                     const v1::ListOrgsRequest* request,
+                                                     v1::ListOrgsResponse* response) {
+  return runner_.Run<v1::ListOrgsResponse>(
+      context, "ListOrgs", {Role::kAdmin, Role::kAuditor}, std::nullopt, response,
+      [this, request](const CallContext& call) { return handler_.ListOrgs(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RotateOrgKey(grpc::CallbackServerContext* context,
+                                                         const v1::RotateOrgKeyRequest* request,
+                                                         v1::RotateOrgKeyResponse* response) {
+  return runner_.Run<v1::RotateOrgKeyResponse>(
+      context, "RotateOrgKey", {Role::kAdmin}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.RotateOrgKey(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrg(grpc::CallbackServerContext* context,
+                                                       const v1::DestroyOrgRequest* request,
+                                                       v1::DestroyOrgResponse* response) {
+  return runner_.Run<v1::DestroyOrgResponse>(
+      context, "DestroyOrg", {Role::kAdmin}, request->org_id(), response,
+      [this, request](const CallContext& call) { return handler_.DestroyOrg(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrgKeyVersion(
+    grpc::CallbackServerContext* context, const v1::DestroyOrgKeyVersionRequest* request,
+    v1::DestroyOrgKeyVersionResponse* response) {
+  return runner_.Run<v1::DestroyOrgKeyVersionResponse>(
+      context, "DestroyOrgKeyVersion", {Role::kAdmin}, request->org_id(), response,
+      [this, request](const CallContext& call) {
+        return handler_.DestroyOrgKeyVersion(call, *request);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RotateRootKey(grpc::CallbackServerContext* context,
+                                                          const v1::RotateRootKeyRequest* request,
+                                                          v1::RotateRootKeyResponse* response) {
+  return runner_.Run<v1::RotateRootKeyResponse>(
+      context, "RotateRootKey", {Role::kAdmin}, std::nullopt, response,
+      [this, request](const CallContext& call) { return handler_.RotateRootKey(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::GetResealJob(grpc::CallbackServerContext* context,
+                                                         const v1::GetResealJobRequest* request,
+                                                         v1::GetResealJobResponse* response) {
+  return runner_.Run<v1::GetResealJobResponse>(
+      context, "GetResealJob", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
+      response,
+      [this, request](const CallContext& call) { return handler_.GetResealJob(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListResealJobs(grpc::CallbackServerContext* context,
+                                                           const v1::ListResealJobsRequest* request,
+                                                           v1::ListResealJobsResponse* response) {
+  return runner_.Run<v1::ListResealJobsResponse>(
+      context, "ListResealJobs", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
+      response,
+      [this, request](const CallContext& call) { return handler_.ListResealJobs(call, *request); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(
+    grpc::CallbackServerContext* context, const v1::ListAuditEventsRequest* request,
+    v1::ListAuditEventsResponse* response) {
+  return runner_.Run<v1::ListAuditEventsResponse>(
+      context, "ListAuditEvents", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
+      response, [this, request](const CallContext& call) {
+        return handler_.ListAuditEvents(call, *request);
+      });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::VerifyAuditLog(grpc::CallbackServerContext* context,
+                                                           const v1::VerifyAuditLogRequest* request,
+                                                           v1::VerifyAuditLogResponse* response) {
+  return runner_.Run<v1::VerifyAuditLogResponse>(
+      context, "VerifyAuditLog", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
+      response,
+      [this, request](const CallContext& call) { return handler_.VerifyAuditLog(call, *request); });
+}
+
+namespace {
+
+// Streams an org's audit log in chunks. Each chunk is read on a worker thread; the next
+// read starts only when the previous write completed, so a slow reader holds at most one
+// chunk in memory.
+class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogResponse> {
+ public:
+  ExportReactor(grpc::CallbackServerContext* context, const v1::ExportAuditLogRequest* request,
+                CallRunner& runner, const AdminHandler& handler)
+      : context_(context),
+        request_(*request),
+        runner_(runner),
+        handler_(handler),
+        request_id_(CallRunner::RequestIdFor(*context)),
+        started_(absl::Now()) {
+    context_->AddInitialMetadata("x-request-id", request_id_);
+    if (absl::Status scheduled = runner_.Schedule(OrgScope(request_.org_id()), [this] { Begin(); });
+        !scheduled.ok()) {
+      End(scheduled);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return End(absl::CancelledError("the client went away"));
+    if (done_) return End(absl::OkStatus());
+    if (absl::Status scheduled =
+            runner_.Schedule(OrgScope(request_.org_id()), [this] { NextChunk(); });
+        !scheduled.ok()) {
+      End(scheduled);
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Begin() {
+    absl::StatusOr<CallContext> call =
+        runner_.Admit(context_, "ExportAuditLog", {Role::kAuditor, Role::kAdmin},
+                      OrgScope(request_.org_id()), request_id_);
+    if (!call.ok()) return End(call.status());
+    call_ = *call;
+    NextChunk();
+  }
+
+  void NextChunk() {
+    absl::StatusOr<v1::ExportAuditLogResponse> chunk =
+        handler_.ExportAuditLogChunk(call_, request_, after_, done_);
+    if (!chunk.ok()) return End(chunk.status());
+    if (chunk->events_size() > 0) after_ = chunk->events(chunk->events_size() - 1).sequence();
+    chunk_ = *std::move(chunk);
+    StartWrite(&chunk_);
+  }
+
+  void End(const absl::Status& status) {
+    runner_.Observe("ExportAuditLog", request_id_, call_.principal, request_.org_id(), started_,
+                    status);
+    Finish(ToGrpcStatus(status, context_));
+  }
+
+  grpc::CallbackServerContext* const context_;
+  const v1::ExportAuditLogRequest request_;
+  CallRunner& runner_;
+  const AdminHandler& handler_;
+  const std::string request_id_;
+  const absl::Time started_;
+  CallContext call_;
+  std::uint64_t after_ = 0;
+  bool done_ = false;
+  v1::ExportAuditLogResponse chunk_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::ExportAuditLogResponse>* AdminServiceImpl::ExportAuditLog(
+    grpc::CallbackServerContext* context, const v1::ExportAuditLogRequest* request) {
+  return new ExportReactor(context, request, runner_, handler_);
+}
+
+}  // namespace credvault::server

@@ -1,0 +1,183 @@
+#include "server/service/access_handler.h"
+
+#include <optional>
+#include <string>
+
+#include "common/status_macros.h"
+#include "crypto/envelope.h"
+#include "server/base/error_reason.h"
+#include "server/base/status_name.h"
+#include "server/keys/org_key_records.h"
+#include "server/keys/usable_org_key.h"
+#include "server/service/api_validation.h"
+#include "server/service/metadata_conversion.h"
+
+namespace credvault::server {
+namespace {
+
+namespace v1 = ::credvault::v1;
+
+}  // namespace
+
+AccessHandler::AccessHandler(storage::ConnectionPool& decryptor_pool, const DecryptTierKeys& keys,
+                             OrgKeyCache& org_keys, AccessHandlerOptions options, Clock clock)
+    : pool_(decryptor_pool),
+      keys_(keys),
+      org_keys_(org_keys),
+      options_(options),
+      clock_(std::move(clock)),
+      audit_(clock_, options_.on_audit_append),
+      group_commit_(pool_, storage::AuditGroupCommit::Options{}, clock_, options_.on_audit_append) {
+}
+
+std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::DecryptCommonCase(
+    const CallContext& call, const v1::DecryptCredentialRequest& request) const {
+  const std::optional<std::int64_t> wanted =
+      request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+  absl::StatusOr<storage::EnvelopeRecord> record =
+      credentials_.ReadEnvelope(pool_, request.org_id(), call.deadline, request.name(), wanted);
+  if (absl::IsNotFound(record.status())) return std::nullopt;
+  if (!record.ok()) return record.status();
+  if (record->org_state != "ACTIVE" || record->org_key_state.empty() ||
+      record->org_key_state == "DESTROYED") {
+    return std::nullopt;
+  }
+  if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) return std::nullopt;
+  absl::StatusOr<crypto::ParsedEnvelope> parsed =
+      crypto::ParseEnvelope(record->envelope, options_.max_secret_size);
+  if (!parsed.ok() ||
+      static_cast<std::int64_t>(parsed->org_key_version) != record->metadata.org_key_version) {
+    return std::nullopt;
+  }
+  // The key's state was read with the envelope, so a destruction committed before the read
+  // is seen; only a key this replica already unsealed is used here.
+  const std::shared_ptr<const crypto::OrgPrivateKey> org_key =
+      org_keys_.Find(request.org_id(), parsed->org_key_version);
+  if (org_key == nullptr) return std::nullopt;
+  absl::StatusOr<crypto::SecretBytes> opened = crypto::OpenEnvelope(
+      *parsed,
+      {request.org_id(), request.name(), static_cast<std::uint64_t>(record->metadata.version)},
+      *org_key, *keys_.writer_keys.Get());
+  if (!opened.ok()) return std::nullopt;
+  const absl::StatusOr<std::uint64_t> seq =
+      group_commit_.Append(request.org_id(),
+                           storage::NewAuditEvent{call.principal, "credential.decrypt",
+                                                  request.name(), "ok", call.request_id,
+                                                  "purpose: " + request.purpose() + "; version " +
+                                                      std::to_string(record->metadata.version)},
+                           call.deadline);
+  // Fail closed: without a durable event the plaintext is wiped with `opened`.
+  if (!seq.ok()) return seq.status();
+  v1::DecryptCredentialResponse response;
+  *response.mutable_credential() = ToApiMetadata(record->metadata, options_.soft_delete_retention);
+  response.set_audit_sequence(*seq);
+  const auto bytes = opened->RevealSecret();
+  response.set_secret(bytes.data(), bytes.size());
+  return response;
+}
+
+absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
+    const CallContext& call, const v1::DecryptCredentialRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
+  if (request.has_version() && request.version() == 0) {
+    return WithReason(absl::InvalidArgumentError("version: must be at least 1"),
+                      v1::ERROR_REASON_INVALID_FIELD);
+  }
+  CV_RETURN_IF_ERROR(ValidatePurpose("purpose", request.purpose()));
+  if (std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> done =
+          DecryptCommonCase(call, request)) {
+    return *std::move(done);
+  }
+
+  v1::DecryptCredentialResponse response;
+  std::optional<crypto::SecretBytes> plaintext;
+  // A refusal that must be audited: the transaction commits its audit event, then the
+  // caller gets this status.
+  absl::Status refusal;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        plaintext.reset();
+        refusal = absl::OkStatus();
+        response.Clear();
+        const std::optional<std::int64_t> wanted =
+            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+        const std::string details = "purpose: " + request.purpose();
+        const auto audit = [&](const std::string& result, const std::string& more) {
+          return audit_.Append(
+              tx, storage::NewAuditEvent{call.principal, "credential.decrypt", request.name(),
+                                         result, call.request_id,
+                                         more.empty() ? details : details + "; " + more});
+        };
+        const auto org_destroyed = [&]() -> absl::Status {
+          // Possibly destroyed through another replica: its keys leave this one's cache now.
+          org_keys_.DropOrg(request.org_id());
+          refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
+                                                             " is destroyed; its secrets are gone"),
+                               v1::ERROR_REASON_ORG_DESTROYED);
+          return audit(StatusCodeName(refusal.code()), "").status();
+        };
+        // The envelope first: it comes with the org's and its key's state, so a Decrypt
+        // that finds its credential reads nothing else. Only a miss asks why.
+        absl::StatusOr<storage::EnvelopeRecord> record =
+            credentials_.ReadEnvelope(tx, request.name(), wanted);
+        if (!record.ok()) {
+          if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
+          absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+          if (!org.ok()) {
+            if (org.status().code() == absl::StatusCode::kNotFound) {
+              org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
+              return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
+                                v1::ERROR_REASON_ORG_NOT_FOUND);
+            }
+            return org.status();
+          }
+          if (org->state == storage::OrgState::kDestroyed) return org_destroyed();
+          refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+          return audit(StatusCodeName(refusal.code()), "").status();
+        }
+        if (record->org_state == "DESTROYED") return org_destroyed();
+        const std::string version_detail = "version " + std::to_string(record->metadata.version);
+        if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
+          refusal = WithReason(absl::FailedPreconditionError(
+                                   "credential " + request.name() + " version " +
+                                   std::to_string(record->metadata.version) + " has expired"),
+                               v1::ERROR_REASON_CREDENTIAL_EXPIRED);
+          return audit(StatusCodeName(refusal.code()), version_detail).status();
+        }
+        absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
+          CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
+                              crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
+          // The row's key state was read with the envelope; an envelope that names another
+          // version than its row (tampering) is checked against every key of the org.
+          CV_ASSIGN_OR_RETURN(
+              const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
+              static_cast<std::int64_t>(parsed.org_key_version) == record->metadata.org_key_version
+                  ? UsableOrgPrivateKey(tx, parsed.org_key_version, record->org_key_state, keys_,
+                                        org_keys_)
+                  : UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
+          return crypto::OpenEnvelope(parsed,
+                                      {request.org_id(), request.name(),
+                                       static_cast<std::uint64_t>(record->metadata.version)},
+                                      *org_key, *keys_.writer_keys.Get());
+        }();
+        if (!opened.ok()) {
+          if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();
+          refusal = WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
+          return audit(StatusCodeName(refusal.code()), version_detail).status();
+        }
+        CV_ASSIGN_OR_RETURN(const storage::AuditEvent event, audit("ok", version_detail));
+        plaintext = *std::move(opened);
+        *response.mutable_credential() =
+            ToApiMetadata(record->metadata, options_.soft_delete_retention);
+        response.set_audit_sequence(event.seq);
+        return absl::OkStatus();
+      }));
+  CV_RETURN_IF_ERROR(refusal);
+  // Committed: the audit event is durable, so the secret may leave.
+  const auto bytes = plaintext->RevealSecret();
+  response.set_secret(bytes.data(), bytes.size());
+  return response;
+}
+
+}  // namespace credvault::server

@@ -1,0 +1,60 @@
+#ifndef CREDVAULT_SERVER_SERVICE_API_VALIDATION_H_
+#define CREDVAULT_SERVER_SERVICE_API_VALIDATION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "google/protobuf/map.h"
+
+namespace credvault::server {
+
+// The field rules of the v1 API, exactly as proto/credvault/v1/*.proto states them. Every
+// failure is INVALID_ARGUMENT (RESOURCE_EXHAUSTED for an oversized secret) with a message
+// "<field>: <why>" that never repeats the offending value, which might be secret or huge.
+
+inline constexpr std::size_t kMaxLabels = 32;
+inline constexpr std::size_t kMaxPurposeLength = 256;
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 500;
+inline constexpr std::uint32_t kMaxMaxVersions = 100;
+
+// 1-64 characters, [a-z0-9] first, then [a-z0-9._-].
+absl::Status ValidateOrgId(std::string_view field, std::string_view org_id);
+
+// As ValidateOrgId, or the reserved `_system`: what the audit and re-seal job RPCs accept.
+absl::Status ValidateOrgIdOrSystem(std::string_view field, std::string_view org_id);
+
+// The org scope a request needs: its org, or none (the "*" scope) for `_system`.
+std::optional<std::string> OrgScope(const std::string& org_id);
+
+// 1-200 characters, [A-Za-z0-9] first, then [A-Za-z0-9._/-]; no "//", no trailing "/", no
+// "." or ".." segment.
+absl::Status ValidateCredentialName(std::string_view field, std::string_view name);
+
+// A name prefix for listing: empty, or a prefix any valid name could start with.
+absl::Status ValidateNamePrefix(std::string_view field, std::string_view prefix);
+
+// At most 32 entries; keys 1-63 characters, [a-z0-9] first, then [a-z0-9._-]; values
+// 0-256 bytes of UTF-8 without control characters (U+0000-U+001F, U+007F-U+009F).
+absl::Status ValidateLabels(std::string_view field,
+                            const google::protobuf::Map<std::string, std::string>& labels);
+
+// 1..max_size bytes: empty is INVALID_ARGUMENT, larger is RESOURCE_EXHAUSTED.
+absl::Status ValidateSecretSize(std::string_view field, std::size_t size, std::size_t max_size);
+
+// Empty (no key), or 1-128 characters of [A-Za-z0-9._:-].
+absl::Status ValidateIdempotencyKey(std::string_view field, std::string_view key);
+
+// 1-256 characters of printable ASCII, not starting or ending with a space.
+absl::Status ValidatePurpose(std::string_view field, std::string_view purpose);
+
+// 0 means the default (50); 1-500 as given; above 500 clamped to 500; negative refused.
+absl::Status NormalizePageSize(std::string_view field, int requested, int& page_size);
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_SERVICE_API_VALIDATION_H_

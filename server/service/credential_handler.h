@@ -1,0 +1,90 @@
+#ifndef CREDVAULT_SERVER_SERVICE_CREDENTIAL_HANDLER_H_
+#define CREDVAULT_SERVER_SERVICE_CREDENTIAL_HANDLER_H_
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "credvault/v1/credential_service.pb.h"
+#include "crypto/blake2b.h"
+#include "crypto/org_key.h"
+#include "server/base/call_context.h"
+#include "server/base/reloadable.h"
+#include "server/keys/write_tier_keys.h"
+#include "server/service/key_authority.h"
+#include "server/service/put_hints.h"
+#include "storage/audit_log.h"
+#include "storage/credential_store.h"
+#include "storage/idempotency_store.h"
+#include "storage/org_store.h"
+#include "storage/pool.h"
+
+namespace credvault::server {
+
+struct CredentialHandlerOptions {
+  std::size_t max_secret_size = 64 * 1024;
+  bool provision_orgs_on_first_put = true;
+  absl::Duration soft_delete_retention = absl::Hours(24 * 30);
+  // Told how long each database call that appended an audit event took (the put and
+  // delete functions append theirs); may be empty.
+  storage::AuditLog::AppendObserver on_audit_append;
+};
+
+// The write tier's CredentialService logic, free of gRPC: validates, seals with public
+// keys only, and stores through the write role's database functions, which audit in the
+// same transaction. It holds no key that decrypts, and no
+// method returns secret material.
+class CredentialHandler {
+ public:
+  using Clock = std::function<absl::Time()>;
+
+  CredentialHandler(storage::ConnectionPool& writer_pool, const Reloadable<WriteTierKeys>& keys,
+                    const KeyAuthority* key_authority, CredentialHandlerOptions options,
+                    Clock clock = &absl::Now);
+
+  absl::StatusOr<credvault::v1::PutCredentialResponse> Put(
+      const CallContext& call, const credvault::v1::PutCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::DeleteCredentialResponse> Delete(
+      const CallContext& call, const credvault::v1::DeleteCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::DescribeCredentialResponse> Describe(
+      const CallContext& call, const credvault::v1::DescribeCredentialRequest& request) const;
+  absl::StatusOr<credvault::v1::ListCredentialsResponse> List(
+      const CallContext& call, const credvault::v1::ListCredentialsRequest& request) const;
+  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
+      const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
+
+ private:
+  // The org's active key, verified under `keys`' pins: from the hints, or read (and
+  // checked: NOT_FOUND / FAILED_PRECONDITION with the org's reason) and remembered.
+  absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(
+      const CallContext& call, const std::string& org_id,
+      const std::shared_ptr<const WriteTierKeys>& keys) const;
+  // When `idempotency_key` already recorded this very request, fills `response` with the
+  // version it produced (marked as a replay) and returns true; FAILED_PRECONDITION when
+  // the key recorded a different request.
+  template <typename Response>
+  absl::StatusOr<bool> ReplayIfRetried(storage::Transaction& tx, const std::string& idempotency_key,
+                                       const crypto::Blake2b256& digest, const std::string& name,
+                                       Response& response) const;
+
+  storage::ConnectionPool& pool_;
+  const Reloadable<WriteTierKeys>& keys_;
+  // The key authority of this process (both tiers in one), or null in a write-only
+  // process, which can then neither provision orgs nor answer comparisons.
+  const KeyAuthority* const key_authority_;
+  const CredentialHandlerOptions options_;
+  const Clock clock_;
+  const storage::CredentialStore credentials_{};
+  const storage::OrgStore orgs_{};
+  const storage::IdempotencyStore idempotency_{};
+  // Org key records whose signature verified, by their exact bytes: a Put pays no Ed25519
+  // verification once its org's record is known.
+  mutable crypto::VerifiedOrgKeyCache verified_org_keys_;
+  mutable PutHints hints_;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_SERVICE_CREDENTIAL_HANDLER_H_

@@ -1,0 +1,36 @@
+#ifndef CREDVAULT_SERVER_SERVICE_KEY_AUTHORITY_HANDLER_H_
+#define CREDVAULT_SERVER_SERVICE_KEY_AUTHORITY_HANDLER_H_
+
+#include <cstddef>
+
+#include "absl/status/statusor.h"
+#include "credvault/v1/credential_service.pb.h"
+#include "credvault/v1/key_authority.pb.h"
+#include "server/base/call_context.h"
+#include "server/service/key_authority.h"
+
+namespace credvault::server {
+
+// The decrypt tier's internal KeyAuthorityService, free of gRPC: validates every field,
+// then answers through the process's own key authority on behalf of the principal and
+// request id that the write tier names. The caller (`call`) is a write tier that the
+// policy grants key_authority_client for the org; that grant is why the principal it
+// states is believed (docs/security-model.md).
+class KeyAuthorityHandler {
+ public:
+  KeyAuthorityHandler(const KeyAuthority& authority, std::size_t max_secret_size)
+      : authority_(authority), max_secret_size_(max_secret_size) {}
+
+  absl::StatusOr<credvault::v1::ProvisionOrgResponse> ProvisionOrg(
+      const CallContext& call, const credvault::v1::ProvisionOrgRequest& request) const;
+  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
+      const CallContext& call, const credvault::v1::KeyAuthorityCompareRequest& request) const;
+
+ private:
+  const KeyAuthority& authority_;
+  const std::size_t max_secret_size_;
+};
+
+}  // namespace credvault::server
+
+#endif  // CREDVAULT_SERVER_SERVICE_KEY_AUTHORITY_HANDLER_H_

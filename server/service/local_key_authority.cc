@@ -1,0 +1,169 @@
+#include "server/service/local_key_authority.h"
+
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "common/status_macros.h"
+#include "crypto/blake2b.h"
+#include "crypto/envelope.h"
+#include "server/base/error_reason.h"
+#include "server/base/status_name.h"
+#include "server/keys/org_key_records.h"
+#include "server/keys/usable_org_key.h"
+#include "server/service/api_validation.h"
+
+namespace credvault::server {
+namespace {
+
+namespace v1 = ::credvault::v1;
+
+constexpr storage::Statement kCompareAdmit{"compare.admit",
+                                           "SELECT credvault_compare_admit($1, $2, $3, $4)"};
+
+// Equal secrets of any length compare alike and unequal ones take the same time whatever
+// byte differs: both sides are hashed first, then the digests compared in constant time.
+bool CandidateMatches(crypto::SecretView a, crypto::SecretView b) {
+  crypto::Blake2bHasher left;
+  left.Update(a.RevealSecret());
+  crypto::Blake2bHasher right;
+  right.Update(b.RevealSecret());
+  const crypto::Blake2b256 l = left.Finish();
+  const crypto::Blake2b256 r = right.Finish();
+  return crypto::ConstantTimeEquals(l, r);
+}
+
+}  // namespace
+
+LocalKeyAuthority::LocalKeyAuthority(storage::ConnectionPool& decryptor_pool,
+                                     const DecryptTierKeys& keys, OrgKeyCache& org_keys,
+                                     LocalKeyAuthorityOptions options, Clock clock)
+    : pool_(decryptor_pool),
+      keys_(keys),
+      org_keys_(org_keys),
+      options_(std::move(options)),
+      clock_(std::move(clock)),
+      audit_(clock_, options_.on_audit_append) {}
+
+absl::Status LocalKeyAuthority::ProvisionOrg(
+    const CallContext& call, const std::string& org_id,
+    const std::vector<std::uint32_t>& pinned_root_versions) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", org_id));
+  const auto provision = [&](storage::Transaction& tx) -> absl::Status {
+    absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
+    if (existing.ok()) {
+      // An org key record made before records were signed is signed now.
+      if (existing->state != storage::OrgState::kActive) return absl::OkStatus();
+      absl::StatusOr<storage::OrgKey> active = orgs_.GetActiveOrgKey(tx);
+      if (!active.ok())
+        return absl::IsNotFound(active.status()) ? absl::OkStatus() : active.status();
+      return SignIfUnsigned(tx, *std::move(active), keys_).status();
+    }
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+    CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
+                        MakeOrgKey(tx, org_id, 1, keys_, pinned_root_versions));
+    CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
+    return audit_
+        .Append(tx,
+                storage::NewAuditEvent{call.principal, "org.provision", "", "ok", call.request_id,
+                                       "org key version 1, root key version " +
+                                           std::to_string(record.root_key_version)})
+        .status();
+  };
+  absl::Status status = pool_.Run(org_id, call.deadline, provision);
+  // Two first Puts into one new org race on its primary key: the loser finds the org.
+  if (absl::IsAlreadyExists(status)) status = pool_.Run(org_id, call.deadline, provision);
+  return status;
+}
+
+absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
+    const CallContext& call, const v1::CompareCredentialRequest& request) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
+  v1::CompareCredentialResponse response;
+  absl::Status refusal;
+  CV_RETURN_IF_ERROR(
+      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        response.Clear();
+        refusal = absl::OkStatus();
+        const auto refuse = [&](absl::Status why, const std::string& details) -> absl::Status {
+          refusal = std::move(why);
+          return audit_
+              .Append(tx, storage::NewAuditEvent{call.principal, "credential.compare",
+                                                 request.name(), StatusCodeName(refusal.code()),
+                                                 call.request_id, details})
+              .status();
+        };
+        absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+        if (!org.ok()) {
+          // A missing org has no audit chain to record in.
+          if (absl::IsNotFound(org.status())) {
+            return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
+                              v1::ERROR_REASON_ORG_NOT_FOUND);
+          }
+          return org.status();
+        }
+        CV_ASSIGN_OR_RETURN(
+            const storage::Row admitted,
+            tx.ExecuteOne(kCompareAdmit, {storage::SqlParam::Text(request.org_id()),
+                                          storage::SqlParam::Text(call.principal),
+                                          storage::SqlParam::Text(request.name()),
+                                          storage::SqlParam::Int(options_.compare_per_minute)}));
+        CV_ASSIGN_OR_RETURN(const bool within_limit, admitted.Bool(0));
+        if (!within_limit) {
+          return refuse(WithReason(absl::ResourceExhaustedError(
+                                       "CompareCredential: at most " +
+                                       std::to_string(options_.compare_per_minute) +
+                                       " comparisons per minute for this credential"),
+                                   v1::ERROR_REASON_RATE_LIMITED),
+                        "");
+        }
+        if (org->state == storage::OrgState::kDestroyed) {
+          org_keys_.DropOrg(request.org_id());  // possibly destroyed through another replica
+          return refuse(
+              WithReason(absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
+                         v1::ERROR_REASON_ORG_DESTROYED),
+              "");
+        }
+        const std::optional<std::int64_t> wanted =
+            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+        absl::StatusOr<storage::EnvelopeRecord> record =
+            credentials_.ReadEnvelope(tx, request.name(), wanted);
+        if (!record.ok()) {
+          if (!absl::IsNotFound(record.status())) return record.status();
+          return refuse(WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND), "");
+        }
+        const std::string version_detail = "version " + std::to_string(record->metadata.version);
+        absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
+          CV_ASSIGN_OR_RETURN(const crypto::ParsedEnvelope parsed,
+                              crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
+          CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
+                              UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
+          return crypto::OpenEnvelope(parsed,
+                                      {request.org_id(), request.name(),
+                                       static_cast<std::uint64_t>(record->metadata.version)},
+                                      *org_key, *keys_.writer_keys.Get());
+        }();
+        if (!opened.ok()) {
+          if (!absl::IsDataLoss(opened.status())) return opened.status();
+          return refuse(WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE),
+                        version_detail);
+        }
+        const bool match = CandidateMatches(crypto::SecretView::Borrow(request.candidate()),
+                                            crypto::SecretView::Borrow(opened->RevealSecret()));
+        CV_RETURN_IF_ERROR(
+            audit_
+                .Append(tx,
+                        storage::NewAuditEvent{call.principal, "credential.compare", request.name(),
+                                               "ok", call.request_id,
+                                               version_detail + (match ? ", match" : ", no match")})
+                .status());
+        response.set_match(match);
+        response.set_version(static_cast<std::uint64_t>(record->metadata.version));
+        return absl::OkStatus();
+      }));
+  CV_RETURN_IF_ERROR(refusal);
+  return response;
+}
+
+}  // namespace credvault::server
