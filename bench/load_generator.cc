@@ -43,6 +43,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -50,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/grpc_status_name.h"
 #include "credvault/v1/credential_access_service.grpc.pb.h"
 #include "credvault/v1/credential_service.grpc.pb.h"
 
@@ -78,25 +80,9 @@ const char* ModeName(Mode mode) {
 
 const char* OpName(Op op) { return op == Op::kPut ? "put" : "decrypt"; }
 
-const char* CodeName(std::size_t code) {
-  static constexpr std::array<const char*, kCodeCount> kNames = {"OK",
-                                                                 "CANCELLED",
-                                                                 "UNKNOWN",
-                                                                 "INVALID_ARGUMENT",
-                                                                 "DEADLINE_EXCEEDED",
-                                                                 "NOT_FOUND",
-                                                                 "ALREADY_EXISTS",
-                                                                 "PERMISSION_DENIED",
-                                                                 "RESOURCE_EXHAUSTED",
-                                                                 "FAILED_PRECONDITION",
-                                                                 "ABORTED",
-                                                                 "OUT_OF_RANGE",
-                                                                 "UNIMPLEMENTED",
-                                                                 "INTERNAL",
-                                                                 "UNAVAILABLE",
-                                                                 "DATA_LOSS",
-                                                                 "UNAUTHENTICATED"};
-  return code < kNames.size() ? kNames[code] : "UNKNOWN_CODE";
+std::string CodeName(std::size_t code) {
+  if (code >= kCodeCount) return "UNKNOWN_CODE";
+  return std::string(GrpcStatusName(static_cast<grpc::StatusCode>(code)).value_or("UNKNOWN_CODE"));
 }
 
 struct Options {

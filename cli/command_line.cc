@@ -1,7 +1,12 @@
 #include "cli/command_line.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -403,34 +408,46 @@ int UsageError(const Environment& env, absl::string_view message) {
   return kExitUsage;
 }
 
-}  // namespace
+// One leaf command: the subcommand CLI11 parses it into, the listener it talks to, and how
+// its flags become the command (with the options whose presence matters).
+struct CommandSpec {
+  CLI::App* subcommand;
+  Listener listener;
+  std::function<absl::StatusOr<Command>(Builder&)> build;
+};
+using CommandTable = std::vector<CommandSpec>;
 
-ParseResult ParseCommandLine(int argc, const char* const* argv, const Environment& env) {
-  Flags f;
-  CLI::App app(kDescription, "credvaultctl");
-  // Subcommands inherit the footer set when they are created: a pointer to the full one,
-  // which is set on the top level once they all exist.
-  app.footer("Addresses, environment, audit export format and exit status: credvaultctl --help");
-  app.require_subcommand(1, 1);
-  // Global options may also follow the subcommand: `credvaultctl list acme --json`.
-  app.fallthrough();
+// The options that say how to connect; flags absent here fall back to the environment.
+struct ConnectionFlags {
+  CLI::Option* addr;
+  CLI::Option* ca_file;
+  CLI::Option* cert_file;
+  CLI::Option* key_file;
+  CLI::Option* server_name;
+  CLI::Option* token_file;
+};
 
-  CLI::Option* addr = app.add_option("--addr", f.addr, "server address host:port (see ADDRESSES)");
-  CLI::Option* ca_file =
+ConnectionFlags AddGlobalOptions(CLI::App& app, Flags& f) {
+  ConnectionFlags connection;
+  connection.addr = app.add_option("--addr", f.addr, "server address host:port (see ADDRESSES)");
+  connection.ca_file =
       app.add_option("--ca-file", f.ca_file, "PEM roots to trust (default: system roots)");
-  CLI::Option* cert_file =
+  connection.cert_file =
       app.add_option("--cert-file", f.cert_file, "PEM client certificate chain (mutual TLS)");
-  CLI::Option* key_file = app.add_option("--key-file", f.key_file, "PEM client private key");
-  CLI::Option* server_name =
+  connection.key_file = app.add_option("--key-file", f.key_file, "PEM client private key");
+  connection.server_name =
       app.add_option("--server-name", f.server_name, "name to verify in the server certificate");
-  CLI::Option* token_file = app.add_option("--token-file", f.token_file,
-                                           "file holding the bearer token (never the token)");
+  connection.token_file = app.add_option("--token-file", f.token_file,
+                                         "file holding the bearer token (never the token)");
   app.add_flag("--plaintext", f.plaintext, "no TLS; allowed only for loopback addresses");
   app.add_option("--timeout", f.timeout, "deadline of each RPC, e.g. 10s, 2m")->default_str("10s");
   app.add_flag("--json", f.json, "print responses as JSON (proto field names)");
   app.add_flag("-v,--verbose", f.verbose, "decrypt: print the metadata to stderr");
+  return connection;
+}
 
-  // Credential commands (write listener).
+// Credential commands (write listener).
+void AddCredentialCommands(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* put = app.add_subcommand(
       "put", "store a secret (read from stdin or --secret-file) as a new version");
   AddOrg(put, &f);
@@ -450,6 +467,8 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   CLI::Option* max_versions =
       put->add_option("--max-versions", f.max_versions, "keep at most N versions (0: unlimited)")
           ->check(CLI::Range(0, 100));
+  table.push_back({put, Listener::kWrite,
+                   [=](Builder& b) { return b.Put(put_expected, max_versions, put_key); }});
 
   CLI::App* del = app.add_subcommand("delete", "delete every version of a credential");
   AddOrg(del, &f);
@@ -458,6 +477,8 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   CLI::Option* del_expected = AddVersion(del, &f.expected_version, "--expected-version",
                                          "delete only if the current version is N");
   CLI::Option* del_key = AddIdempotencyKey(del, &f);
+  table.push_back(
+      {del, Listener::kWrite, [=](Builder& b) { return b.Delete(del_expected, del_key); }});
 
   CLI::App* describe = app.add_subcommand("describe", "show a credential version's metadata");
   AddOrg(describe, &f);
@@ -465,6 +486,8 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   CLI::Option* describe_version =
       AddVersion(describe, &f.version, "--version", "version (default: current)");
   describe->add_flag("--include-deleted", f.include_deleted, "describe deleted versions too");
+  table.push_back(
+      {describe, Listener::kWrite, [=](Builder& b) { return b.Describe(describe_version); }});
 
   CLI::App* list = app.add_subcommand("list", "list credentials (current versions)");
   AddOrg(list, &f);
@@ -472,6 +495,7 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   AddLabels(list, &f, "only credentials with this label (repeatable; all must match)");
   list->add_flag("--include-deleted", f.include_deleted, "list deleted credentials too");
   AddPaging(list, &f);
+  table.push_back({list, Listener::kWrite, [](Builder& b) { return b.List(); }});
 
   CLI::App* compare = app.add_subcommand(
       "compare", "tell whether a candidate (stdin or --secret-file) equals the stored secret");
@@ -480,8 +504,12 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   compare->add_option("--secret-file", f.secret_file, "read the candidate from this file");
   CLI::Option* compare_version =
       AddVersion(compare, &f.version, "--version", "version (default: current)");
+  table.push_back(
+      {compare, Listener::kWrite, [=](Builder& b) { return b.Compare(compare_version); }});
+}
 
-  // Decrypt listener.
+// Decrypt listener.
+void AddDecryptCommand(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* decrypt = app.add_subcommand(
       "decrypt", "write a secret to stdout (raw bytes) or --output FILE; audited");
   AddOrg(decrypt, &f);
@@ -490,40 +518,65 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   CLI::Option* decrypt_version =
       AddVersion(decrypt, &f.version, "--version", "version (default: current)");
   decrypt->add_option("--output", f.output_file, "write to this new file (mode 0600)");
+  table.push_back(
+      {decrypt, Listener::kDecrypt, [=](Builder& b) { return b.Decrypt(decrypt_version); }});
+}
 
-  // Admin commands.
+// Admin commands: org lifecycle and keys.
+void AddOrgCommands(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* org = app.add_subcommand("org", "org lifecycle and keys");
   org->require_subcommand(1, 1);
   CLI::App* org_create = org->add_subcommand("create", "provision an org");
   AddOrg(org_create, &f);
   CLI::Option* org_create_key = AddIdempotencyKey(org_create, &f);
+  table.push_back(
+      {org_create, Listener::kAdmin, [=](Builder& b) { return b.OrgCreate(org_create_key); }});
+
   CLI::App* org_describe = org->add_subcommand("describe", "show an org and its key versions");
   AddOrg(org_describe, &f);
+  table.push_back({org_describe, Listener::kAdmin, [](Builder& b) { return b.OrgDescribe(); }});
+
   CLI::App* org_list =
       org->add_subcommand("list", "list every org (needs the `*` org scope), in order of org id");
   org_list->add_option("--state", f.org_state, "only orgs in this state (default: every state)")
       ->check(CLI::IsMember({"active", "destroyed"}));
   AddPaging(org_list, &f);
+  table.push_back({org_list, Listener::kAdmin, [](Builder& b) { return b.OrgList(); }});
+
   CLI::App* org_rotate = org->add_subcommand("rotate", "rotate the org key, start a re-seal job");
   AddOrg(org_rotate, &f);
   CLI::Option* org_rotate_key = AddIdempotencyKey(org_rotate, &f);
+  table.push_back(
+      {org_rotate, Listener::kAdmin, [=](Builder& b) { return b.OrgRotate(org_rotate_key); }});
+
   CLI::App* org_destroy =
       org->add_subcommand("destroy", "crypto-shred an org (irreversible); prints the receipt");
   AddOrg(org_destroy, &f);
   org_destroy->add_option("--confirm", f.confirm, "the org id again")->required();
   org_destroy->add_option("--reason", f.reason, "why (audited)")->required();
+  table.push_back({org_destroy, Listener::kAdmin, [](Builder& b) { return b.OrgDestroy(); }});
 
   CLI::App* org_destroy_key = org->add_subcommand(
       "destroy-key", "destroy the private half of a RETIRED org key version (irreversible)");
   AddOrg(org_destroy_key, &f);
   org_destroy_key->add_option("version", f.key_version, "the RETIRED key version")->required();
   org_destroy_key->add_option("--reason", f.reason, "why (audited)")->required();
+  table.push_back(
+      {org_destroy_key, Listener::kAdmin, [](Builder& b) { return b.OrgDestroyKey(); }});
+}
 
+// Admin commands: the root key.
+void AddRootCommands(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* root = app.add_subcommand("root", "root key");
   root->require_subcommand(1, 1);
   CLI::App* root_rotate = root->add_subcommand("rotate", "rotate the root key pair");
   CLI::Option* root_rotate_key = AddIdempotencyKey(root_rotate, &f);
+  table.push_back(
+      {root_rotate, Listener::kAdmin, [=](Builder& b) { return b.RootRotate(root_rotate_key); }});
+}
 
+// Admin commands: re-seal jobs.
+void AddResealCommands(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* reseal = app.add_subcommand("reseal", "re-seal jobs");
   reseal->require_subcommand(1, 1);
   CLI::App* reseal_status = reseal->add_subcommand(
@@ -531,7 +584,11 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
   AddOrg(reseal_status, &f);
   reseal_status->add_option("job", f.job, "job id");
   AddPaging(reseal_status, &f);
+  table.push_back({reseal_status, Listener::kAdmin, [](Builder& b) { return b.Reseal(); }});
+}
 
+// Admin commands: the audit log (and its offline verification, which dials nothing).
+void AddAuditCommands(CLI::App& app, Flags& f, CommandTable& table) {
   CLI::App* audit = app.add_subcommand("audit", "the audit log");
   audit->require_subcommand(1, 1);
   CLI::App* audit_list = audit->add_subcommand("list", "list audit events in sequence order");
@@ -540,6 +597,9 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
       audit_list->add_option("--after-seq", f.after_seq, "only events after sequence N");
   audit_list->add_option("--action", f.action, "only this action, e.g. credential.decrypt");
   AddPaging(audit_list, &f);
+  table.push_back(
+      {audit_list, Listener::kAdmin, [=](Builder& b) { return b.AuditList(after_seq); }});
+
   CLI::App* audit_verify = audit->add_subcommand(
       "verify",
       "verify the hash chain: of ORG on the server, or of an export offline (--file, see OFFLINE "
@@ -553,6 +613,9 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
                    "audit signing public key to trust, with --file (repeatable)")
       ->allow_extra_args(false)
       ->type_name("FILE");
+  table.push_back({audit_verify, Listener::kAdmin,
+                   [=](Builder& b) { return b.AuditVerify(verify_end, verify_file); }});
+
   CLI::App* audit_export = audit->add_subcommand(
       "export", "stream events and signed checkpoints to a file (see AUDIT EXPORT FORMAT)");
   AddOrg(audit_export, &f);
@@ -561,7 +624,59 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
       AddVersion(audit_export, &f.start_seq, "--start-seq", "first sequence (default: oldest)");
   CLI::Option* export_end =
       AddVersion(audit_export, &f.end_seq, "--end-seq", "last sequence (default: head)");
+  table.push_back({audit_export, Listener::kAdmin,
+                   [=](Builder& b) { return b.AuditExport(export_start, export_end); }});
+}
 
+// Where and how to connect for a command on `listener`: flags first, then the environment.
+absl::StatusOr<ConnectionOptions> ResolveConnection(const ConnectionFlags& given, const Flags& f,
+                                                    Listener listener, const Environment& env) {
+  ConnectionOptions connection;
+  connection.target = ResolveTarget(f, given.addr->count() > 0, listener, env);
+  connection.plaintext = f.plaintext;
+  // With --plaintext the TLS variables of the environment are ignored rather than
+  // reported as a conflict: the shell may well be set up for another deployment.
+  const auto flag_or_env = [&](const CLI::Option* option, const std::string& value,
+                               absl::string_view variable, bool tls) -> std::string {
+    if (option->count() > 0) return value;
+    if (tls && f.plaintext) return "";
+    return EnvValue(env, variable).value_or("");
+  };
+  connection.ca_file = flag_or_env(given.ca_file, f.ca_file, "CREDVAULT_CA_FILE", true);
+  connection.cert_file = flag_or_env(given.cert_file, f.cert_file, "CREDVAULT_CERT_FILE", true);
+  connection.key_file = flag_or_env(given.key_file, f.key_file, "CREDVAULT_KEY_FILE", true);
+  connection.server_name =
+      flag_or_env(given.server_name, f.server_name, "CREDVAULT_SERVER_NAME", true);
+  connection.token_file =
+      flag_or_env(given.token_file, f.token_file, "CREDVAULT_TOKEN_FILE", false);
+  absl::StatusOr<absl::Duration> timeout = ParsePositiveDuration(f.timeout, "--timeout");
+  if (!timeout.ok()) return timeout.status();
+  connection.timeout = *timeout;
+  if (absl::Status status = ValidateConnectionOptions(connection); !status.ok()) return status;
+  return connection;
+}
+
+}  // namespace
+
+ParseResult ParseCommandLine(int argc, const char* const* argv, const Environment& env) {
+  Flags f;
+  CLI::App app(kDescription, "credvaultctl");
+  // Subcommands inherit the footer set when they are created: a pointer to the full one,
+  // which is set on the top level once they all exist.
+  app.footer("Addresses, environment, audit export format and exit status: credvaultctl --help");
+  app.require_subcommand(1, 1);
+  // Global options may also follow the subcommand: `credvaultctl list acme --json`.
+  app.fallthrough();
+
+  const ConnectionFlags connection_flags = AddGlobalOptions(app, f);
+  // In this order in --help.
+  CommandTable commands;
+  AddCredentialCommands(app, f, commands);
+  AddDecryptCommand(app, f, commands);
+  AddOrgCommands(app, f, commands);
+  AddRootCommands(app, f, commands);
+  AddResealCommands(app, f, commands);
+  AddAuditCommands(app, f, commands);
   app.footer(Footer());
 
   try {
@@ -575,83 +690,26 @@ ParseResult ParseCommandLine(int argc, const char* const* argv, const Environmen
     return ParseResult{std::nullopt, UsageError(env, e.what())};
   }
 
+  // CLI11 parsed exactly one leaf command.
+  const auto parsed = std::find_if(commands.begin(), commands.end(), [](const CommandSpec& spec) {
+    return spec.subcommand->parsed();
+  });
   Builder builder(f, env);
-  absl::StatusOr<Command> command = absl::InternalError("no command");
-  Listener listener = Listener::kAdmin;
-  if (put->parsed()) {
-    listener = Listener::kWrite;
-    command = builder.Put(put_expected, max_versions, put_key);
-  } else if (del->parsed()) {
-    listener = Listener::kWrite;
-    command = builder.Delete(del_expected, del_key);
-  } else if (describe->parsed()) {
-    listener = Listener::kWrite;
-    command = builder.Describe(describe_version);
-  } else if (list->parsed()) {
-    listener = Listener::kWrite;
-    command = builder.List();
-  } else if (compare->parsed()) {
-    listener = Listener::kWrite;
-    command = builder.Compare(compare_version);
-  } else if (decrypt->parsed()) {
-    listener = Listener::kDecrypt;
-    command = builder.Decrypt(decrypt_version);
-  } else if (org_create->parsed()) {
-    command = builder.OrgCreate(org_create_key);
-  } else if (org_describe->parsed()) {
-    command = builder.OrgDescribe();
-  } else if (org_list->parsed()) {
-    command = builder.OrgList();
-  } else if (org_rotate->parsed()) {
-    command = builder.OrgRotate(org_rotate_key);
-  } else if (org_destroy->parsed()) {
-    command = builder.OrgDestroy();
-  } else if (org_destroy_key->parsed()) {
-    command = builder.OrgDestroyKey();
-  } else if (root_rotate->parsed()) {
-    command = builder.RootRotate(root_rotate_key);
-  } else if (reseal_status->parsed()) {
-    command = builder.Reseal();
-  } else if (audit_list->parsed()) {
-    command = builder.AuditList(after_seq);
-  } else if (audit_verify->parsed()) {
-    command = builder.AuditVerify(verify_end, verify_file);
-  } else if (audit_export->parsed()) {
-    command = builder.AuditExport(export_start, export_end);
-  }
+  absl::StatusOr<Command> command =
+      parsed == commands.end() ? absl::InternalError("no command") : parsed->build(builder);
   if (!command.ok()) return ParseResult{std::nullopt, UsageError(env, command.status().message())};
-  if (std::holds_alternative<AuditVerifyExportCommand>(*command)) {
-    // Offline: nothing is dialled, so the connection flags and variables are not looked at.
-    return ParseResult{
-        Invocation{
-            .connection = {}, .json = f.json, .verbose = f.verbose, .command = *std::move(command)},
-        kExitOk};
-  }
-
   Invocation invocation{
       .connection = {}, .json = f.json, .verbose = f.verbose, .command = *std::move(command)};
-  ConnectionOptions& connection = invocation.connection;
-  connection.target = ResolveTarget(f, addr->count() > 0, listener, env);
-  connection.plaintext = f.plaintext;
-  // With --plaintext the TLS variables of the environment are ignored rather than
-  // reported as a conflict: the shell may well be set up for another deployment.
-  const auto flag_or_env = [&](const CLI::Option* option, const std::string& value,
-                               absl::string_view variable, bool tls) -> std::string {
-    if (option->count() > 0) return value;
-    if (tls && f.plaintext) return "";
-    return EnvValue(env, variable).value_or("");
-  };
-  connection.ca_file = flag_or_env(ca_file, f.ca_file, "CREDVAULT_CA_FILE", true);
-  connection.cert_file = flag_or_env(cert_file, f.cert_file, "CREDVAULT_CERT_FILE", true);
-  connection.key_file = flag_or_env(key_file, f.key_file, "CREDVAULT_KEY_FILE", true);
-  connection.server_name = flag_or_env(server_name, f.server_name, "CREDVAULT_SERVER_NAME", true);
-  connection.token_file = flag_or_env(token_file, f.token_file, "CREDVAULT_TOKEN_FILE", false);
-  absl::StatusOr<absl::Duration> timeout = ParsePositiveDuration(f.timeout, "--timeout");
-  if (!timeout.ok()) return ParseResult{std::nullopt, UsageError(env, timeout.status().message())};
-  connection.timeout = *timeout;
-  if (absl::Status status = ValidateConnectionOptions(connection); !status.ok()) {
-    return ParseResult{std::nullopt, UsageError(env, status.message())};
+  // Offline: nothing is dialled, so the connection flags and variables are not looked at.
+  if (std::holds_alternative<AuditVerifyExportCommand>(invocation.command)) {
+    return ParseResult{std::move(invocation), kExitOk};
   }
+  absl::StatusOr<ConnectionOptions> connection =
+      ResolveConnection(connection_flags, f, parsed->listener, env);
+  if (!connection.ok()) {
+    return ParseResult{std::nullopt, UsageError(env, connection.status().message())};
+  }
+  invocation.connection = *std::move(connection);
   return ParseResult{std::move(invocation), kExitOk};
 }
 

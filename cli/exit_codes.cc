@@ -1,37 +1,15 @@
 #include "cli/exit_codes.h"
 
-#include <array>
+#include <optional>
+#include <string_view>
 
 #include "absl/strings/str_format.h"
+#include "common/grpc_status_name.h"
 
 namespace credvault::cli {
 namespace {
 
-// Indexed by code number, as in grpc/impl/codegen/status.h.
-constexpr std::array<absl::string_view, 17> kCodeNames = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
-
-bool IsKnownCode(grpc::StatusCode code) {
-  const int number = static_cast<int>(code);
-  return number >= 0 && number < static_cast<int>(kCodeNames.size());
-}
+bool IsKnownCode(grpc::StatusCode code) { return GrpcStatusName(code).has_value(); }
 
 }  // namespace
 
@@ -42,8 +20,8 @@ int ExitCodeForGrpcStatus(grpc::StatusCode code) {
 }
 
 absl::string_view GrpcStatusCodeName(grpc::StatusCode code) {
-  if (!IsKnownCode(code)) return kCodeNames[grpc::StatusCode::UNKNOWN];
-  return kCodeNames[static_cast<int>(code)];
+  const std::string_view name = GrpcStatusName(code).value_or("UNKNOWN");
+  return absl::string_view(name.data(), name.size());
 }
 
 std::string ExitCodeTable() {
@@ -57,8 +35,11 @@ std::string ExitCodeTable() {
       "  3   local I/O error (secret, token, TLS or output file; empty or oversized secret;\n"
       "      an audit export or public key file that cannot be read or is not one)\n"
       "  10+N  the server or channel returned gRPC status code N:\n";
-  for (int number = 1; number < static_cast<int>(kCodeNames.size()); ++number) {
-    absl::StrAppendFormat(&table, "        %d  %s\n", kExitGrpcBase + number, kCodeNames[number]);
+  for (int number = 1;; ++number) {
+    const std::optional<std::string_view> name =
+        GrpcStatusName(static_cast<grpc::StatusCode>(number));
+    if (!name) break;
+    absl::StrAppendFormat(&table, "        %d  %s\n", kExitGrpcBase + number, *name);
   }
   return table;
 }

@@ -15,7 +15,7 @@ using Blake2b256 = std::array<std::uint8_t, 32>;
 
 // Incremental BLAKE2b-256, keyed (a MAC) or unkeyed (a hash). Incremental so that secret
 // input (e.g. a candidate secret for a fingerprint) is hashed in place, never copied into
-// an intermediate buffer. Internal to crypto/.
+// an intermediate buffer. Public: server/service hashes with it too.
 class Blake2bHasher {
  public:
   Blake2bHasher();                         // unkeyed

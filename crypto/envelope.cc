@@ -4,8 +4,8 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "crypto/aead.h"
 #include "crypto/canonical_encoding.h"
+#include "crypto/internal/aead.h"
 #include "crypto/sealed_box.h"
 
 namespace credvault::crypto {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "crypto/internal/key_directory_signature.h"
 #include "crypto/sodium_init.h"
 
 namespace credvault::crypto {
@@ -75,10 +76,11 @@ const KeyDirectoryPublicKey* KeyDirectoryPins::Find(std::uint32_t version) const
   return it == keys_.end() ? nullptr : &it->second;
 }
 
-absl::Status VerifyKeyDirectorySignature(const KeyDirectoryPins& pins, std::uint32_t version,
-                                         const CanonicalEncoder& message,
-                                         absl::Span<const std::uint8_t> signature,
-                                         std::string_view what) {
+absl::Status internal::VerifyKeyDirectorySignature(const KeyDirectoryPins& pins,
+                                                   std::uint32_t version,
+                                                   const CanonicalEncoder& message,
+                                                   absl::Span<const std::uint8_t> signature,
+                                                   std::string_view what) {
   EnsureSodiumInitialized();
   const KeyDirectoryPublicKey* key = pins.Find(version);
   if (key == nullptr) {

@@ -46,7 +46,8 @@ class KeyDirectorySigner {
   const KeyDirectoryPublicKey& public_key() const { return public_key_; }
 
   // Signs a canonical encoding; its domain names the kind of record, so a signature made for
-  // one kind never verifies as another. Internal to crypto/.
+  // one kind never verifies as another. Records are signed through crypto/org_key.h; tests
+  // also sign forged records with keys of their own.
   KeyDirectorySignature Sign(const CanonicalEncoder& message) const;
 
  private:
@@ -78,13 +79,6 @@ class KeyDirectoryPins {
  private:
   std::map<std::uint32_t, KeyDirectoryPublicKey> keys_;
 };
-
-// Checks `signature` over `message` with the pinned key of `version`. DATA_LOSS when the
-// version is not pinned or the signature does not verify; `what` names the record.
-absl::Status VerifyKeyDirectorySignature(const KeyDirectoryPins& pins, std::uint32_t version,
-                                         const CanonicalEncoder& message,
-                                         absl::Span<const std::uint8_t> signature,
-                                         std::string_view what);
 
 // Parses a pin as written in configuration: 64 hex digits (either case) or standard base64
 // (with padding) of the 32-byte public key. INVALID_ARGUMENT otherwise; the message does not

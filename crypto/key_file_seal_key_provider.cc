@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "crypto/blake2b.h"
+#include "crypto/internal/aead.h"
 #include "crypto/key_file.h"
 
 namespace credvault::crypto {

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "crypto/blake2b.h"
 #include "crypto/canonical_encoding.h"
+#include "crypto/internal/key_directory_signature.h"
 
 namespace credvault::crypto {
 namespace {
@@ -111,8 +112,8 @@ absl::StatusOr<OrgKeyRecord> CreateOrgKey(std::string_view org_id, std::uint32_t
 }
 
 absl::Status VerifyOrgKeySignature(const OrgKeyRecord& record, const KeyDirectoryPins& pins) {
-  return VerifyKeyDirectorySignature(pins, record.directory_key_version, SignedMessage(record),
-                                     record.signature, kWhat);
+  return internal::VerifyKeyDirectorySignature(pins, record.directory_key_version,
+                                               SignedMessage(record), record.signature, kWhat);
 }
 
 absl::StatusOr<OrgKeyRecord> ResignOrgKeyRecord(const OrgKeyRecord& record, OrgKeyState new_state,

@@ -7,7 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "crypto/aead.h"
+#include "crypto/associated_data.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secret_view.h"
 

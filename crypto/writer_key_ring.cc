@@ -3,6 +3,7 @@
 #include <string>
 
 #include "crypto/blake2b.h"
+#include "crypto/internal/writer_key_access.h"
 
 namespace credvault::crypto {
 
@@ -40,14 +41,15 @@ absl::StatusOr<const KeyBuffer*> WriterKeyRing::KeyForVersion(std::uint32_t vers
 const KeyBuffer& WriterKeyRing::CurrentKey() const { return keys_.at(current_version_); }
 
 WriterTag AuthenticateWithCurrentKey(const WriterKeyRing& ring, MessageParts message) {
-  Blake2bHasher mac(ring.CurrentKey());
+  Blake2bHasher mac(internal::WriterKeyAccess::CurrentKey(ring));
   for (const absl::Span<const std::uint8_t> part : message) mac.Update(part);
   return WriterTag{ring.current_version(), mac.Finish()};
 }
 
 absl::Status VerifyWriterTag(const WriterKeyRing& ring, MessageParts message, const WriterTag& tag,
                              const char* what) {
-  const absl::StatusOr<const KeyBuffer*> key = ring.KeyForVersion(tag.key_version);
+  const absl::StatusOr<const KeyBuffer*> key =
+      internal::WriterKeyAccess::KeyForVersion(ring, tag.key_version);
   if (!key.ok()) {
     return absl::DataLossError(std::string(what) +
                                " is authenticated with unknown writer key version " +

@@ -17,6 +17,10 @@
 
 namespace credvault::crypto {
 
+namespace internal {
+class WriterKeyAccess;  // crypto/internal/writer_key_access.h
+}  // namespace internal
+
 inline constexpr std::size_t kWriterKeySize = 32;
 inline constexpr std::size_t kAuthenticatorSize = 32;
 
@@ -45,13 +49,14 @@ class WriterKeyRing {
   std::uint32_t current_version() const { return current_version_; }
   bool HasVersion(std::uint32_t version) const { return keys_.count(version) != 0; }
 
-  // The key of `version`, or NOT_FOUND. Internal to crypto/.
-  absl::StatusOr<const KeyBuffer*> KeyForVersion(std::uint32_t version) const;
-  const KeyBuffer& CurrentKey() const;
-
  private:
+  friend class internal::WriterKeyAccess;
   WriterKeyRing(std::uint32_t current_version, std::map<std::uint32_t, KeyBuffer> keys)
       : current_version_(current_version), keys_(std::move(keys)) {}
+
+  // The key of `version`, or NOT_FOUND.
+  absl::StatusOr<const KeyBuffer*> KeyForVersion(std::uint32_t version) const;
+  const KeyBuffer& CurrentKey() const;
 
   std::uint32_t current_version_;
   std::map<std::uint32_t, KeyBuffer> keys_;

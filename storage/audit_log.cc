@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "storage/audit_hash_column.h"
 #include "storage/validation.h"
 
 namespace credvault::storage {
@@ -57,16 +58,6 @@ constexpr std::size_t kMaxListLimit = 1000;
 constexpr std::size_t kVerifyPage = 1000;
 
 SqlParam HashParam(const crypto::AuditHash& hash) { return SqlParam::Bytes(hash); }
-
-absl::StatusOr<crypto::AuditHash> HashColumn(const Row& row, std::size_t column) {
-  CV_ASSIGN_OR_RETURN(const std::vector<std::uint8_t> bytes, row.Bytes(column));
-  if (bytes.size() != crypto::kAuditHashSize) {
-    return absl::DataLossError("audit hash of the wrong length");
-  }
-  crypto::AuditHash hash;
-  std::copy(bytes.begin(), bytes.end(), hash.begin());
-  return hash;
-}
 
 absl::StatusOr<std::uint64_t> Seq(const Row& row, std::size_t column) {
   CV_ASSIGN_OR_RETURN(const std::int64_t seq, row.Int(column));

@@ -17,7 +17,7 @@
 namespace credvault::storage {
 
 // What the caller says about an event; org, sequence number, time and hashes are added
-// by Append. No field may hold a secret (see design section 3).
+// by Append. No field may hold a secret (docs/data-handling.md, "Stored (PostgreSQL)").
 struct NewAuditEvent {
   std::string principal;
   std::string action;  // e.g. "credential.put"
@@ -107,10 +107,11 @@ struct AuditVerification {
   std::string problem;
 };
 
-// The per-org, append-only, hash-chained audit log (design section 3), for the org of the
-// transaction. Append locks the org's chain head row until commit, so concurrent appends
-// from any number of connections and processes serialize into one gapless chain; appending
-// in the same transaction as the audited change makes both durable together.
+// The per-org, append-only, hash-chained audit log (docs/crypto.md, "Audit chain"), for
+// the org of the transaction. Append locks the org's chain head row until commit, so
+// concurrent appends from any number of connections and processes serialize into one
+// gapless chain; appending in the same transaction as the audited change makes both
+// durable together.
 class AuditLog {
  public:
   using Clock = std::function<absl::Time()>;

@@ -174,13 +174,34 @@ absl::StatusOr<PutOutcome> PutOutcomeNamed(std::string_view name) {
   return absl::InternalError("credentials.put: unknown outcome");
 }
 
+// The one row of `statement`, or nullopt when it returns none.
+absl::StatusOr<std::optional<Row>> FindOne(Transaction& tx, const Statement& statement,
+                                           absl::Span<const SqlParam> params) {
+  absl::StatusOr<Row> row = tx.ExecuteOne(statement, params);
+  if (absl::IsNotFound(row.status())) return std::nullopt;
+  if (!row.ok()) return row.status();
+  return *std::move(row);
+}
+
+// The metadata, envelope and states of kReadCurrentEnvelope and its siblings.
+absl::StatusOr<EnvelopeRecord> EnvelopeFromRow(const Row& row) {
+  EnvelopeRecord record;
+  CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(row));
+  CV_ASSIGN_OR_RETURN(record.envelope, row.Bytes(kMetadataColumnCount));
+  CV_ASSIGN_OR_RETURN(record.org_state, row.Text(kMetadataColumnCount + 1));
+  if (!row.IsNull(kMetadataColumnCount + 2)) {
+    CV_ASSIGN_OR_RETURN(record.org_key_state, row.Text(kMetadataColumnCount + 2));
+  }
+  return record;
+}
+
 absl::Status NotFound(std::string_view what) {
   return absl::NotFoundError(std::string(what) + ": credential not found");
 }
 
 }  // namespace
 
-absl::StatusOr<PutPlan> CredentialStore::PreparePut(
+absl::StatusOr<PreparedPut> CredentialStore::PreparePut(
     Transaction& tx, std::string_view name,
     std::optional<std::int64_t> expected_live_version) const {
   CV_RETURN_IF_ERROR(ValidateName(name));
@@ -190,32 +211,30 @@ absl::StatusOr<PutPlan> CredentialStore::PreparePut(
   const SqlParam org = SqlParam::Text(tx.org_id());
   const SqlParam name_param = SqlParam::Text(name);
   CV_RETURN_IF_ERROR(tx.Execute(kLockName, {org, name_param}).status());
-  absl::StatusOr<Row> row = tx.ExecuteOne(kPlanPut, {org, name_param});
-  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org not found");
-  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const std::optional<Row> row, FindOne(tx, kPlanPut, {org, name_param}));
+  PreparedPut prepared;
+  if (!row.has_value()) {
+    prepared.outcome = PrepareOutcome::kOrgNotFound;
+    return prepared;
+  }
   CV_ASSIGN_OR_RETURN(const std::string org_state, row->Text(0));
-  if (org_state != "ACTIVE") return absl::FailedPreconditionError("org is destroyed");
-
-  PutPlan plan{std::string(name), 1, std::nullopt};
+  if (org_state != "ACTIVE") {
+    prepared.outcome = PrepareOutcome::kOrgDestroyed;
+    return prepared;
+  }
+  prepared.plan = PutPlan{std::string(name), 1, std::nullopt};
   if (!row->IsNull(1)) {
     CV_ASSIGN_OR_RETURN(const std::int64_t current, row->Int(1));
     CV_ASSIGN_OR_RETURN(const bool deleted, row->Bool(2));
-    plan.version = current + 1;
-    if (!deleted) plan.replaced_live_version = current;
+    prepared.plan.version = current + 1;
+    if (!deleted) prepared.plan.replaced_live_version = current;
   }
-  if (expected_live_version.has_value()) {
-    const std::int64_t live = plan.replaced_live_version.value_or(0);
-    if (*expected_live_version == 0 && live != 0) {
-      return absl::AlreadyExistsError("credential already exists (version " + std::to_string(live) +
-                                      ")");
-    }
-    if (*expected_live_version != live) {
-      return absl::AbortedError("expected version " + std::to_string(*expected_live_version) +
-                                ", current version is " +
-                                (live == 0 ? std::string("none") : std::to_string(live)));
-    }
+  prepared.live_version = prepared.plan.replaced_live_version.value_or(0);
+  if (expected_live_version.has_value() && *expected_live_version != prepared.live_version) {
+    prepared.outcome =
+        *expected_live_version == 0 ? PrepareOutcome::kNameTaken : PrepareOutcome::kVersionMismatch;
   }
-  return plan;
+  return prepared;
 }
 
 absl::StatusOr<PutResult> CredentialStore::InsertVersion(
@@ -297,21 +316,30 @@ absl::StatusOr<DeleteResult> CredentialStore::Delete(Transaction& tx,
   return result;
 }
 
-absl::StatusOr<CredentialMetadata> CredentialStore::GetMetadata(Transaction& tx,
-                                                                std::string_view name,
-                                                                std::optional<std::int64_t> version,
-                                                                bool include_deleted) const {
+absl::StatusOr<std::optional<CredentialMetadata>> CredentialStore::FindMetadata(
+    Transaction& tx, std::string_view name, std::optional<std::int64_t> version,
+    bool include_deleted) const {
   CV_RETURN_IF_ERROR(ValidateName(name));
   const SqlParam org = SqlParam::Text(tx.org_id());
   const SqlParam name_param = SqlParam::Text(name);
   const Statement& by_version = include_deleted ? kGetVersionAnyState : kGetVersion;
   const Statement& current = include_deleted ? kGetCurrentAnyState : kGetCurrent;
-  absl::StatusOr<Row> row =
-      version.has_value() ? tx.ExecuteOne(by_version, {org, name_param, SqlParam::Int(*version)})
-                          : tx.ExecuteOne(current, {org, name_param});
-  if (absl::IsNotFound(row.status())) return NotFound("describe");
-  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(const std::optional<Row> row,
+                      version.has_value()
+                          ? FindOne(tx, by_version, {org, name_param, SqlParam::Int(*version)})
+                          : FindOne(tx, current, {org, name_param}));
+  if (!row.has_value()) return std::nullopt;
   return MetadataFromRow(*row);
+}
+
+absl::StatusOr<CredentialMetadata> CredentialStore::GetMetadata(Transaction& tx,
+                                                                std::string_view name,
+                                                                std::optional<std::int64_t> version,
+                                                                bool include_deleted) const {
+  CV_ASSIGN_OR_RETURN(std::optional<CredentialMetadata> found,
+                      FindMetadata(tx, name, version, include_deleted));
+  if (!found.has_value()) return NotFound("describe");
+  return *std::move(found);
 }
 
 absl::StatusOr<ListPage> CredentialStore::List(Transaction& tx, const ListQuery& query) const {
@@ -346,28 +374,20 @@ absl::StatusOr<std::uint64_t> CredentialStore::CountUnerasedVersions(Transaction
   return static_cast<std::uint64_t>(count);
 }
 
-absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+absl::StatusOr<std::optional<EnvelopeRecord>> CredentialStore::FindEnvelope(
     Transaction& tx, std::string_view name, std::optional<std::int64_t> version) const {
   CV_RETURN_IF_ERROR(ValidateName(name));
   const SqlParam org = SqlParam::Text(tx.org_id());
   const SqlParam name_param = SqlParam::Text(name);
-  absl::StatusOr<Row> row =
-      version.has_value()
-          ? tx.ExecuteOne(kReadVersionEnvelope, {org, name_param, SqlParam::Int(*version)})
-          : tx.ExecuteOne(kReadCurrentEnvelope, {org, name_param});
-  if (absl::IsNotFound(row.status())) return NotFound("read envelope");
-  if (!row.ok()) return row.status();
-  EnvelopeRecord record;
-  CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(*row));
-  CV_ASSIGN_OR_RETURN(record.envelope, row->Bytes(kMetadataColumnCount));
-  CV_ASSIGN_OR_RETURN(record.org_state, row->Text(kMetadataColumnCount + 1));
-  if (!row->IsNull(kMetadataColumnCount + 2)) {
-    CV_ASSIGN_OR_RETURN(record.org_key_state, row->Text(kMetadataColumnCount + 2));
-  }
-  return record;
+  CV_ASSIGN_OR_RETURN(const std::optional<Row> row,
+                      version.has_value() ? FindOne(tx, kReadVersionEnvelope,
+                                                    {org, name_param, SqlParam::Int(*version)})
+                                          : FindOne(tx, kReadCurrentEnvelope, {org, name_param}));
+  if (!row.has_value()) return std::nullopt;
+  return EnvelopeFromRow(*row);
 }
 
-absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+absl::StatusOr<std::optional<EnvelopeRecord>> CredentialStore::FindEnvelope(
     ConnectionPool& pool, std::string_view org_id, absl::Time deadline, std::string_view name,
     std::optional<std::int64_t> version) const {
   CV_RETURN_IF_ERROR(ValidateOrgId(org_id));
@@ -377,18 +397,27 @@ absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
                                 {SqlParam::Text(org_id), SqlParam::Text(name),
                                  version.has_value() ? SqlParam::Int(*version) : SqlParam::Null()},
                                 deadline, ConnectionPool::IfConnectionLost::kRetry));
-  if (rows.empty()) return NotFound("read envelope");
-  if (rows.size() > 1)
+  if (rows.empty()) return std::nullopt;
+  if (rows.size() > 1) {
     return absl::InternalError("credentials.read_envelope_call: more than one row");
-  const Row& row = rows.front();
-  EnvelopeRecord record;
-  CV_ASSIGN_OR_RETURN(record.metadata, MetadataFromRow(row));
-  CV_ASSIGN_OR_RETURN(record.envelope, row.Bytes(kMetadataColumnCount));
-  CV_ASSIGN_OR_RETURN(record.org_state, row.Text(kMetadataColumnCount + 1));
-  if (!row.IsNull(kMetadataColumnCount + 2)) {
-    CV_ASSIGN_OR_RETURN(record.org_key_state, row.Text(kMetadataColumnCount + 2));
   }
-  return record;
+  return EnvelopeFromRow(rows.front());
+}
+
+absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+    Transaction& tx, std::string_view name, std::optional<std::int64_t> version) const {
+  CV_ASSIGN_OR_RETURN(std::optional<EnvelopeRecord> found, FindEnvelope(tx, name, version));
+  if (!found.has_value()) return NotFound("read envelope");
+  return *std::move(found);
+}
+
+absl::StatusOr<EnvelopeRecord> CredentialStore::ReadEnvelope(
+    ConnectionPool& pool, std::string_view org_id, absl::Time deadline, std::string_view name,
+    std::optional<std::int64_t> version) const {
+  CV_ASSIGN_OR_RETURN(std::optional<EnvelopeRecord> found,
+                      FindEnvelope(pool, org_id, deadline, name, version));
+  if (!found.has_value()) return NotFound("read envelope");
+  return *std::move(found);
 }
 
 absl::StatusOr<PutCallResult> CredentialStore::Put(ConnectionPool& pool, std::string_view org_id,
@@ -417,29 +446,34 @@ absl::StatusOr<PutCallResult> CredentialStore::Put(ConnectionPool& pool, std::st
       return absl::InvalidArgumentError("request_digest: must be 32 bytes");
     }
   }
-  CV_ASSIGN_OR_RETURN(
-      const std::vector<Row> rows,
-      pool.Call(kPut,
-                {SqlParam::Text(org_id), SqlParam::Text(put.name), SqlParam::Int(put.version),
-                 SqlParam::Bytes(content.envelope), SqlParam::Int(content.org_key_version),
-                 SqlParam::Int(content.writer_key_version),
-                 SqlParam::Text(LabelsToJson(content.labels)), SqlParam::Text(content.created_by),
-                 content.expires_at.has_value() ? SqlParam::Micros(*content.expires_at)
-                                                : SqlParam::Null(),
-                 content.max_versions.has_value() ? SqlParam::Int(*content.max_versions)
-                                                  : SqlParam::Null(),
-                 content.idempotency_key.has_value() ? SqlParam::Text(*content.idempotency_key)
-                                                     : SqlParam::Null(),
-                 content.idempotency_key.has_value() ? SqlParam::Bytes(content.request_digest)
-                                                     : SqlParam::Null(),
-                 SqlParam::Text(content.request_id),
-                 put.expected_live_version.has_value() ? SqlParam::Int(*put.expected_live_version)
-                                                       : SqlParam::Null(),
-                 SqlParam::Bytes(put.org_public_key)},
-                deadline, ConnectionPool::IfConnectionLost::kFail));
-  if (rows.size() != 1) return absl::InternalError("credentials.put: expected one row");
-  const Row& row = rows.front();
+  absl::StatusOr<std::vector<Row>> rows = pool.Call(
+      kPut,
+      {SqlParam::Text(org_id), SqlParam::Text(put.name), SqlParam::Int(put.version),
+       SqlParam::Bytes(content.envelope), SqlParam::Int(content.org_key_version),
+       SqlParam::Int(content.writer_key_version), SqlParam::Text(LabelsToJson(content.labels)),
+       SqlParam::Text(content.created_by),
+       content.expires_at.has_value() ? SqlParam::Micros(*content.expires_at) : SqlParam::Null(),
+       content.max_versions.has_value() ? SqlParam::Int(*content.max_versions) : SqlParam::Null(),
+       content.idempotency_key.has_value() ? SqlParam::Text(*content.idempotency_key)
+                                           : SqlParam::Null(),
+       content.idempotency_key.has_value() ? SqlParam::Bytes(content.request_digest)
+                                           : SqlParam::Null(),
+       SqlParam::Text(content.request_id),
+       put.expected_live_version.has_value() ? SqlParam::Int(*put.expected_live_version)
+                                             : SqlParam::Null(),
+       SqlParam::Bytes(put.org_public_key)},
+      deadline, ConnectionPool::IfConnectionLost::kFail);
   PutCallResult result;
+  // The only unique key a Put can collide on is its idempotency key: a twin committed it
+  // between this call's lookup and its insert (storage/idempotency_store.h).
+  if (absl::IsAlreadyExists(rows.status())) {
+    result.outcome = PutOutcome::kRaceLost;
+    result.conflict = rows.status();
+    return result;
+  }
+  if (!rows.ok()) return rows.status();
+  if (rows->size() != 1) return absl::InternalError("credentials.put: expected one row");
+  const Row& row = rows->front();
   CV_ASSIGN_OR_RETURN(const std::string outcome, row.Text(0));
   CV_ASSIGN_OR_RETURN(result.outcome, PutOutcomeNamed(outcome));
   if (!row.IsNull(1)) {

@@ -49,6 +49,21 @@ struct PutPlan {
   std::optional<std::int64_t> replaced_live_version;  // the live version it replaces
 };
 
+// What PreparePut found under the credential's lock.
+enum class PrepareOutcome {
+  kPrepared,  // `plan` is where the Put lands
+  kOrgNotFound,
+  kOrgDestroyed,
+  kNameTaken,        // nothing was to exist, but version `live_version` is live
+  kVersionMismatch,  // another live version was expected than `live_version` (0: none)
+};
+
+struct PreparedPut {
+  PrepareOutcome outcome = PrepareOutcome::kPrepared;
+  PutPlan plan;                   // kPrepared only
+  std::int64_t live_version = 0;  // kNameTaken and kVersionMismatch
+};
+
 struct NewCredentialVersion {
   std::vector<std::uint8_t> envelope;
   std::int32_t org_key_version = 0;
@@ -93,6 +108,9 @@ enum class PutOutcome {
   kVersionMoved,        // the guess was wrong: `version` is the next version
   // The envelope is not sealed to the active key, version `version` (0: none), as stored.
   kKeyChanged,
+  // A concurrent Put with the same idempotency key committed first, and this one wrote
+  // nothing: run again, and it finds that Put's result (kReplay).
+  kRaceLost,
 };
 
 struct PutCallResult {
@@ -102,6 +120,9 @@ struct PutCallResult {
   std::uint64_t audit_seq = 0;
   // kDone: the version made; kReplay: the version made before (in any state).
   std::optional<CredentialMetadata> metadata;
+  // kRaceLost: the database's report of the conflict, for a caller that runs out of
+  // attempts.
+  absl::Status conflict;
 };
 
 enum class DeleteMode { kSoftDelete, kCryptoErase };
@@ -167,9 +188,13 @@ struct EnvelopeToReseal {
 // parameters: any UTF-8 text without NUL round-trips verbatim.
 //
 // A Put is two calls, because the envelope binds the version number:
-//   PutPlan plan = PreparePut(tx, name, expected);   // locks the name
-//   ... seal the envelope for plan.version ...
-//   InsertVersion(tx, plan, version);
+//   PreparedPut prepared = PreparePut(tx, name, expected);   // locks the name
+//   ... when prepared.outcome is kPrepared, seal the envelope for prepared.plan.version ...
+//   InsertVersion(tx, prepared.plan, version);
+// The outcomes the request handlers act on come as values (PrepareOutcome, PutOutcome,
+// DeleteOutcome, an empty optional from the Find methods), so that no caller has to read
+// meaning into a status code; their error statuses are failures (invalid input, the
+// database unreachable or refusing).
 // The write role has no INSERT/UPDATE/DELETE on credentials: InsertVersion and Delete are
 // calls of SECURITY DEFINER functions that re-check every invariant (the version is the
 // next one, the envelope is sealed to the ACTIVE org key) and append the audit event
@@ -177,11 +202,11 @@ struct EnvelopeToReseal {
 class CredentialStore {
  public:
   // Locks the credential name for the rest of the transaction and decides the version.
-  // `expected_live_version`: nullopt = create or replace; 0 = must not exist
-  // (ALREADY_EXISTS otherwise); n = the live version must be n (ABORTED otherwise).
-  // NOT_FOUND if the org does not exist, FAILED_PRECONDITION if it is destroyed.
-  absl::StatusOr<PutPlan> PreparePut(Transaction& tx, std::string_view name,
-                                     std::optional<std::int64_t> expected_live_version) const;
+  // `expected_live_version`: nullopt = create or replace; 0 = must not exist (kNameTaken
+  // otherwise); n = the live version must be n (kVersionMismatch otherwise). kOrgNotFound
+  // and kOrgDestroyed for an org that is missing or destroyed.
+  absl::StatusOr<PreparedPut> PreparePut(Transaction& tx, std::string_view name,
+                                         std::optional<std::int64_t> expected_live_version) const;
 
   // Write role: inserts plan.version as the current version, crypto-erases the versions
   // beyond max_versions, records the idempotency key and appends credential.put.
@@ -199,8 +224,13 @@ class CredentialStore {
   // idempotency record and audit event; outcomes other than kDone change nothing.
   absl::StatusOr<DeleteResult> Delete(Transaction& tx, const DeleteRequest& request) const;
 
-  // The current live version, or a given version; NOT_FOUND if missing, or deleted unless
+  // The current live version, or a given version; nullopt if missing, or deleted unless
   // `include_deleted` (then the current version is the newest, whatever its state).
+  absl::StatusOr<std::optional<CredentialMetadata>> FindMetadata(
+      Transaction& tx, std::string_view name, std::optional<std::int64_t> version,
+      bool include_deleted = false) const;
+
+  // As FindMetadata, for a version that must exist: NOT_FOUND if it does not.
   absl::StatusOr<CredentialMetadata> GetMetadata(Transaction& tx, std::string_view name,
                                                  std::optional<std::int64_t> version,
                                                  bool include_deleted = false) const;
@@ -210,12 +240,19 @@ class CredentialStore {
   // How many credential versions of the org still hold an envelope (not erased).
   absl::StatusOr<std::uint64_t> CountUnerasedVersions(Transaction& tx) const;
 
-  // Decrypt role: the envelope of the current live version, or of a given version.
-  // NOT_FOUND if missing, deleted or erased.
-  absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,
-                                              std::optional<std::int64_t> version) const;
+  // Decrypt role: the envelope of the current live version, or of a given version;
+  // nullopt if missing, deleted or erased.
+  absl::StatusOr<std::optional<EnvelopeRecord>> FindEnvelope(
+      Transaction& tx, std::string_view name, std::optional<std::int64_t> version) const;
 
   // As above, in one statement of its own (no transaction of the caller's).
+  absl::StatusOr<std::optional<EnvelopeRecord>> FindEnvelope(
+      ConnectionPool& pool, std::string_view org_id, absl::Time deadline, std::string_view name,
+      std::optional<std::int64_t> version) const;
+
+  // As FindEnvelope, for an envelope that must exist: NOT_FOUND if it does not.
+  absl::StatusOr<EnvelopeRecord> ReadEnvelope(Transaction& tx, std::string_view name,
+                                              std::optional<std::int64_t> version) const;
   absl::StatusOr<EnvelopeRecord> ReadEnvelope(ConnectionPool& pool, std::string_view org_id,
                                               absl::Time deadline, std::string_view name,
                                               std::optional<std::int64_t> version) const;

@@ -35,7 +35,8 @@ struct IdempotencyRecord {
 //             found with another hash: reject the request (key reused);
 //   not found: InsertVersion (or Delete) with the key, which records it. A concurrent twin
 //             with the same key fails there with ALREADY_EXISTS and rolls back; run again,
-//             it finds this record.
+//             it finds this record. (The one-call CredentialStore::Put says so as
+//             PutOutcome::kRaceLost.)
 class IdempotencyStore {
  public:
   absl::StatusOr<std::optional<IdempotencyRecord>> Lookup(Transaction& tx,

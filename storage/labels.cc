@@ -47,11 +47,9 @@ absl::StatusOr<std::string> DecodeHex(std::string_view hex) {
 }  // namespace
 
 absl::Status ValidateLabels(const Labels& labels) {
-  if (labels.size() > kMaxLabels) {
-    return absl::InvalidArgumentError("labels: more than " + std::to_string(kMaxLabels));
-  }
+  if (absl::Status s = ValidateLabelCount("labels", labels.size()); !s.ok()) return s;
   for (const auto& [key, value] : labels) {
-    if (absl::Status s = ValidateText("labels.key", key, kMaxLabelKeyBytes); !s.ok()) return s;
+    if (absl::Status s = ValidateText("labels.key", key, kMaxLabelKeyLength); !s.ok()) return s;
     if (absl::Status s = ValidateText("labels.value", value, kMaxLabelValueBytes, true); !s.ok()) {
       return s;
     }

@@ -18,6 +18,8 @@ namespace credvault::storage {
   "encode(convert_to(l.value, 'UTF8'), 'hex'), ',' ORDER BY l.key), '') "           \
   "FROM jsonb_each_text(labels) AS l)"
 
+// The limits of the API's label rule (validation.h) on text stored verbatim: any UTF-8
+// without NUL, so that what the API's stricter syntax lets through always fits.
 absl::Status ValidateLabels(const Labels& labels);
 std::string LabelsToJson(const Labels& labels);
 absl::StatusOr<Labels> LabelsFromColumn(std::string_view encoded);

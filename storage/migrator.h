@@ -11,7 +11,8 @@
 
 namespace credvault::storage {
 
-// The application roles (design section 2). Roles are cluster-wide, so their names derive
+// The application roles (docs/architecture.md, "The two tiers"; docs/operations.md,
+// "1. Prepare the database"). Roles are cluster-wide, so their names derive
 // from a configurable prefix: deployments (and tests) sharing a cluster do not collide.
 struct RoleNames {
   std::string writer;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "storage/audit_hash_column.h"
 #include "storage/audit_log.h"
 
 namespace credvault::storage {
@@ -79,16 +80,6 @@ absl::Status ValidateLimit(std::string_view what, std::size_t limit) {
 }
 
 SqlParam Count(std::size_t n) { return SqlParam::Int(static_cast<std::int64_t>(n)); }
-
-absl::StatusOr<crypto::AuditHash> HashColumn(const Row& row, std::size_t column) {
-  CV_ASSIGN_OR_RETURN(const std::vector<std::uint8_t> bytes, row.Bytes(column));
-  if (bytes.size() != crypto::kAuditHashSize) {
-    return absl::DataLossError("audit hash of the wrong length");
-  }
-  crypto::AuditHash hash;
-  std::copy(bytes.begin(), bytes.end(), hash.begin());
-  return hash;
-}
 
 }  // namespace
 

@@ -8,10 +8,11 @@
 #include "absl/time/clock.h"
 #include "credvault/v1/common.pb.h"
 #include "server/api/grpc_status.h"
+#include "server/api/method_policy.h"
 #include "server/auth/identify_caller.h"
+#include "server/base/audit_actions.h"
 #include "server/base/error_reason.h"
 #include "server/base/status_name.h"
-#include "server/service/api_validation.h"
 #include "server/telemetry/json_log.h"
 #include "storage/audit_log.h"
 #include "storage/org_store.h"
@@ -60,13 +61,12 @@ absl::Status CallRunner::Refused(BlockingExecutor::Admission admission) {
   return absl::UnavailableError("the server is shutting down; retry");
 }
 
-absl::Status CallRunner::Schedule(const std::optional<std::string>& org_id,
-                                  std::function<void()> task) {
-  // Fairness is by the org the request names (unvalidated yet: an invalid id gets a key of
-  // its own, which no org id can be), decided before authentication, which runs on the
+absl::Status CallRunner::Schedule(const RequestedOrg& org, std::function<void()> task) {
+  // Fairness is by the org the request names (not authorised yet: an invalid id gets a key
+  // of its own, which no org id can be), decided before authentication, which runs on the
   // worker because recording a denial may write to the database.
   std::string_view key = BlockingExecutor::kCrossOrgKey;
-  if (org_id) key = ValidateOrgId("org_id", *org_id).ok() ? std::string_view(*org_id) : "!";
+  if (org.names_org()) key = org.validity().ok() ? std::string_view(org.org_id()) : "!";
   const BlockingExecutor::Admission admission = executor_.Submit(key, std::move(task));
   if (admission == BlockingExecutor::Admission::kAccepted) return absl::OkStatus();
   return Refused(admission);
@@ -93,9 +93,10 @@ std::string CallRunner::RequestIdFor(const grpc::CallbackServerContext& context)
 }
 
 void DenialAuditor::RecordDenied(const Policy& policy, const Principal& principal,
-                                 const std::string& org_id, std::string_view method,
+                                 const RequestedOrg& org, std::string_view method,
                                  const absl::Status& refusal, const std::string& request_id,
                                  Metrics* metrics) const {
+  const std::string& org_id = org.org_id();
   if (!policy.HasAnyGrantFor(principal, org_id)) {
     security_log_->Record(SecurityDenial{.reason = SecurityLog::kNoGrant,
                                          .method = method,
@@ -105,7 +106,7 @@ void DenialAuditor::RecordDenied(const Policy& policy, const Principal& principa
                           metrics);
     return;
   }
-  AppendToOrgChain(org_id, principal.id, method, refusal, request_id);
+  AppendToOrgChain(org, principal.id, method, refusal, request_id);
 }
 
 void DenialAuditor::RecordUnauthenticated(std::string_view method, std::string_view org_id,
@@ -118,18 +119,20 @@ void DenialAuditor::RecordUnauthenticated(std::string_view method, std::string_v
                         metrics);
 }
 
-void DenialAuditor::AppendToOrgChain(const std::string& org_id, const std::string& principal,
+void DenialAuditor::AppendToOrgChain(const RequestedOrg& org, const std::string& principal,
                                      std::string_view method, const absl::Status& refusal,
                                      const std::string& request_id) const {
-  if (pool_ == nullptr || !ValidateOrgId("org_id", org_id).ok()) return;
+  if (pool_ == nullptr || !org.names_valid_org()) return;
+  const std::string& org_id = org.org_id();
   // Through the one audit function every request role may call: the database appends
   // nothing for an org that does not exist.
   const storage::AuditLog audit;
   const absl::Status status = pool_->Run(org_id, [&](storage::Transaction& tx) -> absl::Status {
     return audit
-        .AppendDenial(tx, storage::NewAuditEvent{principal, "access.denied", std::string(method),
-                                                 StatusCodeName(refusal.code()), request_id,
-                                                 std::string(refusal.message())})
+        .AppendDenial(
+            tx, storage::NewAuditEvent{principal, audit_action::kAccessDenied, std::string(method),
+                                       StatusCodeName(refusal.code()), request_id,
+                                       std::string(refusal.message())})
         .status();
   });
   if (!status.ok()) {
@@ -160,20 +163,28 @@ void CallRunner::Observe(std::string_view method, const std::string& request_id,
                   {"error", status.ok() ? "" : std::string(status.message())}});
 }
 
+absl::StatusOr<RequestedOrg> CallRunner::RequestedOrgFor(std::string_view method,
+                                                         const google::protobuf::Message& request) {
+  absl::StatusOr<const MethodPolicy*> rule = LookUpMethodPolicy(method);
+  if (!rule.ok()) return rule.status();
+  return RequestedOrgOf(**rule, request);
+}
+
 absl::StatusOr<CallContext> CallRunner::Admit(grpc::CallbackServerContext* context,
-                                              std::string_view method,
-                                              const std::vector<Role>& roles,
-                                              const std::optional<std::string>& org_id,
+                                              std::string_view method, const RequestedOrg& org,
                                               const std::string& request_id) const {
+  // Fails closed: a method without an entry has no roles anyone could hold.
+  absl::StatusOr<const MethodPolicy*> rule = LookUpMethodPolicy(method);
+  if (!rule.ok()) return rule.status();
   const std::shared_ptr<const Policy> policy = policy_.Snapshot();
   absl::StatusOr<Principal> principal =
       IdentifyCaller(context->auth_context().get(), context->client_metadata(), *policy);
   if (!principal.ok()) {
-    denials_.RecordUnauthenticated(method, org_id.value_or(""), request_id, metrics_);
+    denials_.RecordUnauthenticated(method, org.org_id(), request_id, metrics_);
     return principal.status();
   }
-  if (absl::Status allowed =
-          AuthorizeCall(*policy, *principal, roles, org_id, method, request_id, denials_, metrics_);
+  if (absl::Status allowed = AuthorizeCall(*policy, *principal, (*rule)->roles, org, method,
+                                           request_id, denials_, metrics_);
       !allowed.ok()) {
     return allowed;
   }
@@ -186,42 +197,51 @@ absl::StatusOr<CallContext> CallRunner::Admit(grpc::CallbackServerContext* conte
 }
 
 absl::Status CallRunner::AuthorizeCall(const Policy& policy, const Principal& principal,
+                                       const std::vector<Role>& roles, const RequestedOrg& org,
+                                       std::string_view method, const std::string& request_id,
+                                       const DenialAuditor& denials, Metrics* metrics) {
+  // Bad input is reported as such, before authorisation looks at the org.
+  if (!org.validity().ok()) return org.validity();
+  absl::Status allowed = absl::PermissionDeniedError("no role");
+  for (const Role role : roles) {
+    allowed = org.names_org() ? policy.Authorize(principal, role, org.org_id())
+                              : policy.AuthorizeAllOrgs(principal, role);
+    if (allowed.ok()) return allowed;
+  }
+  if (org.names_org()) {
+    denials.RecordDenied(policy, principal, org, method, allowed, request_id, metrics);
+  }
+  return allowed;
+}
+
+absl::Status CallRunner::AuthorizeCall(const Policy& policy, const Principal& principal,
                                        const std::vector<Role>& roles,
                                        const std::optional<std::string>& org_id,
                                        std::string_view method, const std::string& request_id,
                                        const DenialAuditor& denials, Metrics* metrics) {
-  if (org_id) {
-    // Bad input is reported as such, before authorisation looks at the org.
-    if (absl::Status valid = ValidateOrgId("org_id", *org_id); !valid.ok()) return valid;
-  }
-  absl::Status allowed = absl::PermissionDeniedError("no role");
-  for (const Role role : roles) {
-    allowed = org_id ? policy.Authorize(principal, role, *org_id)
-                     : policy.AuthorizeAllOrgs(principal, role);
-    if (allowed.ok()) return allowed;
-  }
-  if (org_id)
-    denials.RecordDenied(policy, principal, *org_id, method, allowed, request_id, metrics);
-  return allowed;
+  return AuthorizeCall(policy, principal, roles,
+                       org_id ? RequestedOrg::Named(*org_id) : RequestedOrg::AllOrgs(), method,
+                       request_id, denials, metrics);
 }
 
 void CallRunner::Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
-                          std::string_view method, std::vector<Role> roles,
-                          std::optional<std::string> org_id,
+                          std::string_view method, const google::protobuf::Message& request,
                           std::function<absl::Status(const CallContext&)> work) {
   const absl::Time started = absl::Now();
   const std::string request_id = RequestIdFor(*context);
   context->AddInitialMetadata("x-request-id", request_id);
-  auto finish = [this, context, reactor, method = std::string(method), org = org_id.value_or(""),
-                 started, request_id](const std::string& principal, const absl::Status& status) {
-    Observe(method, request_id, principal, org, started, status);
+  absl::StatusOr<RequestedOrg> org = RequestedOrgFor(method, request);
+  auto finish = [this, context, reactor, method = std::string(method),
+                 org_id = org.ok() ? org->org_id() : std::string(), started,
+                 request_id](const std::string& principal, const absl::Status& status) {
+    Observe(method, request_id, principal, org_id, started, status);
     reactor->Finish(ToGrpcStatus(status, context));
   };
-  const std::optional<std::string> org = org_id;
+  if (!org.ok()) return finish("", org.status());
   const absl::Status scheduled =
-      Schedule(org, [this, context, method = std::string(method), roles = std::move(roles),
-                     org_id = std::move(org_id), request_id, work = std::move(work), finish]() {
-        absl::StatusOr<CallContext> call = Admit(context, method, roles, org_id, request_id);
+      Schedule(*org, [this, context, method = std::string(method), org = *org, request_id,
+                      work = std::move(work), finish]() {
+        absl::StatusOr<CallContext> call = Admit(context, method, org, request_id);
         if (!call.ok()) return finish("", call.status());
         finish(call->principal, work(*call));
       });

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
 #include "server/api/blocking_executor.h"
+#include "server/api/requested_org.h"
 #include "server/auth/policy.h"
 #include "server/auth/policy_store.h"
 #include "server/auth/principal.h"
@@ -22,9 +24,9 @@
 
 namespace credvault::server {
 
-// Records refused requests (design: "Denials of callers that hold no grant for the org go
-// to a rate-limited security log, not into that org's chain, so that strangers can neither
-// flood it nor learn whether the org exists"; docs/data-handling.md).
+// Records refused requests. Denials of callers that hold no grant for the org go to a
+// rate-limited security log, not into that org's chain, so that strangers can neither flood
+// it nor learn whether the org exists (docs/data-handling.md, "Logged", "Security log").
 //  - A caller the policy gives some role for the named org, refused anyway (e.g. a writer
 //    asking to decrypt): an `access.denied` event in that org's audit chain, through the
 //    database role of the tier that refused it. Only callers the org trusts can add these.
@@ -39,8 +41,8 @@ class DenialAuditor {
       : pool_(pool),
         security_log_(security_log != nullptr ? security_log : &SecurityLog::Process()) {}
 
-  // `principal` was refused by `policy` for `org_id` with `refusal`.
-  void RecordDenied(const Policy& policy, const Principal& principal, const std::string& org_id,
+  // `principal` was refused by `policy` for `org` (which names an org) with `refusal`.
+  void RecordDenied(const Policy& policy, const Principal& principal, const RequestedOrg& org,
                     std::string_view method, const absl::Status& refusal,
                     const std::string& request_id, Metrics* metrics) const;
   // A caller that could not be authenticated; `org_id` as the request gave it, if any.
@@ -48,7 +50,7 @@ class DenialAuditor {
                              const std::string& request_id, Metrics* metrics) const;
 
  private:
-  void AppendToOrgChain(const std::string& org_id, const std::string& principal,
+  void AppendToOrgChain(const RequestedOrg& org, const std::string& principal,
                         std::string_view method, const absl::Status& refusal,
                         const std::string& request_id) const;
 
@@ -57,7 +59,8 @@ class DenialAuditor {
 };
 
 // Runs one unary RPC the same way for every service: request id, authentication,
-// authorisation for the named org, the handler on a worker thread (never on gRPC's callback
+// authorisation by the method's entry in the table of method_policy.h, the handler on a
+// worker thread (never on gRPC's callback
 // thread, because handlers block on the database), status mapping, log line and metrics.
 class CallRunner {
  public:
@@ -66,16 +69,16 @@ class CallRunner {
   CallRunner(const PolicyStore& policy, BlockingExecutor& executor, std::string_view executor_name,
              Metrics* metrics, const DenialAuditor& denials);
 
-  // `org_id` is the org the request names (validated before anything else), or nullopt for
-  // requests that span orgs, which need the "*" scope. The handler runs only for an
-  // authorised caller.
+  // `method` is the name of the RPC's entry in the method policy table, which gives the
+  // roles that may call it and the field of `request` that names the org; a method the
+  // table lacks is refused with INTERNAL. The handler runs only for an authorised caller.
   template <typename Response>
   grpc::ServerUnaryReactor* Run(
-      grpc::CallbackServerContext* context, std::string_view method, std::vector<Role> roles,
-      std::optional<std::string> org_id, Response* response,
+      grpc::CallbackServerContext* context, std::string_view method,
+      const google::protobuf::Message& request, Response* response,
       std::function<absl::StatusOr<Response>(const CallContext&)> handler) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    Dispatch(context, reactor, method, std::move(roles), std::move(org_id),
+    Dispatch(context, reactor, method, request,
              [response, handler = std::move(handler)](const CallContext& call) -> absl::Status {
                absl::StatusOr<Response> result = handler(call);
                if (!result.ok()) return result.status();
@@ -87,28 +90,37 @@ class CallRunner {
 
  private:
   void Dispatch(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
-                std::string_view method, std::vector<Role> roles, std::optional<std::string> org_id,
+                std::string_view method, const google::protobuf::Message& request,
                 std::function<absl::Status(const CallContext&)> work);
 
  public:
-  // Authenticates and authorises a call for any of `roles` (for streaming RPCs, which
-  // drive their own reactor). Audits a denial that names an org.
+  // The org `request` names under `method`'s entry in the method policy table, its id
+  // checked once for the whole call; INTERNAL for a method the table lacks.
+  static absl::StatusOr<RequestedOrg> RequestedOrgFor(std::string_view method,
+                                                      const google::protobuf::Message& request);
+  // Authenticates and authorises a call for any of the roles the method policy table gives
+  // `method` (for streaming RPCs, which drive their own reactor); INTERNAL, before anything
+  // else, for a method the table lacks. Audits a denial that names an org.
   absl::StatusOr<CallContext> Admit(grpc::CallbackServerContext* context, std::string_view method,
-                                    const std::vector<Role>& roles,
-                                    const std::optional<std::string>& org_id,
-                                    const std::string& request_id) const;
-  // The authorisation half of Admit, for an authenticated `principal`: the org id is
-  // validated first, then the principal must hold one of `roles` for it (or, without an
-  // org, for every org). A refusal that names an org is recorded through `denials`.
+                                    const RequestedOrg& org, const std::string& request_id) const;
+  // The authorisation half of Admit, for an authenticated `principal`: a malformed org id
+  // is refused first, as bad input, then the principal must hold one of `roles` for the
+  // org (or, without an org, for every org). A refusal that names an org is recorded
+  // through `denials`.
+  static absl::Status AuthorizeCall(const Policy& policy, const Principal& principal,
+                                    const std::vector<Role>& roles, const RequestedOrg& org,
+                                    std::string_view method, const std::string& request_id,
+                                    const DenialAuditor& denials, Metrics* metrics);
+  // As above, for an org id not checked yet (nullopt: every org).
   static absl::Status AuthorizeCall(const Policy& policy, const Principal& principal,
                                     const std::vector<Role>& roles,
                                     const std::optional<std::string>& org_id,
                                     std::string_view method, const std::string& request_id,
                                     const DenialAuditor& denials, Metrics* metrics);
   static std::string RequestIdFor(const grpc::CallbackServerContext& context);
-  // Queues `task` on the tier's executor, fairly by the org the request names (nullopt:
-  // a request across orgs); the refusal (see Refused) when it is not queued.
-  absl::Status Schedule(const std::optional<std::string>& org_id, std::function<void()> task);
+  // Queues `task` on the tier's executor, fairly by the org the request names (all orgs
+  // share one key, malformed ids another); the refusal (see Refused) when it is not queued.
+  absl::Status Schedule(const RequestedOrg& org, std::function<void()> task);
   // The status a client gets when the executor refused its request: RESOURCE_EXHAUSTED
   // with ERROR_REASON_RATE_LIMITED (over the org's limit or the tier's queue), or
   // UNAVAILABLE while the server stops. Counts the refusal.

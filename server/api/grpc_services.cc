@@ -2,7 +2,6 @@
 
 #include "absl/time/clock.h"
 #include "server/api/grpc_status.h"
-#include "server/service/api_validation.h"
 
 namespace credvault::server {
 
@@ -12,7 +11,7 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::PutCredential(
     grpc::CallbackServerContext* context, const v1::PutCredentialRequest* request,
     v1::PutCredentialResponse* response) {
   return runner_.Run<v1::PutCredentialResponse>(
-      context, "PutCredential", {Role::kWriter}, request->org_id(), response,
+      context, "PutCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Put(call, *request); });
 }
 
@@ -20,7 +19,7 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::DeleteCredential(
     grpc::CallbackServerContext* context, const v1::DeleteCredentialRequest* request,
     v1::DeleteCredentialResponse* response) {
   return runner_.Run<v1::DeleteCredentialResponse>(
-      context, "DeleteCredential", {Role::kWriter}, request->org_id(), response,
+      context, "DeleteCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Delete(call, *request); });
 }
 
@@ -28,7 +27,7 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::DescribeCredential(
     grpc::CallbackServerContext* context, const v1::DescribeCredentialRequest* request,
     v1::DescribeCredentialResponse* response) {
   return runner_.Run<v1::DescribeCredentialResponse>(
-      context, "DescribeCredential", {Role::kWriter}, request->org_id(), response,
+      context, "DescribeCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Describe(call, *request); });
 }
 
@@ -36,7 +35,7 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::ListCredentials(
     grpc::CallbackServerContext* context, const v1::ListCredentialsRequest* request,
     v1::ListCredentialsResponse* response) {
   return runner_.Run<v1::ListCredentialsResponse>(
-      context, "ListCredentials", {Role::kWriter}, request->org_id(), response,
+      context, "ListCredentials", *request, response,
       [this, request](const CallContext& call) { return handler_.List(call, *request); });
 }
 
@@ -44,7 +43,7 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::CompareCredential(
     grpc::CallbackServerContext* context, const v1::CompareCredentialRequest* request,
     v1::CompareCredentialResponse* response) {
   return runner_.Run<v1::CompareCredentialResponse>(
-      context, "CompareCredential", {Role::kWriter}, request->org_id(), response,
+      context, "CompareCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
 }
 
@@ -52,7 +51,7 @@ grpc::ServerUnaryReactor* CredentialAccessServiceImpl::DecryptCredential(
     grpc::CallbackServerContext* context, const v1::DecryptCredentialRequest* request,
     v1::DecryptCredentialResponse* response) {
   return runner_.Run<v1::DecryptCredentialResponse>(
-      context, "DecryptCredential", {Role::kDecryptor}, request->org_id(), response,
+      context, "DecryptCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Decrypt(call, *request); });
 }
 
@@ -60,8 +59,7 @@ grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::ProvisionOrg(
     grpc::CallbackServerContext* context, const v1::ProvisionOrgRequest* request,
     v1::ProvisionOrgResponse* response) {
   return runner_.Run<v1::ProvisionOrgResponse>(
-      context, "KeyAuthority.ProvisionOrg", {Role::kKeyAuthorityClient}, request->org_id(),
-      response,
+      context, "KeyAuthority.ProvisionOrg", *request, response,
       [this, request](const CallContext& call) { return handler_.ProvisionOrg(call, *request); });
 }
 
@@ -69,8 +67,7 @@ grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::CompareCredential(
     grpc::CallbackServerContext* context, const v1::KeyAuthorityCompareRequest* request,
     v1::CompareCredentialResponse* response) {
   return runner_.Run<v1::CompareCredentialResponse>(
-      context, "KeyAuthority.CompareCredential", {Role::kKeyAuthorityClient}, request->org_id(),
-      response,
+      context, "KeyAuthority.CompareCredential", *request, response,
       [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
 }
 
@@ -78,16 +75,16 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateOrg(grpc::CallbackServerContex
                                                       const v1::CreateOrgRequest* request,
                                                       v1::CreateOrgResponse* response) {
   return runner_.Run<v1::CreateOrgResponse>(
-      context, "CreateOrg", {Role::kAdmin}, request->org_id(), response,
-      [this, request](const CallContext& call) { return handler_.CreateOrg(call, *request); });
+      context, "CreateOrg", *request, response,
+      [this, request](const CallContext& call) { return orgs_.CreateOrg(call, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DescribeOrg(grpc::CallbackServerContext* context,
                                                         const v1::DescribeOrgRequest* request,
                                                         v1::DescribeOrgResponse* response) {
   return runner_.Run<v1::DescribeOrgResponse>(
-      context, "DescribeOrg", {Role::kAdmin, Role::kAuditor}, request->org_id(), response,
-      [this, request](const CallContext& call) { return handler_.DescribeOrg(call, *request); });
+      context, "DescribeOrg", *request, response,
+      [this, request](const CallContext& call) { return orgs_.DescribeOrg(call, *request); });
 }
 
 // Spans every org, so the caller needs the "*" scope.
@@ -95,33 +92,34 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListOrgs(grpc::CallbackServerContext
                                                      const v1::ListOrgsRequest* request,
                                                      v1::ListOrgsResponse* response) {
   return runner_.Run<v1::ListOrgsResponse>(
-      context, "ListOrgs", {Role::kAdmin, Role::kAuditor}, std::nullopt, response,
-      [this, request](const CallContext& call) { return handler_.ListOrgs(call, *request); });
+      context, "ListOrgs", *request, response,
+      [this, request](const CallContext& call) { return orgs_.ListOrgs(call, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RotateOrgKey(grpc::CallbackServerContext* context,
                                                          const v1::RotateOrgKeyRequest* request,
                                                          v1::RotateOrgKeyResponse* response) {
-  return runner_.Run<v1::RotateOrgKeyResponse>(
-      context, "RotateOrgKey", {Role::kAdmin}, request->org_id(), response,
-      [this, request](const CallContext& call) { return handler_.RotateOrgKey(call, *request); });
+  return runner_.Run<v1::RotateOrgKeyResponse>(context, "RotateOrgKey", *request, response,
+                                               [this, request](const CallContext& call) {
+                                                 return key_rotation_.RotateOrgKey(call, *request);
+                                               });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrg(grpc::CallbackServerContext* context,
                                                        const v1::DestroyOrgRequest* request,
                                                        v1::DestroyOrgResponse* response) {
   return runner_.Run<v1::DestroyOrgResponse>(
-      context, "DestroyOrg", {Role::kAdmin}, request->org_id(), response,
-      [this, request](const CallContext& call) { return handler_.DestroyOrg(call, *request); });
+      context, "DestroyOrg", *request, response,
+      [this, request](const CallContext& call) { return orgs_.DestroyOrg(call, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrgKeyVersion(
     grpc::CallbackServerContext* context, const v1::DestroyOrgKeyVersionRequest* request,
     v1::DestroyOrgKeyVersionResponse* response) {
   return runner_.Run<v1::DestroyOrgKeyVersionResponse>(
-      context, "DestroyOrgKeyVersion", {Role::kAdmin}, request->org_id(), response,
+      context, "DestroyOrgKeyVersion", *request, response,
       [this, request](const CallContext& call) {
-        return handler_.DestroyOrgKeyVersion(call, *request);
+        return key_rotation_.DestroyOrgKeyVersion(call, *request);
       });
 }
 
@@ -129,45 +127,43 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RotateRootKey(grpc::CallbackServerCo
                                                           const v1::RotateRootKeyRequest* request,
                                                           v1::RotateRootKeyResponse* response) {
   return runner_.Run<v1::RotateRootKeyResponse>(
-      context, "RotateRootKey", {Role::kAdmin}, std::nullopt, response,
-      [this, request](const CallContext& call) { return handler_.RotateRootKey(call, *request); });
+      context, "RotateRootKey", *request, response, [this, request](const CallContext& call) {
+        return key_rotation_.RotateRootKey(call, *request);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetResealJob(grpc::CallbackServerContext* context,
                                                          const v1::GetResealJobRequest* request,
                                                          v1::GetResealJobResponse* response) {
-  return runner_.Run<v1::GetResealJobResponse>(
-      context, "GetResealJob", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
-      response,
-      [this, request](const CallContext& call) { return handler_.GetResealJob(call, *request); });
+  return runner_.Run<v1::GetResealJobResponse>(context, "GetResealJob", *request, response,
+                                               [this, request](const CallContext& call) {
+                                                 return key_rotation_.GetResealJob(call, *request);
+                                               });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListResealJobs(grpc::CallbackServerContext* context,
                                                            const v1::ListResealJobsRequest* request,
                                                            v1::ListResealJobsResponse* response) {
   return runner_.Run<v1::ListResealJobsResponse>(
-      context, "ListResealJobs", {Role::kAdmin, Role::kAuditor}, OrgScope(request->org_id()),
-      response,
-      [this, request](const CallContext& call) { return handler_.ListResealJobs(call, *request); });
+      context, "ListResealJobs", *request, response, [this, request](const CallContext& call) {
+        return key_rotation_.ListResealJobs(call, *request);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(
     grpc::CallbackServerContext* context, const v1::ListAuditEventsRequest* request,
     v1::ListAuditEventsResponse* response) {
   return runner_.Run<v1::ListAuditEventsResponse>(
-      context, "ListAuditEvents", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
-      response, [this, request](const CallContext& call) {
-        return handler_.ListAuditEvents(call, *request);
-      });
+      context, "ListAuditEvents", *request, response,
+      [this, request](const CallContext& call) { return audit_.ListAuditEvents(call, *request); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::VerifyAuditLog(grpc::CallbackServerContext* context,
                                                            const v1::VerifyAuditLogRequest* request,
                                                            v1::VerifyAuditLogResponse* response) {
   return runner_.Run<v1::VerifyAuditLogResponse>(
-      context, "VerifyAuditLog", {Role::kAuditor, Role::kAdmin}, OrgScope(request->org_id()),
-      response,
-      [this, request](const CallContext& call) { return handler_.VerifyAuditLog(call, *request); });
+      context, "VerifyAuditLog", *request, response,
+      [this, request](const CallContext& call) { return audit_.VerifyAuditLog(call, *request); });
 }
 
 namespace {
@@ -178,16 +174,20 @@ namespace {
 class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogResponse> {
  public:
   ExportReactor(grpc::CallbackServerContext* context, const v1::ExportAuditLogRequest* request,
-                CallRunner& runner, const AdminHandler& handler)
+                CallRunner& runner, const AuditHandler& handler)
       : context_(context),
         request_(*request),
         runner_(runner),
         handler_(handler),
         request_id_(CallRunner::RequestIdFor(*context)),
-        started_(absl::Now()) {
+        started_(absl::Now()),
+        org_(CallRunner::RequestedOrgFor(kMethod, request_)) {
     context_->AddInitialMetadata("x-request-id", request_id_);
-    if (absl::Status scheduled = runner_.Schedule(OrgScope(request_.org_id()), [this] { Begin(); });
-        !scheduled.ok()) {
+    if (!org_.ok()) {
+      End(org_.status());
+      return;
+    }
+    if (absl::Status scheduled = runner_.Schedule(*org_, [this] { Begin(); }); !scheduled.ok()) {
       End(scheduled);
     }
   }
@@ -195,8 +195,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
   void OnWriteDone(bool ok) override {
     if (!ok) return End(absl::CancelledError("the client went away"));
     if (done_) return End(absl::OkStatus());
-    if (absl::Status scheduled =
-            runner_.Schedule(OrgScope(request_.org_id()), [this] { NextChunk(); });
+    if (absl::Status scheduled = runner_.Schedule(*org_, [this] { NextChunk(); });
         !scheduled.ok()) {
       End(scheduled);
     }
@@ -205,10 +204,10 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
   void OnDone() override { delete this; }
 
  private:
+  static constexpr std::string_view kMethod = "ExportAuditLog";
+
   void Begin() {
-    absl::StatusOr<CallContext> call =
-        runner_.Admit(context_, "ExportAuditLog", {Role::kAuditor, Role::kAdmin},
-                      OrgScope(request_.org_id()), request_id_);
+    absl::StatusOr<CallContext> call = runner_.Admit(context_, kMethod, *org_, request_id_);
     if (!call.ok()) return End(call.status());
     call_ = *call;
     NextChunk();
@@ -224,17 +223,17 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
   }
 
   void End(const absl::Status& status) {
-    runner_.Observe("ExportAuditLog", request_id_, call_.principal, request_.org_id(), started_,
-                    status);
+    runner_.Observe(kMethod, request_id_, call_.principal, request_.org_id(), started_, status);
     Finish(ToGrpcStatus(status, context_));
   }
 
   grpc::CallbackServerContext* const context_;
   const v1::ExportAuditLogRequest request_;
   CallRunner& runner_;
-  const AdminHandler& handler_;
+  const AuditHandler& handler_;
   const std::string request_id_;
   const absl::Time started_;
+  const absl::StatusOr<RequestedOrg> org_;
   CallContext call_;
   std::uint64_t after_ = 0;
   bool done_ = false;
@@ -245,7 +244,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
 
 grpc::ServerWriteReactor<v1::ExportAuditLogResponse>* AdminServiceImpl::ExportAuditLog(
     grpc::CallbackServerContext* context, const v1::ExportAuditLogRequest* request) {
-  return new ExportReactor(context, request, runner_, handler_);
+  return new ExportReactor(context, request, runner_, audit_);
 }
 
 }  // namespace credvault::server

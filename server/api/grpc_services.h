@@ -8,17 +8,20 @@
 #include "server/api/call_runner.h"
 #include "server/api/secret_fields.h"
 #include "server/service/access_handler.h"
-#include "server/service/admin_handler.h"
+#include "server/service/audit_handler.h"
 #include "server/service/credential_handler.h"
 #include "server/service/key_authority_handler.h"
+#include "server/service/key_rotation_handler.h"
+#include "server/service/org_handler.h"
 
 namespace credvault::server {
 
-// The gRPC faces of the handlers, on the callback API. Each method names its role and org
-// and hands the request to CallRunner; no logic lives here. The methods whose messages
-// carry a plaintext (PutCredential's secret, CompareCredential's candidate,
-// DecryptCredential's secret) have their messages allocated by a SecretWipingAllocator,
-// which wipes those fields when gRPC is done with the call.
+// The gRPC faces of the handlers, on the callback API. Each method hands its name and
+// request to CallRunner, whose table (method_policy.h) gives the roles and the org field;
+// no logic lives here. The methods whose messages carry a plaintext (PutCredential's
+// secret, CompareCredential's candidate, DecryptCredential's secret) have their messages
+// allocated by a SecretWipingAllocator, which wipes those fields when gRPC is done with
+// the call.
 
 class CredentialServiceImpl final : public credvault::v1::CredentialService::CallbackService {
  public:
@@ -102,8 +105,9 @@ class KeyAuthorityServiceImpl final : public credvault::v1::KeyAuthorityService:
 
 class AdminServiceImpl final : public credvault::v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(CallRunner& runner, const AdminHandler& handler)
-      : runner_(runner), handler_(handler) {}
+  AdminServiceImpl(CallRunner& runner, const OrgHandler& orgs,
+                   const KeyRotationHandler& key_rotation, const AuditHandler& audit)
+      : runner_(runner), orgs_(orgs), key_rotation_(key_rotation), audit_(audit) {}
 
   grpc::ServerUnaryReactor* CreateOrg(grpc::CallbackServerContext* context,
                                       const credvault::v1::CreateOrgRequest* request,
@@ -145,7 +149,9 @@ class AdminServiceImpl final : public credvault::v1::AdminService::CallbackServi
 
  private:
   CallRunner& runner_;
-  const AdminHandler& handler_;
+  const OrgHandler& orgs_;
+  const KeyRotationHandler& key_rotation_;
+  const AuditHandler& audit_;
 };
 
 }  // namespace credvault::server

@@ -8,52 +8,33 @@
 #include "server/telemetry/json_log.h"
 
 namespace credvault::server {
-namespace {
-
-// Chains listed per read of the directories; leadership is re-checked after each page.
-constexpr std::size_t kChainPage = 100;
-
-}  // namespace
 
 AuditCheckpointer::AuditCheckpointer(storage::ConnectionPool& admin_pool,
                                      std::unique_ptr<storage::LeaderLock> leader,
                                      absl::Duration interval, const crypto::AuditSigner& signer,
                                      Metrics* metrics, Clock clock)
     : pool_(admin_pool),
-      leader_(std::move(leader)),
-      interval_(interval),
       signer_(signer),
       metrics_(metrics),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      loop_(admin_pool, std::move(leader),
+            LeaderLoopOptions{interval, "audit checkpoint round failed",
+                              "lost the audit checkpoint leader lock mid-round"}) {}
 
 AuditCheckpointer::~AuditCheckpointer() { Stop(); }
 
 void AuditCheckpointer::Start() {
-  if (thread_.joinable() || stop_.HasBeenNotified()) return;
-  thread_ = std::thread([this] { Loop(); });
+  loop_.Start([this] { return Round().status(); });
 }
 
-void AuditCheckpointer::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (thread_.joinable()) thread_.join();
-  leader_->Release();
-}
+void AuditCheckpointer::Stop() { loop_.Stop(); }
 
 absl::StatusOr<CheckpointRoundReport> AuditCheckpointer::RunOnce() { return Round(); }
-
-void AuditCheckpointer::Loop() {
-  do {
-    const absl::StatusOr<CheckpointRoundReport> report = Round();
-    if (!report.ok()) {
-      LogError("audit checkpoint round failed", {{"error", report.status().ToString()}});
-    }
-  } while (!stop_.WaitForNotificationWithTimeout(interval_));
-}
 
 absl::StatusOr<CheckpointRoundReport> AuditCheckpointer::Round() {
   const absl::Time start = clock_();
   CheckpointRoundReport report;
-  const absl::StatusOr<bool> leading = leader_->Acquire();
+  const absl::StatusOr<bool> leading = loop_.Lead();
   if (!leading.ok()) {
     if (metrics_ != nullptr) metrics_->RecordAuditCheckpointRound("failed", 0, start);
     return leading.status();
@@ -64,41 +45,22 @@ absl::StatusOr<CheckpointRoundReport> AuditCheckpointer::Round() {
   }
   report.leader = true;
 
-  absl::Status failed;
-  std::string after;
-  while (!report.stopped && failed.ok()) {
-    std::vector<storage::RetentionTarget> page;
-    failed = pool_.RunWithoutOrg([&](storage::Transaction& tx) -> absl::Status {
-      CV_ASSIGN_OR_RETURN(page, chains_.ListTargets(tx, after, kChainPage));
-      return absl::OkStatus();
-    });
-    if (!failed.ok()) break;
-    for (const storage::RetentionTarget& chain : page) {
-      if (stop_.HasBeenNotified()) {
-        report.stopped = true;
-        break;
-      }
-      ++report.chains_visited;
-      const absl::StatusOr<bool> signed_one = CheckpointChain(chain.org_id);
-      if (!signed_one.ok()) {
-        // One chain's failure must not hold up the others; the next round retries it.
-        ++report.failures;
-        LogError("audit checkpoint failed",
-                 {{"org_id", chain.org_id}, {"error", signed_one.status().ToString()}});
-      } else if (*signed_one) {
-        ++report.signed_checkpoints;
-      }
-    }
-    if (report.stopped || page.size() < kChainPage) break;
-    after = page.back().org_id;
-    const absl::StatusOr<bool> still = leader_->Acquire();
-    if (!still.ok() || !*still) {
-      failed = still.ok() ? absl::AbortedError("lost the audit checkpoint leader lock mid-round")
-                          : still.status();
-    }
-  }
+  const ChainPass pass =
+      loop_.VisitChains([&](const storage::RetentionTarget& chain) -> absl::StatusOr<ChainVisit> {
+        const absl::StatusOr<bool> signed_one = CheckpointChain(chain.org_id);
+        if (!signed_one.ok()) {
+          LogError("audit checkpoint failed",
+                   {{"org_id", chain.org_id}, {"error", signed_one.status().ToString()}});
+          return signed_one.status();
+        }
+        if (*signed_one) ++report.signed_checkpoints;
+        return ChainVisit::kFinished;
+      });
+  report.stopped = pass.stopped;
+  report.chains_visited = pass.visited;
+  report.failures = pass.failures;
 
-  const bool ok = failed.ok() && report.failures == 0;
+  const bool ok = pass.failed.ok() && report.failures == 0;
   if (metrics_ != nullptr && (!report.stopped || !ok)) {
     metrics_->RecordAuditCheckpointRound(ok ? "ok" : "failed", report.signed_checkpoints, clock_());
   }
@@ -107,7 +69,7 @@ absl::StatusOr<CheckpointRoundReport> AuditCheckpointer::Round() {
                              {"signed", std::to_string(report.signed_checkpoints)},
                              {"failures", std::to_string(report.failures)},
                              {"stopped", report.stopped ? "true" : "false"}});
-  if (!failed.ok()) return failed;
+  if (!pass.failed.ok()) return pass.failed;
   return report;
 }
 

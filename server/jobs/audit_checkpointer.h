@@ -7,18 +7,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "crypto/audit_signer.h"
+#include "server/jobs/leader_loop.h"
 #include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/leader_lock.h"
 #include "storage/pool.h"
-#include "storage/retention_store.h"
 
 namespace credvault::server {
 
@@ -44,7 +42,8 @@ struct CheckpointRoundReport {
 // newest events a database writer could remove unnoticed.
 //
 // Safe on every decrypt-tier replica: two overlapping rounds only race to insert the same
-// checkpoint, and the loser's insert fails harmlessly and is logged.
+// checkpoint, and the loser's insert fails harmlessly and is logged. The schedule, the
+// leader lock and the paging through chains are the LeaderLoop's.
 class AuditCheckpointer {
  public:
   using Clock = std::function<absl::Time()>;
@@ -70,7 +69,6 @@ class AuditCheckpointer {
   absl::StatusOr<CheckpointRoundReport> RunOnce();
 
  private:
-  void Loop();
   absl::StatusOr<CheckpointRoundReport> Round();
   // true if a new checkpoint was signed.
   absl::StatusOr<bool> CheckpointChain(const std::string& org_id);
@@ -90,15 +88,12 @@ class AuditCheckpointer {
       std::vector<AuditAnomaly>& anomalies) const;
 
   storage::ConnectionPool& pool_;
-  const std::unique_ptr<storage::LeaderLock> leader_;
-  const absl::Duration interval_;
   const crypto::AuditSigner& signer_;
   Metrics* const metrics_;
   const Clock clock_;
   const storage::AuditLog audit_{};
-  const storage::RetentionStore chains_{};
-  absl::Notification stop_;
-  std::thread thread_;
+  // Last: its thread, which runs Round(), ends before the members above go.
+  LeaderLoop loop_;
 };
 
 }  // namespace credvault::server

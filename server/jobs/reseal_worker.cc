@@ -7,6 +7,7 @@
 
 #include "common/status_macros.h"
 #include "crypto/envelope.h"
+#include "server/base/audit_actions.h"
 #include "server/keys/org_key_records.h"
 #include "server/telemetry/json_log.h"
 #include "storage/validation.h"
@@ -165,7 +166,7 @@ absl::StatusOr<bool> ResealWorker::RunOrgKeyBatch(const std::string& org_id) {
     open = false;
     CV_RETURN_IF_ERROR(
         audit_
-            .Append(tx, WorkerEvent("org.key_reseal", job.job_id,
+            .Append(tx, WorkerEvent(audit_action::kOrgKeyReseal, job.job_id,
                                     std::to_string(job.items_done) +
                                         " credential versions re-sealed to org key "
                                         "version " +
@@ -276,7 +277,7 @@ absl::StatusOr<bool> ResealWorker::RunRootKeyBatch() {
     open = false;
     CV_RETURN_IF_ERROR(
         audit_
-            .Append(tx, WorkerEvent("root.key_reseal", current.job_id,
+            .Append(tx, WorkerEvent(audit_action::kRootKeyReseal, current.job_id,
                                     "org keys of " + std::to_string(current.items_done) +
                                         " orgs re-sealed to root key version " +
                                         std::to_string(current.to_version) + "; root key version " +

@@ -39,6 +39,9 @@ struct ResealWorkerOptions {
 // cursor. Items are selected by the key version they are still sealed to, so redoing a
 // batch never moves anything twice.
 //
+// Unlike the retention sweep and the audit checkpoints it is no LeaderLoop job: every
+// replica runs it, and the row locks share the batches out instead of a leader lock.
+//
 // Org key job: re-seals each credential version's DEK from the RETIRING org key to the
 // job's (ACTIVE) version; at the end the RETIRING key becomes RETIRED. Root key job:
 // re-seals every org private key to the new root key, one org per step; at the end the old

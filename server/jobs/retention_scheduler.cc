@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/base/audit_actions.h"
 #include "server/telemetry/json_log.h"
 
 namespace credvault::server {
@@ -13,9 +14,6 @@ namespace {
 
 // The principal of what the service does on its own; never a caller's identity.
 constexpr char kPrincipal[] = "credvaultd:retention";
-constexpr char kAction[] = "retention.purge";
-// Chains listed per read of the directories; leadership is re-checked after each page.
-constexpr std::size_t kTargetPage = 100;
 
 std::string Details(const RetentionCounts& counts) {
   return absl::StrCat("credential_versions=", counts.credential_versions,
@@ -40,11 +38,13 @@ RetentionScheduler::RetentionScheduler(storage::ConnectionPool& admin_pool,
                                        Metrics* metrics, Clock clock,
                                        storage::AuditLog::AppendObserver on_audit_append)
     : pool_(admin_pool),
-      leader_(std::move(leader)),
       options_(options),
       metrics_(metrics),
       clock_(std::move(clock)),
-      audit_(clock_, std::move(on_audit_append)) {
+      audit_(clock_, std::move(on_audit_append)),
+      loop_(admin_pool, std::move(leader),
+            LeaderLoopOptions{options.interval, "retention sweep failed",
+                              "lost the retention leader lock mid-sweep"}) {
   if (signer != nullptr) {
     sign_ = [signer, clock = clock_](std::string_view org_id, std::uint64_t seq,
                                      const crypto::AuditHash& head_hash) {
@@ -61,33 +61,20 @@ RetentionScheduler::RetentionScheduler(storage::ConnectionPool& admin_pool,
 RetentionScheduler::~RetentionScheduler() { Stop(); }
 
 void RetentionScheduler::Start() {
-  if (thread_.joinable() || stop_.HasBeenNotified()) return;
-  thread_ = std::thread([this] { Loop(); });
+  loop_.Start([this] { return Sweep().status(); });
 }
 
 void RetentionScheduler::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (thread_.joinable()) thread_.join();
-  // Hand leadership over at once instead of when the session times out.
-  leader_->Release();
+  loop_.Stop();
   if (metrics_ != nullptr) metrics_->SetRetentionLeader(false);
 }
 
 absl::StatusOr<SweepReport> RetentionScheduler::SweepOnce() { return Sweep(); }
 
-void RetentionScheduler::Loop() {
-  do {
-    const absl::StatusOr<SweepReport> report = Sweep();
-    if (!report.ok()) {
-      LogError("retention sweep failed", {{"error", report.status().ToString()}});
-    }
-  } while (!stop_.WaitForNotificationWithTimeout(options_.interval));
-}
-
 absl::StatusOr<SweepReport> RetentionScheduler::Sweep() {
   const absl::Time start = clock_();
   SweepReport report;
-  const absl::StatusOr<bool> leading = leader_->Acquire();
+  const absl::StatusOr<bool> leading = loop_.Lead();
   if (metrics_ != nullptr) metrics_->SetRetentionLeader(leading.ok() && *leading);
   if (!leading.ok()) {
     if (metrics_ != nullptr) metrics_->RecordRetentionSweep("failed", absl::ZeroDuration(), start);
@@ -103,42 +90,23 @@ absl::StatusOr<SweepReport> RetentionScheduler::Sweep() {
                         start - options_.audit_events};
   const std::string sweep_id = absl::StrCat("retention-", absl::ToUnixMicros(start));
 
-  absl::Status failed;
-  std::string after;
-  while (!report.stopped && failed.ok()) {
-    std::vector<storage::RetentionTarget> page;
-    failed = pool_.RunWithoutOrg([&](storage::Transaction& tx) -> absl::Status {
-      CV_ASSIGN_OR_RETURN(page, store_.ListTargets(tx, after, kTargetPage));
-      return absl::OkStatus();
-    });
-    if (!failed.ok()) break;
-    for (const storage::RetentionTarget& target : page) {
-      if (stop_.HasBeenNotified()) {
-        report.stopped = true;
-        break;
-      }
-      ++report.chains_visited;
-      if (absl::Status purged = PurgeChain(target, cutoffs, sweep_id, report); !purged.ok()) {
-        // One chain's failure (e.g. a lock timeout) must not hold up retention of the
-        // others; the next sweep retries it.
-        ++report.failures;
-        LogError("retention purge failed",
-                 {{"org_id", target.org_id}, {"sweep_id", sweep_id}, {"error", purged.ToString()}});
-      }
-    }
-    if (report.stopped || page.size() < kTargetPage) break;
-    after = page.back().org_id;
-    // Another replica may have taken over if this one was cut off from the database.
-    const absl::StatusOr<bool> still = leader_->Acquire();
-    if (!still.ok() || !*still) {
-      if (metrics_ != nullptr) metrics_->SetRetentionLeader(false);
-      failed = still.ok() ? absl::AbortedError("lost the retention leader lock mid-sweep")
-                          : still.status();
-    }
-  }
+  const ChainPass pass =
+      loop_.VisitChains([&](const storage::RetentionTarget& target) -> absl::StatusOr<ChainVisit> {
+        absl::StatusOr<ChainVisit> purged = PurgeChain(target, cutoffs, sweep_id, report);
+        if (!purged.ok()) {
+          LogError("retention purge failed", {{"org_id", target.org_id},
+                                              {"sweep_id", sweep_id},
+                                              {"error", purged.status().ToString()}});
+        }
+        return purged;
+      });
+  report.stopped = pass.stopped;
+  report.chains_visited = pass.visited;
+  report.failures = pass.failures;
+  if (pass.lost_leadership && metrics_ != nullptr) metrics_->SetRetentionLeader(false);
 
   const absl::Time end = clock_();
-  const bool ok = failed.ok() && report.failures == 0;
+  const bool ok = pass.failed.ok() && report.failures == 0;
   // A sweep cut short by shutdown is neither a success nor a failure.
   if (metrics_ != nullptr && (!report.stopped || !ok)) {
     metrics_->RecordRetentionSweep(ok ? "ok" : "failed", end - start, end);
@@ -155,22 +123,24 @@ absl::StatusOr<SweepReport> RetentionScheduler::Sweep() {
        {"audit_events", std::to_string(report.purged.audit_events)},
        {"stopped", report.stopped ? "true" : "false"},
        {"ms", std::to_string(absl::ToInt64Milliseconds(end - start))}});
-  if (!failed.ok()) return failed;
+  if (!pass.failed.ok()) return pass.failed;
   return report;
 }
 
-absl::Status RetentionScheduler::PurgeChain(const storage::RetentionTarget& target,
-                                            const Cutoffs& cutoffs, const std::string& sweep_id,
-                                            SweepReport& report) {
+absl::StatusOr<ChainVisit> RetentionScheduler::PurgeChain(const storage::RetentionTarget& target,
+                                                          const Cutoffs& cutoffs,
+                                                          const std::string& sweep_id,
+                                                          SweepReport& report) {
   // Only orgs have credentials and idempotency keys; every chain has audit events.
   bool credentials = target.is_org;
   bool idempotency = target.is_org;
   bool audit = true;
   std::optional<storage::CredentialCursor> cursor;
   bool purged_any = false;
+  ChainVisit visit = ChainVisit::kFinished;
   while (credentials || idempotency || audit) {
-    if (stop_.HasBeenNotified()) {
-      report.stopped = true;
+    if (loop_.stopping()) {
+      visit = ChainVisit::kStopped;
       break;
     }
     // Written only by the transaction's last attempt: Run may repeat it after a conflict.
@@ -210,8 +180,8 @@ absl::Status RetentionScheduler::PurgeChain(const storage::RetentionTarget& targ
       // In the purge's own transaction: nothing is ever purged without its record, and a
       // chain whose events all went keeps one, which links to the purge checkpoint.
       return audit_
-          .Append(tx,
-                  storage::NewAuditEvent{kPrincipal, kAction, "", "ok", sweep_id, Details(round)})
+          .Append(tx, storage::NewAuditEvent{kPrincipal, audit_action::kRetentionPurge, "", "ok",
+                                             sweep_id, Details(round)})
           .status();
     }));
     if (!round.empty()) {
@@ -225,7 +195,7 @@ absl::Status RetentionScheduler::PurgeChain(const storage::RetentionTarget& targ
     audit = more_audit;
   }
   if (purged_any) ++report.chains_purged;
-  return absl::OkStatus();
+  return visit;
 }
 
 void RetentionScheduler::RecordPurged(const RetentionCounts& counts) {

@@ -6,12 +6,11 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "crypto/audit_signer.h"
+#include "server/jobs/leader_loop.h"
 #include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/leader_lock.h"
@@ -60,7 +59,8 @@ struct SweepReport {
 //
 // Safe to run on every decrypt-tier replica: the leader lock keeps them from sweeping at
 // once, and a sweep that overlaps another anyway (a leader cut off mid-sweep) only finds
-// less to do, since every step is scoped to one org and re-checks what it deletes.
+// less to do, since every step is scoped to one org and re-checks what it deletes. The
+// schedule, the leader lock and the paging through chains are the LeaderLoop's.
 class RetentionScheduler {
  public:
   using Clock = std::function<absl::Time()>;
@@ -96,15 +96,15 @@ class RetentionScheduler {
     absl::Time audit_events;
   };
 
-  void Loop();
   absl::StatusOr<SweepReport> Sweep();
-  // Purges one chain completely, transaction after transaction, adding to `report`.
-  absl::Status PurgeChain(const storage::RetentionTarget& target, const Cutoffs& cutoffs,
-                          const std::string& sweep_id, SweepReport& report);
+  // Purges one chain completely, transaction after transaction, adding to `report`;
+  // kStopped when Stop() cut it short.
+  absl::StatusOr<ChainVisit> PurgeChain(const storage::RetentionTarget& target,
+                                        const Cutoffs& cutoffs, const std::string& sweep_id,
+                                        SweepReport& report);
   void RecordPurged(const RetentionCounts& counts);
 
   storage::ConnectionPool& pool_;
-  const std::unique_ptr<storage::LeaderLock> leader_;
   const RetentionOptions options_;
   Metrics* const metrics_;
   const Clock clock_;
@@ -112,8 +112,8 @@ class RetentionScheduler {
   const storage::RetentionStore store_{};
   storage::CheckpointSigner sign_;
 
-  absl::Notification stop_;
-  std::thread thread_;
+  // Last: its thread, which runs Sweep(), ends before the members above go.
+  LeaderLoop loop_;
 };
 
 }  // namespace credvault::server

@@ -5,12 +5,14 @@
 
 #include "common/status_macros.h"
 #include "crypto/envelope.h"
+#include "server/base/audit_actions.h"
 #include "server/base/error_reason.h"
 #include "server/base/status_name.h"
 #include "server/keys/org_key_records.h"
 #include "server/keys/usable_org_key.h"
 #include "server/service/api_validation.h"
 #include "server/service/metadata_conversion.h"
+#include "server/service/org_guard.h"
 
 namespace credvault::server {
 namespace {
@@ -34,10 +36,11 @@ std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::Decr
     const CallContext& call, const v1::DecryptCredentialRequest& request) const {
   const std::optional<std::int64_t> wanted =
       request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-  absl::StatusOr<storage::EnvelopeRecord> record =
-      credentials_.ReadEnvelope(pool_, request.org_id(), call.deadline, request.name(), wanted);
-  if (absl::IsNotFound(record.status())) return std::nullopt;
-  if (!record.ok()) return record.status();
+  absl::StatusOr<std::optional<storage::EnvelopeRecord>> found =
+      credentials_.FindEnvelope(pool_, request.org_id(), call.deadline, request.name(), wanted);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return std::nullopt;
+  const std::optional<storage::EnvelopeRecord>& record = *found;
   if (record->org_state != "ACTIVE" || record->org_key_state.empty() ||
       record->org_key_state == "DESTROYED") {
     return std::nullopt;
@@ -61,7 +64,7 @@ std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::Decr
   if (!opened.ok()) return std::nullopt;
   const absl::StatusOr<std::uint64_t> seq =
       group_commit_.Append(request.org_id(),
-                           storage::NewAuditEvent{call.principal, "credential.decrypt",
+                           storage::NewAuditEvent{call.principal, audit_action::kCredentialDecrypt,
                                                   request.name(), "ok", call.request_id,
                                                   "purpose: " + request.purpose() + "; version " +
                                                       std::to_string(record->metadata.version)},
@@ -105,35 +108,31 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
         const std::string details = "purpose: " + request.purpose();
         const auto audit = [&](const std::string& result, const std::string& more) {
           return audit_.Append(
-              tx, storage::NewAuditEvent{call.principal, "credential.decrypt", request.name(),
-                                         result, call.request_id,
+              tx, storage::NewAuditEvent{call.principal, audit_action::kCredentialDecrypt,
+                                         request.name(), result, call.request_id,
                                          more.empty() ? details : details + "; " + more});
         };
         const auto org_destroyed = [&]() -> absl::Status {
           // Possibly destroyed through another replica: its keys leave this one's cache now.
           org_keys_.DropOrg(request.org_id());
-          refusal = WithReason(absl::FailedPreconditionError("org " + request.org_id() +
-                                                             " is destroyed; its secrets are gone"),
-                               v1::ERROR_REASON_ORG_DESTROYED);
+          refusal = OrgDestroyedError(request.org_id(), "its secrets are gone");
           return audit(StatusCodeName(refusal.code()), "").status();
         };
         // The envelope first: it comes with the org's and its key's state, so a Decrypt
         // that finds its credential reads nothing else. Only a miss asks why.
-        absl::StatusOr<storage::EnvelopeRecord> record =
-            credentials_.ReadEnvelope(tx, request.name(), wanted);
-        if (!record.ok()) {
-          if (record.status().code() != absl::StatusCode::kNotFound) return record.status();
-          absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
+        CV_ASSIGN_OR_RETURN(const std::optional<storage::EnvelopeRecord> record,
+                            credentials_.FindEnvelope(tx, request.name(), wanted));
+        if (!record.has_value()) {
+          absl::StatusOr<storage::Org> org = LoadExistingOrg(orgs_, tx);
           if (!org.ok()) {
-            if (org.status().code() == absl::StatusCode::kNotFound) {
+            if (absl::IsNotFound(org.status())) {
               org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
-              return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
-                                v1::ERROR_REASON_ORG_NOT_FOUND);
             }
             return org.status();
           }
           if (org->state == storage::OrgState::kDestroyed) return org_destroyed();
-          refusal = WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+          refusal = WithReason(absl::NotFoundError("read envelope: credential not found"),
+                               v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
           return audit(StatusCodeName(refusal.code()), "").status();
         }
         if (record->org_state == "DESTROYED") return org_destroyed();

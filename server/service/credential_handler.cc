@@ -14,6 +14,7 @@
 #include "server/keys/org_key_records.h"
 #include "server/service/api_validation.h"
 #include "server/service/metadata_conversion.h"
+#include "server/service/org_guard.h"
 #include "server/service/page_token.h"
 #include "server/telemetry/json_log.h"
 
@@ -30,58 +31,33 @@ constexpr int kMaxPutCalls = 5;
 constexpr char kUnsignedOrgKeyPayload[] = "credvault.dev/unsigned-org-key";
 
 constexpr std::string_view kIdempotencyDomain = "credvault.idempotency.v2";
-// Far enough for any credential; the database and protobuf timestamps both reach it.
-const absl::Time kLatestExpiry =
-    absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone());
 
 crypto::SecretView SecretOf(const std::string& bytes) { return crypto::SecretView::Borrow(bytes); }
 
-absl::Status Invalid(const std::string& message) {
-  return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
+absl::Status CredentialNotFound(std::string_view what) {
+  return WithReason(absl::NotFoundError(std::string(what) + ": credential not found"),
+                    v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
 }
 
-// Adds the API's error reason to what storage reports for a credential.
-absl::Status ExplainCredentialError(absl::Status status) {
-  switch (status.code()) {
-    case absl::StatusCode::kNotFound:
-      return WithReason(std::move(status), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
-    case absl::StatusCode::kAlreadyExists:
-      return WithReason(std::move(status), v1::ERROR_REASON_CREDENTIAL_EXISTS);
-    case absl::StatusCode::kAborted:
-      return WithReason(std::move(status), v1::ERROR_REASON_VERSION_MISMATCH);
-    case absl::StatusCode::kFailedPrecondition:
-      return WithReason(std::move(status), v1::ERROR_REASON_ORG_DESTROYED);
-    default:
-      return status;
+// A Put whose precondition does not hold: nothing was to exist (expected 0), or another
+// version than the live one (`live`, 0: none) was expected.
+absl::Status PreconditionFailed(std::int64_t expected, std::int64_t live) {
+  if (expected == 0) {
+    return WithReason(
+        absl::AlreadyExistsError("must_not_exist: credential already exists (version " +
+                                 std::to_string(live) + ")"),
+        v1::ERROR_REASON_CREDENTIAL_EXISTS);
   }
-}
-
-absl::Status OrgNotFound(const std::string& org_id) {
-  return WithReason(absl::NotFoundError("org " + org_id + " does not exist"),
-                    v1::ERROR_REASON_ORG_NOT_FOUND);
-}
-
-absl::Status OrgDestroyed(const std::string& org_id) {
-  return WithReason(absl::FailedPreconditionError("org " + org_id + " is destroyed"),
-                    v1::ERROR_REASON_ORG_DESTROYED);
+  return WithReason(absl::AbortedError("expected_version: expected version " +
+                                       std::to_string(expected) + ", current version is " +
+                                       (live == 0 ? std::string("none") : std::to_string(live))),
+                    v1::ERROR_REASON_VERSION_MISMATCH);
 }
 
 absl::Status IdempotencyKeyReused() {
   return WithReason(
       absl::FailedPreconditionError("idempotency_key: was already used for a different request"),
       v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
-}
-
-// Orgs are checked first in every read, so that a destroyed org answers the same way
-// whatever the credential, and a missing org is told apart from a missing credential.
-absl::Status CheckOrgActive(const storage::OrgStore& orgs, storage::Transaction& tx) {
-  absl::StatusOr<storage::Org> org = orgs.GetOrg(tx);
-  if (!org.ok()) {
-    if (org.status().code() == absl::StatusCode::kNotFound) return OrgNotFound(tx.org_id());
-    return org.status();
-  }
-  if (org->state == storage::OrgState::kDestroyed) return OrgDestroyed(tx.org_id());
-  return absl::OkStatus();
 }
 
 std::map<std::string, std::string> SortedLabels(
@@ -157,6 +133,78 @@ std::string IdempotencyStorageKey(std::string_view method, const std::string& ke
   return std::string(method) + ":" + key;
 }
 
+// The rules of each field of a Put but its optional terms (below).
+absl::Status ValidatePutFields(const v1::PutCredentialRequest& request,
+                               std::size_t max_secret_size) {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
+  CV_RETURN_IF_ERROR(ValidateSecretSize("secret", request.secret().size(), max_secret_size));
+  CV_RETURN_IF_ERROR(ValidateLabels("labels", request.labels()));
+  return ValidateIdempotencyKey("idempotency_key", request.idempotency_key());
+}
+
+// The precondition as storage takes it: nullopt = none, 0 = must not exist, n = version n.
+absl::StatusOr<std::optional<std::int64_t>> ExpectedLiveVersion(
+    const v1::PutCredentialRequest& request) {
+  switch (request.precondition_case()) {
+    case v1::PutCredentialRequest::kExpectedVersion:
+      CV_RETURN_IF_ERROR(ValidateExpectedVersion("expected_version", request.expected_version()));
+      return static_cast<std::int64_t>(request.expected_version());
+    case v1::PutCredentialRequest::kMustNotExist:
+      CV_RETURN_IF_ERROR(ValidateMustNotExist("must_not_exist", request.must_not_exist()));
+      return std::int64_t{0};
+    case v1::PutCredentialRequest::PRECONDITION_NOT_SET:
+      break;
+  }
+  return std::nullopt;
+}
+
+// When the new version expires, as of `now`, if ever.
+absl::StatusOr<std::optional<absl::Time>> ExpiresAt(const v1::PutCredentialRequest& request,
+                                                    absl::Time now) {
+  switch (request.expiration_case()) {
+    case v1::PutCredentialRequest::kExpireTime: {
+      const absl::Time expire_time = FromTimestamp(request.expire_time());
+      CV_RETURN_IF_ERROR(ValidateExpireTime("expire_time", expire_time, now));
+      return expire_time;
+    }
+    case v1::PutCredentialRequest::kTtl: {
+      const absl::Duration ttl =
+          absl::Seconds(request.ttl().seconds()) + absl::Nanoseconds(request.ttl().nanos());
+      CV_RETURN_IF_ERROR(ValidateTtl("ttl", ttl, now));
+      return now + ttl;
+    }
+    case v1::PutCredentialRequest::EXPIRATION_NOT_SET:
+      break;
+  }
+  return std::nullopt;
+}
+
+// Step 1 of a Put: the request checked and turned into what storage writes, all but the
+// version guess and the envelope (sealed for that guess in step 2).
+absl::StatusOr<storage::PutCall> ValidatedPutCall(const CallContext& call,
+                                                  const v1::PutCredentialRequest& request,
+                                                  absl::Time now, std::size_t max_secret_size) {
+  CV_RETURN_IF_ERROR(ValidatePutFields(request, max_secret_size));
+  storage::PutCall put;
+  CV_ASSIGN_OR_RETURN(put.expected_live_version, ExpectedLiveVersion(request));
+  CV_ASSIGN_OR_RETURN(put.content.expires_at, ExpiresAt(request, now));
+  if (request.has_max_versions()) {
+    CV_RETURN_IF_ERROR(ValidateMaxVersions("max_versions", request.max_versions()));
+    put.content.max_versions = static_cast<std::int32_t>(request.max_versions());
+  }
+  put.name = request.name();
+  put.content.labels = SortedLabels(request.labels());
+  put.content.created_by = call.principal;
+  put.content.request_id = call.request_id;
+  if (!request.idempotency_key().empty()) {
+    const crypto::Blake2b256 digest = PutDigest(call, request);
+    put.content.idempotency_key = IdempotencyStorageKey("PutCredential", request.idempotency_key());
+    put.content.request_digest.assign(digest.begin(), digest.end());
+  }
+  return put;
+}
+
 }  // namespace
 
 CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
@@ -195,7 +243,7 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
   CV_RETURN_IF_ERROR(
       pool_.Run(org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         verified.reset();
-        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         CV_ASSIGN_OR_RETURN(const storage::OrgKey key, orgs_.GetActiveOrgKey(tx));
         if (IsUnsigned(key)) {
           // Made before org key records were signed: only the key authority can sign it.
@@ -218,152 +266,26 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
   return *std::move(verified);
 }
 
+// How one round of sealing and storing ended: with the response, or having lost the race
+// of twins on their idempotency key (`race_lost` then holds the database's report).
+struct CredentialHandler::PutRound {
+  v1::PutCredentialResponse response;
+  absl::Status race_lost;
+};
+
 absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     const CallContext& call, const v1::PutCredentialRequest& request) const {
   const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  CV_RETURN_IF_ERROR(
-      ValidateSecretSize("secret", request.secret().size(), options_.max_secret_size));
-  CV_RETURN_IF_ERROR(ValidateLabels("labels", request.labels()));
-  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
-
-  std::optional<std::int64_t> expected_live_version;
-  switch (request.precondition_case()) {
-    case v1::PutCredentialRequest::kExpectedVersion:
-      if (request.expected_version() == 0) {
-        return Invalid("expected_version: must be at least 1 (use must_not_exist for none)");
-      }
-      expected_live_version = static_cast<std::int64_t>(request.expected_version());
-      break;
-    case v1::PutCredentialRequest::kMustNotExist:
-      if (!request.must_not_exist()) return Invalid("must_not_exist: if set, must be true");
-      expected_live_version = 0;
-      break;
-    case v1::PutCredentialRequest::PRECONDITION_NOT_SET:
-      break;
-  }
-  const absl::Time now = clock_();
-  std::optional<absl::Time> expires_at;
-  switch (request.expiration_case()) {
-    case v1::PutCredentialRequest::kExpireTime:
-      expires_at = FromTimestamp(request.expire_time());
-      if (*expires_at <= now) return Invalid("expire_time: must be in the future");
-      if (*expires_at > kLatestExpiry) return Invalid("expire_time: must not be after 9999-12-31");
-      break;
-    case v1::PutCredentialRequest::kTtl: {
-      const absl::Duration ttl =
-          absl::Seconds(request.ttl().seconds()) + absl::Nanoseconds(request.ttl().nanos());
-      if (ttl < absl::Seconds(1)) return Invalid("ttl: must be at least 1s");
-      if (now + ttl > kLatestExpiry) return Invalid("ttl: ends after 9999-12-31");
-      expires_at = now + ttl;
-      break;
-    }
-    case v1::PutCredentialRequest::EXPIRATION_NOT_SET:
-      break;
-  }
-  if (request.has_max_versions() && request.max_versions() > kMaxMaxVersions) {
-    return Invalid("max_versions: must be 0 (unlimited) or 1-100");
-  }
-
-  const crypto::SecretView secret = SecretOf(request.secret());
-  const std::string idempotency_key =
-      IdempotencyStorageKey("PutCredential", request.idempotency_key());
-  const std::optional<crypto::Blake2b256> digest =
-      request.idempotency_key().empty()
-          ? std::nullopt
-          : std::optional<crypto::Blake2b256>(PutDigest(call, request));
-
-  storage::PutCall put;
-  put.name = request.name();
-  put.expected_live_version = expected_live_version;
-  for (const auto& [key, value] : request.labels()) put.content.labels[key] = value;
-  put.content.created_by = call.principal;
-  put.content.expires_at = expires_at;
-  if (request.has_max_versions()) {
-    put.content.max_versions = static_cast<std::int32_t>(request.max_versions());
-  }
-  if (digest) {
-    put.content.idempotency_key = idempotency_key;
-    put.content.request_digest.assign(digest->begin(), digest->end());
-  }
-  put.content.request_id = call.request_id;
-
-  v1::PutCredentialResponse response;
-  // One database call when the hints are right: the envelope is sealed for the guessed
-  // version to the guessed key, and the database checks both under the name's lock.
-  const auto put_once = [&]() -> absl::Status {
-    response.Clear();
-    for (int call_number = 1;; ++call_number) {
-      CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key,
-                          ActiveOrgKey(call, request.org_id(), keys));
-      put.version = hints_.NextVersion(request.org_id(), request.name());
-      CV_ASSIGN_OR_RETURN(
-          put.content.envelope,
-          crypto::BuildEnvelope(
-              {request.org_id(), request.name(), static_cast<std::uint64_t>(put.version)}, org_key,
-              keys->writer_keys, secret, options_.max_secret_size));
-      put.content.org_key_version = static_cast<std::int32_t>(org_key.key_version());
-      put.org_public_key.assign(org_key.public_key().begin(), org_key.public_key().end());
-      put.content.writer_key_version =
-          static_cast<std::int32_t>(keys->writer_keys.current_version());
-      const absl::Time started = absl::Now();
-      CV_ASSIGN_OR_RETURN(const storage::PutCallResult result,
-                          credentials_.Put(pool_, request.org_id(), call.deadline, put));
-      switch (result.outcome) {
-        case storage::PutOutcome::kDone:
-          if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
-          hints_.SetNextVersion(request.org_id(), request.name(), put.version + 1);
-          *response.mutable_credential() =
-              ToApiMetadata(*result.metadata, options_.soft_delete_retention);
-          return absl::OkStatus();
-        case storage::PutOutcome::kReplay:
-          *response.mutable_credential() =
-              ToApiMetadata(*result.metadata, options_.soft_delete_retention);
-          response.set_idempotent_replay(true);
-          return absl::OkStatus();
-        case storage::PutOutcome::kIdempotencyKeyReused:
-          return IdempotencyKeyReused();
-        case storage::PutOutcome::kOrgNotFound:
-          hints_.ForgetActiveKey(request.org_id());
-          return OrgNotFound(request.org_id());
-        case storage::PutOutcome::kOrgDestroyed:
-          hints_.ForgetActiveKey(request.org_id());
-          return OrgDestroyed(request.org_id());
-        case storage::PutOutcome::kPreconditionFailed:
-          if (*expected_live_version == 0) {
-            return ExplainCredentialError(
-                absl::AlreadyExistsError("must_not_exist: credential already exists (version " +
-                                         std::to_string(result.version) + ")"));
-          }
-          return ExplainCredentialError(absl::AbortedError(
-              "expected_version: expected version " + std::to_string(*expected_live_version) +
-              ", current version is " +
-              (result.version == 0 ? std::string("none") : std::to_string(result.version))));
-        case storage::PutOutcome::kVersionMoved:
-          hints_.SetNextVersion(request.org_id(), request.name(), result.version);
-          break;
-        case storage::PutOutcome::kKeyChanged:
-          hints_.ForgetActiveKey(request.org_id());
-          break;
-      }
-      // Each wrong guess was corrected by what the database said; only writers racing on
-      // the same name, or rotations in a loop, get here repeatedly.
-      if (call_number >= kMaxPutCalls) {
-        return absl::AbortedError(
-            "the credential kept changing while this Put was sealed; retry with backoff");
-      }
-    }
-  };
-
-  absl::Status status = put_once();
+  CV_ASSIGN_OR_RETURN(storage::PutCall put,
+                      ValidatedPutCall(call, request, clock_(), options_.max_secret_size));
+  absl::StatusOr<PutRound> round = SealAndStore(call, request, keys, put);
   // The write tier cannot make or sign an org key: a first Put, or the first Put since the
   // upgrade that signs org key records, asks the key authority, then runs again.
-  const bool unsigned_key = status.GetPayload(kUnsignedOrgKeyPayload).has_value();
-  if (unsigned_key || (ReasonOf(status) == v1::ERROR_REASON_ORG_NOT_FOUND &&
+  const bool unsigned_key = round.status().GetPayload(kUnsignedOrgKeyPayload).has_value();
+  if (unsigned_key || (ReasonOf(round.status()) == v1::ERROR_REASON_ORG_NOT_FOUND &&
                        options_.provision_orgs_on_first_put)) {
     if (key_authority_ == nullptr) {
-      if (unsigned_key) return status;
+      if (unsigned_key) return round.status();
       return WithReason(
           absl::NotFoundError("org " + request.org_id() +
                               " does not exist; this write-only process cannot provision it: "
@@ -372,16 +294,104 @@ absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
     }
     CV_RETURN_IF_ERROR(
         key_authority_->ProvisionOrg(call, request.org_id(), keys->root_pins.versions()));
-    status = put_once();
+    round = SealAndStore(call, request, keys, put);
   }
   // Two twins with one idempotency key race on its unique key: the loser runs again and
   // finds the winner's result.
-  if (status.code() == absl::StatusCode::kAlreadyExists &&
-      ReasonOf(status) == v1::ERROR_REASON_UNSPECIFIED) {
-    status = put_once();
+  if (round.ok() && !round->race_lost.ok()) round = SealAndStore(call, request, keys, put);
+  CV_RETURN_IF_ERROR(round.status());
+  CV_RETURN_IF_ERROR(round->race_lost);
+  return std::move(round->response);
+}
+
+absl::StatusOr<CredentialHandler::PutRound> CredentialHandler::SealAndStore(
+    const CallContext& call, const v1::PutCredentialRequest& request,
+    const std::shared_ptr<const WriteTierKeys>& keys, storage::PutCall& put) const {
+  // One database call when the hints are right: the envelope is sealed for the guessed
+  // version to the guessed key, and the database checks both under the name's lock.
+  for (int call_number = 1;; ++call_number) {
+    CV_RETURN_IF_ERROR(Seal(call, request, keys, put));
+    const absl::Time started = absl::Now();
+    CV_ASSIGN_OR_RETURN(const storage::PutCallResult result,
+                        credentials_.Put(pool_, request.org_id(), call.deadline, put));
+    CV_ASSIGN_OR_RETURN(std::optional<PutRound> round, Answer(request, put, result, started));
+    if (round.has_value()) return *std::move(round);
+    // Each wrong guess was corrected by what the database said; only writers racing on
+    // the same name, or rotations in a loop, get here repeatedly.
+    if (call_number >= kMaxPutCalls) {
+      return absl::AbortedError(
+          "the credential kept changing while this Put was sealed; retry with backoff");
+    }
   }
-  CV_RETURN_IF_ERROR(status);
+}
+
+absl::Status CredentialHandler::Seal(const CallContext& call,
+                                     const v1::PutCredentialRequest& request,
+                                     const std::shared_ptr<const WriteTierKeys>& keys,
+                                     storage::PutCall& put) const {
+  CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key,
+                      ActiveOrgKey(call, request.org_id(), keys));
+  put.version = hints_.NextVersion(request.org_id(), request.name());
+  CV_ASSIGN_OR_RETURN(
+      put.content.envelope,
+      crypto::BuildEnvelope(
+          {request.org_id(), request.name(), static_cast<std::uint64_t>(put.version)}, org_key,
+          keys->writer_keys, SecretOf(request.secret()), options_.max_secret_size));
+  put.content.org_key_version = static_cast<std::int32_t>(org_key.key_version());
+  put.org_public_key.assign(org_key.public_key().begin(), org_key.public_key().end());
+  put.content.writer_key_version = static_cast<std::int32_t>(keys->writer_keys.current_version());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<CredentialHandler::PutRound>> CredentialHandler::Answer(
+    const v1::PutCredentialRequest& request, const storage::PutCall& put,
+    const storage::PutCallResult& result, absl::Time started) const {
+  const std::string& org_id = request.org_id();
+  PutRound round;
+  switch (result.outcome) {
+    case storage::PutOutcome::kDone:
+      ObserveAuditAppend(started);
+      hints_.SetNextVersion(org_id, request.name(), put.version + 1);
+      *round.response.mutable_credential() =
+          ToApiMetadata(*result.metadata, options_.soft_delete_retention);
+      return round;
+    case storage::PutOutcome::kReplay:
+      round.response = ReplayedPut(result);
+      return round;
+    case storage::PutOutcome::kRaceLost:
+      round.race_lost = result.conflict;
+      return round;
+    case storage::PutOutcome::kIdempotencyKeyReused:
+      return IdempotencyKeyReused();
+    case storage::PutOutcome::kOrgNotFound:
+      hints_.ForgetActiveKey(org_id);
+      return OrgNotFoundError(org_id);
+    case storage::PutOutcome::kOrgDestroyed:
+      hints_.ForgetActiveKey(org_id);
+      return OrgDestroyedError(org_id);
+    case storage::PutOutcome::kPreconditionFailed:
+      return PreconditionFailed(*put.expected_live_version, result.version);
+    case storage::PutOutcome::kVersionMoved:
+      hints_.SetNextVersion(org_id, request.name(), result.version);
+      return std::nullopt;
+    case storage::PutOutcome::kKeyChanged:
+      hints_.ForgetActiveKey(org_id);
+      return std::nullopt;
+  }
+  return absl::InternalError("credentials.put: unknown outcome");
+}
+
+v1::PutCredentialResponse CredentialHandler::ReplayedPut(
+    const storage::PutCallResult& result) const {
+  v1::PutCredentialResponse response;
+  *response.mutable_credential() = ToApiMetadata(*result.metadata, options_.soft_delete_retention);
+  response.set_idempotent_replay(true);
   return response;
+}
+
+void CredentialHandler::ObserveAuditAppend(absl::Time started) const {
+  // The put function appended the credential.put event in the call that began at `started`.
+  if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
 }
 
 absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
@@ -389,9 +399,11 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
   CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
-  if (!v1::DeletionMode_IsValid(request.mode())) return Invalid("mode: unknown deletion mode");
-  if (request.has_expected_version() && request.expected_version() == 0) {
-    return Invalid("expected_version: must be at least 1");
+  if (!v1::DeletionMode_IsValid(request.mode())) {
+    return InvalidField("mode", "unknown deletion mode");
+  }
+  if (request.has_expected_version()) {
+    CV_RETURN_IF_ERROR(ValidateVersion("expected_version", request.expected_version()));
   }
   const bool erase = request.mode() == v1::DELETION_MODE_ERASE;
   const std::string idempotency_key =
@@ -405,7 +417,7 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         response.Clear();
-        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         if (digest) {
           CV_ASSIGN_OR_RETURN(const bool replayed, ReplayIfRetried(tx, idempotency_key, *digest,
                                                                    request.name(), response));
@@ -430,8 +442,7 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
           case storage::DeleteOutcome::kDone:
             break;
           case storage::DeleteOutcome::kNotFound:
-            return ExplainCredentialError(absl::NotFoundError(
-                (erase ? "erase" : "delete") + std::string(": credential not found")));
+            return CredentialNotFound(erase ? "erase" : "delete");
           case storage::DeleteOutcome::kAlreadyDeleted:
             return WithReason(
                 absl::NotFoundError("credential " + request.name() + " is already deleted"),
@@ -455,17 +466,17 @@ absl::StatusOr<v1::DescribeCredentialResponse> CredentialHandler::Describe(
     const CallContext& call, const v1::DescribeCredentialRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version() && request.version() == 0)
-    return Invalid("version: must be at least 1");
+  if (request.has_version()) CV_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
   v1::DescribeCredentialResponse response;
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         const std::optional<std::int64_t> version =
             request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-        absl::StatusOr<storage::CredentialMetadata> stored =
-            credentials_.GetMetadata(tx, request.name(), version, request.show_deleted());
-        if (!stored.ok()) return ExplainCredentialError(stored.status());
+        CV_ASSIGN_OR_RETURN(
+            const std::optional<storage::CredentialMetadata> stored,
+            credentials_.FindMetadata(tx, request.name(), version, request.show_deleted()));
+        if (!stored.has_value()) return CredentialNotFound("describe");
         *response.mutable_credential() = ToApiMetadata(*stored, options_.soft_delete_retention);
         return absl::OkStatus();
       }));
@@ -495,7 +506,7 @@ absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
   CV_RETURN_IF_ERROR(
       pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         response.Clear();
-        CV_RETURN_IF_ERROR(CheckOrgActive(orgs_, tx));
+        CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         storage::ListQuery list;
         list.name_prefix = request.name_prefix();
         list.label_filter = label_selector;
@@ -519,8 +530,7 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
     const CallContext& call, const v1::CompareCredentialRequest& request) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
   CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version() && request.version() == 0)
-    return Invalid("version: must be at least 1");
+  if (request.has_version()) CV_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
   CV_RETURN_IF_ERROR(
       ValidateSecretSize("candidate", request.candidate().size(), options_.max_secret_size));
   // Only the key authority can answer: nothing the write tier holds is derived from a

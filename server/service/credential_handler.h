@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -56,6 +57,32 @@ class CredentialHandler {
       const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
 
  private:
+  struct PutRound;
+
+  // A Put is: validate the request (api_validation.h), then rounds of seal and store until
+  // the database takes the envelope, answers an idempotent replay, or refuses; a missing or
+  // unsigned org key is provisioned by the key authority between rounds.
+  //
+  // Rounds of sealing for the version and key the hints guess, then storing; each wrong
+  // guess is corrected from the database's answer, up to a few calls.
+  absl::StatusOr<PutRound> SealAndStore(const CallContext& call,
+                                        const credvault::v1::PutCredentialRequest& request,
+                                        const std::shared_ptr<const WriteTierKeys>& keys,
+                                        storage::PutCall& put) const;
+  // Seals the secret for the guessed next version to the org's active key.
+  absl::Status Seal(const CallContext& call, const credvault::v1::PutCredentialRequest& request,
+                    const std::shared_ptr<const WriteTierKeys>& keys, storage::PutCall& put) const;
+  // What the database's `result` means for the caller: the round's end, nullopt when the
+  // hints were corrected and another call is due, or the refusal.
+  absl::StatusOr<std::optional<PutRound>> Answer(const credvault::v1::PutCredentialRequest& request,
+                                                 const storage::PutCall& put,
+                                                 const storage::PutCallResult& result,
+                                                 absl::Time started) const;
+  // The response to a retried Put: the version it made the first time.
+  credvault::v1::PutCredentialResponse ReplayedPut(const storage::PutCallResult& result) const;
+  // Reports how long the database call that appended the audit event took.
+  void ObserveAuditAppend(absl::Time started) const;
+
   // The org's active key, verified under `keys`' pins: from the hints, or read (and
   // checked: NOT_FOUND / FAILED_PRECONDITION with the org's reason) and remembered.
   absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(

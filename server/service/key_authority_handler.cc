@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "crypto/secret_bytes.h"
 #include "server/service/api_validation.h"
+#include "storage/validation.h"
 
 namespace credvault::server {
 namespace {
@@ -20,9 +21,9 @@ constexpr std::size_t kMaxPinnedVersions = 64;
 constexpr std::size_t kMaxPrincipalBytes = 1024;
 constexpr std::size_t kMaxRequestIdLength = 64;
 
-absl::Status Invalid(std::string_view field, std::string_view why) {
-  return absl::InvalidArgumentError(std::string(field) + ": " + std::string(why));
-}
+// The shared "<field>: <why>" refusal (storage/validation.h). This internal service's
+// refusals carry no API error reason, as they always have.
+constexpr auto& Invalid = storage::InvalidInput;
 
 // The principal is recorded in audit events and keys the compare rate limit; it must be
 // what the write tier authenticated, which never holds control characters.

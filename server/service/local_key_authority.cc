@@ -7,11 +7,13 @@
 #include "common/status_macros.h"
 #include "crypto/blake2b.h"
 #include "crypto/envelope.h"
+#include "server/base/audit_actions.h"
 #include "server/base/error_reason.h"
 #include "server/base/status_name.h"
 #include "server/keys/org_key_records.h"
 #include "server/keys/usable_org_key.h"
 #include "server/service/api_validation.h"
+#include "server/service/org_guard.h"
 
 namespace credvault::server {
 namespace {
@@ -64,10 +66,10 @@ absl::Status LocalKeyAuthority::ProvisionOrg(
                         MakeOrgKey(tx, org_id, 1, keys_, pinned_root_versions));
     CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
     return audit_
-        .Append(tx,
-                storage::NewAuditEvent{call.principal, "org.provision", "", "ok", call.request_id,
-                                       "org key version 1, root key version " +
-                                           std::to_string(record.root_key_version)})
+        .Append(tx, storage::NewAuditEvent{call.principal, audit_action::kOrgProvision, "", "ok",
+                                           call.request_id,
+                                           "org key version 1, root key version " +
+                                               std::to_string(record.root_key_version)})
         .status();
   };
   absl::Status status = pool_.Run(org_id, call.deadline, provision);
@@ -89,20 +91,13 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
         const auto refuse = [&](absl::Status why, const std::string& details) -> absl::Status {
           refusal = std::move(why);
           return audit_
-              .Append(tx, storage::NewAuditEvent{call.principal, "credential.compare",
+              .Append(tx, storage::NewAuditEvent{call.principal, audit_action::kCredentialCompare,
                                                  request.name(), StatusCodeName(refusal.code()),
                                                  call.request_id, details})
               .status();
         };
-        absl::StatusOr<storage::Org> org = orgs_.GetOrg(tx);
-        if (!org.ok()) {
-          // A missing org has no audit chain to record in.
-          if (absl::IsNotFound(org.status())) {
-            return WithReason(absl::NotFoundError("org " + request.org_id() + " does not exist"),
-                              v1::ERROR_REASON_ORG_NOT_FOUND);
-          }
-          return org.status();
-        }
+        // A missing org has no audit chain to record in: refused without an event.
+        CV_ASSIGN_OR_RETURN(const storage::Org org, LoadExistingOrg(orgs_, tx));
         CV_ASSIGN_OR_RETURN(
             const storage::Row admitted,
             tx.ExecuteOne(kCompareAdmit, {storage::SqlParam::Text(request.org_id()),
@@ -118,12 +113,9 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
                                    v1::ERROR_REASON_RATE_LIMITED),
                         "");
         }
-        if (org->state == storage::OrgState::kDestroyed) {
+        if (absl::Status destroyed = CheckNotDestroyed(org); !destroyed.ok()) {
           org_keys_.DropOrg(request.org_id());  // possibly destroyed through another replica
-          return refuse(
-              WithReason(absl::FailedPreconditionError("org " + request.org_id() + " is destroyed"),
-                         v1::ERROR_REASON_ORG_DESTROYED),
-              "");
+          return refuse(std::move(destroyed), "");
         }
         const std::optional<std::int64_t> wanted =
             request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
@@ -154,8 +146,8 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
         CV_RETURN_IF_ERROR(
             audit_
                 .Append(tx,
-                        storage::NewAuditEvent{call.principal, "credential.compare", request.name(),
-                                               "ok", call.request_id,
+                        storage::NewAuditEvent{call.principal, audit_action::kCredentialCompare,
+                                               request.name(), "ok", call.request_id,
                                                version_detail + (match ? ", match" : ", no match")})
                 .status());
         response.set_match(match);

@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "crypto/internal/writer_key_access.h"
 #include "crypto/sealed_box.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -264,7 +265,7 @@ TEST_F(EnvelopeTest, AnotherOrgKeyVersionIsRejected) {
   Hierarchy v2 = MakeHierarchy("org-a", 2);
   std::vector<std::uint8_t> relabelled = Build(binding, SecretOfSize(32));
   relabelled[4] = 2;
-  Reauthenticate(relabelled, binding, h_.writer_keys.CurrentKey());
+  Reauthenticate(relabelled, binding, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const ParsedEnvelope parsed = ValueOrDie(ParseEnvelope(relabelled));
   EXPECT_EQ(OpenEnvelope(parsed, binding, v2.org_private, h_.writer_keys).status().code(),
             absl::StatusCode::kDataLoss);
@@ -279,7 +280,7 @@ TEST_F(EnvelopeTest, ReauthenticatedEnvelopeUnderAnotherBindingStillFailsTheAead
   const CredentialBinding original{"org-a", "crm/token", 3};
   const CredentialBinding moved{"org-a", "crm/other", 3};
   std::vector<std::uint8_t> envelope = Build(original, SecretOfSize(32));
-  Reauthenticate(envelope, moved, h_.writer_keys.CurrentKey());
+  Reauthenticate(envelope, moved, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const absl::Status status = Open(envelope, moved).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(status.message(), HasSubstr("ciphertext"));
@@ -293,7 +294,7 @@ TEST_F(EnvelopeTest, SealedDekMovedBetweenEnvelopesIsRejected) {
   std::memcpy(b.data() + kSealedDekOffset, a.data() + kSealedDekOffset, kSealedDekSize);
   EXPECT_EQ(Open(b, binding_b).status().code(), absl::StatusCode::kDataLoss);
   // And with a recomputed authenticator the DEK opens but does not decrypt b's ciphertext.
-  Reauthenticate(b, binding_b, h_.writer_keys.CurrentKey());
+  Reauthenticate(b, binding_b, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const absl::Status status = Open(b, binding_b).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(status.message(), HasSubstr("ciphertext"));

@@ -16,6 +16,7 @@
 
 #include "crypto/canonical_encoding.h"
 #include "crypto/envelope.h"
+#include "crypto/internal/writer_key_access.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
 #include "crypto/sealed_box.h"
@@ -588,8 +589,8 @@ TEST(WriteTierAttackerTest, CannotMakeARecordForItsOwnKeyPassSealingChecks) {
   }
   {
     // An Ed25519 key derived from the writer key: the write tier could make this one.
-    const KeyDirectorySigner derived =
-        ValueOrDie(KeyDirectorySigner::FromSeed(1, writer_keys.CurrentKey()));
+    const KeyDirectorySigner derived = ValueOrDie(
+        KeyDirectorySigner::FromSeed(1, internal::WriterKeyAccess::CurrentKey(writer_keys)));
     OrgKeyRecord r = base;
     r.signature = derived.Sign([&] {
       CanonicalEncoder encoder("credvault.org-key.v2");

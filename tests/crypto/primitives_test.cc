@@ -12,9 +12,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "crypto/aead.h"
 #include "crypto/audit_chain.h"
 #include "crypto/audit_signer.h"
+#include "crypto/internal/aead.h"
 #include "crypto/key_buffer.h"
 #include "crypto/key_file.h"
 #include "crypto/key_file_seal_key_provider.h"

@@ -13,7 +13,8 @@
 #include "gmock/gmock.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/org_admin.h"
 
 namespace credvault::e2e {
 namespace {
@@ -609,13 +610,6 @@ Outcome Compare(Clients& clients, const v1::CompareCredentialRequest& request,
                 v1::CompareCredentialResponse* response) {
   return Call(*clients.credentials, &v1::CredentialService::Stub::CompareCredential, request,
               response);
-}
-
-Outcome DescribeOrg(Clients& admin, const std::string& org) {
-  v1::DescribeOrgRequest request;
-  request.set_org_id(org);
-  v1::DescribeOrgResponse response;
-  return Call(*admin.admin, &v1::AdminService::Stub::DescribeOrg, request, &response);
 }
 
 // The principal of the dev PKI's write-tier certificate (scripts/dev-pki.sh).

@@ -24,8 +24,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
-#include "tests/e2e/fault_load.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/fault_load.h"
+#include "tests/e2e/support/org_admin.h"
 #include "yaml-cpp/yaml.h"
 
 namespace credvault::e2e {
@@ -63,26 +64,6 @@ Outcome VerifyChain(Clients& admin, const std::string& org, v1::VerifyAuditLogRe
   v1::VerifyAuditLogRequest request;
   request.set_org_id(org);
   return Call(*admin.admin, &v1::AdminService::Stub::VerifyAuditLog, request, out, 60);
-}
-
-// Waits until job `job_id` of `org` has ended; its final state, or UNSPECIFIED.
-v1::ResealJobState WaitForJob(Clients& admin, const std::string& org, const std::string& job_id) {
-  v1::ResealJobState state = v1::RESEAL_JOB_STATE_UNSPECIFIED;
-  WaitFor(
-      [&] {
-        v1::GetResealJobRequest request;
-        request.set_org_id(org);
-        request.set_job_id(job_id);
-        v1::GetResealJobResponse response;
-        if (!Call(*admin.admin, &v1::AdminService::Stub::GetResealJob, request, &response).ok()) {
-          return false;
-        }
-        state = response.job().state();
-        return state == v1::RESEAL_JOB_STATE_SUCCEEDED || state == v1::RESEAL_JOB_STATE_FAILED ||
-               state == v1::RESEAL_JOB_STATE_CANCELLED;
-      },
-      seconds(60));
-  return state;
 }
 
 TEST(BackupRestoreTest, DumpOfALiveStackRestoresIntoAFreshClusterAndServesWithTheSameKeys) {
@@ -138,8 +119,9 @@ TEST(BackupRestoreTest, DumpOfALiveStackRestoresIntoAFreshClusterAndServesWithTh
     const Outcome rotated =
         Call(*admin.admin, &v1::AdminService::Stub::RotateOrgKey, request, &response);
     ASSERT_TRUE(rotated.ok()) << rotated;
-    ASSERT_EQ(WaitForJob(admin, rotated_org, response.reseal_job().job_id()),
-              v1::RESEAL_JOB_STATE_SUCCEEDED);
+    ASSERT_EQ(
+        WaitForResealJob(admin, rotated_org, response.reseal_job().job_id(), seconds(60)).state(),
+        v1::RESEAL_JOB_STATE_SUCCEEDED);
     const std::string secret = "drill-after-rotation-" + RandomHex(16);
     v1::PutCredentialResponse put;
     ASSERT_TRUE(Put(backend, PutRequest(rotated_org, "svc/after-rotation", secret), &put).ok());

@@ -5,7 +5,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/leaks.h"
+#include "tests/e2e/support/superuser_sql.h"
 
 namespace credvault::e2e {
 namespace {
@@ -15,22 +17,6 @@ using ::testing::Not;
 
 [[maybe_unused]] ::testing::Environment* const kStack =
     ::testing::AddGlobalTestEnvironment(new StackEnvironment("confidentiality"));
-
-// Every form in which `secret` could appear in a text: itself, hex, base64.
-std::vector<std::string> Renderings(const std::string& secret) {
-  std::vector<std::string> needles = {secret, HexLower(secret), HexUpper(secret)};
-  for (const std::string& b64 : Base64Needles(secret)) needles.push_back(b64);
-  return needles;
-}
-
-// The renderings of `secret` found in `text`.
-std::vector<std::string> Leaks(const std::string& text, const std::string& secret) {
-  std::vector<std::string> found;
-  for (const std::string& needle : Renderings(secret)) {
-    if (text.find(needle) != std::string::npos) found.push_back(needle);
-  }
-  return found;
-}
 
 TEST(ConfidentialityTest, MarkerSecretLeavesNoTrace) {
   const Stack* stack = CurrentStack();
@@ -105,10 +91,7 @@ TEST(ConfidentialityTest, MarkerSecretLeavesNoTrace) {
   EXPECT_THAT(Leaks(audit, marker), ::testing::IsEmpty()) << "in the audit log";
 
   // Every table of the database, dumped by the superuser.
-  const std::string dump_command = ShellQuote(stack->env.at("CREDVAULT_PG_BIN") + "/pg_dump") +
-                                   " --data-only -h " +
-                                   ShellQuote(stack->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                                   stack->env.at("CREDVAULT_PG_PORT") + " -U postgres credvault";
+  const std::string dump_command = SuperuserPgDump(*stack) + " --data-only credvault";
   const CommandResult dump = RunShell(dump_command);
   ASSERT_EQ(dump.exit_code, 0) << dump.output;
   EXPECT_THAT(dump.output, HasSubstr("leak/check")) << "the dump holds the credential rows";

@@ -5,7 +5,6 @@
 // anything. The very same recovery procedure, applied to an org that was not destroyed,
 // recovers every one of its secrets, so the negative result means something. Also checked:
 // the signed erasure receipt, and what the API answers about the destroyed org afterwards.
-#include <dirent.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -13,11 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,17 +23,16 @@
 #include "absl/types/span.h"
 #include "crypto/audit_chain.h"
 #include "crypto/audit_signer.h"
-#include "crypto/envelope.h"
-#include "crypto/key_directory.h"
 #include "crypto/key_file.h"
-#include "crypto/key_file_seal_key_provider.h"
-#include "crypto/org_key.h"
-#include "crypto/root_key.h"
-#include "crypto/sealed_box.h"
-#include "crypto/writer_key_ring.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/audit_reader.h"
+#include "tests/e2e/support/database_copy.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/insider_recovery.h"
+#include "tests/e2e/support/leaks.h"
+#include "tests/e2e/support/org_admin.h"
+#include "tests/e2e/support/superuser_sql.h"
 
 namespace credvault::e2e {
 namespace {
@@ -51,548 +46,8 @@ using ::testing::IsEmpty;
 [[maybe_unused]] ::testing::Environment* const kStack =
     ::testing::AddGlobalTestEnvironment(new StackEnvironment("shred"));
 
-using Bytes = std::vector<std::uint8_t>;
-// Secrets by "name@version".
-using Secrets = std::map<std::string, std::string>;
-
-std::string At(const std::string& name, std::uint64_t version) {
-  return name + "@" + std::to_string(version);
-}
-
 absl::Span<const std::uint8_t> AsBytes(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
-}
-
-std::optional<Bytes> FromHex(std::string_view hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  const auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  Bytes out;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int high = digit(hex[i]);
-    const int low = digit(hex[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    out.push_back(static_cast<std::uint8_t>(high * 16 + low));
-  }
-  return out;
-}
-
-std::string HexOf(const Bytes& bytes) { return HexLower(std::string(bytes.begin(), bytes.end())); }
-
-std::vector<std::string> Split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(text);
-  while (std::getline(in, part, separator)) parts.push_back(part);
-  if (!text.empty() && text.back() == separator) parts.emplace_back();
-  return parts;
-}
-
-// Every form in which `secret` could appear in a text: itself, hex, base64.
-std::vector<std::string> Leaks(const std::string& text, const std::string& secret) {
-  std::vector<std::string> needles = {secret, HexLower(secret), HexUpper(secret)};
-  for (const std::string& b64 : Base64Needles(secret)) needles.push_back(b64);
-  std::vector<std::string> found;
-  for (const std::string& needle : needles) {
-    if (text.find(needle) != std::string::npos) found.push_back(needle);
-  }
-  return found;
-}
-
-// ---------------------------------------------------------------------------------------
-// A copy of the tables that hold keys and ciphertexts, every org at once, as a superuser
-// sees them (row-level security does not apply to a superuser).
-
-struct RootKeyRow {
-  std::uint32_t version = 0;
-  Bytes public_key;
-  Bytes sealed_private_key;
-  std::string seal_key_id;
-  std::string state;
-  bool operator==(const RootKeyRow&) const = default;
-};
-
-struct OrgKeyRow {
-  std::string org_id;
-  std::uint32_t version = 0;
-  Bytes public_key;
-  std::optional<Bytes> sealed_private_key;  // nullopt: NULL
-  std::uint32_t root_key_version = 0;
-  std::string state;
-  std::uint32_t directory_key_version = 0;  // 0: NULL
-  Bytes signature;
-  bool operator==(const OrgKeyRow&) const = default;
-};
-
-struct CredentialRow {
-  std::string org_id;
-  std::string name;
-  std::uint64_t version = 0;
-  std::optional<Bytes> envelope;  // nullopt: NULL
-  std::uint32_t org_key_version = 0;
-  bool erased = false;
-  bool operator==(const CredentialRow&) const = default;
-};
-
-struct OrgRow {
-  std::string org_id;
-  std::string state;
-  bool has_destroyed_at = false;
-  bool operator==(const OrgRow&) const = default;
-};
-
-struct DatabaseCopy {
-  std::vector<OrgRow> orgs;
-  std::vector<RootKeyRow> root_keys;
-  std::vector<OrgKeyRow> org_keys;
-  std::vector<CredentialRow> credentials;
-  bool operator==(const DatabaseCopy&) const = default;
-
-  std::vector<OrgKeyRow> OrgKeysOf(const std::string& org) const {
-    std::vector<OrgKeyRow> rows;
-    for (const OrgKeyRow& row : org_keys) {
-      if (row.org_id == org) rows.push_back(row);
-    }
-    return rows;
-  }
-  std::vector<CredentialRow> CredentialsOf(const std::string& org) const {
-    std::vector<CredentialRow> rows;
-    for (const CredentialRow& row : credentials) {
-      if (row.org_id == org) rows.push_back(row);
-    }
-    return rows;
-  }
-};
-
-std::ostream& operator<<(std::ostream& out, const OrgKeyRow& row) {
-  return out << row.org_id << " key " << row.version << " " << row.state
-             << (row.sealed_private_key ? " (sealed private half present)" : " (NULL)");
-}
-
-std::uint32_t ToU32(const std::string& text) {
-  return static_cast<std::uint32_t>(std::stoul(text));
-}
-
-// psql as the superuser, unaligned, '|' between fields.
-CommandResult Psql(const Stack& stack, const std::string& sql) {
-  const std::string superuser = stack.env.count("CREDVAULT_PG_SUPERUSER") != 0
-                                    ? stack.env.at("CREDVAULT_PG_SUPERUSER")
-                                    : std::string("postgres");
-  return RunShell(ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") +
-                  " -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -h " +
-                  ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                  stack.env.at("CREDVAULT_PG_PORT") + " -U " + ShellQuote(superuser) +
-                  " -d credvault -c " + ShellQuote(sql));
-}
-
-std::vector<std::vector<std::string>> QueryRows(const Stack& stack, const std::string& sql,
-                                                std::size_t columns) {
-  const CommandResult result = Psql(stack, sql);
-  EXPECT_EQ(result.exit_code, 0) << sql << "\n" << result.output;
-  std::vector<std::vector<std::string>> rows;
-  for (const std::string& line : Split(result.output, '\n')) {
-    if (line.empty()) continue;
-    std::vector<std::string> fields = Split(line, '|');
-    EXPECT_EQ(fields.size(), columns) << "unexpected psql line: " << line;
-    if (fields.size() == columns) rows.push_back(std::move(fields));
-  }
-  return rows;
-}
-
-// NULL is written as the word NULL, which no hex encoding can be.
-constexpr char kHexOrNull[] = "'NULL'";
-
-std::optional<Bytes> NullableHex(const std::string& field) {
-  if (field == "NULL") return std::nullopt;
-  std::optional<Bytes> bytes = FromHex(field);
-  EXPECT_TRUE(bytes.has_value()) << "not hex: " << field;
-  return bytes ? bytes : Bytes{};
-}
-
-std::vector<OrgKeyRow> ReadOrgKeys(const Stack& stack) {
-  std::vector<OrgKeyRow> keys;
-  for (const auto& f :
-       QueryRows(stack,
-                 "SELECT org_id, version, encode(public_key, 'hex'), "
-                 "coalesce(encode(sealed_private_key, 'hex'), " +
-                     std::string(kHexOrNull) +
-                     "), root_key_version, state, "
-                     "coalesce(directory_key_version, 0), "
-                     "coalesce(encode(signature, 'hex'), " +
-                     std::string(kHexOrNull) + ") FROM org_keys ORDER BY org_id, version",
-                 8)) {
-    OrgKeyRow row;
-    row.org_id = f[0];
-    row.version = ToU32(f[1]);
-    row.public_key = NullableHex(f[2]).value_or(Bytes{});
-    row.sealed_private_key = NullableHex(f[3]);
-    row.root_key_version = ToU32(f[4]);
-    row.state = f[5];
-    row.directory_key_version = ToU32(f[6]);
-    row.signature = NullableHex(f[7]).value_or(Bytes{});
-    keys.push_back(std::move(row));
-  }
-  return keys;
-}
-
-DatabaseCopy ReadAsSuperuser(const Stack& stack) {
-  DatabaseCopy copy;
-  for (const auto& f : QueryRows(
-           stack, "SELECT org_id, state, destroyed_at IS NOT NULL FROM orgs ORDER BY org_id", 3)) {
-    copy.orgs.push_back(OrgRow{f[0], f[1], f[2] == "t"});
-  }
-  for (const auto& f : QueryRows(stack,
-                                 "SELECT version, encode(public_key, 'hex'), "
-                                 "encode(sealed_private_key, 'hex'), seal_key_id, state "
-                                 "FROM root_keys ORDER BY version",
-                                 5)) {
-    RootKeyRow row;
-    row.version = ToU32(f[0]);
-    row.public_key = NullableHex(f[1]).value_or(Bytes{});
-    row.sealed_private_key = NullableHex(f[2]).value_or(Bytes{});
-    row.seal_key_id = f[3];
-    row.state = f[4];
-    copy.root_keys.push_back(std::move(row));
-  }
-  copy.org_keys = ReadOrgKeys(stack);
-  for (const auto& f : QueryRows(stack,
-                                 "SELECT org_id, name, version, coalesce(encode(envelope, "
-                                 "'hex'), " +
-                                     std::string(kHexOrNull) +
-                                     "), org_key_version, erased FROM credentials "
-                                     "ORDER BY org_id, name, version",
-                                 6)) {
-    CredentialRow row;
-    row.org_id = f[0];
-    row.name = f[1];
-    row.version = std::stoull(f[2]);
-    row.envelope = NullableHex(f[3]);
-    row.org_key_version = ToU32(f[4]);
-    row.erased = f[5] == "t";
-    copy.credentials.push_back(std::move(row));
-  }
-  return copy;
-}
-
-// The rows of one table of a plain-format pg_dump (its COPY ... FROM stdin block), as
-// column name -> field, nullopt for NULL, COPY escapes undone.
-using DumpRow = std::map<std::string, std::optional<std::string>>;
-
-std::string UnescapeCopyField(const std::string& field) {
-  std::string out;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] != '\\' || i + 1 == field.size()) {
-      out += field[i];
-      continue;
-    }
-    const char next = field[++i];
-    switch (next) {
-      case 't':
-        out += '\t';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      default:
-        out += next;  // "\\" and anything not used by these tables
-    }
-  }
-  return out;
-}
-
-std::vector<DumpRow> DumpTable(const std::string& dump, const std::string& table) {
-  std::vector<DumpRow> rows;
-  const std::string header = "\nCOPY public." + table + " (";
-  std::size_t at = dump.find(header);
-  if (at == std::string::npos) {
-    ADD_FAILURE() << "no COPY block for " << table << " in the dump";
-    return rows;
-  }
-  at += header.size();
-  const std::size_t close = dump.find(')', at);
-  std::vector<std::string> columns;
-  for (std::string column : Split(dump.substr(at, close - at), ',')) {
-    column.erase(0, column.find_first_not_of(' '));
-    if (column.size() >= 2 && column.front() == '"') column = column.substr(1, column.size() - 2);
-    columns.push_back(column);
-  }
-  std::size_t line_start = dump.find('\n', close) + 1;
-  while (line_start < dump.size()) {
-    std::size_t line_end = dump.find('\n', line_start);
-    if (line_end == std::string::npos) line_end = dump.size();
-    const std::string line = dump.substr(line_start, line_end - line_start);
-    line_start = line_end + 1;
-    if (line == "\\.") return rows;
-    const std::vector<std::string> fields = Split(line, '\t');
-    if (fields.size() != columns.size()) {
-      ADD_FAILURE() << table << ": a row of " << fields.size() << " fields for " << columns.size()
-                    << " columns: " << line;
-      continue;
-    }
-    DumpRow row;
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      row[columns[i]] = fields[i] == "\\N"
-                            ? std::nullopt
-                            : std::optional<std::string>(UnescapeCopyField(fields[i]));
-    }
-    rows.push_back(std::move(row));
-  }
-  ADD_FAILURE() << table << ": the COPY block does not end";
-  return rows;
-}
-
-std::string DumpText(const DumpRow& row, const std::string& column) {
-  const auto it = row.find(column);
-  EXPECT_NE(it, row.end()) << "no column " << column;
-  if (it == row.end() || !it->second) return "";
-  return *it->second;
-}
-
-// A bytea field of a dump ("\x" and hex digits), nullopt for NULL.
-std::optional<Bytes> DumpBytes(const DumpRow& row, const std::string& column) {
-  const auto it = row.find(column);
-  EXPECT_NE(it, row.end()) << "no column " << column;
-  if (it == row.end() || !it->second) return std::nullopt;
-  const std::string& value = *it->second;
-  EXPECT_EQ(value.rfind("\\x", 0), 0u) << column << " is not a hex bytea: " << value;
-  std::optional<Bytes> bytes =
-      FromHex(std::string_view(value).substr(std::min<std::size_t>(2, value.size())));
-  EXPECT_TRUE(bytes.has_value()) << column << ": " << value;
-  return bytes ? bytes : Bytes{};
-}
-
-DatabaseCopy ParseDump(const std::string& dump) {
-  DatabaseCopy copy;
-  for (const DumpRow& row : DumpTable(dump, "orgs")) {
-    copy.orgs.push_back(OrgRow{DumpText(row, "org_id"), DumpText(row, "state"),
-                               row.at("destroyed_at").has_value()});
-  }
-  for (const DumpRow& row : DumpTable(dump, "root_keys")) {
-    RootKeyRow key;
-    key.version = ToU32(DumpText(row, "version"));
-    key.public_key = DumpBytes(row, "public_key").value_or(Bytes{});
-    key.sealed_private_key = DumpBytes(row, "sealed_private_key").value_or(Bytes{});
-    key.seal_key_id = DumpText(row, "seal_key_id");
-    key.state = DumpText(row, "state");
-    copy.root_keys.push_back(std::move(key));
-  }
-  for (const DumpRow& row : DumpTable(dump, "org_keys")) {
-    OrgKeyRow key;
-    key.org_id = DumpText(row, "org_id");
-    key.version = ToU32(DumpText(row, "version"));
-    key.public_key = DumpBytes(row, "public_key").value_or(Bytes{});
-    key.sealed_private_key = DumpBytes(row, "sealed_private_key");
-    key.root_key_version = ToU32(DumpText(row, "root_key_version"));
-    key.state = DumpText(row, "state");
-    const std::string directory_key_version = DumpText(row, "directory_key_version");
-    key.directory_key_version = directory_key_version.empty() ? 0 : ToU32(directory_key_version);
-    key.signature = DumpBytes(row, "signature").value_or(Bytes{});
-    copy.org_keys.push_back(std::move(key));
-  }
-  for (const DumpRow& row : DumpTable(dump, "credentials")) {
-    CredentialRow credential;
-    credential.org_id = DumpText(row, "org_id");
-    credential.name = DumpText(row, "name");
-    credential.version = std::stoull(DumpText(row, "version"));
-    credential.envelope = DumpBytes(row, "envelope");
-    credential.org_key_version = ToU32(DumpText(row, "org_key_version"));
-    credential.erased = DumpText(row, "erased") == "t";
-    copy.credentials.push_back(std::move(credential));
-  }
-  // The same order as the superuser queries, so the two copies compare.
-  std::sort(copy.orgs.begin(), copy.orgs.end(),
-            [](const OrgRow& a, const OrgRow& b) { return a.org_id < b.org_id; });
-  std::sort(copy.root_keys.begin(), copy.root_keys.end(),
-            [](const RootKeyRow& a, const RootKeyRow& b) { return a.version < b.version; });
-  std::sort(copy.org_keys.begin(), copy.org_keys.end(), [](const OrgKeyRow& a, const OrgKeyRow& b) {
-    return std::tie(a.org_id, a.version) < std::tie(b.org_id, b.version);
-  });
-  std::sort(copy.credentials.begin(), copy.credentials.end(),
-            [](const CredentialRow& a, const CredentialRow& b) {
-              return std::tie(a.org_id, a.name, a.version) < std::tie(b.org_id, b.name, b.version);
-            });
-  return copy;
-}
-
-// ---------------------------------------------------------------------------------------
-// The recovery attempt of an insider who holds every key file of the deployment and a
-// database copy: try every key file as the seal key on every root key, unseal every org
-// private key still sealed in the copy, open each envelope of the org with the key it names,
-// and, where that key is gone, try every other private key there is on its sealed data key.
-
-struct Recovery {
-  std::set<std::uint32_t> root_keys_unwrapped;
-  std::set<std::string> org_keys_unsealed;    // "org@version"
-  std::size_t envelopes = 0;                  // envelopes of the org found in the copy
-  Secrets recovered;                          // "name@version" -> plaintext
-  std::vector<std::string> data_keys_opened;  // a sealed DEK opened by some key
-  std::vector<std::string> problems;          // what did not go as the procedure expects
-};
-
-Recovery Recover(const DatabaseCopy& copy, const std::string& keys_dir, const std::string& org) {
-  Recovery result;
-  // Every key file: each one is tried as the seal key; writer-N.key is writer key version N,
-  // key-directory-N.key the key directory signing key version N, whose public half the
-  // insider pins to check org key records as the write tier would.
-  std::vector<std::unique_ptr<crypto::KeyFileSealKeyProvider>> seal_candidates;
-  std::vector<std::pair<std::uint32_t, crypto::KeyBuffer>> writer_keys;
-  crypto::KeyDirectoryPins directory_pins;
-  std::uint32_t current_writer = 0;
-  DIR* dir = ::opendir(keys_dir.c_str());
-  if (dir == nullptr) {
-    result.problems.push_back("cannot list " + keys_dir);
-    return result;
-  }
-  std::vector<std::string> files;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (name != "." && name != "..") files.push_back(name);
-  }
-  ::closedir(dir);
-  std::sort(files.begin(), files.end());
-  for (const std::string& file : files) {
-    const std::string path = keys_dir + "/" + file;
-    absl::StatusOr<std::unique_ptr<crypto::KeyFileSealKeyProvider>> seal =
-        crypto::KeyFileSealKeyProvider::Open(path);
-    if (seal.ok()) seal_candidates.push_back(*std::move(seal));
-    if (file.rfind("writer-", 0) == 0) {
-      const std::uint32_t version = ToU32(file.substr(7, file.find('.') - 7));
-      absl::StatusOr<crypto::KeyBuffer> key = crypto::ReadKeyFile(path, crypto::kWriterKeySize);
-      if (!key.ok()) {
-        result.problems.push_back(file + ": " + std::string(key.status().message()));
-        continue;
-      }
-      writer_keys.emplace_back(version, *std::move(key));
-      current_writer = std::max(current_writer, version);
-    }
-    constexpr std::string_view kDirectoryPrefix = "key-directory-";
-    if (file.rfind(kDirectoryPrefix, 0) == 0) {
-      const std::size_t digits = kDirectoryPrefix.size();
-      const std::uint32_t version = ToU32(file.substr(digits, file.find('.') - digits));
-      absl::StatusOr<crypto::KeyBuffer> seed =
-          crypto::ReadKeyFile(path, crypto::kKeyDirectorySeedSize);
-      absl::StatusOr<crypto::KeyDirectorySigner> signer =
-          seed.ok() ? crypto::KeyDirectorySigner::FromSeed(version, *seed)
-                    : absl::StatusOr<crypto::KeyDirectorySigner>(seed.status());
-      if (!signer.ok()) {
-        result.problems.push_back(file + ": " + std::string(signer.status().message()));
-        continue;
-      }
-      if (absl::Status pinned = directory_pins.Add(version, signer->public_key()); !pinned.ok()) {
-        result.problems.push_back(file + ": " + std::string(pinned.message()));
-      }
-    }
-  }
-  if (directory_pins.empty()) {
-    result.problems.push_back("no key directory key in " + keys_dir);
-    return result;
-  }
-  absl::StatusOr<crypto::WriterKeyRing> ring =
-      crypto::WriterKeyRing::New(current_writer, std::move(writer_keys));
-  if (!ring.ok()) {
-    result.problems.push_back("writer keys: " + std::string(ring.status().message()));
-    return result;
-  }
-
-  std::map<std::uint32_t, crypto::RootPrivateKey> roots;
-  for (const RootKeyRow& row : copy.root_keys) {
-    crypto::SealedRootKey sealed;
-    sealed.version = row.version;
-    if (row.public_key.size() != sealed.public_key.size()) continue;
-    std::copy(row.public_key.begin(), row.public_key.end(), sealed.public_key.begin());
-    sealed.wrapped_private_key = row.sealed_private_key;
-    sealed.seal_key_id = row.seal_key_id;
-    for (const auto& seal : seal_candidates) {
-      absl::StatusOr<crypto::RootPrivateKey> root = crypto::UnsealRootKey(sealed, *seal);
-      if (!root.ok()) continue;
-      roots.emplace(row.version, *std::move(root));
-      result.root_keys_unwrapped.insert(row.version);
-      break;
-    }
-  }
-
-  // Every org private key still sealed anywhere in the copy, of every org.
-  std::vector<crypto::OrgPrivateKey> org_keys;
-  for (const OrgKeyRow& row : copy.org_keys) {
-    if (!row.sealed_private_key) continue;
-    crypto::OrgKeyRecord record;
-    record.org_id = row.org_id;
-    record.key_version = row.version;
-    record.root_key_version = row.root_key_version;
-    record.sealed_private_key = *row.sealed_private_key;
-    absl::StatusOr<crypto::OrgKeyState> state = crypto::ParseOrgKeyState(row.state);
-    if (!state.ok() || row.public_key.size() != record.public_key.size() ||
-        row.signature.size() != record.signature.size()) {
-      result.problems.push_back("malformed or unsigned org key row " + At(row.org_id, row.version));
-      continue;
-    }
-    record.state = *state;
-    record.directory_key_version = row.directory_key_version;
-    std::copy(row.public_key.begin(), row.public_key.end(), record.public_key.begin());
-    std::copy(row.signature.begin(), row.signature.end(), record.signature.begin());
-    const auto root = roots.find(row.root_key_version);
-    if (root == roots.end()) {
-      result.problems.push_back("no root key " + std::to_string(row.root_key_version) +
-                                " for org key " + At(row.org_id, row.version));
-      continue;
-    }
-    absl::StatusOr<crypto::OrgPrivateKey> key =
-        crypto::UnsealOrgPrivateKey(record, root->second, directory_pins);
-    if (!key.ok()) {
-      result.problems.push_back("org key " + At(row.org_id, row.version) + ": " +
-                                std::string(key.status().message()));
-      continue;
-    }
-    result.org_keys_unsealed.insert(At(row.org_id, row.version));
-    org_keys.push_back(*std::move(key));
-  }
-
-  for (const CredentialRow& row : copy.CredentialsOf(org)) {
-    if (!row.envelope) continue;
-    ++result.envelopes;
-    const std::string where = At(row.name, row.version);
-    absl::StatusOr<crypto::ParsedEnvelope> parsed =
-        crypto::ParseEnvelope(*row.envelope, crypto::kMaxSecretSizeLimit);
-    if (!parsed.ok()) {
-      result.problems.push_back(where + ": " + std::string(parsed.status().message()));
-      continue;
-    }
-    const crypto::CredentialBinding binding{org, row.name, row.version};
-    const auto own = std::find_if(org_keys.begin(), org_keys.end(), [&](const auto& key) {
-      return key.org_id() == org && key.key_version() == parsed->org_key_version;
-    });
-    if (own != org_keys.end()) {
-      absl::StatusOr<crypto::SecretBytes> plaintext =
-          crypto::OpenEnvelope(*parsed, binding, *own, *ring);
-      if (plaintext.ok()) {
-        const auto bytes = plaintext->RevealSecret();
-        result.recovered[where] = std::string(bytes.begin(), bytes.end());
-      } else {
-        result.problems.push_back(where + ": " + std::string(plaintext.status().message()));
-      }
-      continue;
-    }
-    // The key the envelope names is gone: every other private key there is, on its DEK.
-    for (const crypto::OrgPrivateKey& key : org_keys) {
-      if (crypto::OpenSealed(parsed->sealed_dek, key.public_key(), key.private_key()).ok()) {
-        result.data_keys_opened.push_back(where + " by org key " +
-                                          At(key.org_id(), key.key_version()));
-      }
-    }
-    for (const auto& [version, root] : roots) {
-      if (crypto::OpenSealed(parsed->sealed_dek, root.public_key(), root.private_key()).ok()) {
-        result.data_keys_opened.push_back(where + " by root key " + std::to_string(version));
-      }
-    }
-  }
-  return result;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -623,32 +78,8 @@ std::int64_t NowMicros() {
       .count();
 }
 
-bool Finished(v1::ResealJobState state) {
-  return state == v1::RESEAL_JOB_STATE_SUCCEEDED || state == v1::RESEAL_JOB_STATE_FAILED ||
-         state == v1::RESEAL_JOB_STATE_CANCELLED;
-}
-
-v1::ResealJob GetJob(Clients& admin, const std::string& org, const std::string& job_id) {
-  v1::GetResealJobRequest request;
-  request.set_org_id(org);
-  request.set_job_id(job_id);
-  v1::GetResealJobResponse response;
-  const Outcome outcome =
-      Call(*admin.admin, &v1::AdminService::Stub::GetResealJob, request, &response);
-  EXPECT_TRUE(outcome.ok()) << "GetResealJob " << org << " " << job_id << ": " << outcome;
-  return response.job();
-}
-
-v1::ResealJob WaitForJob(Clients& admin, const std::string& org, const std::string& job_id) {
-  v1::ResealJob job;
-  WaitFor(
-      [&] {
-        job = GetJob(admin, org, job_id);
-        return Finished(job.state());
-      },
-      std::chrono::seconds(90));
-  return job;
-}
+// Re-seal jobs of the scenario end within this.
+constexpr auto kJobDeadline = std::chrono::seconds(90);
 
 class CryptoShreddingTest : public ::testing::Test {
  protected:
@@ -718,7 +149,8 @@ class CryptoShreddingTest : public ::testing::Test {
     Outcome outcome = Call(*admin.admin, &v1::AdminService::Stub::RotateOrgKey, rotate, &rotated);
     ASSERT_TRUE(outcome.ok()) << "RotateOrgKey " << s.org_a << ": " << outcome;
     ASSERT_EQ(rotated.org().current_key_version(), 2u);
-    const v1::ResealJob first_job = WaitForJob(admin, s.org_a, rotated.reseal_job().job_id());
+    const v1::ResealJob first_job =
+        WaitForResealJob(admin, s.org_a, rotated.reseal_job().job_id(), kJobDeadline);
     ASSERT_EQ(first_job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << first_job.DebugString();
 
     // More versions under key version 2, then a second rotation whose re-seal job is not
@@ -742,7 +174,8 @@ class CryptoShreddingTest : public ::testing::Test {
     ASSERT_TRUE(outcome.ok()) << "RotateOrgKey " << s.org_b << ": " << outcome;
     ASSERT_NO_FATAL_FAILURE(PutSecret(writer, s.org_b, "hook/secret", Marker("B4"), s.b_secrets));
     // B's job finishes before any copy is taken, so nothing writes to B's rows meanwhile.
-    const v1::ResealJob b_job = WaitForJob(admin, s.org_b, rotated.reseal_job().job_id());
+    const v1::ResealJob b_job =
+        WaitForResealJob(admin, s.org_b, rotated.reseal_job().job_id(), kJobDeadline);
     ASSERT_EQ(b_job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << b_job.DebugString();
 
     // Every live secret decrypts before the destruction: the markers really are stored.
@@ -788,37 +221,21 @@ class CryptoShreddingTest : public ::testing::Test {
     // The audit log as it stands right after the destruction, with its checkpoints and
     // signing keys from an export.
     s.events_at_destroy = AuditEvents(admin, s.org_a);
-    v1::ExportAuditLogRequest export_request;
-    export_request.set_org_id(s.org_a);
-    std::unique_ptr<grpc::ClientContext> context = Context(30);
-    std::unique_ptr<grpc::ClientReader<v1::ExportAuditLogResponse>> reader =
-        admin.admin->ExportAuditLog(context.get(), export_request);
-    v1::ExportAuditLogResponse chunk;
-    while (reader->Read(&chunk)) {
-      s.checkpoints_at_destroy.insert(s.checkpoints_at_destroy.end(), chunk.checkpoints().begin(),
-                                      chunk.checkpoints().end());
-      s.signing_keys.insert(s.signing_keys.end(), chunk.signing_keys().begin(),
-                            chunk.signing_keys().end());
-    }
-    const grpc::Status exported = reader->Finish();
-    ASSERT_TRUE(exported.ok()) << "ExportAuditLog: " << exported.error_message();
+    AuditExport exported = ExportAudit(admin, s.org_a);
+    ASSERT_TRUE(exported.status.ok()) << "ExportAuditLog: " << exported.status.error_message();
+    s.checkpoints_at_destroy = std::move(exported.checkpoints);
+    s.signing_keys = std::move(exported.signing_keys);
 
     // The database copy, after the destruction and before any retention purge: a full
     // pg_dump by the superuser, and the key and credential tables read directly.
     const std::string dump_path = stack->dir + "/after-destroy.sql";
-    const std::string superuser = stack->env.count("CREDVAULT_PG_SUPERUSER") != 0
-                                      ? stack->env.at("CREDVAULT_PG_SUPERUSER")
-                                      : std::string("postgres");
     const CommandResult dump =
-        RunShell(ShellQuote(stack->env.at("CREDVAULT_PG_BIN") + "/pg_dump") + " -h " +
-                 ShellQuote(stack->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                 stack->env.at("CREDVAULT_PG_PORT") + " -U " + ShellQuote(superuser) + " -f " +
-                 ShellQuote(dump_path) + " credvault");
+        RunShell(SuperuserPgDump(*stack) + " -f " + ShellQuote(dump_path) + " credvault");
     ASSERT_EQ(dump.exit_code, 0) << dump.output;
     s.dump = ReadFileOrEmpty(dump_path);
     ASSERT_THAT(s.dump, HasSubstr("CREATE TABLE public.credentials")) << "not a full dump";
-    s.from_queries = ReadAsSuperuser(*stack);
-    s.from_dump = ParseDump(s.dump);
+    s.from_queries = ReadDatabaseCopy(*stack);
+    s.from_dump = ParseDatabaseDump(s.dump);
     s.ready = true;
   }
 
@@ -1100,7 +517,10 @@ TEST_F(CryptoShreddingTest, ApiRefusesTheDestroyedOrgAndStillServesOthers) {
       << described.org().erasure_receipt().DebugString();
 
   // The re-seal job left running was stopped by the destruction, unless it had finished.
-  const v1::ResealJob job = GetJob(admin, s.org_a, s.second_job_id);
+  v1::ResealJob job;
+  outcome = GetResealJob(admin, s.org_a, s.second_job_id, &job);
+  EXPECT_TRUE(outcome.ok()) << "GetResealJob " << s.org_a << " " << s.second_job_id << ": "
+                            << outcome;
   EXPECT_TRUE(job.state() == v1::RESEAL_JOB_STATE_CANCELLED ||
               job.state() == v1::RESEAL_JOB_STATE_SUCCEEDED)
       << job.DebugString();
@@ -1111,11 +531,7 @@ TEST_F(CryptoShreddingTest, ApiRefusesTheDestroyedOrgAndStillServesOthers) {
   EXPECT_EQ(outcome.code, grpc::StatusCode::FAILED_PRECONDITION) << outcome;
 
   // The audit chain of the destroyed org still verifies.
-  v1::VerifyAuditLogRequest verify;
-  verify.set_org_id(s.org_a);
-  v1::VerifyAuditLogResponse verified;
-  ASSERT_TRUE(Call(*admin.admin, &v1::AdminService::Stub::VerifyAuditLog, verify, &verified).ok());
-  EXPECT_TRUE(verified.ok()) << verified.failure_detail();
+  EXPECT_TRUE(AuditVerifies(admin, s.org_a));
 
   // B works as before: every secret decrypts, a new one can be put.
   for (const auto& [at, secret] : s.b_secrets) {

@@ -17,7 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
 
 namespace credvault::e2e {
 namespace {

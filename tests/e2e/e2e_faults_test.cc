@@ -14,8 +14,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
-#include "tests/e2e/fault_load.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/fault_load.h"
 
 namespace credvault::e2e {
 namespace {

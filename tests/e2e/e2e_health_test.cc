@@ -12,7 +12,8 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/superuser_sql.h"
 
 namespace credvault::e2e {
 namespace {
@@ -241,16 +242,12 @@ TEST_F(HealthTest, SigtermTurnsEveryNameNotServingUntilExit) {
   const std::string org = "health-drain-" + RandomHex(4);
   Clients backend(TlsChannel(*stack_, write_addr, Caller::Cert("backend")));
   ASSERT_TRUE(Put(backend, PutRequest(org, "seed", "x")).ok());
-  const std::string psql = stack_->env.at("CREDVAULT_PG_BIN") + "/psql";
-  const std::string psql_args = " -X -q -v ON_ERROR_STOP=1 -h " +
-                                ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-                                stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
   const std::string holder_out = stack_->dir + "/health-drain.lock.out";
   auto holder = ChildProcess::Start(
       {"/bin/sh", "-c",
        "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = '" + org +
-           "' FOR UPDATE;\" '\\echo locked' 'SELECT pg_sleep(3);' 'COMMIT;' | " + ShellQuote(psql) +
-           psql_args},
+           "' FOR UPDATE;\" '\\echo locked' 'SELECT pg_sleep(3);' 'COMMIT;' | " +
+           SuperuserPsql(*stack_)},
       {"PATH=/usr/bin:/bin"}, holder_out, stack_->dir + "/health-drain.lock.err");
   ASSERT_NE(holder, nullptr);
   ASSERT_TRUE(

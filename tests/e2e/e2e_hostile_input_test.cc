@@ -22,8 +22,8 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
-#include "tests/e2e/raw_http2.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/raw_http2.h"
 
 namespace credvault::e2e {
 namespace {

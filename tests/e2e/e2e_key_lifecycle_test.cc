@@ -19,7 +19,12 @@
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/audit_reader.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/org_admin.h"
+#include "tests/e2e/support/rotation_load.h"
+#include "tests/e2e/support/row_lock.h"
+#include "tests/e2e/support/superuser_sql.h"
 
 namespace credvault::e2e {
 namespace {
@@ -32,228 +37,6 @@ using ::testing::HasSubstr;
 
 // Generous: the machine may be busy, and the load test keeps it so.
 constexpr auto kJobDeadline = std::chrono::minutes(4);
-constexpr int kLoadCallSeconds = 60;
-
-// ---------------------------------------------------------------------------------------
-// AdminService calls.
-
-Outcome DescribeOrg(Clients& admin, const std::string& org, v1::OrgInfo* out) {
-  v1::DescribeOrgRequest request;
-  request.set_org_id(org);
-  v1::DescribeOrgResponse response;
-  const Outcome outcome =
-      Call(*admin.admin, &v1::AdminService::Stub::DescribeOrg, request, &response);
-  if (out != nullptr) *out = response.org();
-  return outcome;
-}
-
-Outcome RotateOrgKey(Clients& admin, const std::string& org, const std::string& idempotency_key,
-                     v1::RotateOrgKeyResponse* response) {
-  v1::RotateOrgKeyRequest request;
-  request.set_org_id(org);
-  request.set_idempotency_key(idempotency_key);
-  return Call(*admin.admin, &v1::AdminService::Stub::RotateOrgKey, request, response, 60);
-}
-
-Outcome DestroyOrgKeyVersion(Clients& admin, const std::string& org, std::uint32_t version,
-                             const std::string& reason,
-                             v1::DestroyOrgKeyVersionResponse* response) {
-  v1::DestroyOrgKeyVersionRequest request;
-  request.set_org_id(org);
-  request.set_key_version(version);
-  request.set_reason(reason);
-  return Call(*admin.admin, &v1::AdminService::Stub::DestroyOrgKeyVersion, request, response);
-}
-
-Outcome RotateRootKey(Clients& admin, const std::string& idempotency_key,
-                      v1::RotateRootKeyResponse* response) {
-  v1::RotateRootKeyRequest request;
-  request.set_idempotency_key(idempotency_key);
-  return Call(*admin.admin, &v1::AdminService::Stub::RotateRootKey, request, response, 60);
-}
-
-Outcome GetResealJob(Clients& admin, const std::string& org, const std::string& job_id,
-                     v1::ResealJob* out) {
-  v1::GetResealJobRequest request;
-  request.set_org_id(org);
-  request.set_job_id(job_id);
-  v1::GetResealJobResponse response;
-  const Outcome outcome =
-      Call(*admin.admin, &v1::AdminService::Stub::GetResealJob, request, &response);
-  if (out != nullptr) *out = response.job();
-  return outcome;
-}
-
-Outcome ListResealJobs(Clients& admin, const std::string& org, int page_size,
-                       const std::string& page_token, v1::ListResealJobsResponse* response) {
-  v1::ListResealJobsRequest request;
-  request.set_org_id(org);
-  request.set_page_size(page_size);
-  request.set_page_token(page_token);
-  return Call(*admin.admin, &v1::AdminService::Stub::ListResealJobs, request, response);
-}
-
-bool Ended(const v1::ResealJob& job) {
-  return job.state() == v1::RESEAL_JOB_STATE_SUCCEEDED ||
-         job.state() == v1::RESEAL_JOB_STATE_FAILED ||
-         job.state() == v1::RESEAL_JOB_STATE_CANCELLED;
-}
-
-std::string JobText(const v1::ResealJob& job) {
-  return job.org_id() + "/" + job.job_id() + " " + v1::ResealJobState_Name(job.state()) + " " +
-         std::to_string(job.items_done()) + "/" + std::to_string(job.items_total()) +
-         (job.last_error().empty() ? "" : " (" + job.last_error() + ")");
-}
-
-// Polls the job until it has ended or the deadline passed; the last state seen.
-v1::ResealJob WaitForJobEnd(Clients& admin, const std::string& org, const std::string& job_id) {
-  v1::ResealJob job;
-  Outcome last;
-  WaitFor(
-      [&] {
-        v1::ResealJob seen;
-        last = GetResealJob(admin, org, job_id, &seen);
-        if (!last.ok()) return false;
-        job = seen;
-        return Ended(job);
-      },
-      kJobDeadline);
-  if (!last.ok()) ADD_FAILURE() << "GetResealJob " << org << "/" << job_id << ": " << last;
-  return job;
-}
-
-// The state of one key version of an org, UNSPECIFIED if it has none.
-v1::OrgKeyState KeyState(const v1::OrgInfo& org, std::uint32_t version) {
-  for (const v1::OrgKeyVersion& key : org.key_versions()) {
-    if (key.version() == version) return key.state();
-  }
-  return v1::ORG_KEY_STATE_UNSPECIFIED;
-}
-
-std::string Keys(const v1::OrgInfo& org) {
-  std::string out = org.org_id() + ":";
-  for (const v1::OrgKeyVersion& key : org.key_versions()) {
-    out += " v" + std::to_string(key.version()) + " " + v1::OrgKeyState_Name(key.state()) +
-           " root " + std::to_string(key.root_key_version());
-  }
-  return out;
-}
-
-// The audit events of an org with this action (all pages).
-std::vector<v1::AuditEvent> EventsWithAction(Clients& admin, const std::string& org,
-                                             const std::string& action) {
-  std::vector<v1::AuditEvent> events;
-  v1::ListAuditEventsRequest request;
-  request.set_org_id(org);
-  request.set_page_size(500);
-  request.set_action(action);
-  for (int page = 0; page < 100; ++page) {
-    v1::ListAuditEventsResponse response;
-    const Outcome outcome =
-        Call(*admin.admin, &v1::AdminService::Stub::ListAuditEvents, request, &response, 60);
-    if (!outcome.ok()) {
-      ADD_FAILURE() << "ListAuditEvents " << org << " " << action << ": " << outcome;
-      break;
-    }
-    events.insert(events.end(), response.events().begin(), response.events().end());
-    if (response.next_page_token().empty()) break;
-    request.set_page_token(response.next_page_token());
-  }
-  return events;
-}
-
-::testing::AssertionResult AuditVerifies(Clients& admin, const std::string& org) {
-  v1::VerifyAuditLogRequest request;
-  request.set_org_id(org);
-  v1::VerifyAuditLogResponse response;
-  const Outcome outcome =
-      Call(*admin.admin, &v1::AdminService::Stub::VerifyAuditLog, request, &response, 120);
-  if (!outcome.ok()) {
-    return ::testing::AssertionFailure() << "VerifyAuditLog " << org << ": " << outcome;
-  }
-  if (!response.ok() || response.events_checked() == 0) {
-    return ::testing::AssertionFailure()
-           << "audit chain of " << org
-           << " does not verify: " << v1::AuditVerificationFailure_Name(response.failure_reason())
-           << " at " << response.first_broken_sequence() << ": " << response.failure_detail()
-           << " (" << response.events_checked() << " events checked)";
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// ---------------------------------------------------------------------------------------
-// The database, as its superuser.
-
-std::string PsqlCommand(const Stack& stack) {
-  return ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") + " -X -q -v ON_ERROR_STOP=1 -h " +
-         ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-         stack.env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
-}
-
-// The result of one query, unaligned and without headers, trimmed.
-std::string Sql(const Stack& stack, const std::string& query) {
-  const CommandResult result = RunShell(PsqlCommand(stack) + " -tAc " + ShellQuote(query));
-  if (result.exit_code != 0) {
-    ADD_FAILURE() << "psql: " << query << "\n" << result.output;
-    return "";
-  }
-  std::string out = result.output;
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-// A superuser session that holds row locks (`select` is a SELECT ... FOR UPDATE) until it
-// is released, so that a re-seal batch that needs one of those rows waits inside the
-// database: a fixed place to catch a job in the middle, whatever the machine's speed.
-class RowLock {
- public:
-  RowLock(const Stack& stack, const std::string& select)
-      : stack_(stack), name_("e2e-row-lock-" + RandomHex(4)) {
-    const std::string out = stack.dir + "/" + name_ + ".out";
-    holder_ = ChildProcess::Start(
-        {"/bin/sh", "-c",
-         "printf '%s\\n' 'BEGIN;' " + ShellQuote(select + ";") +
-             " '\\echo locked' 'SELECT pg_sleep(3600);' 'COMMIT;' | " + PsqlCommand(stack)},
-        {"PATH=/usr/bin:/bin", "PGAPPNAME=" + name_}, out, stack.dir + "/" + name_ + ".err");
-    out_ = out;
-  }
-  ~RowLock() { Release(); }
-  RowLock(const RowLock&) = delete;
-  RowLock& operator=(const RowLock&) = delete;
-
-  ::testing::AssertionResult Held() {
-    if (holder_ == nullptr) return ::testing::AssertionFailure() << "psql did not start";
-    if (WaitFor([&] { return ReadFileOrEmpty(out_).find("locked") != std::string::npos; },
-                std::chrono::seconds(30))) {
-      return ::testing::AssertionSuccess();
-    }
-    return ::testing::AssertionFailure()
-           << "no lock: " << ReadFileOrEmpty(stack_.dir + "/" + name_ + ".err");
-  }
-
-  // Whether another session (a credvaultd one) waits for one of the held rows.
-  bool Blocking() const {
-    return Sql(stack_,
-               "SELECT count(*) FROM pg_stat_activity w, pg_stat_activity h WHERE "
-               "h.application_name = '" +
-                   name_ + "' AND h.pid = ANY(pg_blocking_pids(w.pid))") != "0";
-  }
-
-  void Release() {
-    if (holder_ == nullptr) return;
-    Sql(stack_,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" +
-            name_ + "'");
-    holder_->Wait(std::chrono::seconds(30));
-    holder_.reset();
-  }
-
- private:
-  const Stack& stack_;
-  const std::string name_;
-  std::string out_;
-  std::unique_ptr<ChildProcess> holder_;
-};
 
 // ---------------------------------------------------------------------------------------
 
@@ -422,7 +205,7 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   EXPECT_EQ(job1.from_key_version(), 1u);
   EXPECT_EQ(job1.to_key_version(), 2u);
   EXPECT_EQ(job1.items_total(), 22u);
-  EXPECT_FALSE(Ended(job1)) << JobText(job1);
+  EXPECT_FALSE(ResealJobEnded(job1)) << ResealJobText(job1);
 
   // A second rotation while the job is open.
   v1::RotateOrgKeyResponse second;
@@ -455,7 +238,7 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   EXPECT_TRUE(replay.idempotent_replay());
   EXPECT_EQ(replay.reseal_job().job_id(), job1.job_id());
   EXPECT_EQ(replay.org().current_key_version(), 2u);
-  EXPECT_EQ(replay.org().key_versions_size(), 2) << Keys(replay.org());
+  EXPECT_EQ(replay.org().key_versions_size(), 2) << KeyVersionsText(replay.org());
 
   // Root rotation needs an admin of every org.
   v1::RotateRootKeyResponse root;
@@ -473,8 +256,8 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   EXPECT_EQ(outcome.code, grpc::StatusCode::NOT_FOUND) << "an org job is not a _system job";
 
   lock.Release();
-  v1::ResealJob done = WaitForJobEnd(*admin, org, job1.job_id());
-  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(done);
+  v1::ResealJob done = WaitForResealJob(*admin, org, job1.job_id(), kJobDeadline);
+  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(done);
   EXPECT_EQ(done.items_done(), 22u);
   EXPECT_EQ(done.items_total(), 22u);
   EXPECT_TRUE(done.has_end_time());
@@ -490,25 +273,26 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   outcome = RotateOrgKey(scoped, org, "", &rotated);
   ASSERT_TRUE(outcome.ok()) << outcome;
   const std::string job2 = rotated.reseal_job().job_id();
-  done = WaitForJobEnd(*admin, org, job2);
-  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(done);
+  done = WaitForResealJob(*admin, org, job2, kJobDeadline);
+  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(done);
   outcome = RotateOrgKey(*admin, org, "", &rotated);
   ASSERT_TRUE(outcome.ok()) << outcome;
   const std::string job3 = rotated.reseal_job().job_id();
-  done = WaitForJobEnd(*admin, org, job3);
-  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(done);
+  done = WaitForResealJob(*admin, org, job3, kJobDeadline);
+  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(done);
   v1::OrgInfo info;
   ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
-  EXPECT_EQ(info.current_key_version(), 4u) << Keys(info);
+  EXPECT_EQ(info.current_key_version(), 4u) << KeyVersionsText(info);
   for (std::uint32_t version = 1; version <= 3; ++version) {
-    EXPECT_EQ(KeyState(info, version), v1::ORG_KEY_STATE_RETIRED) << Keys(info);
+    EXPECT_EQ(KeyState(info, version), v1::ORG_KEY_STATE_RETIRED) << KeyVersionsText(info);
   }
-  EXPECT_EQ(KeyState(info, 4), v1::ORG_KEY_STATE_ACTIVE) << Keys(info);
+  EXPECT_EQ(KeyState(info, 4), v1::ORG_KEY_STATE_ACTIVE) << KeyVersionsText(info);
 
   // Destroying the private half of a retired version.
   const auto sealed_half_present = [&](std::uint32_t version) {
-    return Sql(*stack_, "SELECT sealed_private_key IS NOT NULL FROM org_keys WHERE org_id = '" +
-                            org + "' AND version = " + std::to_string(version));
+    return SuperuserQuery(
+        *stack_, "SELECT sealed_private_key IS NOT NULL FROM org_keys WHERE org_id = '" + org +
+                     "' AND version = " + std::to_string(version));
   };
   const std::string why = "ticket 5120";
   expect_destroy_refused(*admin, org, 0, why, grpc::StatusCode::INVALID_ARGUMENT, "key_version:");
@@ -527,15 +311,16 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   ASSERT_TRUE(outcome.ok()) << outcome;
   EXPECT_FALSE(destroy_response.already_destroyed());
   EXPECT_EQ(KeyState(destroy_response.org(), 1), v1::ORG_KEY_STATE_DESTROYED)
-      << Keys(destroy_response.org());
+      << KeyVersionsText(destroy_response.org());
   EXPECT_EQ(KeyState(destroy_response.org(), 2), v1::ORG_KEY_STATE_RETIRED)
-      << Keys(destroy_response.org());
+      << KeyVersionsText(destroy_response.org());
   EXPECT_EQ(sealed_half_present(1), "f");
   EXPECT_EQ(sealed_half_present(2), "t");
   outcome = DestroyOrgKeyVersion(*admin, org, 1, "ticket 5120, again", &destroy_response);
   ASSERT_TRUE(outcome.ok()) << outcome;
   EXPECT_TRUE(destroy_response.already_destroyed());
-  const std::vector<v1::AuditEvent> key_destroys = EventsWithAction(*admin, org, "org.key_destroy");
+  const std::vector<v1::AuditEvent> key_destroys =
+      AuditEventsWithAction(*admin, org, "org.key_destroy");
   ASSERT_EQ(key_destroys.size(), 1u) << "a repeated destruction is not recorded again";
   EXPECT_EQ(key_destroys[0].result(), "ok");
   EXPECT_THAT(key_destroys[0].details(), HasSubstr("ticket 5120"));
@@ -571,11 +356,12 @@ TEST_F(KeyLifecycleTest, RotationRefusalsIdempotencyAndJobListing) {
   EXPECT_EQ(outcome.code, grpc::StatusCode::INVALID_ARGUMENT) << outcome;
 
   ExpectDecrypts(org, put, 4);
-  const std::vector<v1::AuditEvent> rotations = EventsWithAction(*admin, org, "org.key_rotate");
+  const std::vector<v1::AuditEvent> rotations =
+      AuditEventsWithAction(*admin, org, "org.key_rotate");
   EXPECT_EQ(std::count_if(rotations.begin(), rotations.end(),
                           [](const v1::AuditEvent& event) { return event.result() == "ok"; }),
             3);
-  EXPECT_EQ(EventsWithAction(*admin, org, "org.key_reseal").size(), 3u);
+  EXPECT_EQ(AuditEventsWithAction(*admin, org, "org.key_reseal").size(), 3u);
   EXPECT_TRUE(AuditVerifies(*admin, org));
 }
 
@@ -601,26 +387,26 @@ TEST_F(KeyLifecycleTest, OrgKeyJobResumesAfterKillMidBatch) {
       << "the re-seal job never reached the held credential";
   v1::ResealJob mid;
   ASSERT_TRUE(GetResealJob(*admin, org, job_id, &mid).ok());
-  EXPECT_EQ(mid.state(), v1::RESEAL_JOB_STATE_RUNNING) << JobText(mid);
-  EXPECT_GT(mid.items_done(), 0u) << JobText(mid);
-  EXPECT_LT(mid.items_done(), mid.items_total()) << JobText(mid);
-  std::cerr << "[ e2e ] killing credvaultd at " << JobText(mid) << "\n";
+  EXPECT_EQ(mid.state(), v1::RESEAL_JOB_STATE_RUNNING) << ResealJobText(mid);
+  EXPECT_GT(mid.items_done(), 0u) << ResealJobText(mid);
+  EXPECT_LT(mid.items_done(), mid.items_total()) << ResealJobText(mid);
+  std::cerr << "[ e2e ] killing credvaultd at " << ResealJobText(mid) << "\n";
 
   ASSERT_TRUE(StopCredvaultd(stack_->pid, SIGKILL));
   lock.Release();
   ASSERT_EQ(StartCredvaultd(), "");
   admin = Admin();
-  const v1::ResealJob done = WaitForJobEnd(*admin, org, job_id);
-  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(done);
-  EXPECT_EQ(done.items_done(), 308u) << JobText(done);
-  EXPECT_EQ(done.items_total(), 308u) << JobText(done);
+  const v1::ResealJob done = WaitForResealJob(*admin, org, job_id, kJobDeadline);
+  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(done);
+  EXPECT_EQ(done.items_done(), 308u) << ResealJobText(done);
+  EXPECT_EQ(done.items_total(), 308u) << ResealJobText(done);
   EXPECT_GE(done.items_done(), mid.items_done());
   v1::OrgInfo info;
   ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
-  EXPECT_EQ(KeyState(info, 1), v1::ORG_KEY_STATE_RETIRED) << Keys(info);
-  EXPECT_EQ(KeyState(info, 2), v1::ORG_KEY_STATE_ACTIVE) << Keys(info);
+  EXPECT_EQ(KeyState(info, 1), v1::ORG_KEY_STATE_RETIRED) << KeyVersionsText(info);
+  EXPECT_EQ(KeyState(info, 2), v1::ORG_KEY_STATE_ACTIVE) << KeyVersionsText(info);
   ExpectDecrypts(org, put, 2);
-  const std::vector<v1::AuditEvent> resealed = EventsWithAction(*admin, org, "org.key_reseal");
+  const std::vector<v1::AuditEvent> resealed = AuditEventsWithAction(*admin, org, "org.key_reseal");
   ASSERT_EQ(resealed.size(), 1u);
   EXPECT_EQ(resealed[0].target(), job_id);
   EXPECT_THAT(resealed[0].details(), HasSubstr("308 credential versions"));
@@ -661,53 +447,54 @@ TEST_F(KeyLifecycleTest, RootKeyJobResumesAfterKillMidBatch) {
                absl::StrContains(waiting.last_error(), "is pinned in keys.root_key_pins");
       },
       kJobDeadline))
-      << JobText(waiting);
-  EXPECT_EQ(waiting.items_done(), 0u) << JobText(waiting);
-  EXPECT_EQ(Sql(*stack_,
-                "SELECT count(*) FROM org_keys WHERE root_key_version = " + std::to_string(root)),
+      << ResealJobText(waiting);
+  EXPECT_EQ(waiting.items_done(), 0u) << ResealJobText(waiting);
+  EXPECT_EQ(SuperuserQuery(*stack_, "SELECT count(*) FROM org_keys WHERE root_key_version = " +
+                                        std::to_string(root)),
             "0");
   ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
   ASSERT_TRUE(WaitFor([&] { return lock.Blocking(); }, kJobDeadline))
       << "the root re-seal job never reached the held org";
   v1::ResealJob mid;
   ASSERT_TRUE(GetResealJob(*admin, "_system", job.job_id(), &mid).ok());
-  EXPECT_EQ(mid.state(), v1::RESEAL_JOB_STATE_RUNNING) << JobText(mid);
-  EXPECT_GT(mid.items_done(), 0u) << JobText(mid);
-  EXPECT_LT(mid.items_done(), mid.items_total()) << JobText(mid);
-  std::cerr << "[ e2e ] killing credvaultd at " << JobText(mid) << "\n";
+  EXPECT_EQ(mid.state(), v1::RESEAL_JOB_STATE_RUNNING) << ResealJobText(mid);
+  EXPECT_GT(mid.items_done(), 0u) << ResealJobText(mid);
+  EXPECT_LT(mid.items_done(), mid.items_total()) << ResealJobText(mid);
+  std::cerr << "[ e2e ] killing credvaultd at " << ResealJobText(mid) << "\n";
 
   ASSERT_TRUE(StopCredvaultd(stack_->pid, SIGKILL));
   lock.Release();
   ASSERT_EQ(StartCredvaultd(), "");
   admin = Admin();
-  const v1::ResealJob done = WaitForJobEnd(*admin, "_system", job.job_id());
-  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(done);
-  EXPECT_EQ(done.items_done(), done.items_total()) << JobText(done);
+  const v1::ResealJob done = WaitForResealJob(*admin, "_system", job.job_id(), kJobDeadline);
+  ASSERT_EQ(done.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(done);
+  EXPECT_EQ(done.items_done(), done.items_total()) << ResealJobText(done);
   EXPECT_GE(done.items_total(), 24u);
-  EXPECT_EQ(Sql(*stack_, "SELECT state FROM root_keys WHERE version = " +
-                             std::to_string(rotated.previous_root_key_version())),
+  EXPECT_EQ(SuperuserQuery(*stack_, "SELECT state FROM root_keys WHERE version = " +
+                                        std::to_string(rotated.previous_root_key_version())),
             "RETIRED");
-  EXPECT_EQ(Sql(*stack_,
-                "SELECT count(*) FROM org_keys WHERE state <> 'DESTROYED' AND "
-                "root_key_version <> " +
-                    std::to_string(root)),
+  EXPECT_EQ(SuperuserQuery(*stack_,
+                           "SELECT count(*) FROM org_keys WHERE state <> 'DESTROYED' AND "
+                           "root_key_version <> " +
+                               std::to_string(root)),
             "0")
       << "org keys left behind: "
-      << Sql(*stack_,
-             "SELECT string_agg(org_id || ' v' || version || ' root ' || "
-             "root_key_version, ', ') FROM org_keys WHERE root_key_version <> " +
-                 std::to_string(root));
+      << SuperuserQuery(*stack_,
+                        "SELECT string_agg(org_id || ' v' || version || ' root ' || "
+                        "root_key_version, ', ') FROM org_keys WHERE root_key_version <> " +
+                            std::to_string(root));
   auto worker = Worker();
   for (const auto& [org, secret] : secrets) {
     v1::OrgInfo info;
     ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok()) << org;
-    EXPECT_EQ(info.key_versions(0).root_key_version(), root) << Keys(info);
+    EXPECT_EQ(info.key_versions(0).root_key_version(), root) << KeyVersionsText(info);
     std::string got;
     const Outcome decrypted = Decrypt(*worker, org, "only", &got);
     EXPECT_TRUE(decrypted.ok()) << org << ": " << decrypted;
     EXPECT_EQ(got, secret) << org;
   }
-  const std::vector<v1::AuditEvent> events = EventsWithAction(*admin, "_system", "root.key_reseal");
+  const std::vector<v1::AuditEvent> events =
+      AuditEventsWithAction(*admin, "_system", "root.key_reseal");
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().target(), job.job_id());
   EXPECT_TRUE(AuditVerifies(*admin, "_system"));
@@ -716,251 +503,11 @@ TEST_F(KeyLifecycleTest, RootKeyJobResumesAfterKillMidBatch) {
   ASSERT_TRUE(Put(*Backend(), PutRequest("kr-after-pin", "only", "x")).ok());
   v1::OrgInfo info;
   ASSERT_TRUE(DescribeOrg(*admin, "kr-after-pin", &info).ok());
-  EXPECT_EQ(info.key_versions(0).root_key_version(), root) << Keys(info);
+  EXPECT_EQ(info.key_versions(0).root_key_version(), root) << KeyVersionsText(info);
 }
 
 // ---------------------------------------------------------------------------------------
 // Rotations while traffic continues.
-
-// Every version of every credential the load test put, with its secret.
-class Ledger {
- public:
-  struct Credential {
-    std::string org, name;
-    std::map<std::uint64_t, std::string> versions;
-  };
-  struct Target {
-    std::string org, name;
-    std::uint64_t version = 0;
-    std::string secret;
-  };
-
-  std::size_t Add(const std::string& org, const std::string& name) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    credentials_.push_back(Credential{org, name, {}});
-    return credentials_.size() - 1;
-  }
-  void Record(std::size_t index, std::uint64_t version, const std::string& secret) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    credentials_[index].versions[version] = secret;
-  }
-  Credential Get(std::size_t index) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return credentials_[index];
-  }
-  // A random version of a random credential; false if none was put yet.
-  bool Sample(std::mt19937_64& random, Target* out) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (credentials_.empty()) return false;
-    const Credential& credential = credentials_[random() % credentials_.size()];
-    if (credential.versions.empty()) return false;
-    auto it = credential.versions.begin();
-    std::advance(it, static_cast<long>(random() % credential.versions.size()));
-    *out = Target{credential.org, credential.name, it->first, it->second};
-    return true;
-  }
-  std::vector<Credential> Snapshot() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return credentials_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::vector<Credential> credentials_;
-};
-
-// Where the load goes. Every call is made between Enter and Leave, so that Switch can wait
-// until none is in flight before it moves the load to another credvaultd (which is then
-// safe to stop), as a rolling update's load balancer would.
-class Router {
- public:
-  struct Route {
-    int generation = 0;
-    std::string write_addr, decrypt_addr;
-  };
-  explicit Router(const Stack& stack) : route_{0, stack.write_addr, stack.decrypt_addr} {}
-
-  Route Enter() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return !switching_; });
-    ++in_flight_;
-    return route_;
-  }
-  void Leave() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --in_flight_;
-    changed_.notify_all();
-  }
-  void Switch(const Stack& stack) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    switching_ = true;
-    changed_.wait(lock, [&] { return in_flight_ == 0; });
-    route_ = Route{route_.generation + 1, stack.write_addr, stack.decrypt_addr};
-    switching_ = false;
-    changed_.notify_all();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool switching_ = false;
-  int in_flight_ = 0;
-  Route route_;
-};
-
-// Writers put new versions of their own credentials, new credentials and now and then a
-// new org, and read each one back; readers decrypt random known versions. Every outcome
-// other than OK with the expected secret is a failure.
-class Load {
- public:
-  Load(const Stack& stack, Router& router, Ledger& ledger)
-      : stack_(stack), router_(router), ledger_(ledger) {}
-  ~Load() { Stop(); }
-
-  // `owned[t]`: the ledger entries writer t may write new versions of.
-  void Start(const std::vector<std::vector<std::size_t>>& owned, int readers) {
-    for (std::size_t t = 0; t < owned.size(); ++t) {
-      threads_.emplace_back(
-          [this, t, mine = owned[t]]() mutable { Write(static_cast<int>(t), mine); });
-    }
-    for (int t = 0; t < readers; ++t) threads_.emplace_back([this, t] { Read(t); });
-  }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& thread : threads_) thread.join();
-    threads_.clear();
-  }
-  // Waits until both writers and readers have completed more calls.
-  bool Progressed() {
-    const int puts = puts_, decrypts = decrypts_;
-    return WaitFor([&] { return puts_ >= puts + 8 && decrypts_ >= decrypts + 20; },
-                   std::chrono::minutes(2));
-  }
-
-  int puts() const { return puts_; }
-  int decrypts() const { return decrypts_; }
-  std::vector<std::string> failures() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return failures_;
-  }
-  std::vector<std::string> orgs_created() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return orgs_created_;
-  }
-
- private:
-  struct Connection {
-    int generation = -1;
-    std::unique_ptr<Clients> backend, worker;
-    void Refresh(const Stack& stack, const Router::Route& route) {
-      if (route.generation == generation) return;
-      backend =
-          std::make_unique<Clients>(TlsChannel(stack, route.write_addr, Caller::Cert("backend")));
-      worker =
-          std::make_unique<Clients>(TlsChannel(stack, route.decrypt_addr, Caller::Cert("worker")));
-      generation = route.generation;
-    }
-  };
-
-  void Fail(const std::string& what) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    failures_.push_back(what);
-  }
-
-  // Decrypts a version and compares it with what was put.
-  void Check(Connection& connection, const Ledger::Target& target) {
-    const Router::Route route = router_.Enter();
-    connection.Refresh(stack_, route);
-    v1::DecryptCredentialRequest request;
-    request.set_org_id(target.org);
-    request.set_name(target.name);
-    request.set_version(target.version);
-    request.set_purpose("key rotation load");
-    v1::DecryptCredentialResponse response;
-    const Outcome outcome =
-        Call(*connection.worker->access, &v1::CredentialAccessService::Stub::DecryptCredential,
-             request, &response, kLoadCallSeconds);
-    router_.Leave();
-    const std::string what =
-        "Decrypt " + target.org + "/" + target.name + " v" + std::to_string(target.version);
-    if (!outcome.ok()) {
-      std::ostringstream out;
-      out << what << ": " << outcome;
-      Fail(out.str());
-    } else if (response.secret() != target.secret) {
-      Fail(what + ": not the secret that was put");
-    } else {
-      ++decrypts_;
-    }
-  }
-
-  void Write(int t, std::vector<std::size_t> mine) {
-    std::mt19937_64 random(std::random_device{}());
-    Connection connection;
-    int names = 0, orgs = 0;
-    static const char* const kOrgs[] = {"load-a", "load-a", "load-a", "load-b", "load-c"};
-    while (!stop_) {
-      const int dice = static_cast<int>(random() % 100);
-      std::size_t index = 0;
-      std::string org, name;
-      if (dice < 2 && orgs < 4) {
-        org = "load-new-" + std::to_string(t) + "-" + std::to_string(orgs++);
-        name = "first";
-        index = ledger_.Add(org, name);
-        std::lock_guard<std::mutex> lock(mutex_);
-        orgs_created_.push_back(org);
-      } else if ((dice < 25 && names < 60) || mine.empty()) {
-        org = kOrgs[random() % 5];
-        name = "w" + std::to_string(t) + "-" + std::to_string(names++);
-        index = ledger_.Add(org, name);
-        mine.push_back(index);
-      } else {
-        index = mine[random() % mine.size()];
-        const Ledger::Credential credential = ledger_.Get(index);
-        org = credential.org;
-        name = credential.name;
-      }
-      const std::string secret = org + "/" + name + "/" + std::to_string(random());
-      const Router::Route route = router_.Enter();
-      connection.Refresh(stack_, route);
-      v1::PutCredentialResponse response;
-      const Outcome outcome =
-          Call(*connection.backend->credentials, &v1::CredentialService::Stub::PutCredential,
-               PutRequest(org, name, secret), &response, kLoadCallSeconds);
-      router_.Leave();
-      if (!outcome.ok()) {
-        std::ostringstream out;
-        out << "Put " << org << "/" << name << ": " << outcome;
-        Fail(out.str());
-        continue;
-      }
-      ++puts_;
-      ledger_.Record(index, response.credential().version(), secret);
-      // Read it back at once.
-      Check(connection, Ledger::Target{org, name, response.credential().version(), secret});
-    }
-  }
-
-  void Read(int t) {
-    std::mt19937_64 random(std::random_device{}() + static_cast<unsigned>(t));
-    Connection connection;
-    while (!stop_) {
-      Ledger::Target target;
-      if (!ledger_.Sample(random, &target)) continue;
-      Check(connection, target);
-    }
-  }
-
-  const Stack& stack_;
-  Router& router_;
-  Ledger& ledger_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> puts_{0}, decrypts_{0};
-  std::mutex mutex_;
-  std::vector<std::string> failures_;
-  std::vector<std::string> orgs_created_;
-  std::vector<std::thread> threads_;
-};
 
 TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
   const auto started = std::chrono::steady_clock::now();
@@ -1006,22 +553,23 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     const Outcome outcome = RotateOrgKey(*admin, "load-a", "", &rotated);
     ASSERT_TRUE(outcome.ok()) << outcome;
     const std::uint32_t to = rotated.org().current_key_version();
-    const v1::ResealJob job = WaitForJobEnd(*admin, "load-a", rotated.reseal_job().job_id());
-    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(job);
-    EXPECT_EQ(job.items_done(), job.items_total()) << JobText(job);
+    const v1::ResealJob job =
+        WaitForResealJob(*admin, "load-a", rotated.reseal_job().job_id(), kJobDeadline);
+    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(job);
+    EXPECT_EQ(job.items_done(), job.items_total()) << ResealJobText(job);
     EXPECT_GE(job.items_total(), rotated.reseal_job().items_total());
     v1::OrgInfo info;
     ASSERT_TRUE(DescribeOrg(*admin, "load-a", &info).ok());
     EXPECT_EQ(info.current_key_version(), to);
-    EXPECT_EQ(KeyState(info, to - 1), v1::ORG_KEY_STATE_RETIRED) << Keys(info);
-    EXPECT_EQ(KeyState(info, to), v1::ORG_KEY_STATE_ACTIVE) << Keys(info);
-    EXPECT_EQ(Sql(*stack_,
-                  "SELECT count(*) FROM credentials WHERE org_id = 'load-a' AND NOT "
-                  "erased AND org_key_version <> " +
-                      std::to_string(to)),
+    EXPECT_EQ(KeyState(info, to - 1), v1::ORG_KEY_STATE_RETIRED) << KeyVersionsText(info);
+    EXPECT_EQ(KeyState(info, to), v1::ORG_KEY_STATE_ACTIVE) << KeyVersionsText(info);
+    EXPECT_EQ(SuperuserQuery(*stack_,
+                             "SELECT count(*) FROM credentials WHERE org_id = 'load-a' AND NOT "
+                             "erased AND org_key_version <> " +
+                                 std::to_string(to)),
               "0")
-        << "credential versions still sealed to an older org key after " << JobText(job);
-    std::cerr << "[ e2e ] (a) " << JobText(job) << " at " << elapsed() << "\n";
+        << "credential versions still sealed to an older org key after " << ResealJobText(job);
+    std::cerr << "[ e2e ] (a) " << ResealJobText(job) << " at " << elapsed() << "\n";
     ASSERT_TRUE(load.Progressed());
   }
 
@@ -1042,31 +590,32 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
       ledger.Record(ledger.Add("pin-before", "first"), response.credential().version(), secret);
       v1::OrgInfo info;
       ASSERT_TRUE(DescribeOrg(*admin, "pin-before", &info).ok());
-      ASSERT_EQ(info.key_versions_size(), 1) << Keys(info);
+      ASSERT_EQ(info.key_versions_size(), 1) << KeyVersionsText(info);
       EXPECT_EQ(info.key_versions(0).root_key_version(), previous)
-          << "the active root key is not pinned yet: " << Keys(info);
+          << "the active root key is not pinned yet: " << KeyVersionsText(info);
     }
     v1::ResealJob waiting;
     ASSERT_TRUE(GetResealJob(*admin, "_system", rotated.reseal_job().job_id(), &waiting).ok());
-    EXPECT_NE(waiting.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(waiting);
-    EXPECT_EQ(Sql(*stack_,
-                  "SELECT count(*) FROM org_keys WHERE root_key_version = " + std::to_string(root)),
+    EXPECT_NE(waiting.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(waiting);
+    EXPECT_EQ(SuperuserQuery(*stack_, "SELECT count(*) FROM org_keys WHERE root_key_version = " +
+                                          std::to_string(root)),
               "0")
         << "an org key moved to a root key the write tier does not pin";
     ASSERT_TRUE(PinRootKey(root, rotated.root_public_key()));
 
-    const v1::ResealJob job = WaitForJobEnd(*admin, "_system", rotated.reseal_job().job_id());
-    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(job);
-    EXPECT_EQ(job.items_done(), job.items_total()) << JobText(job);
-    EXPECT_EQ(
-        Sql(*stack_, "SELECT state FROM root_keys WHERE version = " + std::to_string(previous)),
-        "RETIRED");
+    const v1::ResealJob job =
+        WaitForResealJob(*admin, "_system", rotated.reseal_job().job_id(), kJobDeadline);
+    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(job);
+    EXPECT_EQ(job.items_done(), job.items_total()) << ResealJobText(job);
+    EXPECT_EQ(SuperuserQuery(*stack_, "SELECT state FROM root_keys WHERE version = " +
+                                          std::to_string(previous)),
+              "RETIRED");
     for (const std::string org : {"load-a", "load-b", "load-c", "pin-before"}) {
       v1::OrgInfo info;
       ASSERT_TRUE(DescribeOrg(*admin, org, &info).ok());
       ASSERT_GT(info.key_versions_size(), 0) << org;
       for (const v1::OrgKeyVersion& key : info.key_versions()) {
-        EXPECT_EQ(key.root_key_version(), root) << Keys(info);
+        EXPECT_EQ(key.root_key_version(), root) << KeyVersionsText(info);
       }
     }
     {
@@ -1077,11 +626,11 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
       ledger.Record(ledger.Add("pin-after", "first"), response.credential().version(), secret);
       v1::OrgInfo info;
       ASSERT_TRUE(DescribeOrg(*admin, "pin-after", &info).ok());
-      ASSERT_EQ(info.key_versions_size(), 1) << Keys(info);
-      EXPECT_EQ(info.key_versions(0).root_key_version(), root) << Keys(info);
+      ASSERT_EQ(info.key_versions_size(), 1) << KeyVersionsText(info);
+      EXPECT_EQ(info.key_versions(0).root_key_version(), root) << KeyVersionsText(info);
     }
-    std::cerr << "[ e2e ] (b) " << JobText(job) << ", root " << previous << " -> " << root << " at "
-              << elapsed() << "\n";
+    std::cerr << "[ e2e ] (b) " << ResealJobText(job) << ", root " << previous << " -> " << root
+              << " at " << elapsed() << "\n";
     ASSERT_TRUE(load.Progressed());
   }
 
@@ -1102,10 +651,10 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     secret = "load-c/writer-check/" + RandomHex(12);
     ASSERT_TRUE(Put(*Backend(), PutRequest("load-c", "writer-check", secret), &response).ok());
     ledger.Record(index, response.credential().version(), secret);
-    EXPECT_EQ(Sql(*stack_,
-                  "SELECT string_agg(version || ':' || writer_key_version, ',' ORDER BY "
-                  "version) FROM credentials WHERE org_id = 'load-c' AND name = "
-                  "'writer-check'"),
+    EXPECT_EQ(SuperuserQuery(*stack_,
+                             "SELECT string_agg(version || ':' || writer_key_version, ',' ORDER BY "
+                             "version) FROM credentials WHERE org_id = 'load-c' AND name = "
+                             "'writer-check'"),
               "1:1,2:2")
         << "envelopes are authenticated with the current writer key";
     // A secret put under writer key 1 still compares (its envelope verifies with key 1).
@@ -1126,22 +675,24 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     const Outcome rotation = RotateOrgKey(*admin, "load-b", "", &rotated);
     ASSERT_TRUE(rotation.ok()) << rotation;
     const std::uint32_t to = rotated.org().current_key_version();
-    const v1::ResealJob job = WaitForJobEnd(*admin, "load-b", rotated.reseal_job().job_id());
-    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(job);
-    EXPECT_EQ(job.items_done(), job.items_total()) << JobText(job);
-    EXPECT_EQ(Sql(*stack_,
-                  "SELECT count(*) FROM credentials WHERE org_id = 'load-b' AND NOT "
-                  "erased AND (org_key_version <> " +
-                      std::to_string(to) + " OR writer_key_version <> 2)"),
+    const v1::ResealJob job =
+        WaitForResealJob(*admin, "load-b", rotated.reseal_job().job_id(), kJobDeadline);
+    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(job);
+    EXPECT_EQ(job.items_done(), job.items_total()) << ResealJobText(job);
+    EXPECT_EQ(SuperuserQuery(*stack_,
+                             "SELECT count(*) FROM credentials WHERE org_id = 'load-b' AND NOT "
+                             "erased AND (org_key_version <> " +
+                                 std::to_string(to) + " OR writer_key_version <> 2)"),
               "0")
         << "re-sealed envelopes are authenticated with the current writer key";
     // The new org key record is vouched for by the key directory key, not the writer key.
-    EXPECT_EQ(Sql(*stack_,
+    EXPECT_EQ(SuperuserQuery(
+                  *stack_,
                   "SELECT coalesce(writer_key_version::text, '-') || '/' || "
                   "directory_key_version FROM org_keys WHERE org_id = 'load-b' AND version = " +
                       std::to_string(to)),
               "-/1");
-    std::cerr << "[ e2e ] (c) writer key 2 current; " << JobText(job) << " at " << elapsed()
+    std::cerr << "[ e2e ] (c) writer key 2 current; " << ResealJobText(job) << " at " << elapsed()
               << "\n";
     ASSERT_TRUE(load.Progressed());
   }
@@ -1163,7 +714,7 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     const std::string rewrap = ". " + ShellQuote(stack_->dir + "/secrets.env") + " && " +
                                ShellQuote(CREDVAULTD_PATH) +
                                " rewrap-root-keys --config=" + ShellQuote(stack_->config);
-    const std::string roots = Sql(*stack_, "SELECT count(*) FROM root_keys");
+    const std::string roots = SuperuserQuery(*stack_, "SELECT count(*) FROM root_keys");
     CommandResult result = RunShell(rewrap);
     ASSERT_EQ(result.exit_code, 0) << result.output;
     EXPECT_THAT(result.output, HasSubstr(roots + " re-wrapped, 0 already current"));
@@ -1171,8 +722,9 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     ASSERT_NE(id_at, std::string::npos) << result.output;
     const std::string seal_key_id =
         result.output.substr(id_at + 10, result.output.find('\n', id_at) - id_at - 10);
-    EXPECT_EQ(Sql(*stack_, "SELECT string_agg(DISTINCT seal_key_id, ',') FROM root_keys"),
-              seal_key_id);
+    EXPECT_EQ(
+        SuperuserQuery(*stack_, "SELECT string_agg(DISTINCT seal_key_id, ',') FROM root_keys"),
+        seal_key_id);
     result = RunShell(rewrap);
     ASSERT_EQ(result.exit_code, 0) << result.output;
     EXPECT_THAT(result.output, HasSubstr("0 re-wrapped, " + roots + " already current"));
@@ -1189,11 +741,12 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
     v1::RotateOrgKeyResponse rotated;
     const Outcome rotation = RotateOrgKey(*admin, "load-a", "", &rotated);
     ASSERT_TRUE(rotation.ok()) << rotation;
-    const v1::ResealJob job = WaitForJobEnd(*admin, "load-a", rotated.reseal_job().job_id());
-    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << JobText(job);
-    EXPECT_EQ(job.items_done(), job.items_total()) << JobText(job);
+    const v1::ResealJob job =
+        WaitForResealJob(*admin, "load-a", rotated.reseal_job().job_id(), kJobDeadline);
+    ASSERT_EQ(job.state(), v1::RESEAL_JOB_STATE_SUCCEEDED) << ResealJobText(job);
+    EXPECT_EQ(job.items_done(), job.items_total()) << ResealJobText(job);
     std::cerr << "[ e2e ] (d) seal key " << seal_key_id << ", " << roots
-              << " root keys re-wrapped; " << JobText(job) << " at " << elapsed() << "\n";
+              << " root keys re-wrapped; " << ResealJobText(job) << " at " << elapsed() << "\n";
     ASSERT_TRUE(load.Progressed());
   }
 
@@ -1256,9 +809,9 @@ TEST_F(KeyLifecycleTest, RotationsWhileTrafficContinues) {
   std::set<std::string> orgs = {"_system", "pin-before", "pin-after"};
   for (const Ledger::Credential& credential : credentials) orgs.insert(credential.org);
   for (const std::string& org : orgs) EXPECT_TRUE(AuditVerifies(*admin, org));
-  EXPECT_EQ(EventsWithAction(*admin, "load-a", "org.key_reseal").size(), 2u);
-  EXPECT_EQ(EventsWithAction(*admin, "load-b", "org.key_reseal").size(), 1u);
-  EXPECT_FALSE(EventsWithAction(*admin, "_system", "root.key_reseal").empty());
+  EXPECT_EQ(AuditEventsWithAction(*admin, "load-a", "org.key_reseal").size(), 2u);
+  EXPECT_EQ(AuditEventsWithAction(*admin, "load-b", "org.key_reseal").size(), 1u);
+  EXPECT_FALSE(AuditEventsWithAction(*admin, "_system", "root.key_reseal").empty());
 }
 
 }  // namespace

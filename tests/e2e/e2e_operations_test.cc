@@ -12,7 +12,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/superuser_sql.h"
 
 namespace credvault::e2e {
 namespace {
@@ -36,13 +37,6 @@ class OperationsTest : public ::testing::Test {
     return std::make_unique<Clients>(TlsChannel(*stack_, stack_->write_addr, Caller::Cert(cert)));
   }
 
-  // psql as the superuser on the stack's database, ready for more arguments.
-  std::string Psql() const {
-    return ShellQuote(stack_->env.at("CREDVAULT_PG_BIN") + "/psql") +
-           " -X -q -v ON_ERROR_STOP=1 -h " + ShellQuote(stack_->env.at("CREDVAULT_PG_SOCKET_DIR")) +
-           " -p " + stack_->env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault";
-  }
-
   // Holds the audit head of `org` (row lock) for `seconds` from a separate session, so that
   // calls that append to its chain wait inside the database; returns once it is held.
   std::unique_ptr<ChildProcess> HoldAuditHead(const std::string& org, int seconds) const {
@@ -52,7 +46,7 @@ class OperationsTest : public ::testing::Test {
         {"/bin/sh", "-c",
          "printf '%s\\n' 'BEGIN;' \"SELECT 1 FROM audit_heads WHERE org_id = '" + org +
              "' FOR UPDATE;\" '\\echo locked' 'SELECT pg_sleep(" + std::to_string(seconds) +
-             ");' 'COMMIT;' | " + Psql()},
+             ");' 'COMMIT;' | " + SuperuserPsql(*stack_)},
         {"PATH=/usr/bin:/bin"}, out, err);
     if (holder == nullptr) {
       ADD_FAILURE() << "could not start psql";
@@ -506,7 +500,7 @@ TEST_F(OperationsTest, SigtermDrainsInFlightRequests) {
   const bool waiting = WaitFor(
       [&] {
         const CommandResult count = RunShell(
-            Psql() +
+            SuperuserPsql(*stack_) +
             " -tAc \"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'\"");
         return count.exit_code == 0 && std::atoi(count.output.c_str()) >= 4;
       },

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <pqxx/pqxx>
 #include <set>
 #include <string>
@@ -30,7 +31,9 @@
 #include "crypto/writer_key_ring.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/e2e_support.h"
+#include "tests/e2e/support/e2e_support.h"
+#include "tests/e2e/support/superuser_sql.h"
+#include "tests/e2e/support/writer_login.h"
 
 namespace credvault::e2e {
 namespace {
@@ -44,7 +47,6 @@ using ::testing::StartsWith;
 [[maybe_unused]] ::testing::Environment* const kStack =
     ::testing::AddGlobalTestEnvironment(new StackEnvironment("write-tier"));
 
-constexpr char kInsufficientPrivilege[] = "42501";
 constexpr char kRaiseException[] = "P0001";
 
 const Stack& TheStack() {
@@ -56,91 +58,6 @@ const Stack& TheStack() {
   return *stack;
 }
 
-// ---------------------------------------------------------------------------------------
-// The attacker's database login: the writer role, exactly as the write-only process's
-// configuration names it.
-
-struct SqlAttempt {
-  bool accepted = false;
-  std::string sqlstate;  // empty when accepted, or when the error carried none
-  std::string message;
-};
-
-std::ostream& operator<<(std::ostream& out, const SqlAttempt& attempt) {
-  if (attempt.accepted) return out << "accepted";
-  return out << "refused, SQLSTATE " << attempt.sqlstate << ": " << attempt.message;
-}
-
-class WriterLogin {
- public:
-  explicit WriterLogin(const YAML::Node& write_only_config, const Stack& stack) {
-    const YAML::Node database = write_only_config["database"];
-    const YAML::Node writer = database["writer"];
-    role_ = writer["user"].as<std::string>();
-    conninfo_ = "host=" + database["host"].as<std::string>() +
-                " port=" + database["port"].as<std::string>() +
-                " dbname=" + database["dbname"].as<std::string>() +
-                " sslmode=" + database["sslmode"].as<std::string>() + " user=" + role_ +
-                " password=" + stack.secrets.at(writer["password_env"].as<std::string>());
-  }
-
-  const std::string& role() const { return role_; }
-
-  // Runs `sql` in one transaction scoped to `org` (as the storage layer scopes its own),
-  // then rolls it back: an attack that the database accepted changes nothing here, and
-  // the caller reports it.
-  SqlAttempt Attempt(const std::string& org, const std::string& sql) const {
-    return Run(org, sql, /*commit=*/false, nullptr);
-  }
-  // As Attempt, but commits what was accepted and returns the rows.
-  SqlAttempt Commit(const std::string& org, const std::string& sql,
-                    pqxx::result* rows = nullptr) const {
-    return Run(org, sql, /*commit=*/true, rows);
-  }
-  // Rows of a query that must succeed (a control); fails the test otherwise.
-  pqxx::result Query(const std::string& org, const std::string& sql) const {
-    pqxx::result rows;
-    const SqlAttempt attempt = Run(org, sql, /*commit=*/false, &rows);
-    EXPECT_TRUE(attempt.accepted) << sql << ": " << attempt;
-    return rows;
-  }
-
- private:
-  SqlAttempt Run(const std::string& org, const std::string& sql, bool commit,
-                 pqxx::result* rows) const {
-    SqlAttempt attempt;
-    try {
-      pqxx::connection connection(conninfo_);
-      pqxx::work tx(connection);
-      tx.exec_params("SELECT set_config('credvault.org_id', $1, true)", org);
-      pqxx::result result = tx.exec(sql);
-      if (rows != nullptr) *rows = result;
-      if (commit) {
-        tx.commit();
-      } else {
-        tx.abort();
-      }
-      attempt.accepted = true;
-    } catch (const pqxx::sql_error& e) {
-      attempt.sqlstate = e.sqlstate();
-      // libpqxx 6.4 raises insufficient_privilege for SQLSTATE 42501 and for nothing else,
-      // but leaves its sqlstate() empty.
-      if (attempt.sqlstate.empty() &&
-          dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr) {
-        attempt.sqlstate = kInsufficientPrivilege;
-      }
-      attempt.message = e.what();
-    } catch (const std::exception& e) {
-      // libpqxx 6 raises some classes (serialization failures) outside sql_error.
-      attempt.message = e.what();
-    }
-    return attempt;
-  }
-
-  std::string role_;
-  std::string conninfo_;
-};
-
 // The rows of a result as text ("NULL" for NULL), to compare two reads.
 std::vector<std::vector<std::string>> Table(const pqxx::result& rows) {
   std::vector<std::vector<std::string>> table;
@@ -149,16 +66,6 @@ std::vector<std::vector<std::string>> Table(const pqxx::result& rows) {
     for (const auto& field : row) line.push_back(field.is_null() ? "NULL" : field.c_str());
   }
   return table;
-}
-
-// SQL string literal.
-std::string Quote(const std::string& value) {
-  std::string quoted = "'";
-  for (const char c : value) {
-    quoted += c;
-    if (c == '\'') quoted += '\'';
-  }
-  return quoted + "'";
 }
 
 // Expects the database to refuse `sql` for lack of a privilege (SQLSTATE 42501) with a
@@ -181,21 +88,10 @@ class WriteTierCompromiseTest : public ::testing::Test {
   static void SetUpTestSuite() {
     const Stack* stack = CurrentStack();
     if (stack == nullptr) return;
-    YAML::Node config = YAML::LoadFile(stack->config);
-    decryptor_role_ = new std::string(config["database"]["decryptor"]["user"].as<std::string>());
-    config["tiers"] = YAML::Load("[write]");
-    config["listeners"].remove("decrypt");
-    config["listeners"]["write"]["address"] = "127.0.0.1:0";
-    config["metrics"]["address"] = "127.0.0.1:0";
-    config["database"].remove("decryptor");
-    config["database"].remove("admin");
-    config["keys"].remove("seal_key");
-    config["keys"].remove("audit_signing_key_file");
-    config["keys"].remove("key_directory_signing_keys");
-    YAML::Emitter emitter;
-    emitter << config;
-    const std::string path = stack->dir + "/write-tier.yaml";
-    WriteFileOrDie(path, emitter.c_str());
+    decryptor_role_ = new std::string(
+        YAML::LoadFile(stack->config)["database"]["decryptor"]["user"].as<std::string>());
+    const std::string config_yaml = WriteOnlyConfig(/*key_authority=*/std::nullopt);
+    const YAML::Node config = YAML::Load(config_yaml);
     login_ = new WriterLogin(config, *stack);
     // The writer key the write tier holds: the current version's key file.
     const YAML::Node writer_keys = config["keys"]["writer_keys"];
@@ -211,25 +107,17 @@ class WriteTierCompromiseTest : public ::testing::Test {
     }
     writer_key_ = new crypto::KeyBuffer(std::move(*key));
 
-    const std::string ready = stack->dir + "/write-tier.ready.json";
-    write_only_ =
-        ChildProcess::Start(
-            {CREDVAULTD_PATH, "serve", "--config=" + path, "--ready-file=" + ready},
-            {"CREDVAULT_DB_WRITER_PASSWORD=" + stack->secrets.at("CREDVAULT_DB_WRITER_PASSWORD"),
-             "PATH=/usr/bin:/bin"},
-            stack->dir + "/write-tier.out", stack->dir + "/write-tier.log")
-            .release();
-    if (write_only_ == nullptr) return;
-    WaitFor([&] { return !ReadFileOrEmpty(ready).empty() || !write_only_->running(); },
-            std::chrono::seconds(30));
-    const int port = JsonInteger(ReadFileOrEmpty(ready), "write");
-    if (port > 0) write_only_addr_ = new std::string("127.0.0.1:" + std::to_string(port));
+    write_only_ = new WriteOnlyCredvaultd;
+    start_error_ =
+        new std::string(StartWriteOnlyCredvaultd("write-tier", config_yaml, *write_only_));
   }
 
   static void TearDownTestSuite() {
     if (write_only_ != nullptr) {
-      write_only_->Signal(SIGTERM);
-      write_only_->Wait(std::chrono::seconds(15));
+      if (write_only_->process != nullptr) {
+        write_only_->process->Signal(SIGTERM);
+        write_only_->process->Wait(std::chrono::seconds(15));
+      }
       delete write_only_;
       write_only_ = nullptr;
     }
@@ -239,8 +127,8 @@ class WriteTierCompromiseTest : public ::testing::Test {
     login_ = nullptr;
     delete decryptor_role_;
     decryptor_role_ = nullptr;
-    delete write_only_addr_;
-    write_only_addr_ = nullptr;
+    delete start_error_;
+    start_error_ = nullptr;
   }
 
   void SetUp() override {
@@ -248,13 +136,14 @@ class WriteTierCompromiseTest : public ::testing::Test {
     ASSERT_NE(login_, nullptr);
     ASSERT_NE(writer_key_, nullptr);
     ASSERT_NE(write_only_, nullptr);
-    ASSERT_TRUE(write_only_->running()) << ReadFileOrEmpty(TheStack().dir + "/write-tier.log");
-    ASSERT_NE(write_only_addr_, nullptr) << ReadFileOrEmpty(TheStack().dir + "/write-tier.log");
+    ASSERT_NE(start_error_, nullptr);
+    ASSERT_EQ(*start_error_, "");
+    ASSERT_TRUE(write_only_->process->running()) << write_only_->Log();
   }
 
   // The compromised write tier's API, and the trusted stack's.
   static std::unique_ptr<Clients> WriteOnly(const Caller& caller) {
-    return std::make_unique<Clients>(TlsChannel(TheStack(), *write_only_addr_, caller));
+    return std::make_unique<Clients>(TlsChannel(TheStack(), write_only_->address, caller));
   }
   static std::unique_ptr<Clients> FullWrite(const Caller& caller) {
     return std::make_unique<Clients>(TlsChannel(TheStack(), TheStack().write_addr, caller));
@@ -282,15 +171,15 @@ class WriteTierCompromiseTest : public ::testing::Test {
 
   static WriterLogin* login_;
   static crypto::KeyBuffer* writer_key_;
-  static ChildProcess* write_only_;
-  static std::string* write_only_addr_;
+  static WriteOnlyCredvaultd* write_only_;
+  static std::string* start_error_;  // "" once the write-only credvaultd is ready
   static std::string* decryptor_role_;
 };
 
 WriterLogin* WriteTierCompromiseTest::login_ = nullptr;
 crypto::KeyBuffer* WriteTierCompromiseTest::writer_key_ = nullptr;
-ChildProcess* WriteTierCompromiseTest::write_only_ = nullptr;
-std::string* WriteTierCompromiseTest::write_only_addr_ = nullptr;
+WriteOnlyCredvaultd* WriteTierCompromiseTest::write_only_ = nullptr;
+std::string* WriteTierCompromiseTest::start_error_ = nullptr;
 std::string* WriteTierCompromiseTest::decryptor_role_ = nullptr;
 
 // ---------------------------------------------------------------------------------------
@@ -301,13 +190,14 @@ TEST_F(WriteTierCompromiseTest, CannotPlantAnOrgOrOrgKey) {
   const std::string planted = "wt-planted-" + RandomHex(4);
   const std::string fake_key = "'\\x" + HexLower(std::string(32, '\x11')) + "'::bytea";
   ExpectPrivilegeRefused(
-      login, planted, "INSERT INTO orgs (org_id, state) VALUES (" + Quote(planted) + ", 'ACTIVE')",
+      login, planted,
+      "INSERT INTO orgs (org_id, state) VALUES (" + SqlQuote(planted) + ", 'ACTIVE')",
       "table orgs");
   ExpectPrivilegeRefused(
       login, planted,
       "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, root_key_version, "
       "writer_key_version, authenticator, state) VALUES (" +
-          Quote(planted) + ", 1, " + fake_key + ", '\\x00'::bytea, 1, 1, " + fake_key +
+          SqlQuote(planted) + ", 1, " + fake_key + ", '\\x00'::bytea, 1, 1, " + fake_key +
           ", 'ACTIVE')",
       "table org_keys");
   // An org key for an org that exists, next to the key authority's.
@@ -317,14 +207,15 @@ TEST_F(WriteTierCompromiseTest, CannotPlantAnOrgOrOrgKey) {
       login, org,
       "INSERT INTO org_keys (org_id, version, public_key, sealed_private_key, root_key_version, "
       "writer_key_version, authenticator, state) VALUES (" +
-          Quote(org) + ", 2, " + fake_key + ", '\\x00'::bytea, 1, 1, " + fake_key + ", 'RETIRED')",
+          SqlQuote(org) + ", 2, " + fake_key + ", '\\x00'::bytea, 1, 1, " + fake_key +
+          ", 'RETIRED')",
       "table org_keys");
 
   // Nothing of the planted org exists; the key authority's org has its one key, and the
   // same login reads both tables (the control).
   const auto count = [&](const std::string& scope, const std::string& table) {
     const pqxx::result rows =
-        login.Query(scope, "SELECT count(*) FROM " + table + " WHERE org_id = " + Quote(scope));
+        login.Query(scope, "SELECT count(*) FROM " + table + " WHERE org_id = " + SqlQuote(scope));
     return rows.empty() ? -1L : rows[0][0].as<long>();
   };
   EXPECT_EQ(count(planted, "orgs"), 0);
@@ -332,7 +223,7 @@ TEST_F(WriteTierCompromiseTest, CannotPlantAnOrgOrOrgKey) {
   EXPECT_EQ(count(org, "orgs"), 1);
   EXPECT_EQ(count(org, "org_keys"), 1);
   const pqxx::result key =
-      login.Query(org, "SELECT version, state FROM org_keys WHERE org_id = " + Quote(org));
+      login.Query(org, "SELECT version, state FROM org_keys WHERE org_id = " + SqlQuote(org));
   ASSERT_EQ(key.size(), 1u);
   EXPECT_EQ(key[0][0].as<int>(), 1);
   EXPECT_EQ(key[0][1].as<std::string>(), "ACTIVE");
@@ -402,10 +293,10 @@ TEST_F(WriteTierCompromiseTest, CannotRedirectFutureSecretsOrSwapEnvelopes) {
                          "deleted_at = now() WHERE name = 'victim'",
                          "table credentials");
   // The decrypt tier's re-seal function replaces envelopes: not the write role's.
-  ExpectPrivilegeRefused(
-      login, org,
-      "SELECT credvault_reseal_envelope(" + Quote(org) + ", 'victim', 1, 1, '\\x00'::bytea, 1, 1)",
-      "function credvault_reseal_envelope");
+  ExpectPrivilegeRefused(login, org,
+                         "SELECT credvault_reseal_envelope(" + SqlQuote(org) +
+                             ", 'victim', 1, 1, '\\x00'::bytea, 1, 1)",
+                         "function credvault_reseal_envelope");
 
   // Unchanged, and secrets put afterwards still go to the key authority's key: the full
   // stack decrypts them (the control: the same write tier still puts).
@@ -441,20 +332,12 @@ TEST_F(WriteTierCompromiseTest, WriterKeyAndOwnerAccessCannotRedirectNewSecrets)
 
   const Stack& stack = TheStack();
   const auto superuser = [&](const std::string& query) {
-    const CommandResult result = RunShell(
-        ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") +
-        " -X -q -tA -v ON_ERROR_STOP=1 -h " + ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) +
-        " -p " + stack.env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault -c " +
-        ShellQuote("SET credvault.org_id = " + Quote(org) + "; " + query));
-    EXPECT_EQ(result.exit_code, 0) << query << "\n" << result.output;
-    std::string out = result.output;
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    return out;
+    return SuperuserQuery(stack, "SET credvault.org_id = " + SqlQuote(org) + "; " + query);
   };
   const std::string row_before = superuser(
       "SELECT encode(public_key, 'hex') || '/' || encode(signature, 'hex') FROM org_keys "
       "WHERE org_id = " +
-      Quote(org) + " AND state = 'ACTIVE'");
+      SqlQuote(org) + " AND state = 'ACTIVE'");
   ASSERT_FALSE(row_before.empty());
 
   // The attacker's own key pair and key directory key.
@@ -483,17 +366,14 @@ TEST_F(WriteTierCompromiseTest, WriterKeyAndOwnerAccessCannotRedirectNewSecrets)
       "UPDATE org_keys SET public_key = " + attacker_public +
       ", writer_key_version = 1, authenticator = '\\x" +
       HexLower(std::string(tag.mac.begin(), tag.mac.end())) +
-      "'::bytea, directory_key_version = NULL, signature = NULL WHERE org_id = " + Quote(org) +
+      "'::bytea, directory_key_version = NULL, signature = NULL WHERE org_id = " + SqlQuote(org) +
       " AND state = 'ACTIVE'";
-  const CommandResult planted = RunShell(
-      ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/psql") + " -X -q -tA -v ON_ERROR_STOP=1 -h " +
-      ShellQuote(stack.env.at("CREDVAULT_PG_SOCKET_DIR")) + " -p " +
-      stack.env.at("CREDVAULT_PG_PORT") + " -U postgres -d credvault -c " +
-      ShellQuote(plant_unsigned));
+  const CommandResult planted =
+      RunShell(SuperuserPsql(stack) + " -tAc " + ShellQuote(plant_unsigned));
   EXPECT_NE(planted.exit_code, 0);
   EXPECT_THAT(planted.output, HasSubstr("check constraint")) << planted.output;
   superuser("UPDATE org_keys SET public_key = " + attacker_public +
-            " WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+            " WHERE org_id = " + SqlQuote(org) + " AND state = 'ACTIVE'");
   Outcome refused = Put(*writer, PutRequest(org, "after-1", "must not be sealed"));
   EXPECT_EQ(refused.code, grpc::StatusCode::DATA_LOSS) << refused;
   EXPECT_EQ(refused.reason, "ERROR_REASON_INTEGRITY_FAILURE") << refused;
@@ -501,7 +381,7 @@ TEST_F(WriteTierCompromiseTest, WriterKeyAndOwnerAccessCannotRedirectNewSecrets)
   // 2. Signed over exactly the documented message (docs/crypto.md), but with the
   // attacker's own key directory key.
   const std::string root_version =
-      superuser("SELECT root_key_version FROM org_keys WHERE org_id = " + Quote(org) +
+      superuser("SELECT root_key_version FROM org_keys WHERE org_id = " + SqlQuote(org) +
                 " AND state = 'ACTIVE'");
   crypto::CanonicalEncoder message("credvault.org-key.v2");
   message.AddString(org);
@@ -513,20 +393,21 @@ TEST_F(WriteTierCompromiseTest, WriterKeyAndOwnerAccessCannotRedirectNewSecrets)
   const crypto::KeyDirectorySignature forged = attacker_directory.Sign(message);
   superuser("UPDATE org_keys SET directory_key_version = 1, signature = '\\x" +
             HexLower(std::string(forged.begin(), forged.end())) +
-            "'::bytea WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+            "'::bytea WHERE org_id = " + SqlQuote(org) + " AND state = 'ACTIVE'");
   refused = Put(*writer, PutRequest(org, "after-2", "must not be sealed"));
   EXPECT_EQ(refused.code, grpc::StatusCode::DATA_LOSS) << refused;
   EXPECT_EQ(refused.reason, "ERROR_REASON_INTEGRITY_FAILURE") << refused;
 
   // Nothing was sealed to the attacker's key; the record put back, the org works again.
-  EXPECT_EQ(superuser("SELECT count(*) FROM credentials WHERE org_id = " + Quote(org) +
+  EXPECT_EQ(superuser("SELECT count(*) FROM credentials WHERE org_id = " + SqlQuote(org) +
                       " AND name LIKE 'after-%'"),
             "0");
   const std::string restore_key = row_before.substr(0, row_before.find('/'));
   const std::string restore_signature = row_before.substr(row_before.find('/') + 1);
   superuser("UPDATE org_keys SET public_key = '\\x" + restore_key +
             "'::bytea, writer_key_version = NULL, authenticator = NULL, signature = '\\x" +
-            restore_signature + "'::bytea WHERE org_id = " + Quote(org) + " AND state = 'ACTIVE'");
+            restore_signature + "'::bytea WHERE org_id = " + SqlQuote(org) +
+            " AND state = 'ACTIVE'");
   ASSERT_TRUE(Put(*writer, PutRequest(org, "after-3", "put after the repair")).ok());
   auto worker = Decrypting(Caller::Cert("worker"));
   std::string secret;
@@ -701,7 +582,7 @@ TEST_F(WriteTierCompromiseTest, NothingReadableTestsGuessesOffline) {
         org,
         "SELECT a.attname, a.atttypid = 'bytea'::regtype FROM pg_attribute a "
         "WHERE a.attrelid = " +
-            Quote("public." + table) +
+            SqlQuote("public." + table) +
             "::regclass AND a.attnum > 0 AND NOT a.attisdropped "
             "AND has_column_privilege(a.attrelid, a.attnum, 'SELECT') ORDER BY a.attnum");
     ASSERT_FALSE(columns.empty()) << "the write role reads some of " << table;
@@ -734,7 +615,7 @@ TEST_F(WriteTierCompromiseTest, NothingReadableTestsGuessesOffline) {
       login.Query(org,
                   "SELECT idempotency_key, encode(request_hash, 'hex') FROM idempotency_keys "
                   "WHERE credential_name = " +
-                      Quote(name) + " ORDER BY idempotency_key");
+                      SqlQuote(name) + " ORDER BY idempotency_key");
   ASSERT_EQ(request_hashes.size(), 2u);
   EXPECT_EQ(request_hashes[0][1].as<std::string>(), request_hashes[1][1].as<std::string>());
   EXPECT_EQ(request_hashes[0][1].as<std::string>().size(), 64u);
@@ -831,14 +712,14 @@ TEST_F(WriteTierCompromiseTest, CannotRollBackReviveOrOverwrite) {
                          "INSERT INTO credentials (org_id, name, version, envelope, "
                          "org_key_version, writer_key_version, labels, created_by, is_current, "
                          "max_versions) VALUES (" +
-                             Quote(org) +
+                             SqlQuote(org) +
                              ", 'rotating', 4, '\\x00'::bytea, 1, 1, '{}', 'x', true, 0)",
                          "table credentials");
 
   // The put function lets versions only grow by one: an old version (an overwrite) and a
   // skipped one are refused, whatever the envelope.
   const auto put_version = [&](std::int64_t version) {
-    return "SELECT * FROM credvault_put_version(" + Quote(org) + ", 'rotating', " +
+    return "SELECT * FROM credvault_put_version(" + SqlQuote(org) + ", 'rotating', " +
            std::to_string(version) +
            ", '\\x01'::bytea, 1, 1, '{}'::jsonb, 'spiffe://credvault.test/backend', NULL, NULL, "
            "NULL, NULL, 'forged-request')";
@@ -893,15 +774,15 @@ TEST_F(WriteTierCompromiseTest, CannotForgeRewindOrReadTheAuditLog) {
       login, org,
       "INSERT INTO audit_events (org_id, seq, event_time, principal, action, target, result, "
       "request_id, details, prev_hash, hash, chain_format, appended_by) VALUES (" +
-          Quote(org) + ", " + std::to_string(before.size() + 1) +
+          SqlQuote(org) + ", " + std::to_string(before.size() + 1) +
           ", now(), 'spiffe://credvault.test/worker', 'credential.decrypt', 'audited', 'ok', "
           "'forged', 'forged purpose', " +
-          hash + ", " + hash + ", 2, " + Quote(*decryptor_role_) + ")",
+          hash + ", " + hash + ", 2, " + SqlQuote(*decryptor_role_) + ")",
       "table audit_events");
   ExpectPrivilegeRefused(login, org,
                          "INSERT INTO audit_checkpoints (org_id, seq, head_hash, created_at) "
                          "VALUES (" +
-                             Quote(org) + ", 1, " + hash + ", now())",
+                             SqlQuote(org) + ", 1, " + hash + ", now())",
                          "table audit_checkpoints");
   ExpectPrivilegeRefused(login, org, "UPDATE audit_heads SET seq = 0, hash = " + hash,
                          "table audit_heads");
@@ -909,7 +790,7 @@ TEST_F(WriteTierCompromiseTest, CannotForgeRewindOrReadTheAuditLog) {
   ExpectPrivilegeRefused(login, org, "SELECT * FROM audit_events", "table audit_events");
   ExpectPrivilegeRefused(login, org, "SELECT * FROM audit_heads", "table audit_heads");
   ExpectPrivilegeRefused(login, org, "SELECT * FROM audit_checkpoints", "table audit_checkpoints");
-  const std::string forged_fields = Quote(org) +
+  const std::string forged_fields = SqlQuote(org) +
                                     ", now(), 'spiffe://credvault.test/worker', "
                                     "'credential.decrypt', 'audited', 'ok', 'forged', 'purpose'";
   ExpectPrivilegeRefused(login, org, "SELECT credvault_audit_append(" + forged_fields + ")",
@@ -917,7 +798,7 @@ TEST_F(WriteTierCompromiseTest, CannotForgeRewindOrReadTheAuditLog) {
   ExpectPrivilegeRefused(login, org, "SELECT credvault_audit_link(" + forged_fields + ")",
                          "function credvault_audit_link");
   ExpectPrivilegeRefused(login, org,
-                         "SELECT credvault_audit_add_checkpoint(" + Quote(org) +
+                         "SELECT credvault_audit_add_checkpoint(" + SqlQuote(org) +
                              ", 'periodic', 1, " + hash + ", NULL, NULL, now())",
                          "function credvault_audit_add_checkpoint");
 
@@ -926,7 +807,7 @@ TEST_F(WriteTierCompromiseTest, CannotForgeRewindOrReadTheAuditLog) {
   pqxx::result appended;
   const SqlAttempt denial = login.Commit(
       org,
-      "SELECT credvault_audit_append_denial(" + Quote(org) +
+      "SELECT credvault_audit_append_denial(" + SqlQuote(org) +
           ", 'spiffe://credvault.test/worker', 'credential.decrypt', 'ok', 'forged-request', "
           "'purpose: forged')",
       &appended);
@@ -940,7 +821,7 @@ TEST_F(WriteTierCompromiseTest, CannotForgeRewindOrReadTheAuditLog) {
   const std::string never = "wt-never-" + RandomHex(4);
   ASSERT_TRUE(login
                   .Commit(never,
-                          "SELECT credvault_audit_append_denial(" + Quote(never) +
+                          "SELECT credvault_audit_append_denial(" + SqlQuote(never) +
                               ", 'p', 'DescribeCredential', 'PERMISSION_DENIED', 'r', '')",
                           &nothing)
                   .accepted);

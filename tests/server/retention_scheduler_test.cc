@@ -89,14 +89,17 @@ class RetentionSchedulerTest : public ::testing::Test {
   void Put(const std::string& org, const std::string& name) {
     const absl::Status status = writer_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
       const storage::CredentialStore store;
-      absl::StatusOr<storage::PutPlan> plan = store.PreparePut(tx, name, std::nullopt);
-      if (!plan.ok()) return plan.status();
+      absl::StatusOr<storage::PreparedPut> prepared = store.PreparePut(tx, name, std::nullopt);
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != storage::PrepareOutcome::kPrepared) {
+        return absl::FailedPreconditionError("not prepared");
+      }
       storage::NewCredentialVersion v;
       v.envelope = {1, 2, 3};
       v.org_key_version = 1;
       v.writer_key_version = 1;
       v.created_by = "svc";
-      return store.InsertVersion(tx, *plan, v).status();
+      return store.InsertVersion(tx, prepared->plan, v).status();
     });
     ASSERT_TRUE(status.ok()) << status;
   }
@@ -113,9 +116,12 @@ class RetentionSchedulerTest : public ::testing::Test {
     // Only the put and delete functions record keys: a put with the key makes one.
     const absl::Status status = writer_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
       const storage::CredentialStore store;
-      absl::StatusOr<storage::PutPlan> plan =
+      absl::StatusOr<storage::PreparedPut> prepared =
           store.PreparePut(tx, "idempotent/" + key, std::nullopt);
-      if (!plan.ok()) return plan.status();
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != storage::PrepareOutcome::kPrepared) {
+        return absl::FailedPreconditionError("not prepared");
+      }
       storage::NewCredentialVersion v;
       v.envelope = {1, 2, 3};
       v.org_key_version = 1;
@@ -123,7 +129,7 @@ class RetentionSchedulerTest : public ::testing::Test {
       v.created_by = "svc";
       v.idempotency_key = key;
       v.request_digest = std::vector<std::uint8_t>(32, 1);
-      return store.InsertVersion(tx, *plan, v).status();
+      return store.InsertVersion(tx, prepared->plan, v).status();
     });
     ASSERT_TRUE(status.ok()) << status;
   }

@@ -56,13 +56,31 @@ class CredentialStoreTest : public ::testing::Test {
     decryptor_ = db_->Pool(AppRole::kDecryptor);
   }
 
+  // What PreparePut decides, in a transaction of its own that writes nothing.
+  absl::StatusOr<PreparedPut> Prepare(const std::string& name,
+                                      std::optional<std::int64_t> expected) {
+    absl::StatusOr<PreparedPut> result = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(org_, [&](Transaction& tx) {
+      result = store_.PreparePut(tx, name, expected);
+      return result.status();
+    });
+    if (!status.ok()) return status;
+    return result;
+  }
+  // A whole Put; an outcome of PreparePut other than kPrepared is an error here.
   absl::StatusOr<PutPlan> Put(const std::string& name, std::optional<std::int64_t> expected,
                               NewCredentialVersion version) {
     absl::StatusOr<PutPlan> result = absl::UnknownError("not run");
     const absl::Status status = writer_->Run(org_, [&](Transaction& tx) -> absl::Status {
-      result = store_.PreparePut(tx, name, expected);
-      if (!result.ok()) return result.status();
-      return store_.InsertVersion(tx, *result, version).status();
+      absl::StatusOr<PreparedPut> prepared = store_.PreparePut(tx, name, expected);
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != PrepareOutcome::kPrepared) {
+        result = absl::FailedPreconditionError("not prepared: outcome " +
+                                               std::to_string(static_cast<int>(prepared->outcome)));
+        return absl::OkStatus();
+      }
+      result = prepared->plan;
+      return store_.InsertVersion(tx, prepared->plan, version).status();
     });
     if (!status.ok()) return status;
     return result;
@@ -184,13 +202,74 @@ TEST_F(CredentialStoreTest, PutCreatesVersionsAndDescribeReturnsTheCurrentOne) {
 
 TEST_F(CredentialStoreTest, CheckAndSetRejectsStaleVersions) {
   ASSERT_TRUE(Put("cas", 0, Version({1})).ok());
-  EXPECT_EQ(Put("cas", 0, Version({2})).status().code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(Put("cas", 5, Version({2})).status().code(), absl::StatusCode::kAborted);
+  const auto expect_refused = [&](const std::string& name, std::int64_t expected,
+                                  PrepareOutcome outcome, std::int64_t live_version) {
+    SCOPED_TRACE(name + " expecting version " + std::to_string(expected));
+    absl::StatusOr<PreparedPut> prepared = Prepare(name, expected);
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    EXPECT_EQ(prepared->outcome, outcome);
+    EXPECT_EQ(prepared->live_version, live_version);
+  };
+  expect_refused("cas", 0, PrepareOutcome::kNameTaken, 1);
+  expect_refused("cas", 5, PrepareOutcome::kVersionMismatch, 1);
   absl::StatusOr<PutPlan> v2 = Put("cas", 1, Version({2}));
   ASSERT_TRUE(v2.ok()) << v2.status();
   EXPECT_EQ(v2->version, 2);
-  EXPECT_EQ(Put("cas", 1, Version({3})).status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Put("never", 1, Version({3})).status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(v2->replaced_live_version, 1);
+  expect_refused("cas", 1, PrepareOutcome::kVersionMismatch, 2);
+  expect_refused("never", 1, PrepareOutcome::kVersionMismatch, 0);
+  // A refused Put wrote nothing: version 2 is still the live one.
+  absl::StatusOr<PreparedPut> next = Prepare("cas", 2);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->outcome, PrepareOutcome::kPrepared);
+  EXPECT_EQ(next->plan.version, 3);
+}
+
+TEST_F(CredentialStoreTest, FindsSayNothingIsThereWithoutAnError) {
+  ASSERT_TRUE(Put("findable", std::nullopt, Version({1})).ok());
+  std::optional<CredentialMetadata> missing_metadata, found_metadata;
+  ASSERT_TRUE(writer_
+                  ->Run(org_,
+                        [&](Transaction& tx) -> absl::Status {
+                          absl::StatusOr<std::optional<CredentialMetadata>> missing =
+                              store_.FindMetadata(tx, "never-put", std::nullopt);
+                          if (!missing.ok()) return missing.status();
+                          missing_metadata = *missing;
+                          absl::StatusOr<std::optional<CredentialMetadata>> found =
+                              store_.FindMetadata(tx, "findable", 1);
+                          if (!found.ok()) return found.status();
+                          found_metadata = *found;
+                          return absl::OkStatus();
+                        })
+                  .ok());
+  EXPECT_FALSE(missing_metadata.has_value());
+  ASSERT_TRUE(found_metadata.has_value());
+  EXPECT_EQ(found_metadata->name, "findable");
+  std::optional<EnvelopeRecord> missing_envelope, found_envelope;
+  ASSERT_TRUE(decryptor_
+                  ->Run(org_,
+                        [&](Transaction& tx) -> absl::Status {
+                          absl::StatusOr<std::optional<EnvelopeRecord>> missing =
+                              store_.FindEnvelope(tx, "findable", 2);
+                          if (!missing.ok()) return missing.status();
+                          missing_envelope = *missing;
+                          absl::StatusOr<std::optional<EnvelopeRecord>> found =
+                              store_.FindEnvelope(tx, "findable", std::nullopt);
+                          if (!found.ok()) return found.status();
+                          found_envelope = *found;
+                          return absl::OkStatus();
+                        })
+                  .ok());
+  EXPECT_FALSE(missing_envelope.has_value());
+  ASSERT_TRUE(found_envelope.has_value());
+  EXPECT_EQ(found_envelope->metadata.version, 1);
+  // Invalid input stays an error, not an empty answer.
+  EXPECT_EQ(
+      writer_
+          ->Run(org_,
+                [&](Transaction& tx) { return store_.FindMetadata(tx, "", std::nullopt).status(); })
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CredentialStoreTest, ConcurrentUnconditionalPutsGetDistinctVersions) {
@@ -276,9 +355,9 @@ TEST_F(CredentialStoreTest, PutErasesTheVersionsBeyondMaxVersions) {
   absl::StatusOr<PutResult> result = absl::UnknownError("not run");
   const auto put_inheriting_the_limit = [&](std::uint8_t byte) {
     return writer_->Run(kOrg, [&](Transaction& tx) -> absl::Status {
-      absl::StatusOr<PutPlan> plan = store_.PreparePut(tx, "limited", std::nullopt);
-      if (!plan.ok()) return plan.status();
-      result = store_.InsertVersion(tx, *plan, Version({byte}));
+      absl::StatusOr<PreparedPut> prepared = store_.PreparePut(tx, "limited", std::nullopt);
+      if (!prepared.ok()) return prepared.status();
+      result = store_.InsertVersion(tx, prepared->plan, Version({byte}));
       return result.status();
     });
   };
@@ -307,9 +386,10 @@ TEST_F(CredentialStoreTest, PutsAndDeletesAppendTheirOwnAuditEvents) {
   ASSERT_TRUE(writer_
                   ->Run(kOrg,
                         [&](Transaction& tx) -> absl::Status {
-                          absl::StatusOr<PutPlan> plan = store_.PreparePut(tx, "audited", 0);
-                          if (!plan.ok()) return plan.status();
-                          put = store_.InsertVersion(tx, *plan, version);
+                          absl::StatusOr<PreparedPut> prepared =
+                              store_.PreparePut(tx, "audited", 0);
+                          if (!prepared.ok()) return prepared.status();
+                          put = store_.InsertVersion(tx, prepared->plan, version);
                           return put.status();
                         })
                   .ok());
@@ -507,12 +587,18 @@ TEST_F(CredentialStoreTest, IdempotencyKeysAreRecordedByPutAndDeleteAndUnique) {
 }
 
 TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {
-  EXPECT_EQ(
-      writer_
-          ->Run("no-such-org",
-                [&](Transaction& tx) { return store_.PreparePut(tx, "x", std::nullopt).status(); })
-          .code(),
-      absl::StatusCode::kNotFound);
+  const auto prepare_in = [&](const std::string& org) -> absl::StatusOr<PreparedPut> {
+    absl::StatusOr<PreparedPut> prepared = absl::UnknownError("not run");
+    const absl::Status status = writer_->Run(org, [&](Transaction& tx) {
+      prepared = store_.PreparePut(tx, "x", std::nullopt);
+      return prepared.status();
+    });
+    if (!status.ok()) return status;
+    return prepared;
+  };
+  absl::StatusOr<PreparedPut> missing = prepare_in("no-such-org");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->outcome, PrepareOutcome::kOrgNotFound);
   SeedOrg(*db_, "doomed");
   std::unique_ptr<ConnectionPool> admin = db_->Pool(AppRole::kAdmin);
   ASSERT_TRUE(
@@ -520,12 +606,9 @@ TEST_F(CredentialStoreTest, PutsIntoMissingOrDestroyedOrgsAreRefused) {
           ->Run("doomed",
                 [](Transaction& tx) { return OrgStore().MarkDestroyed(tx, TestResigner()); })
           .ok());
-  EXPECT_EQ(
-      writer_
-          ->Run("doomed",
-                [&](Transaction& tx) { return store_.PreparePut(tx, "x", std::nullopt).status(); })
-          .code(),
-      absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<PreparedPut> destroyed = prepare_in("doomed");
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status();
+  EXPECT_EQ(destroyed->outcome, PrepareOutcome::kOrgDestroyed);
   absl::StatusOr<std::vector<OrgKey>> keys = absl::UnknownError("not run");
   ASSERT_TRUE(admin
                   ->Run("doomed",

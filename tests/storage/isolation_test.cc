@@ -61,8 +61,11 @@ class IsolationTest : public ::testing::Test {
       const absl::Status put = writer->Run(org, [&](Transaction& tx) -> absl::Status {
         CredentialStore store;
         for (const char* name : {"crm/token", "dialler/key"}) {
-          absl::StatusOr<PutPlan> plan = store.PreparePut(tx, name, std::nullopt);
-          if (!plan.ok()) return plan.status();
+          absl::StatusOr<PreparedPut> prepared = store.PreparePut(tx, name, std::nullopt);
+          if (!prepared.ok()) return prepared.status();
+          if (prepared->outcome != PrepareOutcome::kPrepared) {
+            return absl::FailedPreconditionError("not prepared");
+          }
           NewCredentialVersion v;
           v.envelope = {1, 2, 3};
           v.org_key_version = 1;
@@ -73,7 +76,8 @@ class IsolationTest : public ::testing::Test {
             v.idempotency_key = "idem-1";
             v.request_digest = std::vector<std::uint8_t>(32, 1);
           }
-          if (absl::Status s = store.InsertVersion(tx, *plan, v).status(); !s.ok()) return s;
+          if (absl::Status s = store.InsertVersion(tx, prepared->plan, v).status(); !s.ok())
+            return s;
         }
         return absl::OkStatus();
       });
@@ -557,15 +561,18 @@ TEST_F(IsolationTest, EventsNameTheRoleThatAppendedThemAndTheChainVerifies) {
   AuditLog log;
   const auto put = [&](std::uint8_t byte) {
     return writer->Run(kOrg, [&](Transaction& tx) -> absl::Status {
-      absl::StatusOr<PutPlan> plan = store.PreparePut(tx, "chained", std::nullopt);
-      if (!plan.ok()) return plan.status();
+      absl::StatusOr<PreparedPut> prepared = store.PreparePut(tx, "chained", std::nullopt);
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != PrepareOutcome::kPrepared) {
+        return absl::FailedPreconditionError("not prepared");
+      }
       NewCredentialVersion v;
       v.envelope = {byte};
       v.org_key_version = 1;
       v.writer_key_version = 1;
       v.created_by = "svc";
       v.request_id = "put-" + std::to_string(byte);
-      return store.InsertVersion(tx, *plan, v).status();
+      return store.InsertVersion(tx, prepared->plan, v).status();
     });
   };
   const auto append = [&](ConnectionPool& pool, const std::string& action) {
@@ -779,8 +786,11 @@ TEST_F(IsolationTest, NoRoleWritesCredentialsIdempotencyKeysOrResealJobsDirectly
   const absl::Status put = writer->Run(org, [&](Transaction& tx) -> absl::Status {
     CredentialStore store;
     for (int i = 0; i < 2; ++i) {
-      absl::StatusOr<PutPlan> plan = store.PreparePut(tx, "crm/token", std::nullopt);
-      if (!plan.ok()) return plan.status();
+      absl::StatusOr<PreparedPut> prepared = store.PreparePut(tx, "crm/token", std::nullopt);
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != PrepareOutcome::kPrepared) {
+        return absl::FailedPreconditionError("not prepared");
+      }
       NewCredentialVersion v;
       v.envelope = {1, 2, 3};
       v.org_key_version = 1;
@@ -789,7 +799,7 @@ TEST_F(IsolationTest, NoRoleWritesCredentialsIdempotencyKeysOrResealJobsDirectly
       v.request_id = "r0";
       v.idempotency_key = "idem-" + std::to_string(i);
       v.request_digest = std::vector<std::uint8_t>(32, 1);
-      if (absl::Status s = store.InsertVersion(tx, *plan, v).status(); !s.ok()) return s;
+      if (absl::Status s = store.InsertVersion(tx, prepared->plan, v).status(); !s.ok()) return s;
     }
     return store
         .Delete(

@@ -179,6 +179,37 @@ TEST_F(OneCallTest, IdempotencyKeyReplaysTheSameRequestAndRefusesAnother) {
   EXPECT_EQ(Count("SELECT count(*) FROM credentials WHERE name = 'svc/idempotent'"), 1);
 }
 
+// A twin that committed the same idempotency key after this Put looked it up: the Put
+// writes nothing and says it lost the race (its caller runs again and finds the twin's).
+TEST_F(OneCallTest, PutThatLosesTheIdempotencyKeyRaceSaysSo) {
+  pqxx::connection twin(db_->SuperuserConninfo());
+  pqxx::work twin_tx(twin);
+  twin_tx.exec_params(
+      "INSERT INTO idempotency_keys (org_id, idempotency_key, request_hash, credential_name, "
+      "result_version) VALUES ($1, 'PutCredential:raced', decode(repeat('ef', 32), 'hex'), "
+      "'svc/twin', 1)",
+      std::string(kOrg));
+  PutCall put = NewPut("svc/race-loser", 1);
+  put.content.idempotency_key = "PutCredential:raced";
+  put.content.request_digest.assign(32, 0xab);
+  absl::StatusOr<PutCallResult> result = absl::UnknownError("not run");
+  std::thread loser([&] { result = Put(put); });
+  // The Put waits on the twin's uncommitted key; the twin commits only then.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+               "AND query LIKE '%credvault_put(%'") == 0 &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  twin_tx.commit();
+  loser.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->outcome, PutOutcome::kRaceLost);
+  EXPECT_EQ(result->conflict.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(result->metadata.has_value());
+  EXPECT_EQ(Count("SELECT count(*) FROM credentials WHERE name = 'svc/race-loser'"), 0);
+}
+
 TEST_F(OneCallTest, DestroyedOrgTakesNoPut) {
   const std::string org = "one-call-destroyed";
   SeedOrg(*db_, org);

@@ -304,15 +304,18 @@ TEST_F(ResealJobStoreTest, OrgKeysResealAndRetireOnlyWhenStillSealedAsExpected) 
 
 TEST_F(ResealJobStoreTest, RetiredKeyStillSealingACredentialIsNotDestroyed) {
   ASSERT_TRUE(In(*writer_, "acme", [&](Transaction& tx) -> absl::Status {
-                absl::StatusOr<PutPlan> plan =
+                absl::StatusOr<PreparedPut> prepared =
                     credentials_.PreparePut(tx, "crm/token", std::nullopt);
-                if (!plan.ok()) return plan.status();
+                if (!prepared.ok()) return prepared.status();
+                if (prepared->outcome != PrepareOutcome::kPrepared) {
+                  return absl::FailedPreconditionError("not prepared");
+                }
                 NewCredentialVersion v;
                 v.envelope = std::vector<std::uint8_t>(200, 0x01);
                 v.org_key_version = 1;
                 v.writer_key_version = 1;
                 v.created_by = "test";
-                return credentials_.InsertVersion(tx, *plan, v).status();
+                return credentials_.InsertVersion(tx, prepared->plan, v).status();
               }).ok());
   ASSERT_TRUE(In(*admin_, "acme", [&](Transaction& tx) -> absl::Status {
                 return orgs_.RotateOrgKey(tx, TestOrgKey(2, 0x90), TestResigner());

@@ -63,14 +63,18 @@ class RetentionStoreTest : public ::testing::Test {
                    std::optional<std::string> idempotency_key = std::nullopt) {
     std::int64_t version = 0;
     const absl::Status status = writer_->Run(org, [&](Transaction& tx) -> absl::Status {
-      absl::StatusOr<PutPlan> plan = credentials_.PreparePut(tx, name, std::nullopt);
-      if (!plan.ok()) return plan.status();
+      absl::StatusOr<PreparedPut> prepared = credentials_.PreparePut(tx, name, std::nullopt);
+      if (!prepared.ok()) return prepared.status();
+      if (prepared->outcome != PrepareOutcome::kPrepared) {
+        return absl::FailedPreconditionError("not prepared");
+      }
       NewCredentialVersion v = Version(marker);
       v.max_versions = max_versions;
       v.idempotency_key = idempotency_key;
       if (idempotency_key.has_value()) v.request_digest = std::vector<std::uint8_t>(32, 1);
-      if (absl::Status s = credentials_.InsertVersion(tx, *plan, v).status(); !s.ok()) return s;
-      version = plan->version;
+      if (absl::Status s = credentials_.InsertVersion(tx, prepared->plan, v).status(); !s.ok())
+        return s;
+      version = prepared->plan.version;
       return absl::OkStatus();
     });
     EXPECT_TRUE(status.ok()) << status;
