@@ -125,7 +125,7 @@ class Runner {
   int Run(PutCommand& c) {
     absl::StatusOr<Connection> connection = Connect();
     if (!connection.ok()) return LocalFailure(connection.status());
-    absl::StatusOr<SecretString> secret =
+    absl::StatusOr<SecretInput> secret =
         c.secret_file.empty() ? ReadSecretFromFd(env_.stdin_fd) : ReadSecretFromFile(c.secret_file);
     if (!secret.ok()) return LocalFailure(secret.status());
     // The request holds the only copy from here on; wipe it on every path out.
@@ -185,9 +185,9 @@ class Runner {
   int Run(CompareCommand& c) {
     absl::StatusOr<Connection> connection = Connect();
     if (!connection.ok()) return LocalFailure(connection.status());
-    absl::StatusOr<SecretString> candidate = c.candidate_file.empty()
-                                                 ? ReadSecretFromFd(env_.stdin_fd)
-                                                 : ReadSecretFromFile(c.candidate_file);
+    absl::StatusOr<SecretInput> candidate = c.candidate_file.empty()
+                                                ? ReadSecretFromFd(env_.stdin_fd)
+                                                : ReadSecretFromFile(c.candidate_file);
     if (!candidate.ok()) return LocalFailure(candidate.status());
     candidate->MoveInto(c.request.mutable_candidate());
     absl::Cleanup wipe = [&c] { WipeString(c.request.mutable_candidate()); };
@@ -361,14 +361,14 @@ class Runner {
 
  private:
   absl::StatusOr<Connection> Connect() {
-    SecretString token;
+    SecretInput token;
     if (!options_.token_file.empty()) {
-      absl::StatusOr<SecretString> read = ReadTokenFile(options_.token_file);
+      absl::StatusOr<SecretInput> read = ReadTokenFile(options_.token_file);
       if (!read.ok()) return read.status();
       token = *std::move(read);
     } else if (std::optional<std::string> value = env_.get_env("CREDVAULT_TOKEN");
                value.has_value() && !value->empty()) {
-      absl::StatusOr<SecretString> checked = CheckToken(*value);
+      absl::StatusOr<SecretInput> checked = CheckToken(*value);
       WipeString(&*value);
       if (!checked.ok()) {
         return absl::Status(checked.status().code(),

@@ -64,7 +64,7 @@ bool AllLoopback(absl::string_view list) {
 }
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& path, absl::string_view flag) {
-  absl::StatusOr<SecretString> contents = ReadSecretFromFile(path, kMaxPemBytes);
+  absl::StatusOr<SecretInput> contents = ReadSecretFromFile(path, kMaxPemBytes);
   if (!contents.ok()) {
     return absl::Status(contents.status().code(),
                         absl::StrCat(flag, ": ", contents.status().message()));
@@ -123,7 +123,7 @@ absl::Status ValidateConnectionOptions(const ConnectionOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<SecretString> CheckToken(absl::string_view token) {
+absl::StatusOr<SecretInput> CheckToken(absl::string_view token) {
   absl::string_view trimmed = token;
   while (!trimmed.empty() && absl::ascii_isspace(static_cast<unsigned char>(trimmed.front()))) {
     trimmed.remove_prefix(1);
@@ -141,16 +141,16 @@ absl::StatusOr<SecretString> CheckToken(absl::string_view token) {
           "the bearer token may contain only visible ASCII characters (0x21-0x7E)");
     }
   }
-  return SecretString(std::string(trimmed));
+  return SecretInput(std::string(trimmed));
 }
 
-absl::StatusOr<SecretString> ReadTokenFile(const std::string& path) {
-  absl::StatusOr<SecretString> contents = ReadSecretFromFile(path, kMaxTokenBytes + 64);
+absl::StatusOr<SecretInput> ReadTokenFile(const std::string& path) {
+  absl::StatusOr<SecretInput> contents = ReadSecretFromFile(path, kMaxTokenBytes + 64);
   if (!contents.ok()) {
     return absl::Status(contents.status().code(),
                         absl::StrCat("--token-file: ", contents.status().message()));
   }
-  absl::StatusOr<SecretString> token = CheckToken(contents->RevealSecret());
+  absl::StatusOr<SecretInput> token = CheckToken(contents->RevealSecret());
   if (!token.ok()) {
     return absl::Status(token.status().code(),
                         absl::StrCat("--token-file: ", path, ": ", token.status().message()));
@@ -177,7 +177,7 @@ absl::string_view RetryServiceConfig() {
 })json";
 }
 
-absl::StatusOr<Connection> Connection::Open(const ConnectionOptions& options, SecretString token) {
+absl::StatusOr<Connection> Connection::Open(const ConnectionOptions& options, SecretInput token) {
   if (absl::Status status = ValidateConnectionOptions(options); !status.ok()) return status;
   grpc::ChannelArguments arguments;
   arguments.SetServiceConfigJSON(std::string(RetryServiceConfig()));

@@ -46,17 +46,17 @@ absl::Status ValidateConnectionOptions(const ConnectionOptions& options);
 // Reads a bearer token from a file: surrounding whitespace (a trailing newline) is
 // dropped, and the rest must be 1-4096 visible ASCII characters (0x21-0x7E), which is what
 // an HTTP/2 header value can carry. Errors never quote the token.
-absl::StatusOr<SecretString> ReadTokenFile(const std::string& path);
+absl::StatusOr<SecretInput> ReadTokenFile(const std::string& path);
 
 // Checks a token taken from the environment by the same rules.
-absl::StatusOr<SecretString> CheckToken(absl::string_view token);
+absl::StatusOr<SecretInput> CheckToken(absl::string_view token);
 
 // A channel plus what every call on it needs.
 class Connection {
  public:
   // Loads TLS material and builds the channel; dials lazily on the first call. `token`
   // may be empty (mutual TLS alone, or a server that rejects the call).
-  static absl::StatusOr<Connection> Open(const ConnectionOptions& options, SecretString token);
+  static absl::StatusOr<Connection> Open(const ConnectionOptions& options, SecretInput token);
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
@@ -64,11 +64,11 @@ class Connection {
   void Prepare(grpc::ClientContext* context) const;
 
  private:
-  Connection(std::shared_ptr<grpc::Channel> channel, SecretString token, absl::Duration timeout)
+  Connection(std::shared_ptr<grpc::Channel> channel, SecretInput token, absl::Duration timeout)
       : channel_(std::move(channel)), token_(std::move(token)), timeout_(timeout) {}
 
   std::shared_ptr<grpc::Channel> channel_;
-  SecretString token_;
+  SecretInput token_;
   absl::Duration timeout_;
 };
 

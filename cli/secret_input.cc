@@ -33,11 +33,11 @@ void WipeString(std::string* s) noexcept {
   s->clear();
 }
 
-SecretString::SecretString(SecretString&& other) noexcept : bytes_(std::move(other.bytes_)) {
+SecretInput::SecretInput(SecretInput&& other) noexcept : bytes_(std::move(other.bytes_)) {
   WipeString(&other.bytes_);
 }
 
-SecretString& SecretString::operator=(SecretString&& other) noexcept {
+SecretInput& SecretInput::operator=(SecretInput&& other) noexcept {
   if (this != &other) {
     WipeString(&bytes_);
     bytes_.swap(other.bytes_);
@@ -45,13 +45,13 @@ SecretString& SecretString::operator=(SecretString&& other) noexcept {
   return *this;
 }
 
-void SecretString::MoveInto(std::string* field) {
+void SecretInput::MoveInto(std::string* field) {
   WipeString(field);
   field->swap(bytes_);
 }
 
-absl::StatusOr<SecretString> ReadSecretFromFd(int fd, std::size_t max_bytes) {
-  SecretString secret;
+absl::StatusOr<SecretInput> ReadSecretFromFd(int fd, std::size_t max_bytes) {
+  SecretInput secret;
   secret.bytes_.reserve(max_bytes + 1);
   termios saved;
   const bool terminal = isatty(fd) == 1 && tcgetattr(fd, &saved) == 0;
@@ -71,11 +71,11 @@ absl::StatusOr<SecretString> ReadSecretFromFd(int fd, std::size_t max_bytes) {
   return secret;
 }
 
-absl::StatusOr<SecretString> ReadSecretFromFile(const std::string& path, std::size_t max_bytes) {
+absl::StatusOr<SecretInput> ReadSecretFromFile(const std::string& path, std::size_t max_bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return ErrnoError(absl::StrCat("opening ", path), errno);
   absl::Cleanup close_fd = [fd] { close(fd); };
-  SecretString secret;
+  SecretInput secret;
   secret.bytes_.reserve(max_bytes + 1);
   absl::Status status = ReadSecretBytes(fd, max_bytes, /*stop_at_newline=*/false, &secret.bytes_);
   if (!status.ok()) return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));

@@ -23,19 +23,19 @@ void WipeString(std::string* s) noexcept;
 
 // Secret bytes owned by the CLI: move-only, wiped when destroyed. The buffer is reserved
 // at its maximum size before reading, so growing it never leaves an unwiped copy behind.
-class SecretString {
+class SecretInput {
  public:
-  SecretString() = default;
+  SecretInput() = default;
   // Takes over the buffer of `bytes` (which is left empty) without copying it.
-  explicit SecretString(std::string&& bytes) noexcept {
+  explicit SecretInput(std::string&& bytes) noexcept {
     bytes_.swap(bytes);
     WipeString(&bytes);  // A short string's bytes are copied by swap, not moved.
   }
-  SecretString(SecretString&& other) noexcept;
-  SecretString& operator=(SecretString&& other) noexcept;
-  SecretString(const SecretString&) = delete;
-  SecretString& operator=(const SecretString&) = delete;
-  ~SecretString() { WipeString(&bytes_); }
+  SecretInput(SecretInput&& other) noexcept;
+  SecretInput& operator=(SecretInput&& other) noexcept;
+  SecretInput(const SecretInput&) = delete;
+  SecretInput& operator=(const SecretInput&) = delete;
+  ~SecretInput() { WipeString(&bytes_); }
 
   std::size_t size() const { return bytes_.size(); }
   absl::string_view RevealSecret() const { return bytes_; }
@@ -44,9 +44,9 @@ class SecretString {
   void MoveInto(std::string* field);
 
  private:
-  friend absl::StatusOr<SecretString> ReadSecretFromFd(int fd, std::size_t max_bytes);
-  friend absl::StatusOr<SecretString> ReadSecretFromFile(const std::string& path,
-                                                         std::size_t max_bytes);
+  friend absl::StatusOr<SecretInput> ReadSecretFromFd(int fd, std::size_t max_bytes);
+  friend absl::StatusOr<SecretInput> ReadSecretFromFile(const std::string& path,
+                                                        std::size_t max_bytes);
   std::string bytes_;
 };
 
@@ -55,11 +55,11 @@ class SecretString {
 // drops its line ending, because a person typing cannot easily send end-of-file without
 // a newline. Fails with RESOURCE_EXHAUSTED above `max_bytes` and INVALID_ARGUMENT when
 // empty (the server rejects an empty secret too).
-absl::StatusOr<SecretString> ReadSecretFromFd(int fd, std::size_t max_bytes = kMaxSecretBytes);
+absl::StatusOr<SecretInput> ReadSecretFromFd(int fd, std::size_t max_bytes = kMaxSecretBytes);
 
 // Reads the whole file at `path` as ReadSecretFromFd does (never as a terminal).
-absl::StatusOr<SecretString> ReadSecretFromFile(const std::string& path,
-                                                std::size_t max_bytes = kMaxSecretBytes);
+absl::StatusOr<SecretInput> ReadSecretFromFile(const std::string& path,
+                                               std::size_t max_bytes = kMaxSecretBytes);
 
 }  // namespace credvault::cli
 

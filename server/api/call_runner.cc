@@ -1,12 +1,11 @@
 #include "server/api/call_runner.h"
 
-#include <sodium.h>
-
 #include <cctype>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "credvault/v1/common.pb.h"
+#include "crypto/random_id.h"
 #include "server/api/grpc_status.h"
 #include "server/api/method_policy.h"
 #include "server/auth/identify_caller.h"
@@ -85,11 +84,7 @@ std::string CallRunner::RequestIdFor(const grpc::CallbackServerContext& context)
     }
     if (plain) return id;
   }
-  unsigned char random[12];
-  randombytes_buf(random, sizeof(random));
-  char hex[2 * sizeof(random) + 1];
-  sodium_bin2hex(hex, sizeof(hex), random, sizeof(random));
-  return hex;
+  return crypto::RandomHexId("", 12);
 }
 
 void DenialAuditor::RecordDenied(const Policy& policy, const Principal& principal,

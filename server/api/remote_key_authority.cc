@@ -18,14 +18,14 @@ namespace {
 namespace v1 = ::credvault::v1;
 
 // A token file holds the token and at most one trailing newline.
-absl::StatusOr<SecretString> ReadTokenFile(const std::string& path) {
+absl::StatusOr<ConfigSecret> ReadTokenFile(const std::string& path) {
   absl::StatusOr<std::string> read = ReadSmallFile(path, "key_authority.bearer_token_file", 8192);
   if (!read.ok()) return read.status();
-  SecretString token(*std::move(read));
+  ConfigSecret token(*std::move(read));
   std::string_view value = token.RevealSecret();
   if (!value.empty() && value.back() == '\n') value.remove_suffix(1);
   if (!value.empty() && value.back() == '\r') value.remove_suffix(1);
-  SecretString trimmed{std::string(value)};
+  ConfigSecret trimmed{std::string(value)};
   return trimmed;
 }
 
@@ -61,7 +61,7 @@ absl::StatusOr<std::unique_ptr<RemoteKeyAuthority>> RemoteKeyAuthority::Create(
   const absl::Cleanup wipe_key = [&tls] {
     crypto::WipeBytes(tls.pem_private_key.data(), tls.pem_private_key.size());
   };
-  SecretString token;
+  ConfigSecret token;
   if (!config.bearer_token_env.empty()) {
     token = config.bearer_token;
     CV_RETURN_IF_ERROR(CheckToken("key_authority.bearer_token_env", token.RevealSecret()));
@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<RemoteKeyAuthority>> RemoteKeyAuthority::Create(
 }
 
 RemoteKeyAuthority::RemoteKeyAuthority(std::shared_ptr<grpc::Channel> channel, std::string address,
-                                       SecretString bearer_token)
+                                       ConfigSecret bearer_token)
     : address_(std::move(address)),
       bearer_token_(std::move(bearer_token)),
       stub_(v1::KeyAuthorityService::NewStub(channel)) {}

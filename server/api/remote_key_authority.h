@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "credvault/v1/key_authority.grpc.pb.h"
 #include "server/config/config.h"
-#include "server/config/secret_string.h"
+#include "server/config/config_secret.h"
 #include "server/service/key_authority.h"
 
 namespace credvault::server {
@@ -41,7 +41,7 @@ class RemoteKeyAuthority final : public KeyAuthority {
 
   // Over `channel` (tests); `bearer_token` empty: none sent.
   RemoteKeyAuthority(std::shared_ptr<grpc::Channel> channel, std::string address,
-                     SecretString bearer_token);
+                     ConfigSecret bearer_token);
 
   absl::Status ProvisionOrg(const CallContext& call, const std::string& org_id,
                             const std::vector<std::uint32_t>& pinned_root_versions) const override;
@@ -55,7 +55,7 @@ class RemoteKeyAuthority final : public KeyAuthority {
                         const grpc::ClientContext& context) const;
 
   const std::string address_;
-  const SecretString bearer_token_;
+  const ConfigSecret bearer_token_;
   const std::unique_ptr<credvault::v1::KeyAuthorityService::Stub> stub_;
 };
 

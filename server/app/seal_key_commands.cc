@@ -226,7 +226,7 @@ int RunPkcs11GenerateSealKeyCommand(const std::vector<std::string_view>& args) {
     return 2;
   }
   const Pkcs11Config& pkcs11 = *seal_key->pkcs11;
-  const absl::StatusOr<SecretString> pin = ReadPkcs11Pin(pkcs11, "keys.seal_key");
+  const absl::StatusOr<ConfigSecret> pin = ReadPkcs11Pin(pkcs11, "keys.seal_key");
   if (!pin.ok()) {
     std::cerr << "credvaultd pkcs11-generate-seal-key: " << pin.status().message() << "\n";
     return 1;

@@ -10,6 +10,7 @@
 #include "crypto/key_file_seal_key_provider.h"
 #include "crypto/org_key.h"
 #include "crypto/root_key.h"
+#include "server/base/audit_actions.h"
 
 namespace credvault::server {
 namespace {
@@ -123,7 +124,7 @@ int RunSelfCheck(std::ostream& out) {
 
   AuditHash head = AuditChainGenesis("demo-org");
   for (std::uint64_t seq = 1; seq <= 3; ++seq) {
-    head = AuditChainStep(head, {"demo-org", seq, 0, "selfcheck", "credential.put",
+    head = AuditChainStep(head, {"demo-org", seq, 0, "selfcheck", audit_action::kCredentialPut,
                                  std::string(binding.name), "ok", "selfcheck", ""});
   }
   check.Pass("audit hash chain of 3 events");

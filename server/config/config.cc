@@ -327,8 +327,8 @@ void ValidateKubernetesAuth(const Config& config, Problems& problems) {
 }
 
 void ResolveSecret(const Environment& env, std::string_view key, const std::string& variable,
-                   SecretString& out, Problems& problems) {
-  std::optional<SecretString> value = env.Get(variable);
+                   ConfigSecret& out, Problems& problems) {
+  std::optional<ConfigSecret> value = env.Get(variable);
   if (!value.has_value()) {
     problems.Add(key, absl::StrCat("environment variable ", variable, " is not set or empty"));
     return;

@@ -13,8 +13,8 @@
 #include "absl/time/time.h"
 #include "server/auth/kubernetes_auth_config.h"
 #include "server/config/config_flags.h"
+#include "server/config/config_secret.h"
 #include "server/config/environment.h"
-#include "server/config/secret_string.h"
 #include "server/schema/schema_reference.h"
 
 namespace credvault::server {
@@ -78,7 +78,7 @@ struct DatabaseRoleConfig {
   std::string password_env;  // name of the variable holding the password
   int pool_size = 16;
   // Read from `password_env` when the role is used by a tier this process runs.
-  SecretString password;
+  ConfigSecret password;
 };
 
 struct DatabaseConfig {
@@ -113,7 +113,7 @@ struct Pkcs11Config {
   std::string key_label;  // label of the AES-256 key object
   std::string pin_env;    // exactly one of pin_env and pin_file
   std::string pin_file;
-  SecretString pin;  // read from pin_env at load; empty with pin_file
+  ConfigSecret pin;  // read from pin_env at load; empty with pin_file
 };
 
 struct SealKeyConfig {
@@ -203,7 +203,7 @@ struct KeyAuthorityConfig {
   // Bearer token instead of a client certificate: at most one of these two.
   std::string bearer_token_env;
   std::string bearer_token_file;  // read at start, not here
-  SecretString bearer_token;      // read from bearer_token_env at load
+  ConfigSecret bearer_token;      // read from bearer_token_env at load
 };
 
 struct AuthConfig {

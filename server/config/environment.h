@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "server/config/secret_string.h"
+#include "server/config/config_secret.h"
 
 namespace credvault::server {
 
@@ -19,13 +19,13 @@ class Environment {
 
   // The value of variable `name`; nullopt when it is unset or empty (an empty password is
   // a mistake far more often than a choice).
-  virtual std::optional<SecretString> Get(const std::string& name) const = 0;
+  virtual std::optional<ConfigSecret> Get(const std::string& name) const = 0;
 };
 
 // The process environment (getenv). Read only during start-up, before threads exist.
 class ProcessEnvironment final : public Environment {
  public:
-  std::optional<SecretString> Get(const std::string& name) const override;
+  std::optional<ConfigSecret> Get(const std::string& name) const override;
 };
 
 // A fixed set of variables, for tests.
@@ -36,7 +36,7 @@ class MapEnvironment final : public Environment {
       : variables_(std::move(variables)) {}
 
   void Set(const std::string& name, std::string value) { variables_[name] = std::move(value); }
-  std::optional<SecretString> Get(const std::string& name) const override;
+  std::optional<ConfigSecret> Get(const std::string& name) const override;
 
  private:
   std::map<std::string, std::string> variables_;

@@ -52,7 +52,7 @@ SslMode EffectiveSslMode(const DatabaseConfig& database) {
   return IsLocalDatabaseHostList(database.host) ? SslMode::kPrefer : SslMode::kVerifyFull;
 }
 
-SecretString LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role) {
+ConfigSecret LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role) {
   std::string out;
   AppendKeyword(out, "host", database.host);
   AppendKeyword(out, "port", database.port);
@@ -80,7 +80,7 @@ SecretString LibpqConnectionString(const DatabaseConfig& database, const Databas
   if (LibpqListSize(database.host) > 1) {
     AppendKeyword(out, "target_session_attrs", "read-write");
   }
-  return SecretString(std::move(out));
+  return ConfigSecret(std::move(out));
 }
 
 }  // namespace credvault::server

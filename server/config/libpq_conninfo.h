@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "server/config/config.h"
-#include "server/config/secret_string.h"
+#include "server/config/config_secret.h"
 
 namespace credvault::server {
 
@@ -26,8 +26,8 @@ SslMode EffectiveSslMode(const DatabaseConfig& database);
 // The libpq connection string for `role` (host, port, dbname, user, password, the
 // EffectiveSslMode, connect_timeout, application_name, and with more than one host
 // target_session_attrs=read-write), every value quoted, so a password with spaces or quotes
-// cannot inject other keywords. A SecretString because it holds the password.
-SecretString LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role);
+// cannot inject other keywords. A ConfigSecret because it holds the password.
+ConfigSecret LibpqConnectionString(const DatabaseConfig& database, const DatabaseRoleConfig& role);
 
 }  // namespace credvault::server
 

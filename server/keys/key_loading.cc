@@ -54,7 +54,7 @@ absl::StatusOr<crypto::WriterKeyRing> LoadWriterKeys(const KeysConfig& keys) {
   return crypto::WriterKeyRing::New(keys.writer_keys->current, std::move(loaded));
 }
 
-absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
+absl::StatusOr<ConfigSecret> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
                                            const std::string& config_key) {
   if (pkcs11.pin_file.empty()) {
     if (pkcs11.pin.empty()) {
@@ -67,7 +67,7 @@ absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
   absl::StatusOr<std::string> contents = ReadSmallFile(
       pkcs11.pin_file, absl::StrCat(config_key, ".pkcs11.pin_file"), kMaxPinFileBytes);
   if (!contents.ok()) return contents.status();
-  SecretString pin(*std::move(contents));
+  ConfigSecret pin(*std::move(contents));
   std::string_view value = pin.RevealSecret();
   // Files made with `echo` end in a newline that is not part of the PIN.
   if (!value.empty() && value.back() == '\n') value.remove_suffix(1);
@@ -76,7 +76,7 @@ absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
     return absl::FailedPreconditionError(
         absl::StrCat(config_key, ".pkcs11.pin_file (", pkcs11.pin_file, "): the file is empty"));
   }
-  return SecretString(std::string(value));
+  return ConfigSecret(std::string(value));
 }
 
 absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> OpenSealKeyProvider(
@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> OpenSealKeyProvider(
             absl::StrCat(config_key, ".pkcs11: required with provider pkcs11"));
       }
       const Pkcs11Config& pkcs11 = *seal_key.pkcs11;
-      CV_ASSIGN_OR_RETURN(const SecretString pin, ReadPkcs11Pin(pkcs11, config_key));
+      CV_ASSIGN_OR_RETURN(const ConfigSecret pin, ReadPkcs11Pin(pkcs11, config_key));
       absl::StatusOr<std::unique_ptr<crypto::Pkcs11SealKeyProvider>> provider =
           crypto::Pkcs11SealKeyProvider::Open(
               crypto::Pkcs11KeyLocation{pkcs11.module, pkcs11.token_label, pkcs11.key_label},

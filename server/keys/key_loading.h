@@ -40,7 +40,7 @@ absl::Status Pkcs11ConfigError(const absl::Status& status, const std::string& co
 
 // The user PIN of a PKCS#11 seal key section: `pin` (read from pin_env when the
 // configuration was loaded) or the contents of pin_file without a trailing newline.
-absl::StatusOr<SecretString> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
+absl::StatusOr<ConfigSecret> ReadPkcs11Pin(const Pkcs11Config& pkcs11,
                                            const std::string& config_key);
 
 // Write tier: writer keys and root key pins. Nothing that decrypts.

@@ -119,11 +119,12 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
         }
         const std::optional<std::int64_t> wanted =
             request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-        absl::StatusOr<storage::EnvelopeRecord> record =
-            credentials_.ReadEnvelope(tx, request.name(), wanted);
-        if (!record.ok()) {
-          if (!absl::IsNotFound(record.status())) return record.status();
-          return refuse(WithReason(record.status(), v1::ERROR_REASON_CREDENTIAL_NOT_FOUND), "");
+        CV_ASSIGN_OR_RETURN(const std::optional<storage::EnvelopeRecord> record,
+                            credentials_.FindEnvelope(tx, request.name(), wanted));
+        if (!record.has_value()) {
+          return refuse(WithReason(absl::NotFoundError("read envelope: credential not found"),
+                                   v1::ERROR_REASON_CREDENTIAL_NOT_FOUND),
+                        "");
         }
         const std::string version_detail = "version " + std::to_string(record->metadata.version);
         absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {

@@ -86,7 +86,7 @@ TEST(TokenTest, ChecksAndTrims) {
   EXPECT_FALSE(CheckToken("").ok());
   EXPECT_FALSE(CheckToken(" \n").ok());
   // A header injection attempt, and a byte HTTP/2 cannot carry.
-  const absl::StatusOr<SecretString> injected = CheckToken("abc\r\nx-evil: 1");
+  const absl::StatusOr<SecretInput> injected = CheckToken("abc\r\nx-evil: 1");
   ASSERT_FALSE(injected.ok());
   EXPECT_THAT(injected.status().message(), Not(HasSubstr("abc")));
   EXPECT_FALSE(CheckToken("ab cd").ok());
@@ -98,7 +98,7 @@ TEST(TokenTest, ReadsTokenFileWithoutQuotingItInErrors) {
   std::ofstream(path) << "s3cr3t-token\n";
   EXPECT_EQ(ReadTokenFile(path)->RevealSecret(), "s3cr3t-token");
   std::ofstream(path) << "s3cr3t token\n";
-  const absl::StatusOr<SecretString> bad = ReadTokenFile(path);
+  const absl::StatusOr<SecretInput> bad = ReadTokenFile(path);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("--token-file"));
   EXPECT_THAT(bad.status().message(), Not(HasSubstr("s3cr3t")));

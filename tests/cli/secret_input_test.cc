@@ -16,7 +16,7 @@ namespace {
 using ::testing::HasSubstr;
 
 // A pipe whose write end is fed by a thread, so inputs larger than the pipe buffer work.
-absl::StatusOr<SecretString> ReadThroughPipe(const std::string& bytes, std::size_t max_bytes) {
+absl::StatusOr<SecretInput> ReadThroughPipe(const std::string& bytes, std::size_t max_bytes) {
   int fds[2];
   if (pipe(fds) != 0) return absl::InternalError("pipe");
   std::thread writer([&] {
@@ -28,7 +28,7 @@ absl::StatusOr<SecretString> ReadThroughPipe(const std::string& bytes, std::size
     }
     close(fds[1]);
   });
-  absl::StatusOr<SecretString> secret = ReadSecretFromFd(fds[0], max_bytes);
+  absl::StatusOr<SecretInput> secret = ReadSecretFromFd(fds[0], max_bytes);
   close(fds[0]);  // Unblocks the writer if the reader stopped early.
   writer.join();
   return secret;
@@ -43,7 +43,7 @@ std::string BinaryBytes() {
 
 TEST(ReadSecretTest, PipeIsBinarySafe) {
   const std::string bytes = BinaryBytes();
-  absl::StatusOr<SecretString> secret = ReadThroughPipe(bytes, kMaxSecretBytes);
+  absl::StatusOr<SecretInput> secret = ReadThroughPipe(bytes, kMaxSecretBytes);
   ASSERT_TRUE(secret.ok()) << secret.status();
   EXPECT_EQ(secret->RevealSecret(), bytes);
 }
@@ -52,7 +52,7 @@ TEST(ReadSecretTest, FileIsBinarySafe) {
   const std::string bytes = BinaryBytes();
   const std::string path = ::testing::TempDir() + "/credvaultctl_secret";
   std::ofstream(path, std::ios::binary) << bytes;
-  absl::StatusOr<SecretString> secret = ReadSecretFromFile(path);
+  absl::StatusOr<SecretInput> secret = ReadSecretFromFile(path);
   ASSERT_TRUE(secret.ok()) << secret.status();
   EXPECT_EQ(secret->RevealSecret(), bytes);
   unlink(path.c_str());
@@ -60,7 +60,7 @@ TEST(ReadSecretTest, FileIsBinarySafe) {
 
 TEST(ReadSecretTest, SizeCapIsExact) {
   EXPECT_EQ(ReadThroughPipe(std::string(100, 'x'), 100)->size(), 100u);
-  const absl::StatusOr<SecretString> too_big = ReadThroughPipe(std::string(101, 'x'), 100);
+  const absl::StatusOr<SecretInput> too_big = ReadThroughPipe(std::string(101, 'x'), 100);
   ASSERT_FALSE(too_big.ok());
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
   // The default cap holds for input far beyond the pipe buffer.
@@ -73,13 +73,13 @@ TEST(ReadSecretTest, SizeCapIsExact) {
 
 TEST(ReadSecretTest, EmptyAndMissingInputsFail) {
   EXPECT_THAT(ReadThroughPipe("", kMaxSecretBytes).status().message(), HasSubstr("empty"));
-  const absl::StatusOr<SecretString> missing = ReadSecretFromFile("/nonexistent/secret");
+  const absl::StatusOr<SecretInput> missing = ReadSecretFromFile("/nonexistent/secret");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("/nonexistent/secret"));
 }
 
-TEST(SecretStringTest, MoveIntoHandsOverTheBufferAndWipeStringClearsIt) {
-  absl::StatusOr<SecretString> secret = ReadThroughPipe("top secret", 64);
+TEST(SecretInputTest, MoveIntoHandsOverTheBufferAndWipeStringClearsIt) {
+  absl::StatusOr<SecretInput> secret = ReadThroughPipe("top secret", 64);
   ASSERT_TRUE(secret.ok());
   std::string field = "old";
   secret->MoveInto(&field);

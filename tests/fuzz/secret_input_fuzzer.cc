@@ -96,7 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The public entry point on the same bytes (a memory file is no terminal).
   const int again = MemoryFile(input);
   if (again < 0) return 0;
-  absl::StatusOr<credvault::cli::SecretString> secret =
+  absl::StatusOr<credvault::cli::SecretInput> secret =
       credvault::cli::ReadSecretFromFd(again, max_bytes);
   close(again);
   if (input.size() > max_bytes) {

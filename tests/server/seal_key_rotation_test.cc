@@ -96,7 +96,7 @@ SealKeyConfig Pkcs11SealKey(const std::string& key_label, const std::string& pin
   pkcs11.key_label = key_label;
   if (pin_file.empty()) {
     pkcs11.pin_env = "CREDVAULT_TEST_PKCS11_PIN";
-    pkcs11.pin = SecretString(pin);  // what LoadConfig reads from pin_env
+    pkcs11.pin = ConfigSecret(pin);  // what LoadConfig reads from pin_env
   } else {
     pkcs11.pin_file = pin_file;
   }

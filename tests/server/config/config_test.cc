@@ -938,7 +938,7 @@ std::string WithDatabase(const std::string& host, const std::string& sslmode,
 
 // The sslmode keyword of the writer role's libpq connection string.
 std::string ConnectionSslMode(const Config& config) {
-  const SecretString secret = LibpqConnectionString(config.database, *config.database.writer);
+  const ConfigSecret secret = LibpqConnectionString(config.database, *config.database.writer);
   const std::string conninfo(secret.RevealSecret());
   const std::size_t start = conninfo.find("sslmode='");
   if (start == std::string::npos) return "<none>";
@@ -989,7 +989,7 @@ std::string WithHostsAndPorts(const std::string& hosts, const YAML::Node& ports)
 
 // The value of `keyword` in the writer role's libpq connection string, or "<none>".
 std::string ConnectionKeyword(const Config& config, const std::string& keyword) {
-  const SecretString secret = LibpqConnectionString(config.database, *config.database.writer);
+  const ConfigSecret secret = LibpqConnectionString(config.database, *config.database.writer);
   const std::string conninfo = " " + std::string(secret.RevealSecret());
   const std::size_t start = conninfo.find(" " + keyword + "='");
   if (start == std::string::npos) return "<none>";

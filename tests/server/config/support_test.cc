@@ -5,8 +5,8 @@
 #include "gtest/gtest.h"
 #include "server/config/address.h"
 #include "server/config/config.h"
+#include "server/config/config_secret.h"
 #include "server/config/libpq_conninfo.h"
-#include "server/config/secret_string.h"
 
 namespace credvault::server {
 namespace {
@@ -40,14 +40,14 @@ TEST(AddressTest, Loopback) {
   }
 }
 
-TEST(SecretStringTest, CopiesMovesAndCompares) {
-  SecretString a("correct horse battery staple, long enough for the heap");
-  SecretString b = a;
+TEST(ConfigSecretTest, CopiesMovesAndCompares) {
+  ConfigSecret a("correct horse battery staple, long enough for the heap");
+  ConfigSecret b = a;
   EXPECT_TRUE(a == b);
-  SecretString c = std::move(b);
+  ConfigSecret c = std::move(b);
   EXPECT_TRUE(c == a);
   EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move): moved-from is wiped and empty
-  c = SecretString("short");
+  c = ConfigSecret("short");
   EXPECT_EQ(c.RevealSecret(), "short");
   EXPECT_FALSE(c == a);
 }
@@ -59,8 +59,8 @@ TEST(LibpqConnInfoTest, QuotesEveryValue) {
   DatabaseRoleConfig role{.user = "credvault_writer",
                           .password_env = "X",
                           .pool_size = 1,
-                          .password = SecretString("it's a \\ pass word host=evil")};
-  const SecretString conninfo = LibpqConnectionString(database, role);
+                          .password = ConfigSecret("it's a \\ pass word host=evil")};
+  const ConfigSecret conninfo = LibpqConnectionString(database, role);
   EXPECT_EQ(conninfo.RevealSecret(),
             "host='db.internal' port='5432' dbname='credvault' user='credvault_writer' "
             "password='it\\'s a \\\\ pass word host=evil' sslmode='verify-full' "

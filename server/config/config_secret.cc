@@ -1,10 +1,10 @@
-#include "server/config/secret_string.h"
+#include "server/config/config_secret.h"
 
 #include <sodium.h>
 
 namespace credvault::server {
 
-SecretString& SecretString::operator=(const SecretString& other) {
+ConfigSecret& ConfigSecret::operator=(const ConfigSecret& other) {
   if (this != &other) {
     Wipe();  // before the assignment may free the old buffer
     value_ = other.value_;
@@ -12,7 +12,7 @@ SecretString& SecretString::operator=(const SecretString& other) {
   return *this;
 }
 
-SecretString& SecretString::operator=(SecretString&& other) noexcept {
+ConfigSecret& ConfigSecret::operator=(ConfigSecret&& other) noexcept {
   if (this != &other) {
     Wipe();
     value_ = std::move(other.value_);
@@ -21,12 +21,12 @@ SecretString& SecretString::operator=(SecretString&& other) noexcept {
   return *this;
 }
 
-void SecretString::Wipe() noexcept {
+void ConfigSecret::Wipe() noexcept {
   sodium_memzero(value_.data(), value_.capacity());
   value_.clear();
 }
 
-bool operator==(const SecretString& a, const SecretString& b) {
+bool operator==(const ConfigSecret& a, const ConfigSecret& b) {
   return a.value_.size() == b.value_.size() &&
          sodium_memcmp(a.value_.data(), b.value_.data(), a.value_.size()) == 0;
 }

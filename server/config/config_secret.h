@@ -1,5 +1,5 @@
-#ifndef CREDVAULT_SERVER_CONFIG_SECRET_STRING_H_
-#define CREDVAULT_SERVER_CONFIG_SECRET_STRING_H_
+#ifndef CREDVAULT_SERVER_CONFIG_CONFIG_SECRET_H_
+#define CREDVAULT_SERVER_CONFIG_CONFIG_SECRET_H_
 
 #include <string>
 #include <string_view>
@@ -11,21 +11,21 @@ namespace credvault::server {
 // and reading it takes an explicit RevealSecret(), so every use can be found by grep.
 // Copyable, unlike crypto::KeyBuffer, so that a Config stays a plain value type; these
 // secrets are short and end up in libpq's own memory anyway.
-class SecretString {
+class ConfigSecret {
  public:
-  SecretString() = default;
-  explicit SecretString(std::string value) : value_(std::move(value)) {}
-  SecretString(const SecretString& other) : value_(other.value_) {}
-  SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
-  SecretString& operator=(const SecretString& other);
-  SecretString& operator=(SecretString&& other) noexcept;
-  ~SecretString() { Wipe(); }
+  ConfigSecret() = default;
+  explicit ConfigSecret(std::string value) : value_(std::move(value)) {}
+  ConfigSecret(const ConfigSecret& other) : value_(other.value_) {}
+  ConfigSecret(ConfigSecret&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
+  ConfigSecret& operator=(const ConfigSecret& other);
+  ConfigSecret& operator=(ConfigSecret&& other) noexcept;
+  ~ConfigSecret() { Wipe(); }
 
   bool empty() const { return value_.empty(); }
   std::string_view RevealSecret() const { return value_; }
 
   // Equality for tests; constant time in the contents.
-  friend bool operator==(const SecretString& a, const SecretString& b);
+  friend bool operator==(const ConfigSecret& a, const ConfigSecret& b);
 
  private:
   // Zeroes the whole buffer, including a short string's inline storage and the bytes past
@@ -37,4 +37,4 @@ class SecretString {
 
 }  // namespace credvault::server
 
-#endif  // CREDVAULT_SERVER_CONFIG_SECRET_STRING_H_
+#endif  // CREDVAULT_SERVER_CONFIG_CONFIG_SECRET_H_
