@@ -27,6 +27,7 @@
 #include "credvault/v1/admin_service.grpc.pb.h"
 #include "credvault/v1/credential_access_service.grpc.pb.h"
 #include "credvault/v1/credential_service.grpc.pb.h"
+#include "crypto/secret_bytes.h"
 #include "nlohmann/json.hpp"
 
 namespace credvault::cli {
@@ -130,7 +131,7 @@ class Runner {
     if (!secret.ok()) return LocalFailure(secret.status());
     // The request holds the only copy from here on; wipe it on every path out.
     secret->MoveInto(c.request.mutable_secret());
-    absl::Cleanup wipe = [&c] { WipeString(c.request.mutable_secret()); };
+    absl::Cleanup wipe = [&c] { crypto::WipeString(c.request.mutable_secret()); };
 
     auto stub = v1::CredentialService::NewStub(connection->channel());
     grpc::ClientContext context;
@@ -190,7 +191,7 @@ class Runner {
                                                 : ReadSecretFromFile(c.candidate_file);
     if (!candidate.ok()) return LocalFailure(candidate.status());
     candidate->MoveInto(c.request.mutable_candidate());
-    absl::Cleanup wipe = [&c] { WipeString(c.request.mutable_candidate()); };
+    absl::Cleanup wipe = [&c] { crypto::WipeString(c.request.mutable_candidate()); };
 
     auto stub = v1::CredentialService::NewStub(connection->channel());
     grpc::ClientContext context;
@@ -217,7 +218,7 @@ class Runner {
     grpc::ClientContext context;
     connection->Prepare(&context);
     v1::DecryptCredentialResponse response;
-    absl::Cleanup wipe = [&response] { WipeString(response.mutable_secret()); };
+    absl::Cleanup wipe = [&response] { crypto::WipeString(response.mutable_secret()); };
     const grpc::Status status = stub->DecryptCredential(&context, c.request, &response);
     if (!status.ok()) return RpcFailure(status, context);
 
@@ -369,7 +370,7 @@ class Runner {
     } else if (std::optional<std::string> value = env_.get_env("CREDVAULT_TOKEN");
                value.has_value() && !value->empty()) {
       absl::StatusOr<SecretInput> checked = CheckToken(*value);
-      WipeString(&*value);
+      crypto::WipeString(&*value);
       if (!checked.ok()) {
         return absl::Status(checked.status().code(),
                             absl::StrCat("CREDVAULT_TOKEN: ", checked.status().message()));

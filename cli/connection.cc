@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "crypto/secret_bytes.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -201,7 +202,7 @@ absl::StatusOr<Connection> Connection::Open(const ConnectionOptions& options, Se
     }
     credentials = grpc::SslCredentials(ssl);
     // gRPC keeps its own copy; ours of the private key goes now.
-    WipeString(&ssl.pem_private_key);
+    crypto::WipeString(&ssl.pem_private_key);
     if (!options.server_name.empty()) arguments.SetSslTargetNameOverride(options.server_name);
   }
   return Connection(grpc::CreateCustomChannel(options.target, credentials, arguments),
@@ -213,7 +214,7 @@ void Connection::Prepare(grpc::ClientContext* context) const {
   if (token_.size() == 0) return;
   std::string value = absl::StrCat("Bearer ", token_.RevealSecret());
   context->AddMetadata("authorization", value);
-  WipeString(&value);
+  crypto::WipeString(&value);
 }
 
 }  // namespace credvault::cli

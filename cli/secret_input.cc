@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -24,29 +23,20 @@ absl::Status ErrnoError(absl::string_view what, int error) {
 
 }  // namespace
 
-void WipeString(std::string* s) noexcept {
-  if (s == nullptr) return;
-  // resize() within capacity neither reallocates nor throws, and makes the spare capacity
-  // part of the string, so the wipe below covers it without undefined behaviour.
-  s->resize(s->capacity());
-  if (!s->empty()) sodium_memzero(s->data(), s->size());
-  s->clear();
-}
-
 SecretInput::SecretInput(SecretInput&& other) noexcept : bytes_(std::move(other.bytes_)) {
-  WipeString(&other.bytes_);
+  crypto::WipeString(&other.bytes_);
 }
 
 SecretInput& SecretInput::operator=(SecretInput&& other) noexcept {
   if (this != &other) {
-    WipeString(&bytes_);
+    crypto::WipeString(&bytes_);
     bytes_.swap(other.bytes_);
   }
   return *this;
 }
 
 void SecretInput::MoveInto(std::string* field) {
-  WipeString(field);
+  crypto::WipeString(field);
   field->swap(bytes_);
 }
 

@@ -10,16 +10,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "crypto/secret_bytes.h"
 
 namespace credvault::cli {
 
 // Larger than any sensible server maximum (64 KiB by default), small enough that a
 // mistaken `< /dev/zero` fails fast instead of filling memory.
 inline constexpr std::size_t kMaxSecretBytes = 1 << 20;
-
-// Overwrites every byte `s` holds, including spare capacity, then empties it. Used on our
-// buffers and on protobuf string fields that carried a secret.
-void WipeString(std::string* s) noexcept;
 
 // Secret bytes owned by the CLI: move-only, wiped when destroyed. The buffer is reserved
 // at its maximum size before reading, so growing it never leaves an unwiped copy behind.
@@ -29,13 +26,13 @@ class SecretInput {
   // Takes over the buffer of `bytes` (which is left empty) without copying it.
   explicit SecretInput(std::string&& bytes) noexcept {
     bytes_.swap(bytes);
-    WipeString(&bytes);  // A short string's bytes are copied by swap, not moved.
+    crypto::WipeString(&bytes);  // A short string's bytes are copied by swap, not moved.
   }
   SecretInput(SecretInput&& other) noexcept;
   SecretInput& operator=(SecretInput&& other) noexcept;
   SecretInput(const SecretInput&) = delete;
   SecretInput& operator=(const SecretInput&) = delete;
-  ~SecretInput() { WipeString(&bytes_); }
+  ~SecretInput() { crypto::WipeString(&bytes_); }
 
   std::size_t size() const { return bytes_.size(); }
   absl::string_view RevealSecret() const { return bytes_; }

@@ -3,8 +3,9 @@
 # "Source layout", for the rooms and the direction of their dependencies.
 #
 # Variables: ROOM (e.g. server/service), ALLOW (comma-separated path prefixes the room may include
-# besides its own), GRPC (ON: may include grpc++ and generated service stubs), FILES (comma-separated),
-# STAMP.
+# besides its own), GRPC (ON: may include grpc++ and generated service stubs), PROTO (ON: may
+# include the API's generated messages, credvault/v1/), FILES (comma-separated), STAMP.
+# Everywhere: libpqxx and libpq belong to storage/, whose exceptions stop there.
 
 string(REPLACE "," ";" FILES "${FILES}")
 string(REPLACE "," ";" ALLOW "${ALLOW}")
@@ -16,6 +17,14 @@ foreach(file IN LISTS FILES)
     set(allowed TRUE)
     if(header MATCHES "^grpcpp/" OR header MATCHES "^grpc/" OR header MATCHES "\\.grpc\\.pb\\.h$")
       if(NOT GRPC)
+        set(allowed FALSE)
+      endif()
+    elseif(header MATCHES "^credvault/v1/")
+      if(NOT PROTO)
+        set(allowed FALSE)
+      endif()
+    elseif(header MATCHES "^pqxx/" OR header MATCHES "^libpq-fe\\.h$")
+      if(NOT ROOM MATCHES "^storage(/|$)")
         set(allowed FALSE)
       endif()
     elseif(header MATCHES "^(crypto|storage)/internal/")

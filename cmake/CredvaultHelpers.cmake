@@ -51,13 +51,13 @@ function(credvault_cc_binary)
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# credvault_enforce_layering(TARGET target ROOM dir [ALLOW prefixes...] [GRPC])
+# credvault_enforce_layering(TARGET target ROOM dir [ALLOW prefixes...] [GRPC] [PROTO])
 # Fails the build of `target` when one of its sources includes a server/ header outside
-# its own room and the ALLOW list, another module's internal/ header, or (without GRPC)
-# gRPC itself. The rooms and their allowed dependencies are documented in
+# its own room and the ALLOW list, another module's internal/ header, gRPC itself (without
+# GRPC), the API's generated messages (without PROTO or GRPC), or libpqxx (outside storage). The rooms and their allowed dependencies are documented in
 # docs/architecture.md ("Source layout"); this keeps the code honest to that picture.
 function(credvault_enforce_layering)
-  cmake_parse_arguments(ARG "GRPC" "TARGET;ROOM" "ALLOW" ${ARGN})
+  cmake_parse_arguments(ARG "GRPC;PROTO" "TARGET;ROOM" "ALLOW" ${ARGN})
   get_target_property(sources ${ARG_TARGET} SOURCES)
   set(files "")
   foreach(source IN LISTS sources)
@@ -72,12 +72,16 @@ function(credvault_enforce_layering)
   if(ARG_GRPC)
     set(grpc ON)
   endif()
+  set(proto OFF)
+  if(ARG_PROTO)
+    set(proto ON)
+  endif()
   # Lists travel as comma-separated strings: a ';' would split the command line.
   string(REPLACE ";" "," allow "${ARG_ALLOW}")
   string(REPLACE ";" "," file_list "${files}")
   add_custom_command(
     OUTPUT "${stamp}"
-    COMMAND ${CMAKE_COMMAND} "-DROOM=${ARG_ROOM}" "-DALLOW=${allow}" "-DGRPC=${grpc}"
+    COMMAND ${CMAKE_COMMAND} "-DROOM=${ARG_ROOM}" "-DALLOW=${allow}" "-DGRPC=${grpc}" "-DPROTO=${proto}"
             "-DFILES=${file_list}" "-DSTAMP=${stamp}"
             -P "${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake"
     DEPENDS ${files} "${PROJECT_SOURCE_DIR}/cmake/CheckLayering.cmake"

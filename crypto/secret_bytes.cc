@@ -13,6 +13,15 @@ void WipeBytes(void* p, std::size_t size) noexcept {
   if (p != nullptr && size != 0) sodium_memzero(p, size);
 }
 
+void WipeString(std::string* bytes) noexcept {
+  if (bytes == nullptr) return;
+  // resize() within the capacity neither reallocates nor throws, and makes the spare bytes
+  // part of the value, so that writing them is defined.
+  bytes->resize(bytes->capacity());
+  WipeBytes(bytes->data(), bytes->size());
+  bytes->clear();
+}
+
 SecretBytes SecretBytes::CopyFrom(absl::Span<const std::uint8_t> bytes) {
   SecretBytes out(bytes.size());
   if (!bytes.empty()) std::memcpy(out.bytes_.data(), bytes.data(), bytes.size());

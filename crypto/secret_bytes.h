@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,12 @@ namespace credvault::crypto {
 
 // Overwrites `size` bytes at `p` with zeros in a way the compiler cannot elide.
 void WipeBytes(void* p, std::size_t size) noexcept;
+
+// Overwrites every byte of `bytes`' buffer, its spare capacity included (a string that once
+// held a longer value keeps that value's tail there), then empties it. The buffer is neither
+// freed nor moved: its owner (a protobuf field, a std::string we filled) frees it later,
+// holding zeros. Null does nothing.
+void WipeString(std::string* bytes) noexcept;
 
 // An allocator that wipes memory with sodium_memzero before giving it back, so a vector
 // that grows, shrinks or dies leaves no copy of its contents behind.

@@ -127,7 +127,7 @@ constexpr Statement kReadEnvelopeCall{"credentials.read_envelope_call",
 constexpr std::size_t kMaxPageSize = 1000;
 
 absl::Status ValidateName(std::string_view name) {
-  return ValidateText("name", name, kMaxCredentialNameBytes);
+  return ValidateCredentialNameSyntax("name", name);
 }
 
 absl::StatusOr<std::int32_t> Int32(const Row& row, std::size_t column) {
@@ -346,8 +346,10 @@ absl::StatusOr<ListPage> CredentialStore::List(Transaction& tx, const ListQuery&
   if (query.page_size == 0 || query.page_size > kMaxPageSize) {
     return absl::InvalidArgumentError("page_size: must be 1.." + std::to_string(kMaxPageSize));
   }
-  CV_RETURN_IF_ERROR(ValidateText("name_prefix", query.name_prefix, kMaxCredentialNameBytes, true));
-  CV_RETURN_IF_ERROR(ValidateText("page_token", query.page_after, kMaxCredentialNameBytes, true));
+  CV_RETURN_IF_ERROR(ValidateNamePrefixSyntax("name_prefix", query.name_prefix));
+  if (!query.page_after.empty()) {
+    CV_RETURN_IF_ERROR(ValidateCredentialNameSyntax("page_token", query.page_after));
+  }
   CV_RETURN_IF_ERROR(ValidateLabels(query.label_filter));
   // One extra row tells whether there is a next page.
   CV_ASSIGN_OR_RETURN(std::vector<Row> rows,

@@ -184,8 +184,8 @@ struct EnvelopeToReseal {
 
 // Credential versions of the org of the transaction. Stateless; the methods run inside a
 // transaction from ConnectionPool::Run, so that a Put, its idempotency record and its
-// audit event commit together. Names are validated (validation.h) and bound as
-// parameters: any UTF-8 text without NUL round-trips verbatim.
+// audit event commit together. Names and labels are held to the API's rules (validation.h,
+// labels.h) and bound as parameters, never spliced into SQL.
 //
 // A Put is two calls, because the envelope binds the version number:
 //   PreparedPut prepared = PreparePut(tx, name, expected);   // locks the name

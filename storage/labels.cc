@@ -1,6 +1,7 @@
 #include "storage/labels.h"
 
 #include <cstdint>
+#include <string>
 
 #include "storage/validation.h"
 
@@ -46,13 +47,36 @@ absl::StatusOr<std::string> DecodeHex(std::string_view hex) {
 
 }  // namespace
 
-absl::Status ValidateLabels(const Labels& labels) {
-  if (absl::Status s = ValidateLabelCount("labels", labels.size()); !s.ok()) return s;
-  for (const auto& [key, value] : labels) {
-    if (absl::Status s = ValidateText("labels.key", key, kMaxLabelKeyLength); !s.ok()) return s;
-    if (absl::Status s = ValidateText("labels.value", value, kMaxLabelValueBytes, true); !s.ok()) {
-      return s;
+absl::Status ValidateLabel(std::string_view field, std::string_view key, std::string_view value) {
+  if (absl::Status status =
+          ValidateLowerIdentifier(std::string(field) + " key", key, kMaxLabelKeyLength);
+      !status.ok()) {
+    return status;
+  }
+  const std::string where = std::string(field) + "[" + std::string(key) + "]";
+  if (value.size() > kMaxLabelValueBytes) {
+    return InvalidInput(where,
+                        "value must be at most " + std::to_string(kMaxLabelValueBytes) + " bytes");
+  }
+  std::size_t i = 0;
+  while (i < value.size()) {
+    std::uint32_t code_point = 0;
+    if (!NextCodePoint(value, i, code_point)) {
+      return InvalidInput(where, "value must be valid UTF-8");
     }
+    if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F)) {
+      return InvalidInput(where, "value must not contain control characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLabels(const Labels& labels) {
+  if (absl::Status status = ValidateLabelCount("labels", labels.size()); !status.ok()) {
+    return status;
+  }
+  for (const auto& [key, value] : labels) {
+    if (absl::Status status = ValidateLabel("labels", key, value); !status.ok()) return status;
   }
   return absl::OkStatus();
 }

@@ -18,8 +18,13 @@ namespace credvault::storage {
   "encode(convert_to(l.value, 'UTF8'), 'hex'), ',' ORDER BY l.key), '') "           \
   "FROM jsonb_each_text(labels) AS l)"
 
-// The limits of the API's label rule (validation.h) on text stored verbatim: any UTF-8
-// without NUL, so that what the API's stricter syntax lets through always fits.
+// One label of `field`: the key 1-63 characters of [a-z0-9._-] starting with [a-z0-9], the
+// value at most 256 bytes of UTF-8 without control characters (common.proto). The one rule
+// of the API and of storage; failures name "<field> key" or "<field>[<key>]" (a key is
+// never secret, and is only echoed once it passed its own check).
+absl::Status ValidateLabel(std::string_view field, std::string_view key, std::string_view value);
+
+// At most kMaxLabels labels, each meeting ValidateLabel as "labels".
 absl::Status ValidateLabels(const Labels& labels);
 std::string LabelsToJson(const Labels& labels);
 absl::StatusOr<Labels> LabelsFromColumn(std::string_view encoded);

@@ -18,6 +18,9 @@ namespace {
 // locks are per database, so migrators of different databases do not wait for each other.
 constexpr Statement kLock{"migrate.lock", "SELECT pg_advisory_lock($1)"};
 constexpr Statement kUnlock{"migrate.unlock", "SELECT pg_advisory_unlock($1)"};
+constexpr Statement kCurrentDatabase{"migrate.current_database", "SELECT current_database()"};
+constexpr Statement kHasConnect{"migrate.has_connect",
+                                "SELECT has_database_privilege($1, current_database(), 'CONNECT')"};
 constexpr char kLockKey[] = "7165901439257113964";
 
 constexpr Statement kCreateVersionTable{
@@ -272,6 +275,28 @@ absl::StatusOr<MigrationReport> Migrate(const MigratorOptions& options,
     // Closing the connection below releases the lock as well.
   }
   return report;
+}
+
+absl::Status GrantConnect(const std::string& database_url, const std::string& role_prefix) {
+  const RoleNames roles = RoleNames::FromPrefix(role_prefix);
+  try {
+    pqxx::connection connection(database_url);
+    pqxx::work tx(connection);
+    const std::string database = tx.exec1(std::string(kCurrentDatabase.sql))[0].as<std::string>();
+    for (const std::string& role : {roles.writer, roles.decryptor, roles.admin}) {
+      if (!tx.exec_params1(std::string(kHasConnect.sql), role)[0].as<bool>()) {
+        // GRANT takes no parameters; both names are quoted identifiers.
+        tx.exec("GRANT CONNECT ON DATABASE " + tx.quote_name(database) + " TO " +
+                tx.quote_name(role));
+      }
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    // libpq's messages name roles and the database, never a password.
+    return absl::FailedPreconditionError(std::string("granting CONNECT on the database: ") +
+                                         e.what());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace credvault::storage

@@ -53,6 +53,13 @@ struct MigrationReport {
 absl::StatusOr<MigrationReport> Migrate(
     const MigratorOptions& options, absl::Span<const Migration> migrations = EmbeddedMigrations());
 
+// Grants CONNECT on the database of `database_url` (the owner's connection) to each
+// application role of `role_prefix` that lacks it, so that an install whose database
+// revokes CONNECT from PUBLIC (docs/operations.md, "Prepare the database") works without a
+// manual grant between the migration and the first server. The owner holds the privilege
+// with grant option as the database's owner. FAILED_PRECONDITION when it cannot.
+absl::Status GrantConnect(const std::string& database_url, const std::string& role_prefix);
+
 }  // namespace credvault::storage
 
 #endif  // CREDVAULT_STORAGE_MIGRATOR_H_

@@ -117,6 +117,17 @@ absl::Status Store(Transaction& tx, const NewOrgKey& key) {
       .status();
 }
 
+// The one row of `statement`, or nullopt when it returns none.
+absl::StatusOr<std::optional<Row>> FindOne(Transaction& tx, const Statement& statement,
+                                           absl::Span<const SqlParam> params) {
+  CV_ASSIGN_OR_RETURN(std::vector<Row> rows, tx.Execute(statement, params));
+  if (rows.empty()) return std::nullopt;
+  if (rows.size() > 1) {
+    return absl::InternalError(std::string(statement.name) + ": more than one row");
+  }
+  return std::move(rows.front());
+}
+
 absl::StatusOr<std::string> LockOrg(Transaction& tx) {
   absl::StatusOr<Row> row = tx.ExecuteOne(kLockOrg, {SqlParam::Text(tx.org_id())});
   if (!row.ok()) return row.status();
@@ -127,21 +138,38 @@ absl::StatusOr<std::string> LockOrg(Transaction& tx) {
 }  // namespace
 
 absl::Status OrgStore::CreateOrg(Transaction& tx, const NewOrgKey& first_key) const {
+  CV_ASSIGN_OR_RETURN(const CreateOrgOutcome outcome, TryCreateOrg(tx, first_key));
+  if (outcome == CreateOrgOutcome::kOrgExists) {
+    return absl::AlreadyExistsError("org already exists");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CreateOrgOutcome> OrgStore::TryCreateOrg(Transaction& tx,
+                                                        const NewOrgKey& first_key) const {
   CV_RETURN_IF_ERROR(ValidateNewKey(first_key));
   if (first_key.version != 1 || first_key.state != OrgKeyState::kActive ||
       first_key.sealed_private_key.empty()) {
     return absl::InvalidArgumentError("first org key: must be version 1, ACTIVE and sealed");
   }
-  absl::Status created = tx.Execute(kCreateOrg, {SqlParam::Text(tx.org_id())}).status();
-  if (absl::IsAlreadyExists(created)) return absl::AlreadyExistsError("org already exists");
+  // A unique violation on the org's primary key: the org row is there.
+  const absl::Status created = tx.Execute(kCreateOrg, {SqlParam::Text(tx.org_id())}).status();
+  if (absl::IsAlreadyExists(created)) return CreateOrgOutcome::kOrgExists;
   CV_RETURN_IF_ERROR(created);
-  return Store(tx, first_key);
+  CV_RETURN_IF_ERROR(Store(tx, first_key));
+  return CreateOrgOutcome::kCreated;
 }
 
 absl::StatusOr<Org> OrgStore::GetOrg(Transaction& tx) const {
-  absl::StatusOr<Row> row = tx.ExecuteOne(kGetOrg, {SqlParam::Text(tx.org_id())});
-  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org not found");
-  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(std::optional<Org> org, FindOrg(tx));
+  if (!org.has_value()) return absl::NotFoundError("org not found");
+  return *std::move(org);
+}
+
+absl::StatusOr<std::optional<Org>> OrgStore::FindOrg(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(const std::optional<Row> row,
+                      FindOne(tx, kGetOrg, {SqlParam::Text(tx.org_id())}));
+  if (!row.has_value()) return std::nullopt;
   Org org;
   CV_ASSIGN_OR_RETURN(org.org_id, row->Text(0));
   CV_ASSIGN_OR_RETURN(const std::string state, row->Text(1));
@@ -189,9 +217,15 @@ absl::StatusOr<std::vector<OrgKey>> OrgStore::ListOrgKeys(Transaction& tx) const
 }
 
 absl::StatusOr<OrgKey> OrgStore::GetActiveOrgKey(Transaction& tx) const {
-  absl::StatusOr<Row> row = tx.ExecuteOne(kGetActiveOrgKey, {SqlParam::Text(tx.org_id())});
-  if (absl::IsNotFound(row.status())) return absl::NotFoundError("org has no active key");
-  if (!row.ok()) return row.status();
+  CV_ASSIGN_OR_RETURN(std::optional<OrgKey> key, FindActiveOrgKey(tx));
+  if (!key.has_value()) return absl::NotFoundError("org has no active key");
+  return *std::move(key);
+}
+
+absl::StatusOr<std::optional<OrgKey>> OrgStore::FindActiveOrgKey(Transaction& tx) const {
+  CV_ASSIGN_OR_RETURN(const std::optional<Row> row,
+                      FindOne(tx, kGetActiveOrgKey, {SqlParam::Text(tx.org_id())}));
+  if (!row.has_value()) return std::nullopt;
   return OrgKeyFromRow(*row);
 }
 

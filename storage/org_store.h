@@ -65,6 +65,14 @@ struct NewOrgKey {
   std::vector<std::uint8_t> signature;  // 64 bytes
 };
 
+// What OrgStore::TryCreateOrg did.
+enum class CreateOrgOutcome {
+  kCreated,
+  // The org exists: a transaction that committed first made it. The refused insert spoils
+  // this transaction, which must be rolled back; run again, it finds the org.
+  kOrgExists,
+};
+
 // Signs `key` again in `new_state` (the key authority's signer; see crypto/org_key.h).
 using OrgKeyResigner =
     std::function<absl::StatusOr<NewOrgKey>(const OrgKey& key, OrgKeyState new_state)>;
@@ -79,8 +87,15 @@ class OrgStore {
   // ACTIVE). ALREADY_EXISTS if the org exists.
   absl::Status CreateOrg(Transaction& tx, const NewOrgKey& first_key) const;
 
+  // As CreateOrg, for a caller to whom an org made concurrently is an answer, not an error
+  // (two first Puts into one new org race on its primary key).
+  absl::StatusOr<CreateOrgOutcome> TryCreateOrg(Transaction& tx, const NewOrgKey& first_key) const;
+
   // NOT_FOUND if the org does not exist.
   absl::StatusOr<Org> GetOrg(Transaction& tx) const;
+
+  // As GetOrg; nullopt if the org does not exist.
+  absl::StatusOr<std::optional<Org>> FindOrg(Transaction& tx) const;
 
   // Key authority: stores a signed record (a new version, a state change or a re-seal).
   absl::Status StoreKey(Transaction& tx, const NewOrgKey& key) const;
@@ -96,6 +111,9 @@ class OrgStore {
 
   // The ACTIVE key; NOT_FOUND if there is none (no such org, or destroyed).
   absl::StatusOr<OrgKey> GetActiveOrgKey(Transaction& tx) const;
+
+  // As GetActiveOrgKey; nullopt if there is none.
+  absl::StatusOr<std::optional<OrgKey>> FindActiveOrgKey(Transaction& tx) const;
 
   // Decrypt role: the sealed private half of one key version. NOT_FOUND if the version
   // does not exist, FAILED_PRECONDITION if it was destroyed.

@@ -1,11 +1,32 @@
 #include "storage/validation.h"
 
+#include <algorithm>
 #include <string>
 
 namespace credvault::storage {
 namespace {
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+
+bool IsNameCharacter(char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '/' || c == '-'; }
+
+// What names and prefixes share: the length, the first character and the alphabet.
+absl::Status ValidateNameStart(std::string_view field, std::string_view name) {
+  if (name.size() > kMaxCredentialNameLength) {
+    return InvalidInput(
+        field, "must be at most " + std::to_string(kMaxCredentialNameLength) + " characters");
+  }
+  if (!IsAlnum(name.front())) return InvalidInput(field, "must start with [A-Za-z0-9]");
+  if (!std::all_of(name.begin(), name.end(), IsNameCharacter)) {
+    return InvalidInput(field, "may contain only [A-Za-z0-9._/-]");
+  }
+  if (name.find("//") != std::string_view::npos) {
+    return InvalidInput(field, "must not contain \"//\"");
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -30,6 +51,27 @@ absl::Status ValidateLowerIdentifier(std::string_view field, std::string_view va
 
 absl::Status ValidateOrgIdSyntax(std::string_view field, std::string_view org_id) {
   return ValidateLowerIdentifier(field, org_id, kMaxOrgIdLength);
+}
+
+absl::Status ValidateCredentialNameSyntax(std::string_view field, std::string_view name) {
+  if (name.empty()) return InvalidInput(field, "must not be empty");
+  if (absl::Status start = ValidateNameStart(field, name); !start.ok()) return start;
+  if (name.back() == '/') return InvalidInput(field, "must not end with \"/\"");
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t end = std::min(name.find('/', start), name.size());
+    const std::string_view segment = name.substr(start, end - start);
+    if (segment == "." || segment == "..") {
+      return InvalidInput(field, "must not have a \".\" or \"..\" segment");
+    }
+    start = end + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNamePrefixSyntax(std::string_view field, std::string_view prefix) {
+  if (prefix.empty()) return absl::OkStatus();
+  return ValidateNameStart(field, prefix);
 }
 
 absl::Status ValidateOrgId(std::string_view org_id) {

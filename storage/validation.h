@@ -19,9 +19,9 @@ inline constexpr std::size_t kMaxOrgIdLength = 64;
 inline constexpr std::size_t kMaxLabels = 32;
 inline constexpr std::size_t kMaxLabelKeyLength = 63;
 inline constexpr std::size_t kMaxLabelValueBytes = 256;
+inline constexpr std::size_t kMaxCredentialNameLength = 200;
 
 // Limits of text that only the storage layer sees whole.
-inline constexpr std::size_t kMaxCredentialNameBytes = 512;
 inline constexpr std::size_t kMaxAuditFieldBytes = 4096;
 
 // The reserved org id of what belongs to no org: the audit chain of deployment-wide actions
@@ -39,6 +39,14 @@ absl::Status ValidateLowerIdentifier(std::string_view field, std::string_view va
 // is none (it starts with '_').
 absl::Status ValidateOrgIdSyntax(std::string_view field, std::string_view org_id);
 
+// A credential name: 1-200 characters, [A-Za-z0-9] first, then [A-Za-z0-9._/-]; no "//", no
+// trailing "/", no "." or ".." segment (common.proto). Names look like paths to operators, so
+// none may be read as a relative path or be two spellings of one.
+absl::Status ValidateCredentialNameSyntax(std::string_view field, std::string_view name);
+
+// A name prefix for listing: empty, or a prefix that some valid name could start with.
+absl::Status ValidateNamePrefixSyntax(std::string_view field, std::string_view prefix);
+
 // What a transaction may be scoped to: an org id or kSystemOrgId. It is the value of the
 // row-level security setting of every transaction.
 absl::Status ValidateOrgId(std::string_view org_id);
@@ -50,7 +58,7 @@ absl::Status ValidateLabelCount(std::string_view field, std::size_t count);
 // input (overlong forms, surrogates and code points above U+10FFFF included).
 bool NextCodePoint(std::string_view text, std::size_t& i, std::uint32_t& code_point);
 
-// Text stored verbatim (credential names, label keys and values, audit fields): valid
+// Text stored verbatim (label keys and values, audit fields): valid
 // UTF-8 without NUL (PostgreSQL text cannot hold NUL), 1..max_bytes bytes (0..max_bytes
 // when allow_empty). SQL metacharacters are fine: values only ever travel as parameters.
 absl::Status ValidateText(std::string_view field, std::string_view value, std::size_t max_bytes,

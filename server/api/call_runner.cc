@@ -47,12 +47,12 @@ absl::Status CallRunner::Refused(BlockingExecutor::Admission admission) {
           absl::ResourceExhaustedError(absl::StrCat(
               "this org has too many requests in flight on the ", tier_, " tier (limit ",
               executor_.limits().max_per_key, "); retry with backoff")),
-          credvault::v1::ERROR_REASON_RATE_LIMITED);
+          ErrorReason::kRateLimited);
     case Admission::kQueueFull:
       return WithReason(absl::ResourceExhaustedError(absl::StrCat(
                             "the ", tier_, " tier is at capacity (", executor_.limits().max_queued,
                             " requests queued); retry with backoff")),
-                        credvault::v1::ERROR_REASON_RATE_LIMITED);
+                        ErrorReason::kRateLimited);
     case Admission::kStopping:
     case Admission::kAccepted:
       break;

@@ -1,7 +1,14 @@
 #include "server/api/grpc_services.h"
 
 #include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "server/api/audit_translation.h"
+#include "server/api/credential_translation.h"
+#include "server/api/decrypt_translation.h"
 #include "server/api/grpc_status.h"
+#include "server/api/key_authority_translation.h"
+#include "server/api/key_rotation_translation.h"
+#include "server/api/org_translation.h"
 
 namespace credvault::server {
 
@@ -12,7 +19,11 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::PutCredential(
     v1::PutCredentialResponse* response) {
   return runner_.Run<v1::PutCredentialResponse>(
       context, "PutCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Put(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::PutCredentialResponse> {
+        CV_ASSIGN_OR_RETURN(const PutCredentialResult result,
+                            handler_.Put(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* CredentialServiceImpl::DeleteCredential(
@@ -20,7 +31,11 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::DeleteCredential(
     v1::DeleteCredentialResponse* response) {
   return runner_.Run<v1::DeleteCredentialResponse>(
       context, "DeleteCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Delete(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DeleteCredentialResponse> {
+        CV_ASSIGN_OR_RETURN(const DeleteCredentialParams params, FromApi(*request));
+        CV_ASSIGN_OR_RETURN(const DeleteCredentialResult result, handler_.Delete(call, params));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* CredentialServiceImpl::DescribeCredential(
@@ -28,7 +43,11 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::DescribeCredential(
     v1::DescribeCredentialResponse* response) {
   return runner_.Run<v1::DescribeCredentialResponse>(
       context, "DescribeCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Describe(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DescribeCredentialResponse> {
+        CV_ASSIGN_OR_RETURN(const DescribeCredentialResult result,
+                            handler_.Describe(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* CredentialServiceImpl::ListCredentials(
@@ -36,7 +55,11 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::ListCredentials(
     v1::ListCredentialsResponse* response) {
   return runner_.Run<v1::ListCredentialsResponse>(
       context, "ListCredentials", *request, response,
-      [this, request](const CallContext& call) { return handler_.List(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::ListCredentialsResponse> {
+        CV_ASSIGN_OR_RETURN(const ListCredentialsResult result,
+                            handler_.List(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* CredentialServiceImpl::CompareCredential(
@@ -44,7 +67,11 @@ grpc::ServerUnaryReactor* CredentialServiceImpl::CompareCredential(
     v1::CompareCredentialResponse* response) {
   return runner_.Run<v1::CompareCredentialResponse>(
       context, "CompareCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::CompareCredentialResponse> {
+        CV_ASSIGN_OR_RETURN(const CompareCredentialResult result,
+                            handler_.Compare(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* CredentialAccessServiceImpl::DecryptCredential(
@@ -52,7 +79,13 @@ grpc::ServerUnaryReactor* CredentialAccessServiceImpl::DecryptCredential(
     v1::DecryptCredentialResponse* response) {
   return runner_.Run<v1::DecryptCredentialResponse>(
       context, "DecryptCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Decrypt(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DecryptCredentialResponse> {
+        // The plaintext is wiped with `result`; its one copy, in the response, is moved into
+        // `response`, which the allocator wipes (decrypt_translation.h).
+        CV_ASSIGN_OR_RETURN(const DecryptCredentialResult result,
+                            handler_.Decrypt(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::ProvisionOrg(
@@ -60,7 +93,11 @@ grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::ProvisionOrg(
     v1::ProvisionOrgResponse* response) {
   return runner_.Run<v1::ProvisionOrgResponse>(
       context, "KeyAuthority.ProvisionOrg", *request, response,
-      [this, request](const CallContext& call) { return handler_.ProvisionOrg(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::ProvisionOrgResponse> {
+        CV_ASSIGN_OR_RETURN(const ProvisionOrgResult result,
+                            handler_.ProvisionOrg(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::CompareCredential(
@@ -68,7 +105,11 @@ grpc::ServerUnaryReactor* KeyAuthorityServiceImpl::CompareCredential(
     v1::CompareCredentialResponse* response) {
   return runner_.Run<v1::CompareCredentialResponse>(
       context, "KeyAuthority.CompareCredential", *request, response,
-      [this, request](const CallContext& call) { return handler_.Compare(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::CompareCredentialResponse> {
+        CV_ASSIGN_OR_RETURN(const CompareCredentialResult result,
+                            handler_.Compare(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateOrg(grpc::CallbackServerContext* context,
@@ -76,7 +117,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateOrg(grpc::CallbackServerContex
                                                       v1::CreateOrgResponse* response) {
   return runner_.Run<v1::CreateOrgResponse>(
       context, "CreateOrg", *request, response,
-      [this, request](const CallContext& call) { return orgs_.CreateOrg(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::CreateOrgResponse> {
+        CV_ASSIGN_OR_RETURN(const CreateOrgResult result, orgs_.CreateOrg(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DescribeOrg(grpc::CallbackServerContext* context,
@@ -84,7 +128,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DescribeOrg(grpc::CallbackServerCont
                                                         v1::DescribeOrgResponse* response) {
   return runner_.Run<v1::DescribeOrgResponse>(
       context, "DescribeOrg", *request, response,
-      [this, request](const CallContext& call) { return orgs_.DescribeOrg(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DescribeOrgResponse> {
+        CV_ASSIGN_OR_RETURN(const DescribeOrgResult result,
+                            orgs_.DescribeOrg(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 // Spans every org, so the caller needs the "*" scope.
@@ -93,16 +141,23 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListOrgs(grpc::CallbackServerContext
                                                      v1::ListOrgsResponse* response) {
   return runner_.Run<v1::ListOrgsResponse>(
       context, "ListOrgs", *request, response,
-      [this, request](const CallContext& call) { return orgs_.ListOrgs(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::ListOrgsResponse> {
+        CV_ASSIGN_OR_RETURN(const ListOrgsParams params, FromApi(*request));
+        CV_ASSIGN_OR_RETURN(const ListOrgsResult result, orgs_.ListOrgs(call, params));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::RotateOrgKey(grpc::CallbackServerContext* context,
                                                          const v1::RotateOrgKeyRequest* request,
                                                          v1::RotateOrgKeyResponse* response) {
-  return runner_.Run<v1::RotateOrgKeyResponse>(context, "RotateOrgKey", *request, response,
-                                               [this, request](const CallContext& call) {
-                                                 return key_rotation_.RotateOrgKey(call, *request);
-                                               });
+  return runner_.Run<v1::RotateOrgKeyResponse>(
+      context, "RotateOrgKey", *request, response,
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::RotateOrgKeyResponse> {
+        CV_ASSIGN_OR_RETURN(const RotateOrgKeyResult result,
+                            key_rotation_.RotateOrgKey(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrg(grpc::CallbackServerContext* context,
@@ -110,7 +165,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrg(grpc::CallbackServerConte
                                                        v1::DestroyOrgResponse* response) {
   return runner_.Run<v1::DestroyOrgResponse>(
       context, "DestroyOrg", *request, response,
-      [this, request](const CallContext& call) { return orgs_.DestroyOrg(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DestroyOrgResponse> {
+        CV_ASSIGN_OR_RETURN(const DestroyOrgResult result,
+                            orgs_.DestroyOrg(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrgKeyVersion(
@@ -118,8 +177,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DestroyOrgKeyVersion(
     v1::DestroyOrgKeyVersionResponse* response) {
   return runner_.Run<v1::DestroyOrgKeyVersionResponse>(
       context, "DestroyOrgKeyVersion", *request, response,
-      [this, request](const CallContext& call) {
-        return key_rotation_.DestroyOrgKeyVersion(call, *request);
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::DestroyOrgKeyVersionResponse> {
+        CV_ASSIGN_OR_RETURN(const DestroyOrgKeyVersionResult result,
+                            key_rotation_.DestroyOrgKeyVersion(call, FromApi(*request)));
+        return ToApi(result);
       });
 }
 
@@ -127,26 +188,36 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RotateRootKey(grpc::CallbackServerCo
                                                           const v1::RotateRootKeyRequest* request,
                                                           v1::RotateRootKeyResponse* response) {
   return runner_.Run<v1::RotateRootKeyResponse>(
-      context, "RotateRootKey", *request, response, [this, request](const CallContext& call) {
-        return key_rotation_.RotateRootKey(call, *request);
+      context, "RotateRootKey", *request, response,
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::RotateRootKeyResponse> {
+        CV_ASSIGN_OR_RETURN(const RotateRootKeyResult result,
+                            key_rotation_.RotateRootKey(call, FromApi(*request)));
+        return ToApi(result);
       });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::GetResealJob(grpc::CallbackServerContext* context,
                                                          const v1::GetResealJobRequest* request,
                                                          v1::GetResealJobResponse* response) {
-  return runner_.Run<v1::GetResealJobResponse>(context, "GetResealJob", *request, response,
-                                               [this, request](const CallContext& call) {
-                                                 return key_rotation_.GetResealJob(call, *request);
-                                               });
+  return runner_.Run<v1::GetResealJobResponse>(
+      context, "GetResealJob", *request, response,
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::GetResealJobResponse> {
+        CV_ASSIGN_OR_RETURN(const GetResealJobResult result,
+                            key_rotation_.GetResealJob(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListResealJobs(grpc::CallbackServerContext* context,
                                                            const v1::ListResealJobsRequest* request,
                                                            v1::ListResealJobsResponse* response) {
   return runner_.Run<v1::ListResealJobsResponse>(
-      context, "ListResealJobs", *request, response, [this, request](const CallContext& call) {
-        return key_rotation_.ListResealJobs(call, *request);
+      context, "ListResealJobs", *request, response,
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::ListResealJobsResponse> {
+        CV_ASSIGN_OR_RETURN(const ListResealJobsParams params, FromApi(*request));
+        CV_ASSIGN_OR_RETURN(const ListResealJobsResult result,
+                            key_rotation_.ListResealJobs(call, params));
+        return ToApi(result);
       });
 }
 
@@ -155,7 +226,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListAuditEvents(
     v1::ListAuditEventsResponse* response) {
   return runner_.Run<v1::ListAuditEventsResponse>(
       context, "ListAuditEvents", *request, response,
-      [this, request](const CallContext& call) { return audit_.ListAuditEvents(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::ListAuditEventsResponse> {
+        CV_ASSIGN_OR_RETURN(const ListAuditEventsResult result,
+                            audit_.ListAuditEvents(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::VerifyAuditLog(grpc::CallbackServerContext* context,
@@ -163,7 +238,11 @@ grpc::ServerUnaryReactor* AdminServiceImpl::VerifyAuditLog(grpc::CallbackServerC
                                                            v1::VerifyAuditLogResponse* response) {
   return runner_.Run<v1::VerifyAuditLogResponse>(
       context, "VerifyAuditLog", *request, response,
-      [this, request](const CallContext& call) { return audit_.VerifyAuditLog(call, *request); });
+      [this, request](const CallContext& call) -> absl::StatusOr<v1::VerifyAuditLogResponse> {
+        CV_ASSIGN_OR_RETURN(const VerifyAuditLogResult result,
+                            audit_.VerifyAuditLog(call, FromApi(*request)));
+        return ToApi(result);
+      });
 }
 
 namespace {
@@ -177,6 +256,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
                 CallRunner& runner, const AuditHandler& handler)
       : context_(context),
         request_(*request),
+        params_(FromApi(request_)),
         runner_(runner),
         handler_(handler),
         request_id_(CallRunner::RequestIdFor(*context)),
@@ -214,11 +294,12 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
   }
 
   void NextChunk() {
-    absl::StatusOr<v1::ExportAuditLogResponse> chunk =
-        handler_.ExportAuditLogChunk(call_, request_, after_, done_);
+    const absl::StatusOr<ExportAuditLogResult> chunk =
+        handler_.ExportAuditLogChunk(call_, params_, after_);
     if (!chunk.ok()) return End(chunk.status());
-    if (chunk->events_size() > 0) after_ = chunk->events(chunk->events_size() - 1).sequence();
-    chunk_ = *std::move(chunk);
+    if (!chunk->events.empty()) after_ = chunk->events.back().seq;
+    done_ = chunk->done;
+    chunk_ = ToApi(*chunk);
     StartWrite(&chunk_);
   }
 
@@ -229,6 +310,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::ExportAuditLogRe
 
   grpc::CallbackServerContext* const context_;
   const v1::ExportAuditLogRequest request_;
+  const ExportAuditLogParams params_;
   CallRunner& runner_;
   const AuditHandler& handler_;
   const std::string request_id_;

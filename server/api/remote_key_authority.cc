@@ -8,6 +8,9 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "crypto/secret_bytes.h"
+#include "server/api/api_error_reason.h"
+#include "server/api/key_authority_translation.h"
+#include "server/api/secret_fields.h"
 #include "server/auth/bearer_token.h"
 #include "server/base/error_reason.h"
 #include "server/base/read_file.h"
@@ -132,7 +135,7 @@ absl::Status RemoteKeyAuthority::FromGrpc(std::string_view method, const grpc::S
   if (const auto it = trailers.find("credvault-error-reason"); it != trailers.end()) {
     v1::ErrorReason reason = v1::ERROR_REASON_UNSPECIFIED;
     if (v1::ErrorReason_Parse(std::string(it->second.data(), it->second.size()), &reason)) {
-      passed = WithReason(std::move(passed), reason);
+      passed = WithReason(std::move(passed), FromApi(reason));
     }
   }
   return passed;
@@ -141,38 +144,38 @@ absl::Status RemoteKeyAuthority::FromGrpc(std::string_view method, const grpc::S
 absl::Status RemoteKeyAuthority::ProvisionOrg(
     const CallContext& call, const std::string& org_id,
     const std::vector<std::uint32_t>& pinned_root_versions) const {
-  v1::ProvisionOrgRequest request;
-  request.set_org_id(org_id);
-  for (const std::uint32_t version : pinned_root_versions) {
-    request.add_pinned_root_key_versions(version);
-  }
-  request.set_request_id(call.request_id);
-  request.set_principal(call.principal);
+  const v1::ProvisionOrgRequest request = ToApi(ProvisionOrgParams{
+      .org_id = org_id,
+      .pinned_root_key_versions = pinned_root_versions,
+      .request_id = call.request_id,
+      .principal = call.principal,
+  });
   v1::ProvisionOrgResponse response;
   const std::unique_ptr<grpc::ClientContext> context = NewContext(call);
   const grpc::Status status = stub_->ProvisionOrg(context.get(), request, &response);
   return FromGrpc("ProvisionOrg", status, *context);
 }
 
-absl::StatusOr<v1::CompareCredentialResponse> RemoteKeyAuthority::Compare(
-    const CallContext& call, const v1::CompareCredentialRequest& request) const {
+absl::StatusOr<CompareCredentialResult> RemoteKeyAuthority::Compare(
+    const CallContext& call, const CompareCredentialParams& params) const {
   v1::KeyAuthorityCompareRequest remote;
-  remote.set_org_id(request.org_id());
-  remote.set_name(request.name());
-  if (request.has_version()) remote.set_version(request.version());
-  remote.set_candidate(request.candidate());
   // Our copy of the candidate is wiped whatever the outcome; it is never logged.
-  const absl::Cleanup wipe_candidate = [&remote] {
-    std::string& candidate = *remote.mutable_candidate();
-    crypto::WipeBytes(candidate.data(), candidate.size());
-  };
-  remote.set_principal(call.principal);
-  remote.set_request_id(call.request_id);
+  const absl::Cleanup wipe_candidate = [&remote] { WipeSecretFields(&remote); };
+  ToApi(
+      KeyAuthorityCompareParams{
+          .org_id = params.org_id,
+          .name = params.name,
+          .version = params.version,
+          .candidate = params.candidate,
+          .principal = call.principal,
+          .request_id = call.request_id,
+      },
+      &remote);
   v1::CompareCredentialResponse response;
   const std::unique_ptr<grpc::ClientContext> context = NewContext(call);
   const grpc::Status status = stub_->CompareCredential(context.get(), remote, &response);
   CV_RETURN_IF_ERROR(FromGrpc("CompareCredential", status, *context));
-  return response;
+  return FromApi(response);
 }
 
 }  // namespace credvault::server

@@ -45,9 +45,8 @@ class RemoteKeyAuthority final : public KeyAuthority {
 
   absl::Status ProvisionOrg(const CallContext& call, const std::string& org_id,
                             const std::vector<std::uint32_t>& pinned_root_versions) const override;
-  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
-      const CallContext& call,
-      const credvault::v1::CompareCredentialRequest& request) const override;
+  absl::StatusOr<CompareCredentialResult> Compare(
+      const CallContext& call, const CompareCredentialParams& params) const override;
 
  private:
   std::unique_ptr<grpc::ClientContext> NewContext(const CallContext& call) const;

@@ -13,14 +13,10 @@
 
 namespace credvault::server {
 
-// Overwrites every byte of `bytes`' buffer, its spare capacity included (a string that once
-// held a longer value keeps that value's tail there), with zeros in place, then empties
-// it. The buffer is not freed or moved: its owner frees it later, now holding zeros.
-void WipeString(std::string* bytes);
-
-// Wipes the fields of the API's messages that carry a plaintext: PutCredentialRequest.secret,
-// CompareCredentialRequest.candidate and DecryptCredentialResponse.secret. The overload for
-// any other message does nothing, so that a request and response pair can be wiped alike.
+// Wipes (crypto::WipeString) the fields of the API's messages that carry a plaintext:
+// PutCredentialRequest.secret, CompareCredentialRequest.candidate and
+// DecryptCredentialResponse.secret. The overload for any other message does nothing, so that a
+// request and response pair can be wiped alike.
 void WipeSecretFields(credvault::v1::PutCredentialRequest* request);
 void WipeSecretFields(credvault::v1::CompareCredentialRequest* request);
 void WipeSecretFields(credvault::v1::KeyAuthorityCompareRequest* request);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "server/app/key_pin_commands.h"
 #include "server/app/migrate_command.h"
 #include "server/app/seal_key_commands.h"
 #include "server/app/selfcheck.h"

@@ -1,11 +1,8 @@
 #include "server/app/migrate_command.h"
 
 #include <cstdlib>
-#include <exception>
 #include <iostream>
 #include <optional>
-#include <pqxx/connection>
-#include <pqxx/transaction>
 #include <string>
 
 #include "absl/status/status.h"
@@ -46,36 +43,6 @@ bool ParseFlag(std::string_view arg, std::string_view flag, std::string& value) 
   }
   value = std::string(arg.substr(flag.size() + 3));
   return true;
-}
-
-// Grants CONNECT on the migrated database to each application role that lacks it, so that
-// an install whose database revokes CONNECT from PUBLIC (docs/operations.md, "Prepare the
-// database") works without a manual grant between the migration and the first server.
-// The owner role holds the privilege with grant option as the database's owner.
-absl::Status GrantConnect(const std::string& database_url, const std::string& role_prefix) {
-  const credvault::storage::RoleNames roles =
-      credvault::storage::RoleNames::FromPrefix(role_prefix);
-  try {
-    pqxx::connection connection(database_url);
-    pqxx::work tx(connection);
-    const std::string database = tx.exec1("SELECT current_database()")[0].as<std::string>();
-    for (const std::string& role : {roles.writer, roles.decryptor, roles.admin}) {
-      const bool has_connect =
-          tx.exec_params1("SELECT has_database_privilege($1, current_database(), 'CONNECT')",
-                          role)[0]
-              .as<bool>();
-      if (!has_connect) {
-        tx.exec("GRANT CONNECT ON DATABASE " + tx.quote_name(database) + " TO " +
-                tx.quote_name(role));
-      }
-    }
-    tx.commit();
-  } catch (const std::exception& e) {
-    // libpq's messages name roles and the database, never a password.
-    return absl::FailedPreconditionError(std::string("granting CONNECT on the database: ") +
-                                         e.what());
-  }
-  return absl::OkStatus();
 }
 
 int UsageError(std::string_view message) {
@@ -124,7 +91,8 @@ int RunMigrateCommand(const std::vector<std::string_view>& args) {
     std::cerr << "credvaultd migrate: " << report.status().ToString() << "\n";
     return 1;
   }
-  if (const absl::Status granted = GrantConnect(options.database_url, options.role_prefix);
+  if (const absl::Status granted =
+          credvault::storage::GrantConnect(options.database_url, options.role_prefix);
       !granted.ok()) {
     std::cerr << "credvaultd migrate: " << granted.ToString() << "\n";
     return 1;

@@ -1,30 +1,29 @@
 #include "server/app/seal_key_commands.h"
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "crypto/pkcs11_seal_key_provider.h"
 #include "crypto/root_key.h"
+#include "server/app/database_pools.h"
+#include "server/app/one_shot_command.h"
 #include "server/config/config.h"
-#include "server/config/environment.h"
-#include "server/config/libpq_conninfo.h"
 #include "server/keys/key_loading.h"
 #include "storage/root_key_store.h"
 
 namespace credvault::server {
 namespace {
 
-constexpr std::string_view kRewrapUsage = R"(usage: credvaultd rewrap-root-keys --config=FILE
+constexpr OneShotCommand kRewrapRootKeys{
+    .name = "rewrap-root-keys",
+    .usage = R"(usage: credvaultd rewrap-root-keys --config=FILE
 
 Seal key rotation. With the decrypt tier's configuration, re-wraps every root private key
 that is not wrapped by keys.seal_key with it, unwrapping each with the entry of
@@ -35,10 +34,13 @@ service runs. Prints the versions re-wrapped and the old and new seal key ids.
 flags:
   --config=FILE   the decrypt tier's YAML configuration (default: $CREDVAULT_CONFIG)
   --help          this text
-)";
+)",
+    .needs_decrypt_tier = true,
+};
 
-constexpr std::string_view kGenerateUsage =
-    R"(usage: credvaultd pkcs11-generate-seal-key --config=FILE
+constexpr OneShotCommand kPkcs11GenerateSealKey{
+    .name = "pkcs11-generate-seal-key",
+    .usage = R"(usage: credvaultd pkcs11-generate-seal-key --config=FILE
 
 Generates the seal key named by keys.seal_key.pkcs11 (token_label, key_label) inside the
 token: AES-256, sensitive and not extractable, so its value never leaves the HSM. Refuses
@@ -47,73 +49,9 @@ to run when the token already holds a secret key with that label. Prints the new
 flags:
   --config=FILE   the decrypt tier's YAML configuration (default: $CREDVAULT_CONFIG)
   --help          this text
-)";
-
-// Secrets (the seal key's unwrapped root keys, a PIN) pass through this process's memory;
-// a core dump would write them to disk.
-void DisableCoreDumps() {
-  const rlimit none{0, 0};
-  setrlimit(RLIMIT_CORE, &none);
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
-// --config=FILE (or $CREDVAULT_CONFIG); nullopt after printing usage, with `exit_code` set.
-std::optional<std::string> ParseConfigPath(const std::vector<std::string_view>& args,
-                                           std::string_view command, std::string_view usage,
-                                           int& exit_code) {
-  std::string path;
-  for (const std::string_view arg : args) {
-    if (arg == "--help" || arg == "-h") {
-      std::cout << usage;
-      exit_code = 0;
-      return std::nullopt;
-    }
-    if (arg.substr(0, 9) == "--config=") {
-      path = std::string(arg.substr(9));
-    } else {
-      std::cerr << "credvaultd " << command << ": unknown argument '" << arg << "'\n\n" << usage;
-      exit_code = 2;
-      return std::nullopt;
-    }
-  }
-  if (path.empty()) {
-    if (const char* env = std::getenv("CREDVAULT_CONFIG"); env != nullptr) path = env;
-  }
-  if (path.empty()) {
-    std::cerr << "credvaultd " << command << ": --config=FILE (or CREDVAULT_CONFIG) is required\n\n"
-              << usage;
-    exit_code = 2;
-    return std::nullopt;
-  }
-  return path;
-}
-
-// The decrypt tier's configuration, or nullopt after reporting why not.
-std::optional<Config> LoadDecryptConfig(const std::string& path, std::string_view command) {
-  const ProcessEnvironment environment;
-  absl::StatusOr<Config> config = LoadConfig(path, environment);
-  if (!config.ok()) {
-    std::cerr << "credvaultd " << command << ": configuration:\n"
-              << config.status().message() << "\n";
-    return std::nullopt;
-  }
-  if (!config->RunsTier(Tier::kDecrypt) || !config->database.decryptor.has_value()) {
-    std::cerr << "credvaultd " << command << ": needs a decrypt-tier configuration\n";
-    return std::nullopt;
-  }
-  return *std::move(config);
-}
-
-absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> OpenDecryptorPool(const Config& config) {
-  const DatabaseRoleConfig& role = *config.database.decryptor;
-  storage::PoolOptions options;
-  options.connection_string =
-      std::string(LibpqConnectionString(config.database, role).RevealSecret());
-  options.max_size = 1;
-  options.acquire_timeout = config.database.acquire_timeout;
-  options.statement_timeout = config.database.statement_timeout;
-  return storage::ConnectionPool::Create(std::move(options));
-}
+)",
+    .needs_decrypt_tier = true,
+};
 
 }  // namespace
 
@@ -164,13 +102,9 @@ absl::StatusOr<RewrapReport> RewrapRootKeys(
 }
 
 int RunRewrapRootKeysCommand(const std::vector<std::string_view>& args) {
-  constexpr std::string_view kCommand = "rewrap-root-keys";
-  int exit_code = 0;
-  const std::optional<std::string> path = ParseConfigPath(args, kCommand, kRewrapUsage, exit_code);
-  if (!path.has_value()) return exit_code;
-  DisableCoreDumps();
-  const std::optional<Config> config = LoadDecryptConfig(*path, kCommand);
-  if (!config.has_value()) return 2;
+  std::variant<Config, int> start = StartOneShotCommand(kRewrapRootKeys, args);
+  if (const int* exit_code = std::get_if<int>(&start)) return *exit_code;
+  const Config* const config = &std::get<Config>(start);
 
   const absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> seal_key =
       OpenSealKey(config->keys);
@@ -184,7 +118,8 @@ int RunRewrapRootKeysCommand(const std::vector<std::string_view>& args) {
     std::cerr << "credvaultd rewrap-root-keys: " << previous.status().message() << "\n";
     return 1;
   }
-  const absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool = OpenDecryptorPool(*config);
+  const absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool =
+      OpenPool(*config, *config->database.decryptor);
   if (!pool.ok()) {
     std::cerr << "credvaultd rewrap-root-keys: database.decryptor: " << pool.status().message()
               << "\n";
@@ -211,14 +146,9 @@ int RunRewrapRootKeysCommand(const std::vector<std::string_view>& args) {
 }
 
 int RunPkcs11GenerateSealKeyCommand(const std::vector<std::string_view>& args) {
-  constexpr std::string_view kCommand = "pkcs11-generate-seal-key";
-  int exit_code = 0;
-  const std::optional<std::string> path =
-      ParseConfigPath(args, kCommand, kGenerateUsage, exit_code);
-  if (!path.has_value()) return exit_code;
-  DisableCoreDumps();
-  const std::optional<Config> config = LoadDecryptConfig(*path, kCommand);
-  if (!config.has_value()) return 2;
+  std::variant<Config, int> start = StartOneShotCommand(kPkcs11GenerateSealKey, args);
+  if (const int* exit_code = std::get_if<int>(&start)) return *exit_code;
+  const Config* const config = &std::get<Config>(start);
   const std::optional<SealKeyConfig>& seal_key = config->keys.seal_key;
   if (!seal_key.has_value() || seal_key->provider != SealKeyBackend::kPkcs11 ||
       !seal_key->pkcs11.has_value()) {

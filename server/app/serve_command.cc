@@ -67,13 +67,6 @@ sigset_t BlockShutdownSignals() {
   return signals;
 }
 
-// Reports a failure of the init-root-key and key-directory-pins commands; returns
-// `exit_code`.
-int Fail(const absl::Status& status, std::string_view what, int exit_code) {
-  ReportFailure(status, what).IgnoreError();
-  return exit_code;
-}
-
 // The policy file, with the Kubernetes ServiceAccount token verifier (auth.kubernetes)
 // when configured: its key set must load now; later refreshes that fail keep the previous
 // keys and are logged. A failure is reported as "auth.kubernetes" or "policy".
@@ -222,86 +215,6 @@ int RunServeCommand(const std::vector<std::string_view>& args) {
   leader_jobs.Stop();
   listeners.Drain(*config);
   LogInfo("stopped");
-  return 0;
-}
-
-int RunInitRootKeyCommand(const std::vector<std::string_view>& args) {
-  absl::StatusOr<CommandFlags> flags = ParseCommandFlags(args, /*accept_overrides=*/false);
-  if (!flags.ok() || flags->help) {
-    std::cerr << "usage: credvaultd init-root-key --config=FILE\n\n"
-                 "Makes root key version 1 (wrapped by the seal key) when the database has no\n"
-                 "root key, then prints every root key's pin for keys.root_key_pins.\n";
-    return flags.ok() ? 0 : 2;
-  }
-  DisableCoreDumps();
-  const ProcessEnvironment environment;
-  absl::StatusOr<Config> config = LoadConfig(flags->config_path, environment);
-  if (!config.ok()) {
-    std::cerr << "credvaultd: configuration:\n" << config.status().message() << "\n";
-    return 2;
-  }
-  if (!config->RunsTier(Tier::kDecrypt) || !config->database.decryptor) {
-    std::cerr << "credvaultd init-root-key: needs a decrypt-tier configuration\n";
-    return 2;
-  }
-  absl::StatusOr<std::unique_ptr<storage::ConnectionPool>> pool =
-      OpenPool(*config, *config->database.decryptor);
-  absl::StatusOr<std::unique_ptr<crypto::SealKeyProvider>> seal_key = OpenSealKey(config->keys);
-  if (!pool.ok()) return Fail(pool.status(), "database.decryptor", 1);
-  if (!seal_key.ok()) return Fail(seal_key.status(), "keys.seal_key", 1);
-  const storage::RootKeyStore root_keys;
-  std::vector<storage::RootKey> roots;
-  const absl::Status status = (*pool)->RunWithoutOrg([&](storage::Transaction& tx) -> absl::Status {
-    CV_ASSIGN_OR_RETURN(roots, root_keys.List(tx));
-    if (!roots.empty()) return absl::OkStatus();
-    CV_ASSIGN_OR_RETURN(const crypto::SealedRootKey made, crypto::GenerateRootKey(1, **seal_key));
-    storage::NewRootKey key;
-    key.version = 1;
-    key.public_key.assign(made.public_key.begin(), made.public_key.end());
-    key.sealed_private_key = made.wrapped_private_key;
-    key.seal_key_id = made.seal_key_id;
-    CV_RETURN_IF_ERROR(root_keys.Rotate(tx, key));
-    CV_ASSIGN_OR_RETURN(roots, root_keys.List(tx));
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return Fail(status, "init-root-key", 1);
-  for (const storage::RootKey& root : roots) {
-    crypto::X25519PublicKey public_key{};
-    if (root.public_key.size() != public_key.size()) continue;
-    std::copy(root.public_key.begin(), root.public_key.end(), public_key.begin());
-    std::cout << root.version << ": " << crypto::RootKeyFingerprint(public_key) << "\n";
-  }
-  return 0;
-}
-
-int RunKeyDirectoryPinsCommand(const std::vector<std::string_view>& args) {
-  absl::StatusOr<CommandFlags> flags = ParseCommandFlags(args, /*accept_overrides=*/false);
-  if (!flags.ok() || flags->help) {
-    std::cerr << "usage: credvaultd key-directory-pins --config=FILE\n\n"
-                 "Prints the public half of every key directory signing key of a decrypt-tier\n"
-                 "configuration, one `version: key` line each, for keys.key_directory_pins.\n";
-    return flags.ok() ? 0 : 2;
-  }
-  DisableCoreDumps();
-  const ProcessEnvironment environment;
-  absl::StatusOr<Config> config = LoadConfig(flags->config_path, environment);
-  if (!config.ok()) {
-    std::cerr << "credvaultd: configuration:\n" << config.status().message() << "\n";
-    return 2;
-  }
-  absl::StatusOr<std::vector<crypto::KeyDirectorySigner>> signers =
-      LoadKeyDirectorySigners(config->keys);
-  if (!signers.ok()) return Fail(signers.status(), "keys.key_directory_signing_keys", 1);
-  if (signers->empty()) {
-    std::cerr << "credvaultd key-directory-pins: the configuration has no "
-                 "keys.key_directory_signing_keys\n";
-    return 2;
-  }
-  std::map<std::uint32_t, std::string> pins;
-  for (const crypto::KeyDirectorySigner& signer : *signers) {
-    pins[signer.version()] = crypto::KeyDirectoryPublicKeyHex(signer.public_key());
-  }
-  for (const auto& [version, pin] : pins) std::cout << version << ": " << pin << "\n";
   return 0;
 }
 

@@ -10,12 +10,6 @@ namespace credvault::server {
 // SIGTERM or SIGINT (then drains in-flight requests); SIGHUP reloads the policy file.
 int RunServeCommand(const std::vector<std::string_view>& args);
 
-// `credvaultd init-root-key --config=FILE`: on the decrypt tier's configuration, makes root
-// key version 1 if the database has none, and prints the pin of every root key for the
-// write tier's keys.root_key_pins.
-int RunInitRootKeyCommand(const std::vector<std::string_view>& args);
-int RunKeyDirectoryPinsCommand(const std::vector<std::string_view>& args);
-
 }  // namespace credvault::server
 
 #endif  // CREDVAULT_SERVER_APP_SERVE_COMMAND_H_

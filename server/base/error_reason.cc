@@ -3,28 +3,32 @@
 #include <string>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 
 namespace credvault::server {
 namespace {
 
-constexpr char kPayloadUrl[] = "type.credvault.dev/credvault.v1.ErrorReason";
+// The payload stays inside the process: server/api turns it into the API's reason name.
+constexpr char kPayloadUrl[] = "type.credvault.dev/credvault.server.ErrorReason";
 
 }  // namespace
 
-absl::Status WithReason(absl::Status status, credvault::v1::ErrorReason reason) {
+absl::Status WithReason(absl::Status status, ErrorReason reason) {
   if (!status.ok()) {
-    status.SetPayload(kPayloadUrl, absl::Cord(credvault::v1::ErrorReason_Name(reason)));
+    status.SetPayload(kPayloadUrl, absl::Cord(std::to_string(static_cast<int>(reason))));
   }
   return status;
 }
 
-credvault::v1::ErrorReason ReasonOf(const absl::Status& status) {
+ErrorReason ReasonOf(const absl::Status& status) {
   const auto payload = status.GetPayload(kPayloadUrl);
-  credvault::v1::ErrorReason reason = credvault::v1::ERROR_REASON_UNSPECIFIED;
-  if (payload.has_value()) {
-    credvault::v1::ErrorReason_Parse(std::string(*payload), &reason);
+  int value = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &value) ||
+      value < static_cast<int>(ErrorReason::kUnspecified) ||
+      value > static_cast<int>(ErrorReason::kAuditUnavailable)) {
+    return ErrorReason::kUnspecified;
   }
-  return reason;
+  return static_cast<ErrorReason>(value);
 }
 
 }  // namespace credvault::server

@@ -2,16 +2,37 @@
 #define CREDVAULT_SERVER_BASE_ERROR_REASON_H_
 
 #include "absl/status/status.h"
-#include "credvault/v1/common.pb.h"
 
 namespace credvault::server {
 
-// Attaches a machine-readable reason to a status; the gRPC boundary sends it to the client
-// as the `credvault-error-reason` trailing metadata (see common.proto).
-absl::Status WithReason(absl::Status status, credvault::v1::ErrorReason reason);
+// Why a request was refused, beyond its status code: the cases a client acts on. server/api
+// sends it as the `credvault-error-reason` trailing metadata, under the names of the API's
+// ErrorReason enum (common.proto), which lists the same cases.
+enum class ErrorReason {
+  kUnspecified,
+  kInvalidField,
+  kInvalidPageToken,
+  kOrgNotFound,
+  kCredentialNotFound,
+  kJobNotFound,
+  kCredentialExists,
+  kOrgExists,
+  kVersionMismatch,
+  kOrgDestroyed,
+  kCredentialExpired,
+  kIdempotencyKeyReused,
+  kResealInProgress,
+  kSecretTooLarge,
+  kRateLimited,
+  kIntegrityFailure,
+  kAuditUnavailable,
+};
 
-// The reason attached by WithReason, or ERROR_REASON_UNSPECIFIED.
-credvault::v1::ErrorReason ReasonOf(const absl::Status& status);
+// Attaches `reason` to a non-OK status (an OK status is returned as it is).
+absl::Status WithReason(absl::Status status, ErrorReason reason);
+
+// The reason attached by WithReason, or kUnspecified.
+ErrorReason ReasonOf(const absl::Status& status);
 
 }  // namespace credvault::server
 

@@ -17,7 +17,7 @@ namespace {
 
 absl::Status Malformed(const storage::OrgKey& key) {
   return WithReason(absl::DataLossError("org key record of " + key.org_id + " is malformed"),
-                    credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+                    ErrorReason::kIntegrityFailure);
 }
 
 crypto::OrgKeyState ToCryptoState(storage::OrgKeyState state) {
@@ -58,7 +58,7 @@ absl::StatusOr<crypto::OrgKeyRecord> SignedRecord(const storage::OrgKey& key,
     return WithReason(
         absl::DataLossError("org key version " + std::to_string(key.version) + " of " + key.org_id +
                             " is unsigned but was not made before signing"),
-        credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+        ErrorReason::kIntegrityFailure);
   }
   if (key.authenticator.size() != crypto::kAuthenticatorSize || !key.writer_key_version) {
     return Malformed(key);
@@ -69,7 +69,7 @@ absl::StatusOr<crypto::OrgKeyRecord> SignedRecord(const storage::OrgKey& key,
   absl::StatusOr<crypto::OrgKeyRecord> signed_record =
       crypto::SignLegacyOrgKeyRecord(record, tag, *keys.writer_keys.Get(), keys.directory_signer());
   if (!signed_record.ok()) {
-    return WithReason(signed_record.status(), credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+    return WithReason(signed_record.status(), ErrorReason::kIntegrityFailure);
   }
   return signed_record;
 }
@@ -137,7 +137,7 @@ storage::OrgKeyResigner ResignerFor(const DecryptTierKeys& keys) {
     absl::StatusOr<crypto::OrgKeyRecord> resigned = crypto::ResignOrgKeyRecord(
         record, ToCryptoState(new_state), keys.directory_pins, keys.directory_signer());
     if (absl::IsDataLoss(resigned.status())) {
-      return WithReason(resigned.status(), credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+      return WithReason(resigned.status(), ErrorReason::kIntegrityFailure);
     }
     if (!resigned.ok()) return resigned.status();
     return ToNewOrgKey(*resigned);
@@ -155,7 +155,7 @@ absl::StatusOr<crypto::OrgPrivateKey> LoadOrgPrivateKey(storage::Transaction& tx
   if (found == stored.end()) {
     return WithReason(absl::DataLossError("envelope names org key version " +
                                           std::to_string(version) + ", which does not exist"),
-                      credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+                      ErrorReason::kIntegrityFailure);
   }
   CV_ASSIGN_OR_RETURN(const storage::OrgKey key, SignIfUnsigned(tx, *found, keys));
   CV_ASSIGN_OR_RETURN(std::vector<std::uint8_t> sealed,

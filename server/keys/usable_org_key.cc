@@ -29,7 +29,7 @@ absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey
   if (wanted == nullptr) {
     return WithReason(absl::DataLossError("envelope names org key version " +
                                           std::to_string(version) + ", which does not exist"),
-                      credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+                      ErrorReason::kIntegrityFailure);
   }
   if (wanted->state == storage::OrgKeyState::kDestroyed) {
     return absl::FailedPreconditionError("org key version " + std::to_string(version) +
@@ -45,7 +45,7 @@ absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> UsableOrgPrivateKey
   if (state.empty()) {
     return WithReason(absl::DataLossError("envelope names org key version " +
                                           std::to_string(version) + ", which does not exist"),
-                      credvault::v1::ERROR_REASON_INTEGRITY_FAILURE);
+                      ErrorReason::kIntegrityFailure);
   }
   if (state == "DESTROYED") {
     cache.DropOrg(tx.org_id());

@@ -1,7 +1,9 @@
 #include "server/service/access_handler.h"
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "common/status_macros.h"
 #include "crypto/envelope.h"
@@ -11,13 +13,17 @@
 #include "server/keys/org_key_records.h"
 #include "server/keys/usable_org_key.h"
 #include "server/service/api_validation.h"
-#include "server/service/metadata_conversion.h"
+#include "server/service/credential_metadata.h"
 #include "server/service/org_guard.h"
 
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
+// The requested version as storage counts versions; unset: the current one.
+std::optional<std::int64_t> StoredVersion(const std::optional<std::uint64_t>& version) {
+  if (!version.has_value()) return std::nullopt;
+  return static_cast<std::int64_t>(*version);
+}
 
 }  // namespace
 
@@ -32,12 +38,10 @@ AccessHandler::AccessHandler(storage::ConnectionPool& decryptor_pool, const Decr
       group_commit_(pool_, storage::AuditGroupCommit::Options{}, clock_, options_.on_audit_append) {
 }
 
-std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::DecryptCommonCase(
-    const CallContext& call, const v1::DecryptCredentialRequest& request) const {
-  const std::optional<std::int64_t> wanted =
-      request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-  absl::StatusOr<std::optional<storage::EnvelopeRecord>> found =
-      credentials_.FindEnvelope(pool_, request.org_id(), call.deadline, request.name(), wanted);
+std::optional<absl::StatusOr<DecryptCredentialResult>> AccessHandler::DecryptCommonCase(
+    const CallContext& call, const DecryptCredentialParams& params) const {
+  absl::StatusOr<std::optional<storage::EnvelopeRecord>> found = credentials_.FindEnvelope(
+      pool_, params.org_id, call.deadline, params.name, StoredVersion(params.version));
   if (!found.ok()) return found.status();
   if (!found->has_value()) return std::nullopt;
   const std::optional<storage::EnvelopeRecord>& record = *found;
@@ -55,93 +59,86 @@ std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> AccessHandler::Decr
   // The key's state was read with the envelope, so a destruction committed before the read
   // is seen; only a key this replica already unsealed is used here.
   const std::shared_ptr<const crypto::OrgPrivateKey> org_key =
-      org_keys_.Find(request.org_id(), parsed->org_key_version);
+      org_keys_.Find(params.org_id, parsed->org_key_version);
   if (org_key == nullptr) return std::nullopt;
   absl::StatusOr<crypto::SecretBytes> opened = crypto::OpenEnvelope(
-      *parsed,
-      {request.org_id(), request.name(), static_cast<std::uint64_t>(record->metadata.version)},
+      *parsed, {params.org_id, params.name, static_cast<std::uint64_t>(record->metadata.version)},
       *org_key, *keys_.writer_keys.Get());
   if (!opened.ok()) return std::nullopt;
-  const absl::StatusOr<std::uint64_t> seq =
-      group_commit_.Append(request.org_id(),
-                           storage::NewAuditEvent{call.principal, audit_action::kCredentialDecrypt,
-                                                  request.name(), "ok", call.request_id,
-                                                  "purpose: " + request.purpose() + "; version " +
-                                                      std::to_string(record->metadata.version)},
-                           call.deadline);
+  const absl::StatusOr<std::uint64_t> seq = group_commit_.Append(
+      params.org_id,
+      storage::NewAuditEvent{
+          call.principal, audit_action::kCredentialDecrypt, params.name, "ok", call.request_id,
+          "purpose: " + params.purpose + "; version " + std::to_string(record->metadata.version)},
+      call.deadline);
   // Fail closed: without a durable event the plaintext is wiped with `opened`.
   if (!seq.ok()) return seq.status();
-  v1::DecryptCredentialResponse response;
-  *response.mutable_credential() = ToApiMetadata(record->metadata, options_.soft_delete_retention);
-  response.set_audit_sequence(*seq);
-  const auto bytes = opened->RevealSecret();
-  response.set_secret(bytes.data(), bytes.size());
-  return response;
+  return DecryptCredentialResult{
+      *std::move(opened), DescribeStoredVersion(record->metadata, options_.soft_delete_retention),
+      *seq};
 }
 
-absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
-    const CallContext& call, const v1::DecryptCredentialRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version() && request.version() == 0) {
+absl::StatusOr<DecryptCredentialResult> AccessHandler::Decrypt(
+    const CallContext& call, const DecryptCredentialParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  if (params.version.has_value() && *params.version == 0) {
     return WithReason(absl::InvalidArgumentError("version: must be at least 1"),
-                      v1::ERROR_REASON_INVALID_FIELD);
+                      ErrorReason::kInvalidField);
   }
-  CV_RETURN_IF_ERROR(ValidatePurpose("purpose", request.purpose()));
-  if (std::optional<absl::StatusOr<v1::DecryptCredentialResponse>> done =
-          DecryptCommonCase(call, request)) {
+  CV_RETURN_IF_ERROR(ValidatePurpose("purpose", params.purpose));
+  if (std::optional<absl::StatusOr<DecryptCredentialResult>> done =
+          DecryptCommonCase(call, params)) {
     return *std::move(done);
   }
 
-  v1::DecryptCredentialResponse response;
-  std::optional<crypto::SecretBytes> plaintext;
+  // Set only once the audit event is written; the plaintext leaves after the commit.
+  std::optional<DecryptCredentialResult> decrypted;
   // A refusal that must be audited: the transaction commits its audit event, then the
   // caller gets this status.
   absl::Status refusal;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        plaintext.reset();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        decrypted.reset();
         refusal = absl::OkStatus();
-        response.Clear();
-        const std::optional<std::int64_t> wanted =
-            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
-        const std::string details = "purpose: " + request.purpose();
+        const std::string details = "purpose: " + params.purpose;
         const auto audit = [&](const std::string& result, const std::string& more) {
           return audit_.Append(
               tx, storage::NewAuditEvent{call.principal, audit_action::kCredentialDecrypt,
-                                         request.name(), result, call.request_id,
+                                         params.name, result, call.request_id,
                                          more.empty() ? details : details + "; " + more});
         };
         const auto org_destroyed = [&]() -> absl::Status {
           // Possibly destroyed through another replica: its keys leave this one's cache now.
-          org_keys_.DropOrg(request.org_id());
-          refusal = OrgDestroyedError(request.org_id(), "its secrets are gone");
+          org_keys_.DropOrg(params.org_id);
+          refusal = OrgDestroyedError(params.org_id, "its secrets are gone");
           return audit(StatusCodeName(refusal.code()), "").status();
         };
         // The envelope first: it comes with the org's and its key's state, so a Decrypt
         // that finds its credential reads nothing else. Only a miss asks why.
-        CV_ASSIGN_OR_RETURN(const std::optional<storage::EnvelopeRecord> record,
-                            credentials_.FindEnvelope(tx, request.name(), wanted));
+        CV_ASSIGN_OR_RETURN(
+            const std::optional<storage::EnvelopeRecord> record,
+            credentials_.FindEnvelope(tx, params.name, StoredVersion(params.version)));
         if (!record.has_value()) {
           absl::StatusOr<storage::Org> org = LoadExistingOrg(orgs_, tx);
           if (!org.ok()) {
             if (absl::IsNotFound(org.status())) {
-              org_keys_.DropOrg(request.org_id());  // purged since this replica cached its keys
+              org_keys_.DropOrg(params.org_id);  // purged since this replica cached its keys
             }
             return org.status();
           }
           if (org->state == storage::OrgState::kDestroyed) return org_destroyed();
           refusal = WithReason(absl::NotFoundError("read envelope: credential not found"),
-                               v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+                               ErrorReason::kCredentialNotFound);
           return audit(StatusCodeName(refusal.code()), "").status();
         }
         if (record->org_state == "DESTROYED") return org_destroyed();
         const std::string version_detail = "version " + std::to_string(record->metadata.version);
         if (record->metadata.expires_at && *record->metadata.expires_at <= clock_()) {
           refusal = WithReason(absl::FailedPreconditionError(
-                                   "credential " + request.name() + " version " +
+                                   "credential " + params.name + " version " +
                                    std::to_string(record->metadata.version) + " has expired"),
-                               v1::ERROR_REASON_CREDENTIAL_EXPIRED);
+                               ErrorReason::kCredentialExpired);
           return audit(StatusCodeName(refusal.code()), version_detail).status();
         }
         absl::StatusOr<crypto::SecretBytes> opened = [&]() -> absl::StatusOr<crypto::SecretBytes> {
@@ -155,28 +152,25 @@ absl::StatusOr<v1::DecryptCredentialResponse> AccessHandler::Decrypt(
                   ? UsableOrgPrivateKey(tx, parsed.org_key_version, record->org_key_state, keys_,
                                         org_keys_)
                   : UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
-          return crypto::OpenEnvelope(parsed,
-                                      {request.org_id(), request.name(),
-                                       static_cast<std::uint64_t>(record->metadata.version)},
-                                      *org_key, *keys_.writer_keys.Get());
+          return crypto::OpenEnvelope(
+              parsed,
+              {params.org_id, params.name, static_cast<std::uint64_t>(record->metadata.version)},
+              *org_key, *keys_.writer_keys.Get());
         }();
         if (!opened.ok()) {
           if (opened.status().code() != absl::StatusCode::kDataLoss) return opened.status();
-          refusal = WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
+          refusal = WithReason(opened.status(), ErrorReason::kIntegrityFailure);
           return audit(StatusCodeName(refusal.code()), version_detail).status();
         }
         CV_ASSIGN_OR_RETURN(const storage::AuditEvent event, audit("ok", version_detail));
-        plaintext = *std::move(opened);
-        *response.mutable_credential() =
-            ToApiMetadata(record->metadata, options_.soft_delete_retention);
-        response.set_audit_sequence(event.seq);
+        decrypted = DecryptCredentialResult{
+            *std::move(opened),
+            DescribeStoredVersion(record->metadata, options_.soft_delete_retention), event.seq};
         return absl::OkStatus();
       }));
   CV_RETURN_IF_ERROR(refusal);
   // Committed: the audit event is durable, so the secret may leave.
-  const auto bytes = plaintext->RevealSecret();
-  response.set_secret(bytes.data(), bytes.size());
-  return response;
+  return *std::move(decrypted);
 }
 
 }  // namespace credvault::server

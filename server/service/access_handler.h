@@ -7,10 +7,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "credvault/v1/credential_access_service.pb.h"
 #include "server/base/call_context.h"
 #include "server/keys/decrypt_tier_keys.h"
 #include "server/keys/org_key_cache.h"
+#include "server/service/decrypt_requests.h"
 #include "storage/audit_group_commit.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
@@ -36,16 +36,16 @@ class AccessHandler {
   AccessHandler(storage::ConnectionPool& decryptor_pool, const DecryptTierKeys& keys,
                 OrgKeyCache& org_keys, AccessHandlerOptions options, Clock clock = &absl::Now);
 
-  absl::StatusOr<credvault::v1::DecryptCredentialResponse> Decrypt(
-      const CallContext& call, const credvault::v1::DecryptCredentialRequest& request) const;
+  absl::StatusOr<DecryptCredentialResult> Decrypt(const CallContext& call,
+                                                  const DecryptCredentialParams& params) const;
 
  private:
   // The common case, without a transaction of its own: the envelope (with its org's and
   // key's states) in one call, the key from the cache, the audit event group-committed.
   // nullopt when the request needs the full path (a miss, a refusal to audit, a key not
   // cached, an envelope that does not open), which then starts over.
-  std::optional<absl::StatusOr<credvault::v1::DecryptCredentialResponse>> DecryptCommonCase(
-      const CallContext& call, const credvault::v1::DecryptCredentialRequest& request) const;
+  std::optional<absl::StatusOr<DecryptCredentialResult>> DecryptCommonCase(
+      const CallContext& call, const DecryptCredentialParams& params) const;
 
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;

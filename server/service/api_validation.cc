@@ -4,7 +4,6 @@
 #include <string>
 #include <utility>
 
-#include "credvault/v1/common.pb.h"
 #include "server/base/error_reason.h"
 #include "storage/validation.h"
 
@@ -18,14 +17,12 @@ const absl::Time kLatestExpiry =
 // The storage rule's failure, with the API's reason.
 absl::Status AsInvalidField(absl::Status status) {
   if (status.ok()) return status;
-  return WithReason(std::move(status), credvault::v1::ERROR_REASON_INVALID_FIELD);
+  return WithReason(std::move(status), ErrorReason::kInvalidField);
 }
 
 bool IsAlnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
-
-bool IsNameCharacter(char c) { return IsAlnum(c) || c == '.' || c == '_' || c == '/' || c == '-'; }
 
 }  // namespace
 
@@ -48,42 +45,15 @@ std::optional<std::string> OrgScope(const std::string& org_id) {
 }
 
 absl::Status ValidateCredentialName(std::string_view field, std::string_view name) {
-  if (name.empty()) return InvalidField(field, "must not be empty");
-  if (name.size() > 200) return InvalidField(field, "must be at most 200 characters");
-  if (!IsAlnum(name.front())) return InvalidField(field, "must start with [A-Za-z0-9]");
-  for (const char c : name) {
-    if (!IsNameCharacter(c)) return InvalidField(field, "may contain only [A-Za-z0-9._/-]");
-  }
-  if (name.find("//") != std::string_view::npos)
-    return InvalidField(field, "must not contain \"//\"");
-  if (name.back() == '/') return InvalidField(field, "must not end with \"/\"");
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const std::size_t end = std::min(name.find('/', start), name.size());
-    const std::string_view segment = name.substr(start, end - start);
-    if (segment == "." || segment == "..") {
-      return InvalidField(field, "must not have a \".\" or \"..\" segment");
-    }
-    start = end + 1;
-  }
-  return absl::OkStatus();
+  return AsInvalidField(storage::ValidateCredentialNameSyntax(field, name));
 }
 
 absl::Status ValidateNamePrefix(std::string_view field, std::string_view prefix) {
-  if (prefix.empty()) return absl::OkStatus();
-  if (prefix.size() > 200) return InvalidField(field, "must be at most 200 characters");
-  if (!IsAlnum(prefix.front())) return InvalidField(field, "must start with [A-Za-z0-9]");
-  for (const char c : prefix) {
-    if (!IsNameCharacter(c)) return InvalidField(field, "may contain only [A-Za-z0-9._/-]");
-  }
-  if (prefix.find("//") != std::string_view::npos) {
-    return InvalidField(field, "must not contain \"//\"");
-  }
-  return absl::OkStatus();
+  return AsInvalidField(storage::ValidateNamePrefixSyntax(field, prefix));
 }
 
 absl::Status ValidateLabels(std::string_view field,
-                            const google::protobuf::Map<std::string, std::string>& labels) {
+                            const std::map<std::string, std::string>& labels) {
   if (absl::Status status = storage::ValidateLabelCount(field, labels.size()); !status.ok()) {
     return AsInvalidField(std::move(status));
   }
@@ -117,7 +87,7 @@ absl::Status ValidateSecretSize(std::string_view field, std::size_t size, std::s
     return WithReason(
         absl::ResourceExhaustedError(std::string(field) + ": is " + std::to_string(size) +
                                      " bytes; the limit is " + std::to_string(max_size)),
-        credvault::v1::ERROR_REASON_SECRET_TOO_LARGE);
+        ErrorReason::kSecretTooLarge);
   }
   return absl::OkStatus();
 }

@@ -3,13 +3,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "google/protobuf/map.h"
 #include "storage/validation.h"
 
 namespace credvault::server {
@@ -38,17 +38,16 @@ absl::Status ValidateOrgIdOrSystem(std::string_view field, std::string_view org_
 // The org scope a request needs: its org, or none (the "*" scope) for `_system`.
 std::optional<std::string> OrgScope(const std::string& org_id);
 
-// 1-200 characters, [A-Za-z0-9] first, then [A-Za-z0-9._/-]; no "//", no trailing "/", no
-// "." or ".." segment.
+// The rule of storage::ValidateCredentialNameSyntax, with the API's reason.
 absl::Status ValidateCredentialName(std::string_view field, std::string_view name);
 
-// A name prefix for listing: empty, or a prefix any valid name could start with.
+// The rule of storage::ValidateNamePrefixSyntax, with the API's reason.
 absl::Status ValidateNamePrefix(std::string_view field, std::string_view prefix);
 
 // At most 32 entries; keys 1-63 characters, [a-z0-9] first, then [a-z0-9._-]; values
 // 0-256 bytes of UTF-8 without control characters (U+0000-U+001F, U+007F-U+009F).
 absl::Status ValidateLabels(std::string_view field,
-                            const google::protobuf::Map<std::string, std::string>& labels);
+                            const std::map<std::string, std::string>& labels);
 
 // 1..max_size bytes: empty is INVALID_ARGUMENT, larger is RESOURCE_EXHAUSTED.
 absl::Status ValidateSecretSize(std::string_view field, std::size_t size, std::size_t max_size);

@@ -6,9 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "credvault/v1/admin_service.pb.h"
 #include "server/base/call_context.h"
 #include "server/keys/decrypt_tier_keys.h"
+#include "server/service/audit_requests.h"
 #include "storage/audit_log.h"
 #include "storage/org_store.h"
 #include "storage/pool.h"
@@ -25,18 +25,17 @@ class AuditHandler {
   AuditHandler(storage::ConnectionPool& admin_pool, const DecryptTierKeys& keys,
                Clock clock = &absl::Now);
 
-  absl::StatusOr<credvault::v1::ListAuditEventsResponse> ListAuditEvents(
-      const CallContext& call, const credvault::v1::ListAuditEventsRequest& request) const;
-  absl::StatusOr<credvault::v1::VerifyAuditLogResponse> VerifyAuditLog(
-      const CallContext& call, const credvault::v1::VerifyAuditLogRequest& request) const;
-  // One chunk of an org's export; `after_sequence` is the last sequence already sent.
-  absl::StatusOr<credvault::v1::ExportAuditLogResponse> ExportAuditLogChunk(
-      const CallContext& call, const credvault::v1::ExportAuditLogRequest& request,
-      std::uint64_t after_sequence, bool& done) const;
+  absl::StatusOr<ListAuditEventsResult> ListAuditEvents(const CallContext& call,
+                                                        const ListAuditEventsParams& params) const;
+  absl::StatusOr<VerifyAuditLogResult> VerifyAuditLog(const CallContext& call,
+                                                      const VerifyAuditLogParams& params) const;
+  // One chunk of an org's export; `after_sequence` is the last sequence already sent (0
+  // before the first chunk).
+  absl::StatusOr<ExportAuditLogResult> ExportAuditLogChunk(const CallContext& call,
+                                                           const ExportAuditLogParams& params,
+                                                           std::uint64_t after_sequence) const;
 
  private:
-  void AddSigningKey(credvault::v1::ExportAuditLogResponse& response) const;
-
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;
   const Clock clock_;

@@ -1,6 +1,5 @@
 #include "server/service/credential_handler.h"
 
-#include <map>
 #include <optional>
 #include <string>
 
@@ -13,15 +12,13 @@
 #include "server/base/status_name.h"
 #include "server/keys/org_key_records.h"
 #include "server/service/api_validation.h"
-#include "server/service/metadata_conversion.h"
+#include "server/service/credential_metadata.h"
 #include "server/service/org_guard.h"
 #include "server/service/page_token.h"
 #include "server/telemetry/json_log.h"
 
 namespace credvault::server {
 namespace {
-
-namespace v1 = ::credvault::v1;
 
 // Database calls one Put may make: its guesses of the next version and of the active key
 // are corrected by each call that finds them wrong.
@@ -32,11 +29,9 @@ constexpr char kUnsignedOrgKeyPayload[] = "credvault.dev/unsigned-org-key";
 
 constexpr std::string_view kIdempotencyDomain = "credvault.idempotency.v2";
 
-crypto::SecretView SecretOf(const std::string& bytes) { return crypto::SecretView::Borrow(bytes); }
-
 absl::Status CredentialNotFound(std::string_view what) {
   return WithReason(absl::NotFoundError(std::string(what) + ": credential not found"),
-                    v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+                    ErrorReason::kCredentialNotFound);
 }
 
 // A Put whose precondition does not hold: nothing was to exist (expected 0), or another
@@ -46,23 +41,18 @@ absl::Status PreconditionFailed(std::int64_t expected, std::int64_t live) {
     return WithReason(
         absl::AlreadyExistsError("must_not_exist: credential already exists (version " +
                                  std::to_string(live) + ")"),
-        v1::ERROR_REASON_CREDENTIAL_EXISTS);
+        ErrorReason::kCredentialExists);
   }
   return WithReason(absl::AbortedError("expected_version: expected version " +
                                        std::to_string(expected) + ", current version is " +
                                        (live == 0 ? std::string("none") : std::to_string(live))),
-                    v1::ERROR_REASON_VERSION_MISMATCH);
+                    ErrorReason::kVersionMismatch);
 }
 
 absl::Status IdempotencyKeyReused() {
   return WithReason(
       absl::FailedPreconditionError("idempotency_key: was already used for a different request"),
-      v1::ERROR_REASON_IDEMPOTENCY_KEY_REUSED);
-}
-
-std::map<std::string, std::string> SortedLabels(
-    const google::protobuf::Map<std::string, std::string>& labels) {
-  return {labels.begin(), labels.end()};
+      ErrorReason::kIdempotencyKeyReused);
 }
 
 crypto::Blake2b256 Digest(const crypto::CanonicalEncoder& encoder) {
@@ -71,46 +61,103 @@ crypto::Blake2b256 Digest(const crypto::CanonicalEncoder& encoder) {
   return hasher.Finish();
 }
 
+// The digests below encode which of a request's alternatives was given by the numbers
+// that tag them in the v1 messages (the field numbers of the oneof members, the
+// DeletionMode values), timestamps and durations as their seconds and nanoseconds:
+// idempotency records outlive a restart, so a retry must hash to the bytes its first
+// attempt recorded.
+constexpr std::uint8_t kNoneGiven = 0;
+constexpr std::uint8_t kExpectedVersionGiven = 5;
+constexpr std::uint8_t kMustNotExistGiven = 6;
+constexpr std::uint8_t kExpireTimeGiven = 8;
+constexpr std::uint8_t kTtlGiven = 9;
+constexpr std::uint32_t kNoDeletionModeGiven = 0;
+constexpr std::uint32_t kSoftDeletionGiven = 1;
+constexpr std::uint32_t kErasureGiven = 2;
+
+// `time` as whole seconds since the epoch and the nanoseconds past them.
+void AddTimestamp(crypto::CanonicalEncoder& encoder, absl::Time time) {
+  const std::int64_t seconds = absl::ToUnixSeconds(time);
+  encoder.AddU64(static_cast<std::uint64_t>(seconds));
+  encoder.AddU32(
+      static_cast<std::uint32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+// `duration` as whole seconds and the nanoseconds past them, both of its sign.
+void AddDuration(crypto::CanonicalEncoder& encoder, absl::Duration duration) {
+  const std::int64_t seconds = absl::ToInt64Seconds(duration);
+  encoder.AddU64(static_cast<std::uint64_t>(seconds));
+  encoder.AddU32(
+      static_cast<std::uint32_t>(absl::ToInt64Nanoseconds(duration - absl::Seconds(seconds))));
+}
+
 // The digest that tells a retried Put from a different Put under the same idempotency
 // key. It covers everything in the request but the secret: anything computed from the
 // secret and readable by the write tier would let a compromise of that tier test guesses
 // offline (docs/security-model.md). A key reused for another secret with otherwise equal
 // fields is taken for a retry and answered with the first result.
-crypto::Blake2b256 PutDigest(const CallContext& call, const v1::PutCredentialRequest& request) {
+crypto::Blake2b256 PutDigest(const CallContext& call, const PutCredentialParams& params) {
   crypto::CanonicalEncoder encoder(kIdempotencyDomain);
   encoder.AddString("PutCredential");
   encoder.AddString(call.principal);
-  encoder.AddString(request.org_id());
-  encoder.AddString(request.name());
-  const auto labels = SortedLabels(request.labels());
-  encoder.AddU32(static_cast<std::uint32_t>(labels.size()));
-  for (const auto& [key, value] : labels) {
+  encoder.AddString(params.org_id);
+  encoder.AddString(params.name);
+  encoder.AddU32(static_cast<std::uint32_t>(params.labels.size()));
+  for (const auto& [key, value] : params.labels) {
     encoder.AddString(key);
     encoder.AddString(value);
   }
-  encoder.AddU8(static_cast<std::uint8_t>(request.precondition_case()));
-  encoder.AddU64(request.expected_version());
-  encoder.AddU8(request.must_not_exist() ? 1 : 0);
-  encoder.AddU8(static_cast<std::uint8_t>(request.expiration_case()));
-  encoder.AddU64(static_cast<std::uint64_t>(request.expire_time().seconds()));
-  encoder.AddU32(static_cast<std::uint32_t>(request.expire_time().nanos()));
-  encoder.AddU64(static_cast<std::uint64_t>(request.ttl().seconds()));
-  encoder.AddU32(static_cast<std::uint32_t>(request.ttl().nanos()));
-  encoder.AddU8(request.has_max_versions() ? 1 : 0);
-  encoder.AddU32(request.max_versions());
+  if (params.expected_version.has_value()) {
+    encoder.AddU8(kExpectedVersionGiven);
+    encoder.AddU64(*params.expected_version);
+    encoder.AddU8(0);
+  } else if (params.must_not_exist.has_value()) {
+    encoder.AddU8(kMustNotExistGiven);
+    encoder.AddU64(0);
+    encoder.AddU8(*params.must_not_exist ? 1 : 0);
+  } else {
+    encoder.AddU8(kNoneGiven);
+    encoder.AddU64(0);
+    encoder.AddU8(0);
+  }
+  if (params.expire_time.has_value()) {
+    encoder.AddU8(kExpireTimeGiven);
+    AddTimestamp(encoder, *params.expire_time);
+    AddDuration(encoder, absl::ZeroDuration());
+  } else if (params.ttl.has_value()) {
+    encoder.AddU8(kTtlGiven);
+    AddTimestamp(encoder, absl::UnixEpoch());
+    AddDuration(encoder, *params.ttl);
+  } else {
+    encoder.AddU8(kNoneGiven);
+    AddTimestamp(encoder, absl::UnixEpoch());
+    AddDuration(encoder, absl::ZeroDuration());
+  }
+  encoder.AddU8(params.max_versions.has_value() ? 1 : 0);
+  encoder.AddU32(params.max_versions.value_or(0));
   return Digest(encoder);
 }
 
-crypto::Blake2b256 DeleteDigest(const CallContext& call,
-                                const v1::DeleteCredentialRequest& request) {
+std::uint32_t DeletionModeTag(const std::optional<storage::DeleteMode>& mode) {
+  if (!mode.has_value()) return kNoDeletionModeGiven;
+  switch (*mode) {
+    case storage::DeleteMode::kSoftDelete:
+      return kSoftDeletionGiven;
+    case storage::DeleteMode::kCryptoErase:
+      return kErasureGiven;
+  }
+  return kNoDeletionModeGiven;
+}
+
+crypto::Blake2b256 DeleteDigest(const CallContext& call, const DeleteCredentialParams& params) {
   crypto::CanonicalEncoder encoder(kIdempotencyDomain);
   encoder.AddString("DeleteCredential");
   encoder.AddString(call.principal);
-  encoder.AddString(request.org_id());
-  encoder.AddString(request.name());
-  encoder.AddU32(static_cast<std::uint32_t>(request.mode()));
-  encoder.AddU8(request.has_expected_version() ? 1 : 0);
-  encoder.AddU64(request.expected_version());
+  encoder.AddString(params.org_id);
+  encoder.AddString(params.name);
+  encoder.AddU32(DeletionModeTag(params.mode));
+  encoder.AddU8(params.expected_version.has_value() ? 1 : 0);
+  encoder.AddU64(params.expected_version.value_or(0));
   return Digest(encoder);
 }
 
@@ -134,48 +181,39 @@ std::string IdempotencyStorageKey(std::string_view method, const std::string& ke
 }
 
 // The rules of each field of a Put but its optional terms (below).
-absl::Status ValidatePutFields(const v1::PutCredentialRequest& request,
-                               std::size_t max_secret_size) {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  CV_RETURN_IF_ERROR(ValidateSecretSize("secret", request.secret().size(), max_secret_size));
-  CV_RETURN_IF_ERROR(ValidateLabels("labels", request.labels()));
-  return ValidateIdempotencyKey("idempotency_key", request.idempotency_key());
+absl::Status ValidatePutFields(const PutCredentialParams& params, std::size_t max_secret_size) {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  CV_RETURN_IF_ERROR(ValidateSecretSize("secret", params.secret.size(), max_secret_size));
+  CV_RETURN_IF_ERROR(ValidateLabels("labels", params.labels));
+  return ValidateIdempotencyKey("idempotency_key", params.idempotency_key);
 }
 
 // The precondition as storage takes it: nullopt = none, 0 = must not exist, n = version n.
-absl::StatusOr<std::optional<std::int64_t>> ExpectedLiveVersion(
-    const v1::PutCredentialRequest& request) {
-  switch (request.precondition_case()) {
-    case v1::PutCredentialRequest::kExpectedVersion:
-      CV_RETURN_IF_ERROR(ValidateExpectedVersion("expected_version", request.expected_version()));
-      return static_cast<std::int64_t>(request.expected_version());
-    case v1::PutCredentialRequest::kMustNotExist:
-      CV_RETURN_IF_ERROR(ValidateMustNotExist("must_not_exist", request.must_not_exist()));
-      return std::int64_t{0};
-    case v1::PutCredentialRequest::PRECONDITION_NOT_SET:
-      break;
+absl::StatusOr<std::optional<std::int64_t>> ExpectedLiveVersion(const PutCredentialParams& params) {
+  if (params.expected_version.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateExpectedVersion("expected_version", *params.expected_version));
+    return static_cast<std::int64_t>(*params.expected_version);
+  }
+  if (params.must_not_exist.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateMustNotExist("must_not_exist", *params.must_not_exist));
+    return std::int64_t{0};
   }
   return std::nullopt;
 }
 
 // When the new version expires, as of `now`, if ever.
-absl::StatusOr<std::optional<absl::Time>> ExpiresAt(const v1::PutCredentialRequest& request,
+absl::StatusOr<std::optional<absl::Time>> ExpiresAt(const PutCredentialParams& params,
                                                     absl::Time now) {
-  switch (request.expiration_case()) {
-    case v1::PutCredentialRequest::kExpireTime: {
-      const absl::Time expire_time = FromTimestamp(request.expire_time());
-      CV_RETURN_IF_ERROR(ValidateExpireTime("expire_time", expire_time, now));
-      return expire_time;
-    }
-    case v1::PutCredentialRequest::kTtl: {
-      const absl::Duration ttl =
-          absl::Seconds(request.ttl().seconds()) + absl::Nanoseconds(request.ttl().nanos());
-      CV_RETURN_IF_ERROR(ValidateTtl("ttl", ttl, now));
-      return now + ttl;
-    }
-    case v1::PutCredentialRequest::EXPIRATION_NOT_SET:
-      break;
+  if (params.expire_time.has_value()) {
+    // Microseconds are what the database keeps; finer digits are truncated (common.proto).
+    const absl::Time expire_time = absl::FromUnixMicros(absl::ToUnixMicros(*params.expire_time));
+    CV_RETURN_IF_ERROR(ValidateExpireTime("expire_time", expire_time, now));
+    return expire_time;
+  }
+  if (params.ttl.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateTtl("ttl", *params.ttl, now));
+    return now + *params.ttl;
   }
   return std::nullopt;
 }
@@ -183,23 +221,23 @@ absl::StatusOr<std::optional<absl::Time>> ExpiresAt(const v1::PutCredentialReque
 // Step 1 of a Put: the request checked and turned into what storage writes, all but the
 // version guess and the envelope (sealed for that guess in step 2).
 absl::StatusOr<storage::PutCall> ValidatedPutCall(const CallContext& call,
-                                                  const v1::PutCredentialRequest& request,
-                                                  absl::Time now, std::size_t max_secret_size) {
-  CV_RETURN_IF_ERROR(ValidatePutFields(request, max_secret_size));
+                                                  const PutCredentialParams& params, absl::Time now,
+                                                  std::size_t max_secret_size) {
+  CV_RETURN_IF_ERROR(ValidatePutFields(params, max_secret_size));
   storage::PutCall put;
-  CV_ASSIGN_OR_RETURN(put.expected_live_version, ExpectedLiveVersion(request));
-  CV_ASSIGN_OR_RETURN(put.content.expires_at, ExpiresAt(request, now));
-  if (request.has_max_versions()) {
-    CV_RETURN_IF_ERROR(ValidateMaxVersions("max_versions", request.max_versions()));
-    put.content.max_versions = static_cast<std::int32_t>(request.max_versions());
+  CV_ASSIGN_OR_RETURN(put.expected_live_version, ExpectedLiveVersion(params));
+  CV_ASSIGN_OR_RETURN(put.content.expires_at, ExpiresAt(params, now));
+  if (params.max_versions.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateMaxVersions("max_versions", *params.max_versions));
+    put.content.max_versions = static_cast<std::int32_t>(*params.max_versions);
   }
-  put.name = request.name();
-  put.content.labels = SortedLabels(request.labels());
+  put.name = params.name;
+  put.content.labels = params.labels;
   put.content.created_by = call.principal;
   put.content.request_id = call.request_id;
-  if (!request.idempotency_key().empty()) {
-    const crypto::Blake2b256 digest = PutDigest(call, request);
-    put.content.idempotency_key = IdempotencyStorageKey("PutCredential", request.idempotency_key());
+  if (!params.idempotency_key.empty()) {
+    const crypto::Blake2b256 digest = PutDigest(call, params);
+    put.content.idempotency_key = IdempotencyStorageKey("PutCredential", params.idempotency_key);
     put.content.request_digest.assign(digest.begin(), digest.end());
   }
   return put;
@@ -217,19 +255,22 @@ CredentialHandler::CredentialHandler(storage::ConnectionPool& writer_pool,
       options_(std::move(options)),
       clock_(std::move(clock)) {}
 
-template <typename Response>
+CredentialMetadata CredentialHandler::MetadataOf(const storage::CredentialMetadata& stored) const {
+  return DescribeStoredVersion(stored, options_.soft_delete_retention);
+}
+
 absl::StatusOr<bool> CredentialHandler::ReplayIfRetried(storage::Transaction& tx,
                                                         const std::string& idempotency_key,
                                                         const crypto::Blake2b256& digest,
                                                         const std::string& name,
-                                                        Response& response) const {
+                                                        DeleteCredentialResult& result) const {
   CV_ASSIGN_OR_RETURN(const std::optional<std::int64_t> earlier,
                       CheckIdempotency(idempotency_, tx, idempotency_key, digest));
   if (!earlier) return false;
   CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
                       credentials_.GetMetadata(tx, name, *earlier, true));
-  *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-  response.set_idempotent_replay(true);
+  result.credential = MetadataOf(stored);
+  result.idempotent_replay = true;
   return true;
 }
 
@@ -256,7 +297,7 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
         absl::StatusOr<crypto::VerifiedOrgPublicKey> checked =
             verified_org_keys_.Verify(record, keys->directory_pins, keys->root_pins);
         if (absl::IsDataLoss(checked.status())) {
-          return WithReason(checked.status(), v1::ERROR_REASON_INTEGRITY_FAILURE);
+          return WithReason(checked.status(), ErrorReason::kIntegrityFailure);
         }
         if (!checked.ok()) return checked.status();
         verified = *std::move(checked);
@@ -269,52 +310,52 @@ absl::StatusOr<crypto::VerifiedOrgPublicKey> CredentialHandler::ActiveOrgKey(
 // How one round of sealing and storing ended: with the response, or having lost the race
 // of twins on their idempotency key (`race_lost` then holds the database's report).
 struct CredentialHandler::PutRound {
-  v1::PutCredentialResponse response;
+  PutCredentialResult result;
   absl::Status race_lost;
 };
 
-absl::StatusOr<v1::PutCredentialResponse> CredentialHandler::Put(
-    const CallContext& call, const v1::PutCredentialRequest& request) const {
+absl::StatusOr<PutCredentialResult> CredentialHandler::Put(
+    const CallContext& call, const PutCredentialParams& params) const {
   const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
   CV_ASSIGN_OR_RETURN(storage::PutCall put,
-                      ValidatedPutCall(call, request, clock_(), options_.max_secret_size));
-  absl::StatusOr<PutRound> round = SealAndStore(call, request, keys, put);
+                      ValidatedPutCall(call, params, clock_(), options_.max_secret_size));
+  absl::StatusOr<PutRound> round = SealAndStore(call, params, keys, put);
   // The write tier cannot make or sign an org key: a first Put, or the first Put since the
   // upgrade that signs org key records, asks the key authority, then runs again.
   const bool unsigned_key = round.status().GetPayload(kUnsignedOrgKeyPayload).has_value();
-  if (unsigned_key || (ReasonOf(round.status()) == v1::ERROR_REASON_ORG_NOT_FOUND &&
+  if (unsigned_key || (ReasonOf(round.status()) == ErrorReason::kOrgNotFound &&
                        options_.provision_orgs_on_first_put)) {
     if (key_authority_ == nullptr) {
       if (unsigned_key) return round.status();
       return WithReason(
-          absl::NotFoundError("org " + request.org_id() +
+          absl::NotFoundError("org " + params.org_id +
                               " does not exist; this write-only process cannot provision it: "
                               "create it with AdminService.CreateOrg"),
-          v1::ERROR_REASON_ORG_NOT_FOUND);
+          ErrorReason::kOrgNotFound);
     }
     CV_RETURN_IF_ERROR(
-        key_authority_->ProvisionOrg(call, request.org_id(), keys->root_pins.versions()));
-    round = SealAndStore(call, request, keys, put);
+        key_authority_->ProvisionOrg(call, params.org_id, keys->root_pins.versions()));
+    round = SealAndStore(call, params, keys, put);
   }
   // Two twins with one idempotency key race on its unique key: the loser runs again and
   // finds the winner's result.
-  if (round.ok() && !round->race_lost.ok()) round = SealAndStore(call, request, keys, put);
+  if (round.ok() && !round->race_lost.ok()) round = SealAndStore(call, params, keys, put);
   CV_RETURN_IF_ERROR(round.status());
   CV_RETURN_IF_ERROR(round->race_lost);
-  return std::move(round->response);
+  return std::move(round->result);
 }
 
 absl::StatusOr<CredentialHandler::PutRound> CredentialHandler::SealAndStore(
-    const CallContext& call, const v1::PutCredentialRequest& request,
+    const CallContext& call, const PutCredentialParams& params,
     const std::shared_ptr<const WriteTierKeys>& keys, storage::PutCall& put) const {
   // One database call when the hints are right: the envelope is sealed for the guessed
   // version to the guessed key, and the database checks both under the name's lock.
   for (int call_number = 1;; ++call_number) {
-    CV_RETURN_IF_ERROR(Seal(call, request, keys, put));
+    CV_RETURN_IF_ERROR(Seal(call, params, keys, put));
     const absl::Time started = absl::Now();
     CV_ASSIGN_OR_RETURN(const storage::PutCallResult result,
-                        credentials_.Put(pool_, request.org_id(), call.deadline, put));
-    CV_ASSIGN_OR_RETURN(std::optional<PutRound> round, Answer(request, put, result, started));
+                        credentials_.Put(pool_, params.org_id, call.deadline, put));
+    CV_ASSIGN_OR_RETURN(std::optional<PutRound> round, Answer(params, put, result, started));
     if (round.has_value()) return *std::move(round);
     // Each wrong guess was corrected by what the database said; only writers racing on
     // the same name, or rotations in a loop, get here repeatedly.
@@ -325,18 +366,16 @@ absl::StatusOr<CredentialHandler::PutRound> CredentialHandler::SealAndStore(
   }
 }
 
-absl::Status CredentialHandler::Seal(const CallContext& call,
-                                     const v1::PutCredentialRequest& request,
+absl::Status CredentialHandler::Seal(const CallContext& call, const PutCredentialParams& params,
                                      const std::shared_ptr<const WriteTierKeys>& keys,
                                      storage::PutCall& put) const {
   CV_ASSIGN_OR_RETURN(const crypto::VerifiedOrgPublicKey org_key,
-                      ActiveOrgKey(call, request.org_id(), keys));
-  put.version = hints_.NextVersion(request.org_id(), request.name());
+                      ActiveOrgKey(call, params.org_id, keys));
+  put.version = hints_.NextVersion(params.org_id, params.name);
   CV_ASSIGN_OR_RETURN(
       put.content.envelope,
-      crypto::BuildEnvelope(
-          {request.org_id(), request.name(), static_cast<std::uint64_t>(put.version)}, org_key,
-          keys->writer_keys, SecretOf(request.secret()), options_.max_secret_size));
+      crypto::BuildEnvelope({params.org_id, params.name, static_cast<std::uint64_t>(put.version)},
+                            org_key, keys->writer_keys, params.secret, options_.max_secret_size));
   put.content.org_key_version = static_cast<std::int32_t>(org_key.key_version());
   put.org_public_key.assign(org_key.public_key().begin(), org_key.public_key().end());
   put.content.writer_key_version = static_cast<std::int32_t>(keys->writer_keys.current_version());
@@ -344,19 +383,18 @@ absl::Status CredentialHandler::Seal(const CallContext& call,
 }
 
 absl::StatusOr<std::optional<CredentialHandler::PutRound>> CredentialHandler::Answer(
-    const v1::PutCredentialRequest& request, const storage::PutCall& put,
+    const PutCredentialParams& params, const storage::PutCall& put,
     const storage::PutCallResult& result, absl::Time started) const {
-  const std::string& org_id = request.org_id();
+  const std::string& org_id = params.org_id;
   PutRound round;
   switch (result.outcome) {
     case storage::PutOutcome::kDone:
       ObserveAuditAppend(started);
-      hints_.SetNextVersion(org_id, request.name(), put.version + 1);
-      *round.response.mutable_credential() =
-          ToApiMetadata(*result.metadata, options_.soft_delete_retention);
+      hints_.SetNextVersion(org_id, params.name, put.version + 1);
+      round.result.credential = MetadataOf(*result.metadata);
       return round;
     case storage::PutOutcome::kReplay:
-      round.response = ReplayedPut(result);
+      round.result = ReplayedPut(result);
       return round;
     case storage::PutOutcome::kRaceLost:
       round.race_lost = result.conflict;
@@ -372,7 +410,7 @@ absl::StatusOr<std::optional<CredentialHandler::PutRound>> CredentialHandler::An
     case storage::PutOutcome::kPreconditionFailed:
       return PreconditionFailed(*put.expected_live_version, result.version);
     case storage::PutOutcome::kVersionMoved:
-      hints_.SetNextVersion(org_id, request.name(), result.version);
+      hints_.SetNextVersion(org_id, params.name, result.version);
       return std::nullopt;
     case storage::PutOutcome::kKeyChanged:
       hints_.ForgetActiveKey(org_id);
@@ -381,12 +419,11 @@ absl::StatusOr<std::optional<CredentialHandler::PutRound>> CredentialHandler::An
   return absl::InternalError("credentials.put: unknown outcome");
 }
 
-v1::PutCredentialResponse CredentialHandler::ReplayedPut(
-    const storage::PutCallResult& result) const {
-  v1::PutCredentialResponse response;
-  *response.mutable_credential() = ToApiMetadata(*result.metadata, options_.soft_delete_retention);
-  response.set_idempotent_replay(true);
-  return response;
+PutCredentialResult CredentialHandler::ReplayedPut(const storage::PutCallResult& result) const {
+  PutCredentialResult replayed;
+  replayed.credential = MetadataOf(*result.metadata);
+  replayed.idempotent_replay = true;
+  return replayed;
 }
 
 void CredentialHandler::ObserveAuditAppend(absl::Time started) const {
@@ -394,42 +431,39 @@ void CredentialHandler::ObserveAuditAppend(absl::Time started) const {
   if (options_.on_audit_append) options_.on_audit_append(absl::Now() - started);
 }
 
-absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
-    const CallContext& call, const v1::DeleteCredentialRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
-  if (!v1::DeletionMode_IsValid(request.mode())) {
-    return InvalidField("mode", "unknown deletion mode");
+absl::StatusOr<DeleteCredentialResult> CredentialHandler::Delete(
+    const CallContext& call, const DeleteCredentialParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", params.idempotency_key));
+  if (params.expected_version.has_value()) {
+    CV_RETURN_IF_ERROR(ValidateVersion("expected_version", *params.expected_version));
   }
-  if (request.has_expected_version()) {
-    CV_RETURN_IF_ERROR(ValidateVersion("expected_version", request.expected_version()));
-  }
-  const bool erase = request.mode() == v1::DELETION_MODE_ERASE;
+  const bool erase = params.mode == storage::DeleteMode::kCryptoErase;
   const std::string idempotency_key =
-      IdempotencyStorageKey("DeleteCredential", request.idempotency_key());
+      IdempotencyStorageKey("DeleteCredential", params.idempotency_key);
   const std::optional<crypto::Blake2b256> digest =
-      request.idempotency_key().empty()
+      params.idempotency_key.empty()
           ? std::nullopt
-          : std::optional<crypto::Blake2b256>(DeleteDigest(call, request));
+          : std::optional<crypto::Blake2b256>(DeleteDigest(call, params));
 
-  v1::DeleteCredentialResponse response;
+  DeleteCredentialResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = DeleteCredentialResult{};
         CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         if (digest) {
-          CV_ASSIGN_OR_RETURN(const bool replayed, ReplayIfRetried(tx, idempotency_key, *digest,
-                                                                   request.name(), response));
+          CV_ASSIGN_OR_RETURN(const bool replayed,
+                              ReplayIfRetried(tx, idempotency_key, *digest, params.name, result));
           if (replayed) return absl::OkStatus();
         }
         // Erase mode may finish what a soft delete began.
         storage::DeleteRequest deletion;
-        deletion.name = request.name();
+        deletion.name = params.name;
         deletion.mode =
             erase ? storage::DeleteMode::kCryptoErase : storage::DeleteMode::kSoftDelete;
-        if (request.has_expected_version()) {
-          deletion.expected_version = static_cast<std::int64_t>(request.expected_version());
+        if (params.expected_version.has_value()) {
+          deletion.expected_version = static_cast<std::int64_t>(*params.expected_version);
         }
         if (digest) {
           deletion.idempotency_key = idempotency_key;
@@ -445,94 +479,94 @@ absl::StatusOr<v1::DeleteCredentialResponse> CredentialHandler::Delete(
             return CredentialNotFound(erase ? "erase" : "delete");
           case storage::DeleteOutcome::kAlreadyDeleted:
             return WithReason(
-                absl::NotFoundError("credential " + request.name() + " is already deleted"),
-                v1::ERROR_REASON_CREDENTIAL_NOT_FOUND);
+                absl::NotFoundError("credential " + params.name + " is already deleted"),
+                ErrorReason::kCredentialNotFound);
           case storage::DeleteOutcome::kVersionMismatch:
             return WithReason(absl::AbortedError("expected_version: the current version is " +
                                                  std::to_string(deleted.version)),
-                              v1::ERROR_REASON_VERSION_MISMATCH);
+                              ErrorReason::kVersionMismatch);
         }
         const std::size_t affected = deleted.affected_version_count;
         CV_ASSIGN_OR_RETURN(const storage::CredentialMetadata stored,
-                            credentials_.GetMetadata(tx, request.name(), deleted.version, true));
-        *response.mutable_credential() = ToApiMetadata(stored, options_.soft_delete_retention);
-        response.set_affected_version_count(static_cast<std::uint32_t>(affected));
+                            credentials_.GetMetadata(tx, params.name, deleted.version, true));
+        result.credential = MetadataOf(stored);
+        result.affected_version_count = static_cast<std::uint32_t>(affected);
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::DescribeCredentialResponse> CredentialHandler::Describe(
-    const CallContext& call, const v1::DescribeCredentialRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version()) CV_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
-  v1::DescribeCredentialResponse response;
+absl::StatusOr<DescribeCredentialResult> CredentialHandler::Describe(
+    const CallContext& call, const DescribeCredentialParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  if (params.version.has_value()) CV_RETURN_IF_ERROR(ValidateVersion("version", *params.version));
+  DescribeCredentialResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         const std::optional<std::int64_t> version =
-            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+            params.version.has_value() ? std::optional<std::int64_t>(*params.version)
+                                       : std::nullopt;
         CV_ASSIGN_OR_RETURN(
             const std::optional<storage::CredentialMetadata> stored,
-            credentials_.FindMetadata(tx, request.name(), version, request.show_deleted()));
+            credentials_.FindMetadata(tx, params.name, version, params.show_deleted));
         if (!stored.has_value()) return CredentialNotFound("describe");
-        *response.mutable_credential() = ToApiMetadata(*stored, options_.soft_delete_retention);
+        result.credential = MetadataOf(*stored);
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::ListCredentialsResponse> CredentialHandler::List(
-    const CallContext& call, const v1::ListCredentialsRequest& request) const {
+absl::StatusOr<ListCredentialsResult> CredentialHandler::List(
+    const CallContext& call, const ListCredentialsParams& params) const {
   const std::shared_ptr<const WriteTierKeys> keys = keys_.Get();
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateNamePrefix("name_prefix", request.name_prefix()));
-  CV_RETURN_IF_ERROR(ValidateLabels("label_selector", request.label_selector()));
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateNamePrefix("name_prefix", params.name_prefix));
+  CV_RETURN_IF_ERROR(ValidateLabels("label_selector", params.label_selector));
   int page_size = 0;
-  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
-  const std::map<std::string, std::string> label_selector = SortedLabels(request.label_selector());
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", params.page_size, page_size));
   PageQuery query("ListCredentials");
-  query.Add(request.org_id())
-      .Add(request.name_prefix())
-      .Add(label_selector)
-      .Add(std::uint64_t{request.include_deleted()});
+  query.Add(params.org_id)
+      .Add(params.name_prefix)
+      .Add(params.label_selector)
+      .Add(std::uint64_t{params.include_deleted});
   std::string after;
-  if (!request.page_token().empty()) {
-    CV_ASSIGN_OR_RETURN(
-        after, DecodePageToken(keys->writer_keys, query, "page_token", request.page_token()));
+  if (!params.page_token.empty()) {
+    CV_ASSIGN_OR_RETURN(after,
+                        DecodePageToken(keys->writer_keys, query, "page_token", params.page_token));
   }
-  v1::ListCredentialsResponse response;
+  ListCredentialsResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = ListCredentialsResult{};
         CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
         storage::ListQuery list;
-        list.name_prefix = request.name_prefix();
-        list.label_filter = label_selector;
+        list.name_prefix = params.name_prefix;
+        list.label_filter = params.label_selector;
         list.page_size = static_cast<std::size_t>(page_size);
         list.page_after = after;
-        list.include_deleted = request.include_deleted();
+        list.include_deleted = params.include_deleted;
         CV_ASSIGN_OR_RETURN(const storage::ListPage page, credentials_.List(tx, list));
+        result.credentials.reserve(page.items.size());
         for (const storage::CredentialMetadata& stored : page.items) {
-          *response.add_credentials() = ToApiMetadata(stored, options_.soft_delete_retention);
+          result.credentials.push_back(MetadataOf(stored));
         }
         if (page.next_page_after) {
-          response.set_next_page_token(
-              EncodePageToken(keys->writer_keys, query, *page.next_page_after));
+          result.next_page_token = EncodePageToken(keys->writer_keys, query, *page.next_page_after);
         }
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
-    const CallContext& call, const v1::CompareCredentialRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version()) CV_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
+absl::StatusOr<CompareCredentialResult> CredentialHandler::Compare(
+    const CallContext& call, const CompareCredentialParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  if (params.version.has_value()) CV_RETURN_IF_ERROR(ValidateVersion("version", *params.version));
   CV_RETURN_IF_ERROR(
-      ValidateSecretSize("candidate", request.candidate().size(), options_.max_secret_size));
+      ValidateSecretSize("candidate", params.candidate.size(), options_.max_secret_size));
   // Only the key authority can answer: nothing the write tier holds is derived from a
   // stored secret (docs/security-model.md).
   if (key_authority_ == nullptr) {
@@ -540,7 +574,7 @@ absl::StatusOr<v1::CompareCredentialResponse> CredentialHandler::Compare(
         "CompareCredential: this write-only process has no key authority to ask; call it on a "
         "process that runs the decrypt tier");
   }
-  return key_authority_->Compare(call, request);
+  return key_authority_->Compare(call, params);
 }
 
 }  // namespace credvault::server

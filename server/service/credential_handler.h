@@ -8,12 +8,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "credvault/v1/credential_service.pb.h"
 #include "crypto/blake2b.h"
 #include "crypto/org_key.h"
 #include "server/base/call_context.h"
 #include "server/base/reloadable.h"
 #include "server/keys/write_tier_keys.h"
+#include "server/service/credential_comparison.h"
+#include "server/service/credential_requests.h"
 #include "server/service/key_authority.h"
 #include "server/service/put_hints.h"
 #include "storage/audit_log.h"
@@ -45,16 +46,16 @@ class CredentialHandler {
                     const KeyAuthority* key_authority, CredentialHandlerOptions options,
                     Clock clock = &absl::Now);
 
-  absl::StatusOr<credvault::v1::PutCredentialResponse> Put(
-      const CallContext& call, const credvault::v1::PutCredentialRequest& request) const;
-  absl::StatusOr<credvault::v1::DeleteCredentialResponse> Delete(
-      const CallContext& call, const credvault::v1::DeleteCredentialRequest& request) const;
-  absl::StatusOr<credvault::v1::DescribeCredentialResponse> Describe(
-      const CallContext& call, const credvault::v1::DescribeCredentialRequest& request) const;
-  absl::StatusOr<credvault::v1::ListCredentialsResponse> List(
-      const CallContext& call, const credvault::v1::ListCredentialsRequest& request) const;
-  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
-      const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const;
+  absl::StatusOr<PutCredentialResult> Put(const CallContext& call,
+                                          const PutCredentialParams& params) const;
+  absl::StatusOr<DeleteCredentialResult> Delete(const CallContext& call,
+                                                const DeleteCredentialParams& params) const;
+  absl::StatusOr<DescribeCredentialResult> Describe(const CallContext& call,
+                                                    const DescribeCredentialParams& params) const;
+  absl::StatusOr<ListCredentialsResult> List(const CallContext& call,
+                                             const ListCredentialsParams& params) const;
+  absl::StatusOr<CompareCredentialResult> Compare(const CallContext& call,
+                                                  const CompareCredentialParams& params) const;
 
  private:
   struct PutRound;
@@ -65,21 +66,22 @@ class CredentialHandler {
   //
   // Rounds of sealing for the version and key the hints guess, then storing; each wrong
   // guess is corrected from the database's answer, up to a few calls.
-  absl::StatusOr<PutRound> SealAndStore(const CallContext& call,
-                                        const credvault::v1::PutCredentialRequest& request,
+  absl::StatusOr<PutRound> SealAndStore(const CallContext& call, const PutCredentialParams& params,
                                         const std::shared_ptr<const WriteTierKeys>& keys,
                                         storage::PutCall& put) const;
   // Seals the secret for the guessed next version to the org's active key.
-  absl::Status Seal(const CallContext& call, const credvault::v1::PutCredentialRequest& request,
+  absl::Status Seal(const CallContext& call, const PutCredentialParams& params,
                     const std::shared_ptr<const WriteTierKeys>& keys, storage::PutCall& put) const;
   // What the database's `result` means for the caller: the round's end, nullopt when the
   // hints were corrected and another call is due, or the refusal.
-  absl::StatusOr<std::optional<PutRound>> Answer(const credvault::v1::PutCredentialRequest& request,
+  absl::StatusOr<std::optional<PutRound>> Answer(const PutCredentialParams& params,
                                                  const storage::PutCall& put,
                                                  const storage::PutCallResult& result,
                                                  absl::Time started) const;
-  // The response to a retried Put: the version it made the first time.
-  credvault::v1::PutCredentialResponse ReplayedPut(const storage::PutCallResult& result) const;
+  // The answer to a retried Put: the version it made the first time.
+  PutCredentialResult ReplayedPut(const storage::PutCallResult& result) const;
+  // The API's description of a stored version, under this handler's retention.
+  CredentialMetadata MetadataOf(const storage::CredentialMetadata& stored) const;
   // Reports how long the database call that appended the audit event took.
   void ObserveAuditAppend(absl::Time started) const;
 
@@ -88,13 +90,12 @@ class CredentialHandler {
   absl::StatusOr<crypto::VerifiedOrgPublicKey> ActiveOrgKey(
       const CallContext& call, const std::string& org_id,
       const std::shared_ptr<const WriteTierKeys>& keys) const;
-  // When `idempotency_key` already recorded this very request, fills `response` with the
+  // When `idempotency_key` already recorded this very Delete, fills `result` with the
   // version it produced (marked as a replay) and returns true; FAILED_PRECONDITION when
   // the key recorded a different request.
-  template <typename Response>
   absl::StatusOr<bool> ReplayIfRetried(storage::Transaction& tx, const std::string& idempotency_key,
                                        const crypto::Blake2b256& digest, const std::string& name,
-                                       Response& response) const;
+                                       DeleteCredentialResult& result) const;
 
   storage::ConnectionPool& pool_;
   const Reloadable<WriteTierKeys>& keys_;

@@ -7,8 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "credvault/v1/credential_service.pb.h"
 #include "server/base/call_context.h"
+#include "server/service/credential_comparison.h"
 
 namespace credvault::server {
 
@@ -32,8 +32,8 @@ class KeyAuthority {
   // CompareCredential: decrypts the stored version and compares it with the candidate in
   // constant time; rate limited per (principal, org, name) across replicas; audited as
   // credential.compare whether answered or refused.
-  virtual absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
-      const CallContext& call, const credvault::v1::CompareCredentialRequest& request) const = 0;
+  virtual absl::StatusOr<CompareCredentialResult> Compare(
+      const CallContext& call, const CompareCredentialParams& params) const = 0;
 };
 
 }  // namespace credvault::server

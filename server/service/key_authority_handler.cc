@@ -6,16 +6,12 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "common/status_macros.h"
-#include "crypto/secret_bytes.h"
 #include "server/service/api_validation.h"
 #include "storage/validation.h"
 
 namespace credvault::server {
 namespace {
-
-namespace v1 = ::credvault::v1;
 
 constexpr std::size_t kMaxPinnedVersions = 64;
 constexpr std::size_t kMaxPrincipalBytes = 1024;
@@ -57,12 +53,12 @@ CallContext OnBehalfOf(const CallContext& call, const std::string& principal,
 
 }  // namespace
 
-absl::StatusOr<v1::ProvisionOrgResponse> KeyAuthorityHandler::ProvisionOrg(
-    const CallContext& call, const v1::ProvisionOrgRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  const auto& pins = request.pinned_root_key_versions();
+absl::StatusOr<ProvisionOrgResult> KeyAuthorityHandler::ProvisionOrg(
+    const CallContext& call, const ProvisionOrgParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  const std::vector<std::uint32_t>& pins = params.pinned_root_key_versions;
   if (pins.empty()) return Invalid("pinned_root_key_versions", "required");
-  if (static_cast<std::size_t>(pins.size()) > kMaxPinnedVersions) {
+  if (pins.size() > kMaxPinnedVersions) {
     return Invalid("pinned_root_key_versions", "at most 64 entries");
   }
   std::set<std::uint32_t> distinct;
@@ -72,36 +68,27 @@ absl::StatusOr<v1::ProvisionOrgResponse> KeyAuthorityHandler::ProvisionOrg(
       return Invalid("pinned_root_key_versions", "a version is listed twice");
     }
   }
-  CV_RETURN_IF_ERROR(ValidateRequestId("request_id", request.request_id()));
-  CV_RETURN_IF_ERROR(ValidatePrincipal("principal", request.principal()));
-  CV_RETURN_IF_ERROR(authority_.ProvisionOrg(
-      OnBehalfOf(call, request.principal(), request.request_id()), request.org_id(),
-      std::vector<std::uint32_t>(pins.begin(), pins.end())));
-  return v1::ProvisionOrgResponse();
+  CV_RETURN_IF_ERROR(ValidateRequestId("request_id", params.request_id));
+  CV_RETURN_IF_ERROR(ValidatePrincipal("principal", params.principal));
+  CV_RETURN_IF_ERROR(authority_.ProvisionOrg(OnBehalfOf(call, params.principal, params.request_id),
+                                             params.org_id, pins));
+  return ProvisionOrgResult{};
 }
 
-absl::StatusOr<v1::CompareCredentialResponse> KeyAuthorityHandler::Compare(
-    const CallContext& call, const v1::KeyAuthorityCompareRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  if (request.has_version() && request.version() == 0) {
+absl::StatusOr<CompareCredentialResult> KeyAuthorityHandler::Compare(
+    const CallContext& call, const KeyAuthorityCompareParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  if (params.version.has_value() && *params.version == 0) {
     return Invalid("version", "must be at least 1");
   }
-  CV_RETURN_IF_ERROR(ValidateSecretSize("candidate", request.candidate().size(), max_secret_size_));
-  CV_RETURN_IF_ERROR(ValidatePrincipal("principal", request.principal()));
-  CV_RETURN_IF_ERROR(ValidateRequestId("request_id", request.request_id()));
-
-  v1::CompareCredentialRequest compare;
-  compare.set_org_id(request.org_id());
-  compare.set_name(request.name());
-  if (request.has_version()) compare.set_version(request.version());
-  compare.set_candidate(request.candidate());
-  // The copy of the candidate is wiped whatever the outcome.
-  const absl::Cleanup wipe_candidate = [&compare] {
-    std::string& candidate = *compare.mutable_candidate();
-    crypto::WipeBytes(candidate.data(), candidate.size());
-  };
-  return authority_.Compare(OnBehalfOf(call, request.principal(), request.request_id()), compare);
+  CV_RETURN_IF_ERROR(ValidateSecretSize("candidate", params.candidate.size(), max_secret_size_));
+  CV_RETURN_IF_ERROR(ValidatePrincipal("principal", params.principal));
+  CV_RETURN_IF_ERROR(ValidateRequestId("request_id", params.request_id));
+  // The candidate stays borrowed from the request, whose owner wipes it: no copy is made.
+  return authority_.Compare(
+      OnBehalfOf(call, params.principal, params.request_id),
+      CompareCredentialParams{params.org_id, params.name, params.version, params.candidate});
 }
 
 }  // namespace credvault::server

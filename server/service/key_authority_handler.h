@@ -4,10 +4,10 @@
 #include <cstddef>
 
 #include "absl/status/statusor.h"
-#include "credvault/v1/credential_service.pb.h"
-#include "credvault/v1/key_authority.pb.h"
 #include "server/base/call_context.h"
+#include "server/service/credential_comparison.h"
 #include "server/service/key_authority.h"
+#include "server/service/key_authority_requests.h"
 
 namespace credvault::server {
 
@@ -21,10 +21,10 @@ class KeyAuthorityHandler {
   KeyAuthorityHandler(const KeyAuthority& authority, std::size_t max_secret_size)
       : authority_(authority), max_secret_size_(max_secret_size) {}
 
-  absl::StatusOr<credvault::v1::ProvisionOrgResponse> ProvisionOrg(
-      const CallContext& call, const credvault::v1::ProvisionOrgRequest& request) const;
-  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
-      const CallContext& call, const credvault::v1::KeyAuthorityCompareRequest& request) const;
+  absl::StatusOr<ProvisionOrgResult> ProvisionOrg(const CallContext& call,
+                                                  const ProvisionOrgParams& params) const;
+  absl::StatusOr<CompareCredentialResult> Compare(const CallContext& call,
+                                                  const KeyAuthorityCompareParams& params) const;
 
  private:
   const KeyAuthority& authority_;

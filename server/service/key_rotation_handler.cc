@@ -14,7 +14,7 @@
 #include "server/base/audit_actions.h"
 #include "server/base/error_reason.h"
 #include "server/keys/org_key_records.h"
-#include "server/service/admin_mappers.h"
+#include "server/service/admin_audit_event.h"
 #include "server/service/api_validation.h"
 #include "server/service/org_guard.h"
 #include "server/service/org_snapshot.h"
@@ -23,10 +23,8 @@
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
-
 absl::Status Invalid(const std::string& message) {
-  return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
+  return WithReason(absl::InvalidArgumentError(message), ErrorReason::kInvalidField);
 }
 
 // "rj-" and 20 hex digits: unguessable, and unique without a round trip.
@@ -49,10 +47,30 @@ std::vector<std::uint8_t> RotationRequestDigest(std::string_view rpc, std::strin
   return std::vector<std::uint8_t>(digest.begin(), digest.end());
 }
 
+// The number a ListResealJobs page token binds its state filter with: the API's number for
+// that ResealJobState (0 for every state), as tokens have always carried it, so that tokens
+// handed out before stay good.
+std::uint64_t StateFilterNumber(const std::optional<storage::ResealJobState>& state) {
+  if (!state) return 0;
+  switch (*state) {
+    case storage::ResealJobState::kPending:
+      return 1;
+    case storage::ResealJobState::kRunning:
+      return 2;
+    case storage::ResealJobState::kSucceeded:
+      return 3;
+    case storage::ResealJobState::kFailed:
+      return 4;
+    case storage::ResealJobState::kCancelled:
+      return 5;
+  }
+  return 0;
+}
+
 absl::Status ResealInProgress(const std::string& what, const storage::ResealJob& job) {
   return WithReason(absl::FailedPreconditionError("the re-seal job " + job.job_id + " of " + what +
                                                   " is still running; wait for it to finish"),
-                    v1::ERROR_REASON_RESEAL_IN_PROGRESS);
+                    ErrorReason::kResealInProgress);
 }
 
 }  // namespace
@@ -76,34 +94,34 @@ absl::Status KeyRotationHandler::CheckOrgExists(storage::Transaction& tx) const 
   return LoadExistingOrg(orgs_, tx).status();
 }
 
-absl::StatusOr<v1::RotateOrgKeyResponse> KeyRotationHandler::RotateOrgKey(
-    const CallContext& call, const v1::RotateOrgKeyRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+absl::StatusOr<RotateOrgKeyResult> KeyRotationHandler::RotateOrgKey(
+    const CallContext& call, const RotateOrgKeyParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", params.idempotency_key));
   const std::vector<std::uint8_t> request_digest =
-      RotationRequestDigest("RotateOrgKey", request.org_id());
-  v1::RotateOrgKeyResponse response;
+      RotationRequestDigest("RotateOrgKey", params.org_id);
+  RotateOrgKeyResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = RotateOrgKeyResult{};
         CV_ASSIGN_OR_RETURN(const OrgSnapshot before, LoadOrgSnapshot(orgs_, tx));
         // A retry is answered even once the org is destroyed: the rotation happened.
-        if (!request.idempotency_key().empty()) {
+        if (!params.idempotency_key.empty()) {
           CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> earlier,
-                              jobs_.FindByIdempotencyKey(tx, request.idempotency_key()));
+                              jobs_.FindByIdempotencyKey(tx, params.idempotency_key));
           if (earlier) {
-            *response.mutable_org() = ToApi(before);
-            ToApi(*earlier, *response.mutable_reseal_job());
-            response.set_idempotent_replay(true);
+            result.org.snapshot = before;
+            result.reseal_job = *earlier;
+            result.idempotent_replay = true;
             return absl::OkStatus();
           }
         }
         CV_RETURN_IF_ERROR(CheckNotDestroyed(before.org));
         CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> open, jobs_.GetOpen(tx));
-        if (open) return ResealInProgress("org " + request.org_id(), *open);
+        if (open) return ResealInProgress("org " + params.org_id, *open);
         const std::uint32_t newest = before.newest_key_version();
         CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                            MakeOrgKey(tx, request.org_id(), newest + 1, keys_));
+                            MakeOrgKey(tx, params.org_id, newest + 1, keys_));
         CV_RETURN_IF_ERROR(orgs_.RotateOrgKey(tx, ToNewOrgKey(record), ResignerFor(keys_)));
         const auto to_version = static_cast<std::int32_t>(newest + 1);
         CV_ASSIGN_OR_RETURN(const std::uint64_t items,
@@ -115,8 +133,8 @@ absl::StatusOr<v1::RotateOrgKeyResponse> KeyRotationHandler::RotateOrgKey(
         job.to_version = to_version;
         job.items_total = items;
         job.created_by = call.principal;
-        if (!request.idempotency_key().empty()) {
-          job.idempotency_key = request.idempotency_key();
+        if (!params.idempotency_key.empty()) {
+          job.idempotency_key = params.idempotency_key;
           job.request_hash = request_digest;
         }
         CV_ASSIGN_OR_RETURN(const storage::ResealJob created, jobs_.Create(tx, job));
@@ -129,81 +147,78 @@ absl::StatusOr<v1::RotateOrgKeyResponse> KeyRotationHandler::RotateOrgKey(
                                                 "; re-seal job " + created.job_id + " moves " +
                                                 std::to_string(items) + " credential versions"))
                 .status());
-        CV_ASSIGN_OR_RETURN(const OrgSnapshot after, LoadOrgSnapshot(orgs_, tx));
-        *response.mutable_org() = ToApi(after);
-        ToApi(created, *response.mutable_reseal_job());
+        CV_ASSIGN_OR_RETURN(result.org.snapshot, LoadOrgSnapshot(orgs_, tx));
+        result.reseal_job = created;
         return absl::OkStatus();
       }));
-  if (!response.idempotent_replay() && on_job_created_) on_job_created_();
-  return response;
+  if (!result.idempotent_replay && on_job_created_) on_job_created_();
+  return result;
 }
 
-absl::StatusOr<v1::DestroyOrgKeyVersionResponse> KeyRotationHandler::DestroyOrgKeyVersion(
-    const CallContext& call, const v1::DestroyOrgKeyVersionRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  if (request.key_version() == 0) return Invalid("key_version: must be at least 1");
-  if (request.key_version() > 0x7fffffff) return Invalid("key_version: too large");
-  CV_RETURN_IF_ERROR(ValidatePurpose("reason", request.reason()));
-  v1::DestroyOrgKeyVersionResponse response;
+absl::StatusOr<DestroyOrgKeyVersionResult> KeyRotationHandler::DestroyOrgKeyVersion(
+    const CallContext& call, const DestroyOrgKeyVersionParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  if (params.key_version == 0) return Invalid("key_version: must be at least 1");
+  if (params.key_version > 0x7fffffff) return Invalid("key_version: too large");
+  CV_RETURN_IF_ERROR(ValidatePurpose("reason", params.reason));
+  DestroyOrgKeyVersionResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = DestroyOrgKeyVersionResult{};
         CV_RETURN_IF_ERROR(RequireActiveOrg(orgs_, tx));
-        const auto version = static_cast<std::int32_t>(request.key_version());
+        const auto version = static_cast<std::int32_t>(params.key_version);
         CV_ASSIGN_OR_RETURN(const bool destroyed,
                             orgs_.DestroyRetiredKey(tx, version, ResignerFor(keys_)));
-        response.set_already_destroyed(!destroyed);
+        result.already_destroyed = !destroyed;
         if (destroyed) {
           CV_RETURN_IF_ERROR(
               audit_
                   .Append(tx, AdminAuditEvent(call, audit_action::kOrgKeyDestroy,
-                                              "reason: " + request.reason() +
+                                              "reason: " + params.reason +
                                                   "; private half of org key " + "version " +
                                                   std::to_string(version) + " destroyed"))
                   .status());
         }
-        CV_ASSIGN_OR_RETURN(const OrgSnapshot after, LoadOrgSnapshot(orgs_, tx));
-        *response.mutable_org() = ToApi(after);
+        CV_ASSIGN_OR_RETURN(result.org.snapshot, LoadOrgSnapshot(orgs_, tx));
         return absl::OkStatus();
       }));
   // No cached copy of the destroyed private half may outlive it.
-  org_keys_.DropOrg(request.org_id());
-  return response;
+  org_keys_.DropOrg(params.org_id);
+  return result;
 }
 
-absl::StatusOr<v1::RotateRootKeyResponse> KeyRotationHandler::RotateRootKey(
-    const CallContext& call, const v1::RotateRootKeyRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
+absl::StatusOr<RotateRootKeyResult> KeyRotationHandler::RotateRootKey(
+    const CallContext& call, const RotateRootKeyParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", params.idempotency_key));
   if (!keys_.seal_key) {
     return absl::FailedPreconditionError("this process holds no seal key");
   }
   const std::string system(storage::kSystemOrgId);
-  v1::RotateRootKeyResponse response;
+  RotateRootKeyResult result;
   std::optional<crypto::SealedRootKey> made;
   // Root keys are written by the decrypt role: only the decrypt tier can wrap one.
   CV_RETURN_IF_ERROR(
       decryptor_pool_.Run(system, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+        result = RotateRootKeyResult{};
         made.reset();
         CV_ASSIGN_OR_RETURN(const std::vector<storage::RootKey> roots, root_keys_.List(tx));
-        const auto public_key_of = [&](std::int32_t version) -> std::string {
+        const auto public_key_of = [&](std::int32_t version) -> std::vector<std::uint8_t> {
           for (const storage::RootKey& root : roots) {
             if (root.version == version) {
-              return std::string(root.public_key.begin(), root.public_key.end());
+              return std::vector<std::uint8_t>(root.public_key.begin(), root.public_key.end());
             }
           }
-          return "";
+          return {};
         };
-        if (!request.idempotency_key().empty()) {
+        if (!params.idempotency_key.empty()) {
           CV_ASSIGN_OR_RETURN(const std::optional<storage::ResealJob> earlier,
-                              jobs_.FindByIdempotencyKey(tx, request.idempotency_key()));
+                              jobs_.FindByIdempotencyKey(tx, params.idempotency_key));
           if (earlier) {
-            response.set_root_key_version(static_cast<std::uint32_t>(earlier->to_version));
-            response.set_previous_root_key_version(
-                static_cast<std::uint32_t>(earlier->from_version));
-            response.set_root_public_key(public_key_of(earlier->to_version));
-            ToApi(*earlier, *response.mutable_reseal_job());
-            response.set_idempotent_replay(true);
+            result.root_key_version = static_cast<std::uint32_t>(earlier->to_version);
+            result.previous_root_key_version = static_cast<std::uint32_t>(earlier->from_version);
+            result.root_public_key = public_key_of(earlier->to_version);
+            result.reseal_job = *earlier;
+            result.idempotent_replay = true;
             return absl::OkStatus();
           }
         }
@@ -236,8 +251,8 @@ absl::StatusOr<v1::RotateRootKeyResponse> KeyRotationHandler::RotateRootKey(
         job.to_version = static_cast<std::int32_t>(version);
         job.items_total = orgs;
         job.created_by = call.principal;
-        if (!request.idempotency_key().empty()) {
-          job.idempotency_key = request.idempotency_key();
+        if (!params.idempotency_key.empty()) {
+          job.idempotency_key = params.idempotency_key;
           job.request_hash = RotationRequestDigest("RotateRootKey", system);
         }
         CV_ASSIGN_OR_RETURN(const storage::ResealJob created, jobs_.Create(tx, job));
@@ -249,11 +264,10 @@ absl::StatusOr<v1::RotateRootKeyResponse> KeyRotationHandler::RotateRootKey(
                                                 ") replaces " + std::to_string(active->version) +
                                                 "; re-seal job " + created.job_id))
                 .status());
-        response.set_root_key_version(version);
-        response.set_previous_root_key_version(static_cast<std::uint32_t>(active->version));
-        response.set_root_public_key(
-            std::string(sealed.public_key.begin(), sealed.public_key.end()));
-        ToApi(created, *response.mutable_reseal_job());
+        result.root_key_version = version;
+        result.previous_root_key_version = static_cast<std::uint32_t>(active->version);
+        result.root_public_key.assign(sealed.public_key.begin(), sealed.public_key.end());
+        result.reseal_job = created;
         made = std::move(sealed);
         return absl::OkStatus();
       }));
@@ -263,75 +277,70 @@ absl::StatusOr<v1::RotateRootKeyResponse> KeyRotationHandler::RotateRootKey(
     if (root.ok()) keys_.late_roots->Add(*std::move(root));
     if (on_job_created_) on_job_created_();
   }
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::GetResealJobResponse> KeyRotationHandler::GetResealJob(
-    const CallContext& call, const v1::GetResealJobRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
-  if (request.job_id().empty() || request.job_id().size() > 64 ||
-      request.job_id().find_first_not_of(
+absl::StatusOr<GetResealJobResult> KeyRotationHandler::GetResealJob(
+    const CallContext& call, const GetResealJobParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", params.org_id));
+  if (params.job_id.empty() || params.job_id.size() > 64 ||
+      params.job_id.find_first_not_of(
           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
           std::string::npos) {
     return Invalid("job_id: must be 1-64 characters from [A-Za-z0-9_-]");
   }
-  v1::GetResealJobResponse response;
+  GetResealJobResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
         CV_RETURN_IF_ERROR(CheckOrgExists(tx));
-        absl::StatusOr<storage::ResealJob> job = jobs_.Get(tx, request.job_id());
+        absl::StatusOr<storage::ResealJob> job = jobs_.Get(tx, params.job_id);
         if (absl::IsNotFound(job.status())) {
-          return WithReason(absl::NotFoundError("org " + request.org_id() + " has no re-seal job " +
-                                                request.job_id()),
-                            v1::ERROR_REASON_JOB_NOT_FOUND);
+          return WithReason(
+              absl::NotFoundError("org " + params.org_id + " has no re-seal job " + params.job_id),
+              ErrorReason::kJobNotFound);
         }
         if (!job.ok()) return job.status();
-        ToApi(*job, *response.mutable_job());
+        result.job = *std::move(job);
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::ListResealJobsResponse> KeyRotationHandler::ListResealJobs(
-    const CallContext& call, const v1::ListResealJobsRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", request.org_id()));
+absl::StatusOr<ListResealJobsResult> KeyRotationHandler::ListResealJobs(
+    const CallContext& call, const ListResealJobsParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgIdOrSystem("org_id", params.org_id));
   int page_size = 0;
-  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
-  if (!v1::ResealJobState_IsValid(request.state())) {
-    return Invalid("state: not a ResealJobState value");
-  }
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", params.page_size, page_size));
   PageQuery query("ListResealJobs");
-  query.Add(request.org_id()).Add(static_cast<std::uint64_t>(request.state()));
+  query.Add(params.org_id).Add(StateFilterNumber(params.state));
   storage::ResealJobPageQuery page_query;
-  page_query.state = ToStorage(request.state());
+  page_query.state = params.state;
   page_query.page_size = static_cast<std::size_t>(page_size);
-  if (!request.page_token().empty()) {
-    CV_ASSIGN_OR_RETURN(
-        const std::string cursor,
-        DecodePageToken(*keys_.writer_keys.Get(), query, "page_token", request.page_token()));
+  if (!params.page_token.empty()) {
+    CV_ASSIGN_OR_RETURN(const std::string cursor, DecodePageToken(*keys_.writer_keys.Get(), query,
+                                                                  "page_token", params.page_token));
     // The cursor is "<started_at micros>/<job id>", made below.
     const std::size_t slash = cursor.find('/');
     if (slash == std::string::npos) return Invalid("page_token: malformed");
     page_query.after.emplace(absl::FromUnixMicros(std::stoll(cursor.substr(0, slash))),
                              cursor.substr(slash + 1));
   }
-  v1::ListResealJobsResponse response;
+  ListResealJobsResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = ListResealJobsResult{};
         CV_RETURN_IF_ERROR(CheckOrgExists(tx));
-        CV_ASSIGN_OR_RETURN(const storage::ResealJobPage page, jobs_.List(tx, page_query));
-        for (const storage::ResealJob& job : page.jobs) ToApi(job, *response.add_jobs());
+        CV_ASSIGN_OR_RETURN(storage::ResealJobPage page, jobs_.List(tx, page_query));
         if (page.more && !page.jobs.empty()) {
           const storage::ResealJob& last = page.jobs.back();
-          response.set_next_page_token(EncodePageToken(
+          result.next_page_token = EncodePageToken(
               *keys_.writer_keys.Get(), query,
-              std::to_string(absl::ToUnixMicros(last.started_at)) + "/" + last.job_id));
+              std::to_string(absl::ToUnixMicros(last.started_at)) + "/" + last.job_id);
         }
+        result.jobs = std::move(page.jobs);
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
 }  // namespace credvault::server

@@ -5,10 +5,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "credvault/v1/admin_service.pb.h"
 #include "server/base/call_context.h"
 #include "server/keys/decrypt_tier_keys.h"
 #include "server/keys/org_key_cache.h"
+#include "server/service/key_rotation_requests.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
 #include "storage/org_directory.h"
@@ -34,16 +34,16 @@ class KeyRotationHandler {
                      storage::AuditLog::AppendObserver on_audit_append = {},
                      Clock clock = &absl::Now);
 
-  absl::StatusOr<credvault::v1::RotateOrgKeyResponse> RotateOrgKey(
-      const CallContext& call, const credvault::v1::RotateOrgKeyRequest& request) const;
-  absl::StatusOr<credvault::v1::DestroyOrgKeyVersionResponse> DestroyOrgKeyVersion(
-      const CallContext& call, const credvault::v1::DestroyOrgKeyVersionRequest& request) const;
-  absl::StatusOr<credvault::v1::RotateRootKeyResponse> RotateRootKey(
-      const CallContext& call, const credvault::v1::RotateRootKeyRequest& request) const;
-  absl::StatusOr<credvault::v1::GetResealJobResponse> GetResealJob(
-      const CallContext& call, const credvault::v1::GetResealJobRequest& request) const;
-  absl::StatusOr<credvault::v1::ListResealJobsResponse> ListResealJobs(
-      const CallContext& call, const credvault::v1::ListResealJobsRequest& request) const;
+  absl::StatusOr<RotateOrgKeyResult> RotateOrgKey(const CallContext& call,
+                                                  const RotateOrgKeyParams& params) const;
+  absl::StatusOr<DestroyOrgKeyVersionResult> DestroyOrgKeyVersion(
+      const CallContext& call, const DestroyOrgKeyVersionParams& params) const;
+  absl::StatusOr<RotateRootKeyResult> RotateRootKey(const CallContext& call,
+                                                    const RotateRootKeyParams& params) const;
+  absl::StatusOr<GetResealJobResult> GetResealJob(const CallContext& call,
+                                                  const GetResealJobParams& params) const;
+  absl::StatusOr<ListResealJobsResult> ListResealJobs(const CallContext& call,
+                                                      const ListResealJobsParams& params) const;
 
  private:
   // NOT_FOUND unless the org of `tx` exists (or is `_system`, where root key jobs live).

@@ -18,8 +18,6 @@
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
-
 constexpr storage::Statement kCompareAdmit{"compare.admit",
                                            "SELECT credvault_compare_admit($1, $2, $3, $4)"};
 
@@ -51,20 +49,29 @@ absl::Status LocalKeyAuthority::ProvisionOrg(
     const CallContext& call, const std::string& org_id,
     const std::vector<std::uint32_t>& pinned_root_versions) const {
   CV_RETURN_IF_ERROR(ValidateOrgId("org_id", org_id));
+  // Two first Puts into one new org race on its primary key: the loser's transaction is
+  // spoiled by the refused insert, and run again it finds the org.
+  bool made_concurrently = false;
   const auto provision = [&](storage::Transaction& tx) -> absl::Status {
-    absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
-    if (existing.ok()) {
+    made_concurrently = false;
+    CV_ASSIGN_OR_RETURN(const std::optional<storage::Org> existing, orgs_.FindOrg(tx));
+    if (existing.has_value()) {
       // An org key record made before records were signed is signed now.
       if (existing->state != storage::OrgState::kActive) return absl::OkStatus();
-      absl::StatusOr<storage::OrgKey> active = orgs_.GetActiveOrgKey(tx);
-      if (!active.ok())
-        return absl::IsNotFound(active.status()) ? absl::OkStatus() : active.status();
+      CV_ASSIGN_OR_RETURN(std::optional<storage::OrgKey> active, orgs_.FindActiveOrgKey(tx));
+      if (!active.has_value()) return absl::OkStatus();
       return SignIfUnsigned(tx, *std::move(active), keys_).status();
     }
-    if (!absl::IsNotFound(existing.status())) return existing.status();
     CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
                         MakeOrgKey(tx, org_id, 1, keys_, pinned_root_versions));
-    CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
+    CV_ASSIGN_OR_RETURN(const storage::CreateOrgOutcome created,
+                        orgs_.TryCreateOrg(tx, ToNewOrgKey(record)));
+    if (created == storage::CreateOrgOutcome::kOrgExists) {
+      made_concurrently = true;
+      // Not OK, so that the spoiled transaction is rolled back; the answer only if the
+      // second run loses too.
+      return absl::AlreadyExistsError("org already exists");
+    }
     return audit_
         .Append(tx, storage::NewAuditEvent{call.principal, audit_action::kOrgProvision, "", "ok",
                                            call.request_id,
@@ -72,27 +79,26 @@ absl::Status LocalKeyAuthority::ProvisionOrg(
                                                std::to_string(record.root_key_version)})
         .status();
   };
-  absl::Status status = pool_.Run(org_id, call.deadline, provision);
-  // Two first Puts into one new org race on its primary key: the loser finds the org.
-  if (absl::IsAlreadyExists(status)) status = pool_.Run(org_id, call.deadline, provision);
-  return status;
+  const absl::Status status = pool_.Run(org_id, call.deadline, provision);
+  if (!made_concurrently) return status;
+  return pool_.Run(org_id, call.deadline, provision);
 }
 
-absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
-    const CallContext& call, const v1::CompareCredentialRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateCredentialName("name", request.name()));
-  v1::CompareCredentialResponse response;
+absl::StatusOr<CompareCredentialResult> LocalKeyAuthority::Compare(
+    const CallContext& call, const CompareCredentialParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateCredentialName("name", params.name));
+  CompareCredentialResult result;
   absl::Status refusal;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = CompareCredentialResult{};
         refusal = absl::OkStatus();
         const auto refuse = [&](absl::Status why, const std::string& details) -> absl::Status {
           refusal = std::move(why);
           return audit_
               .Append(tx, storage::NewAuditEvent{call.principal, audit_action::kCredentialCompare,
-                                                 request.name(), StatusCodeName(refusal.code()),
+                                                 params.name, StatusCodeName(refusal.code()),
                                                  call.request_id, details})
               .status();
         };
@@ -100,9 +106,9 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
         CV_ASSIGN_OR_RETURN(const storage::Org org, LoadExistingOrg(orgs_, tx));
         CV_ASSIGN_OR_RETURN(
             const storage::Row admitted,
-            tx.ExecuteOne(kCompareAdmit, {storage::SqlParam::Text(request.org_id()),
+            tx.ExecuteOne(kCompareAdmit, {storage::SqlParam::Text(params.org_id),
                                           storage::SqlParam::Text(call.principal),
-                                          storage::SqlParam::Text(request.name()),
+                                          storage::SqlParam::Text(params.name),
                                           storage::SqlParam::Int(options_.compare_per_minute)}));
         CV_ASSIGN_OR_RETURN(const bool within_limit, admitted.Bool(0));
         if (!within_limit) {
@@ -110,20 +116,22 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
                                        "CompareCredential: at most " +
                                        std::to_string(options_.compare_per_minute) +
                                        " comparisons per minute for this credential"),
-                                   v1::ERROR_REASON_RATE_LIMITED),
+                                   ErrorReason::kRateLimited),
                         "");
         }
         if (absl::Status destroyed = CheckNotDestroyed(org); !destroyed.ok()) {
-          org_keys_.DropOrg(request.org_id());  // possibly destroyed through another replica
+          org_keys_.DropOrg(params.org_id);  // possibly destroyed through another replica
           return refuse(std::move(destroyed), "");
         }
         const std::optional<std::int64_t> wanted =
-            request.has_version() ? std::optional<std::int64_t>(request.version()) : std::nullopt;
+            params.version.has_value()
+                ? std::optional<std::int64_t>(static_cast<std::int64_t>(*params.version))
+                : std::nullopt;
         CV_ASSIGN_OR_RETURN(const std::optional<storage::EnvelopeRecord> record,
-                            credentials_.FindEnvelope(tx, request.name(), wanted));
+                            credentials_.FindEnvelope(tx, params.name, wanted));
         if (!record.has_value()) {
           return refuse(WithReason(absl::NotFoundError("read envelope: credential not found"),
-                                   v1::ERROR_REASON_CREDENTIAL_NOT_FOUND),
+                                   ErrorReason::kCredentialNotFound),
                         "");
         }
         const std::string version_detail = "version " + std::to_string(record->metadata.version);
@@ -132,31 +140,30 @@ absl::StatusOr<v1::CompareCredentialResponse> LocalKeyAuthority::Compare(
                               crypto::ParseEnvelope(record->envelope, options_.max_secret_size));
           CV_ASSIGN_OR_RETURN(const std::shared_ptr<const crypto::OrgPrivateKey> org_key,
                               UsableOrgPrivateKey(tx, parsed.org_key_version, keys_, org_keys_));
-          return crypto::OpenEnvelope(parsed,
-                                      {request.org_id(), request.name(),
-                                       static_cast<std::uint64_t>(record->metadata.version)},
-                                      *org_key, *keys_.writer_keys.Get());
+          return crypto::OpenEnvelope(
+              parsed,
+              {params.org_id, params.name, static_cast<std::uint64_t>(record->metadata.version)},
+              *org_key, *keys_.writer_keys.Get());
         }();
         if (!opened.ok()) {
           if (!absl::IsDataLoss(opened.status())) return opened.status();
-          return refuse(WithReason(opened.status(), v1::ERROR_REASON_INTEGRITY_FAILURE),
+          return refuse(WithReason(opened.status(), ErrorReason::kIntegrityFailure),
                         version_detail);
         }
-        const bool match = CandidateMatches(crypto::SecretView::Borrow(request.candidate()),
-                                            crypto::SecretView::Borrow(opened->RevealSecret()));
+        const bool match = CandidateMatches(params.candidate, *opened);
         CV_RETURN_IF_ERROR(
             audit_
                 .Append(tx,
                         storage::NewAuditEvent{call.principal, audit_action::kCredentialCompare,
-                                               request.name(), "ok", call.request_id,
+                                               params.name, "ok", call.request_id,
                                                version_detail + (match ? ", match" : ", no match")})
                 .status());
-        response.set_match(match);
-        response.set_version(static_cast<std::uint64_t>(record->metadata.version));
+        result =
+            CompareCredentialResult{match, static_cast<std::uint64_t>(record->metadata.version)};
         return absl::OkStatus();
       }));
   CV_RETURN_IF_ERROR(refusal);
-  return response;
+  return result;
 }
 
 }  // namespace credvault::server

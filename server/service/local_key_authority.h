@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "server/keys/decrypt_tier_keys.h"
@@ -34,9 +35,8 @@ class LocalKeyAuthority final : public KeyAuthority {
 
   absl::Status ProvisionOrg(const CallContext& call, const std::string& org_id,
                             const std::vector<std::uint32_t>& pinned_root_versions) const override;
-  absl::StatusOr<credvault::v1::CompareCredentialResponse> Compare(
-      const CallContext& call,
-      const credvault::v1::CompareCredentialRequest& request) const override;
+  absl::StatusOr<CompareCredentialResult> Compare(
+      const CallContext& call, const CompareCredentialParams& params) const override;
 
  private:
   storage::ConnectionPool& pool_;

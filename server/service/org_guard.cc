@@ -9,14 +9,13 @@ namespace credvault::server {
 
 absl::Status OrgNotFoundError(std::string_view org_id) {
   return WithReason(absl::NotFoundError("org " + std::string(org_id) + " does not exist"),
-                    credvault::v1::ERROR_REASON_ORG_NOT_FOUND);
+                    ErrorReason::kOrgNotFound);
 }
 
 absl::Status OrgDestroyedError(std::string_view org_id, std::string_view consequence) {
   std::string message = "org " + std::string(org_id) + " is destroyed";
   if (!consequence.empty()) message += "; " + std::string(consequence);
-  return WithReason(absl::FailedPreconditionError(message),
-                    credvault::v1::ERROR_REASON_ORG_DESTROYED);
+  return WithReason(absl::FailedPreconditionError(message), ErrorReason::kOrgDestroyed);
 }
 
 absl::StatusOr<storage::Org> LoadExistingOrg(const storage::OrgStore& orgs,

@@ -11,16 +11,13 @@
 #include "server/base/audit_details.h"
 #include "server/base/error_reason.h"
 #include "server/keys/org_key_records.h"
-#include "server/service/admin_mappers.h"
+#include "server/service/admin_audit_event.h"
 #include "server/service/api_validation.h"
-#include "server/service/metadata_conversion.h"
 #include "server/service/org_guard.h"
 #include "server/service/page_token.h"
 
 namespace credvault::server {
 namespace {
-
-namespace v1 = ::credvault::v1;
 
 // Audit events read per query while looking for an org.destroy event.
 constexpr std::size_t kAuditScanBatch = 500;
@@ -31,7 +28,21 @@ constexpr std::size_t kListOrgsFilteredBatch = 500;
 constexpr std::size_t kListOrgsMaxExamined = 5000;
 
 absl::Status Invalid(const std::string& message) {
-  return WithReason(absl::InvalidArgumentError(message), v1::ERROR_REASON_INVALID_FIELD);
+  return WithReason(absl::InvalidArgumentError(message), ErrorReason::kInvalidField);
+}
+
+// The number a ListOrgs page token binds its state filter with: the API's number for that
+// OrgState (0 for every state), as tokens have always carried it, so that tokens handed out
+// before stay good.
+std::uint64_t StateFilterNumber(const std::optional<storage::OrgState>& state) {
+  if (!state) return 0;
+  switch (*state) {
+    case storage::OrgState::kActive:
+      return 1;
+    case storage::OrgState::kDestroyed:
+      return 2;
+  }
+  return 0;
 }
 
 // Whether the chain of the org holds the org.create event of a CreateOrg by `principal`
@@ -73,28 +84,18 @@ OrgHandler::OrgHandler(storage::ConnectionPool& admin_pool, const DecryptTierKey
       clock_(std::move(clock)),
       audit_(clock_, std::move(on_audit_append)) {}
 
-void OrgHandler::FillReceipt(const crypto::ErasureReceiptFields& fields,
-                             v1::ErasureReceipt& receipt) const {
-  receipt.set_org_id(fields.org_id);
-  receipt.clear_destroyed_key_versions();
-  for (const std::uint32_t version : fields.destroyed_key_versions) {
-    receipt.add_destroyed_key_versions(version);
-  }
-  SetTimestamp(absl::FromUnixMicros(fields.destroy_time_unix_micros),
-               *receipt.mutable_destroy_time());
-  receipt.set_erased_credential_version_count(fields.erased_credential_version_count);
-  receipt.set_audit_sequence(fields.audit_sequence);
-  receipt.set_audit_chain_head(
-      std::string(fields.audit_chain_head.begin(), fields.audit_chain_head.end()));
+ErasureReceipt OrgHandler::SignedReceipt(crypto::ErasureReceiptFields fields) const {
+  ErasureReceipt receipt;
   if (keys_.audit_signer) {
-    const crypto::AuditSignature signature = keys_.audit_signer->SignErasureReceipt(fields);
-    receipt.set_signature(std::string(signature.begin(), signature.end()));
-    receipt.set_signing_key_id(keys_.audit_signer->key_id());
+    receipt.signature = keys_.audit_signer->SignErasureReceipt(fields);
+    receipt.signing_key_id = keys_.audit_signer->key_id();
   }
+  receipt.fields = std::move(fields);
+  return receipt;
 }
 
-absl::StatusOr<v1::ErasureReceipt> OrgHandler::RebuildReceipt(storage::Transaction& tx,
-                                                              const OrgSnapshot& org) const {
+absl::StatusOr<ErasureReceipt> OrgHandler::RebuildReceipt(storage::Transaction& tx,
+                                                          const OrgSnapshot& org) const {
   // The org.destroy event: usually at the newest signed checkpoint, else found by a scan.
   std::optional<storage::AuditEvent> destroy_event;
   CV_ASSIGN_OR_RETURN(const std::vector<storage::AuditCheckpoint> checkpoints,
@@ -126,127 +127,118 @@ absl::StatusOr<v1::ErasureReceipt> OrgHandler::RebuildReceipt(storage::Transacti
       OrgDestroyDetails::Parse(destroy_event->details).erased_credential_versions;
   fields.audit_sequence = destroy_event->seq;
   fields.audit_chain_head = destroy_event->hash;
-  v1::ErasureReceipt receipt;
-  FillReceipt(fields, receipt);
-  return receipt;
+  return SignedReceipt(std::move(fields));
 }
 
-absl::StatusOr<v1::CreateOrgResponse> OrgHandler::CreateOrg(
-    const CallContext& call, const v1::CreateOrgRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", request.idempotency_key()));
-  v1::CreateOrgResponse response;
+absl::StatusOr<CreateOrgResult> OrgHandler::CreateOrg(const CallContext& call,
+                                                      const CreateOrgParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  CV_RETURN_IF_ERROR(ValidateIdempotencyKey("idempotency_key", params.idempotency_key));
+  CreateOrgResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = CreateOrgResult{};
         absl::StatusOr<storage::Org> existing = orgs_.GetOrg(tx);
         if (existing.ok()) {
           // A retried CreateOrg with its idempotency key finds the org it made; an org made
           // by anyone or anything else, or under another key, already exists.
           bool replay = false;
-          if (!request.idempotency_key().empty() && existing->state == storage::OrgState::kActive) {
+          if (!params.idempotency_key.empty() && existing->state == storage::OrgState::kActive) {
             CV_ASSIGN_OR_RETURN(replay, MadeByCreateOrg(tx, audit_, *existing, call.principal,
-                                                        request.idempotency_key()));
+                                                        params.idempotency_key));
           }
           if (replay) {
-            CV_ASSIGN_OR_RETURN(const OrgSnapshot made, LoadOrgSnapshot(orgs_, tx));
-            *response.mutable_org() = ToApi(made);
-            response.set_idempotent_replay(true);
+            CV_ASSIGN_OR_RETURN(result.org.snapshot, LoadOrgSnapshot(orgs_, tx));
+            result.idempotent_replay = true;
             return absl::OkStatus();
           }
-          return WithReason(absl::AlreadyExistsError("org " + request.org_id() + " already exists"),
-                            v1::ERROR_REASON_ORG_EXISTS);
+          return WithReason(absl::AlreadyExistsError("org " + params.org_id + " already exists"),
+                            ErrorReason::kOrgExists);
         }
         if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
         CV_ASSIGN_OR_RETURN(const crypto::OrgKeyRecord record,
-                            MakeOrgKey(tx, request.org_id(), 1, keys_));
+                            MakeOrgKey(tx, params.org_id, 1, keys_));
         CV_RETURN_IF_ERROR(orgs_.CreateOrg(tx, ToNewOrgKey(record)));
-        const OrgCreateDetails details{record.root_key_version, request.idempotency_key()};
+        const OrgCreateDetails details{record.root_key_version, params.idempotency_key};
         CV_RETURN_IF_ERROR(
             audit_.Append(tx, AdminAuditEvent(call, audit_action::kOrgCreate, details.Format()))
                 .status());
-        CV_ASSIGN_OR_RETURN(const OrgSnapshot made, LoadOrgSnapshot(orgs_, tx));
-        *response.mutable_org() = ToApi(made);
+        CV_ASSIGN_OR_RETURN(result.org.snapshot, LoadOrgSnapshot(orgs_, tx));
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::DescribeOrgResponse> OrgHandler::DescribeOrg(
-    const CallContext& call, const v1::DescribeOrgRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  v1::DescribeOrgResponse response;
+absl::StatusOr<DescribeOrgResult> OrgHandler::DescribeOrg(const CallContext& call,
+                                                          const DescribeOrgParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  DescribeOrgResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        CV_ASSIGN_OR_RETURN(const OrgSnapshot org, LoadOrgSnapshot(orgs_, tx));
-        *response.mutable_org() = ToApi(org);
-        if (org.destroyed()) {
-          CV_ASSIGN_OR_RETURN(*response.mutable_org()->mutable_erasure_receipt(),
-                              RebuildReceipt(tx, org));
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = DescribeOrgResult{};
+        CV_ASSIGN_OR_RETURN(result.org.snapshot, LoadOrgSnapshot(orgs_, tx));
+        if (result.org.snapshot.destroyed()) {
+          CV_ASSIGN_OR_RETURN(result.org.erasure_receipt, RebuildReceipt(tx, result.org.snapshot));
         }
         return absl::OkStatus();
       }));
-  return response;
+  return result;
 }
 
-absl::StatusOr<v1::ListOrgsResponse> OrgHandler::ListOrgs(
-    const CallContext& call, const v1::ListOrgsRequest& request) const {
+absl::StatusOr<ListOrgsResult> OrgHandler::ListOrgs(const CallContext& call,
+                                                    const ListOrgsParams& params) const {
   int page_size = 0;
-  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", request.page_size(), page_size));
-  if (!v1::OrgState_IsValid(request.state())) return Invalid("state: not an OrgState value");
+  CV_RETURN_IF_ERROR(NormalizePageSize("page_size", params.page_size, page_size));
   PageQuery query("ListOrgs");
-  query.Add(static_cast<std::uint64_t>(request.state()));
+  query.Add(StateFilterNumber(params.state));
   // The cursor is the last org id examined.
   std::string cursor;
-  if (!request.page_token().empty()) {
-    CV_ASSIGN_OR_RETURN(cursor, DecodePageToken(*keys_.writer_keys.Get(), query, "page_token",
-                                                request.page_token()));
+  if (!params.page_token.empty()) {
+    CV_ASSIGN_OR_RETURN(
+        cursor, DecodePageToken(*keys_.writer_keys.Get(), query, "page_token", params.page_token));
   }
   // nullopt: every state.
-  const std::optional<storage::OrgState> wanted_state = ToStorage(request.state());
+  const std::optional<storage::OrgState>& wanted_state = params.state;
   const std::size_t wanted = static_cast<std::size_t>(page_size);
   // Unfiltered, one org more than the page tells whether another page follows.
   const std::size_t batch = wanted_state ? kListOrgsFilteredBatch : wanted + 1;
-  v1::ListOrgsResponse response;
+  ListOrgsResult result;
   std::size_t examined = 0;
   bool more = true;
-  while (more && static_cast<std::size_t>(response.orgs_size()) < wanted &&
-         examined < kListOrgsMaxExamined) {
+  while (more && result.orgs.size() < wanted && examined < kListOrgsMaxExamined) {
     CV_ASSIGN_OR_RETURN(const std::vector<storage::OrgSummary> orgs,
                         directory_.ListOrgs(pool_, cursor, batch, call.deadline));
     more = orgs.size() == batch;
     for (std::size_t i = 0; i < orgs.size(); ++i) {
-      if (static_cast<std::size_t>(response.orgs_size()) == wanted) {
+      if (result.orgs.size() == wanted) {
         more = true;  // orgs[i] and any after it are left for the next page
         break;
       }
       cursor = orgs[i].org_id;
       ++examined;
       if (wanted_state && orgs[i].state != *wanted_state) continue;
-      ToApi(orgs[i], *response.add_orgs());
+      result.orgs.push_back(orgs[i]);
     }
   }
-  if (more) {
-    response.set_next_page_token(EncodePageToken(*keys_.writer_keys.Get(), query, cursor));
-  }
-  return response;
+  if (more) result.next_page_token = EncodePageToken(*keys_.writer_keys.Get(), query, cursor);
+  return result;
 }
 
-absl::StatusOr<v1::DestroyOrgResponse> OrgHandler::DestroyOrg(
-    const CallContext& call, const v1::DestroyOrgRequest& request) const {
-  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", request.org_id()));
-  if (request.confirm_org_id() != request.org_id()) {
+absl::StatusOr<DestroyOrgResult> OrgHandler::DestroyOrg(const CallContext& call,
+                                                        const DestroyOrgParams& params) const {
+  CV_RETURN_IF_ERROR(ValidateOrgId("org_id", params.org_id));
+  if (params.confirm_org_id != params.org_id) {
     return Invalid("confirm_org_id: must equal org_id");
   }
-  CV_RETURN_IF_ERROR(ValidatePurpose("reason", request.reason()));
-  v1::DestroyOrgResponse response;
+  CV_RETURN_IF_ERROR(ValidatePurpose("reason", params.reason));
+  DestroyOrgResult result;
   CV_RETURN_IF_ERROR(
-      pool_.Run(request.org_id(), call.deadline, [&](storage::Transaction& tx) -> absl::Status {
-        response.Clear();
+      pool_.Run(params.org_id, call.deadline, [&](storage::Transaction& tx) -> absl::Status {
+        result = DestroyOrgResult{};
         CV_ASSIGN_OR_RETURN(const OrgSnapshot before, LoadOrgSnapshot(orgs_, tx));
         if (before.destroyed()) {
-          response.set_already_destroyed(true);
-          CV_ASSIGN_OR_RETURN(*response.mutable_receipt(), RebuildReceipt(tx, before));
+          result.already_destroyed = true;
+          CV_ASSIGN_OR_RETURN(result.receipt, RebuildReceipt(tx, before));
           return absl::OkStatus();
         }
         CV_ASSIGN_OR_RETURN(const std::uint64_t unerased, credentials_.CountUnerasedVersions(tx));
@@ -259,11 +251,11 @@ absl::StatusOr<v1::DestroyOrgResponse> OrgHandler::DestroyOrg(
         }
         CV_ASSIGN_OR_RETURN(const OrgSnapshot after, LoadOrgSnapshot(orgs_, tx));
         crypto::ErasureReceiptFields fields;
-        fields.org_id = request.org_id();
+        fields.org_id = params.org_id;
         fields.destroyed_key_versions = after.key_versions();
         // The event carries what the receipt states, so an audit export (whose chain the
         // erasure checkpoint signs) proves the erasure without the receipt itself.
-        const OrgDestroyDetails details{request.reason(), fields.destroyed_key_versions, unerased};
+        const OrgDestroyDetails details{params.reason, fields.destroyed_key_versions, unerased};
         CV_ASSIGN_OR_RETURN(
             const storage::AuditEvent event,
             audit_.Append(tx, AdminAuditEvent(call, audit_action::kOrgDestroy, details.Format())));
@@ -272,13 +264,13 @@ absl::StatusOr<v1::DestroyOrgResponse> OrgHandler::DestroyOrg(
         fields.erased_credential_version_count = unerased;
         fields.audit_sequence = event.seq;
         fields.audit_chain_head = event.hash;
-        FillReceipt(fields, *response.mutable_receipt());
+        result.receipt = SignedReceipt(fields);
         if (keys_.audit_signer) {
           // A signed checkpoint at the destruction: the chain up to it cannot be rewritten
           // without the audit signing key.
           const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(clock_()));
           const crypto::AuditSignature signature = keys_.audit_signer->SignCheckpoint(
-              request.org_id(), event.seq, event.hash, absl::ToUnixMicros(now));
+              params.org_id, event.seq, event.hash, absl::ToUnixMicros(now));
           CV_RETURN_IF_ERROR(audit_.AddCheckpoint(
               tx, storage::AuditCheckpointKind::kErasure, event.seq, event.hash,
               std::vector<std::uint8_t>(signature.begin(), signature.end()),
@@ -287,8 +279,8 @@ absl::StatusOr<v1::DestroyOrgResponse> OrgHandler::DestroyOrg(
         return absl::OkStatus();
       }));
   // Committed: no cached copy of the org's private keys may outlive their destruction.
-  org_keys_.DropOrg(request.org_id());
-  return response;
+  org_keys_.DropOrg(params.org_id);
+  return result;
 }
 
 }  // namespace credvault::server

@@ -5,11 +5,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "credvault/v1/admin_service.pb.h"
 #include "crypto/audit_signer.h"
 #include "server/base/call_context.h"
 #include "server/keys/decrypt_tier_keys.h"
 #include "server/keys/org_key_cache.h"
+#include "server/service/org_requests.h"
 #include "server/service/org_snapshot.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
@@ -31,23 +31,23 @@ class OrgHandler {
              OrgKeyCache& org_keys, storage::AuditLog::AppendObserver on_audit_append = {},
              Clock clock = &absl::Now);
 
-  absl::StatusOr<credvault::v1::CreateOrgResponse> CreateOrg(
-      const CallContext& call, const credvault::v1::CreateOrgRequest& request) const;
-  absl::StatusOr<credvault::v1::DescribeOrgResponse> DescribeOrg(
-      const CallContext& call, const credvault::v1::DescribeOrgRequest& request) const;
+  absl::StatusOr<CreateOrgResult> CreateOrg(const CallContext& call,
+                                            const CreateOrgParams& params) const;
+  absl::StatusOr<DescribeOrgResult> DescribeOrg(const CallContext& call,
+                                                const DescribeOrgParams& params) const;
   // Every org (the caller holds the `*` scope), from the org directory.
-  absl::StatusOr<credvault::v1::ListOrgsResponse> ListOrgs(
-      const CallContext& call, const credvault::v1::ListOrgsRequest& request) const;
-  absl::StatusOr<credvault::v1::DestroyOrgResponse> DestroyOrg(
-      const CallContext& call, const credvault::v1::DestroyOrgRequest& request) const;
+  absl::StatusOr<ListOrgsResult> ListOrgs(const CallContext& call,
+                                          const ListOrgsParams& params) const;
+  absl::StatusOr<DestroyOrgResult> DestroyOrg(const CallContext& call,
+                                              const DestroyOrgParams& params) const;
 
  private:
   // The erasure receipt of a destroyed org, rebuilt from its org.destroy audit event (and
   // re-signed: Ed25519 is deterministic, so it is the receipt DestroyOrg returned).
-  absl::StatusOr<credvault::v1::ErasureReceipt> RebuildReceipt(storage::Transaction& tx,
-                                                               const OrgSnapshot& org) const;
-  void FillReceipt(const crypto::ErasureReceiptFields& fields,
-                   credvault::v1::ErasureReceipt& receipt) const;
+  absl::StatusOr<ErasureReceipt> RebuildReceipt(storage::Transaction& tx,
+                                                const OrgSnapshot& org) const;
+  // `fields` with the audit signing key's signature over them, when there is that key.
+  ErasureReceipt SignedReceipt(crypto::ErasureReceiptFields fields) const;
 
   storage::ConnectionPool& pool_;
   const DecryptTierKeys& keys_;

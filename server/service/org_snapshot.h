@@ -11,7 +11,7 @@
 namespace credvault::server {
 
 // An org and every version of its key, as read in one transaction: what the admin
-// handlers decide on (and what admin_mappers.h turns into an OrgInfo).
+// handlers decide on, and what they report of an org (OrgDescription, org_requests.h).
 struct OrgSnapshot {
   storage::Org org;
   std::vector<storage::OrgKey> keys;  // in the order the store lists them

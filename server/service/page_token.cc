@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
-#include "credvault/v1/common.pb.h"
 #include "crypto/canonical_encoding.h"
 #include "server/base/error_reason.h"
 
@@ -31,7 +30,7 @@ void AppendLengthPrefixed(std::string& out, std::string_view value) {
 
 absl::Status BadToken(std::string_view field, const char* why) {
   return WithReason(absl::InvalidArgumentError(std::string(field) + ": " + why),
-                    credvault::v1::ERROR_REASON_INVALID_PAGE_TOKEN);
+                    ErrorReason::kInvalidPageToken);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "credvault/v1/common.pb.h"
 #include "server/base/error_reason.h"
 
 namespace credvault::server {
@@ -24,7 +23,7 @@ absl::Status RateLimiter::Acquire(const std::string& key, const char* what) {
     return WithReason(absl::ResourceExhaustedError(std::string(what) +
                                                    ": rate limit exceeded for this principal; "
                                                    "retry later"),
-                      credvault::v1::ERROR_REASON_RATE_LIMITED);
+                      ErrorReason::kRateLimited);
   }
   bucket.tokens -= 1.0;
   return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "crypto/secret_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -88,7 +89,7 @@ TEST(SecretInputTest, MoveIntoHandsOverTheBufferAndWipeStringClearsIt) {
 
   const char* const data = field.data();
   const std::size_t capacity = field.capacity();
-  WipeString(&field);
+  crypto::WipeString(&field);
   EXPECT_TRUE(field.empty());
   // Same buffer, now all zero up to its capacity (the string still owns it).
   ASSERT_EQ(field.data(), data);

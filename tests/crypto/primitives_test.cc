@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -267,41 +268,28 @@ TEST(AuditChainTest, EveryFieldChangesTheHash) {
   EXPECT_EQ(hash, AuditChainStep(genesis, base));
 
   std::set<AuditHash> seen = {hash};
-  auto expect_new = [&](AuditEventFields changed) {
-    EXPECT_TRUE(seen.insert(AuditChainStep(genesis, changed)).second);
+  // Each field changed on its own; and a byte moved between adjacent fields, which
+  // changes the encoding (length prefixes).
+  const std::vector<std::function<void(AuditEventFields&)>> changes = {
+      [](AuditEventFields& e) { e.org_id = "org-b"; },
+      [](AuditEventFields& e) { e.sequence = 2; },
+      [](AuditEventFields& e) { e.time_unix_micros += 1; },
+      [](AuditEventFields& e) { e.principal = "other"; },
+      [](AuditEventFields& e) { e.action = "credential.delete"; },
+      [](AuditEventFields& e) { e.target = "crm/other"; },
+      [](AuditEventFields& e) { e.result = "denied"; },
+      [](AuditEventFields& e) { e.request_id = "req-2"; },
+      [](AuditEventFields& e) { e.details = "purpose"; },
+      [](AuditEventFields& e) {
+        e.action = "credential.pu";
+        e.target = "tcrm/token";
+      },
   };
-  AuditEventFields e = base;
-  e.org_id = "org-b";
-  expect_new(e);
-  e = base;
-  e.sequence = 2;
-  expect_new(e);
-  e = base;
-  e.time_unix_micros += 1;
-  expect_new(e);
-  e = base;
-  e.principal = "other";
-  expect_new(e);
-  e = base;
-  e.action = "credential.delete";
-  expect_new(e);
-  e = base;
-  e.target = "crm/other";
-  expect_new(e);
-  e = base;
-  e.result = "denied";
-  expect_new(e);
-  e = base;
-  e.request_id = "req-2";
-  expect_new(e);
-  e = base;
-  e.details = "purpose";
-  expect_new(e);
-  // Moving a byte between adjacent fields changes the encoding (length prefixes).
-  e = base;
-  e.action = "credential.pu";
-  e.target = "tcrm/token";
-  expect_new(e);
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    AuditEventFields e = base;
+    changes[i](e);
+    EXPECT_TRUE(seen.insert(AuditChainStep(genesis, e)).second) << "change " << i;
+  }
   AuditHash other_previous = genesis;
   other_previous[0] ^= 1;
   EXPECT_NE(AuditChainStep(other_previous, base), hash);

@@ -178,23 +178,8 @@ TEST_F(HealthTest, NothingButHealthIsServedInPlaintext) {
 // would not bring the database back; readiness and the services' own names do not.
 TEST_F(HealthTest, ReadinessFollowsTheDatabaseAndLivenessDoesNot) {
   ASSERT_TRUE(WaitForStatus(plain_, "readiness", "SERVING"));
-  const std::string pg = stack_->dir + "/pg";
-  const CommandResult stop =
-      RunShell(ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/pg-throwaway.sh") +
-               " stop " + ShellQuote(pg));
-  ASSERT_EQ(stop.exit_code, 0) << stop.output;
-  struct Restart {
-    std::string command;
-    ~Restart() { RunShell(command); }  // also when an assertion below fails
-  };
-  const std::string pg_ctl =
-      ShellQuote(stack_->env.at("CREDVAULT_PG_BIN") + "/pg_ctl") + " -D " +
-      ShellQuote(pg + "/data") + " -w -t 30 -l " + ShellQuote(pg + "/server.log") + " -o " +
-      ShellQuote("-p " + stack_->env.at("CREDVAULT_PG_PORT") + " -k " +
-                 stack_->env.at("CREDVAULT_PG_SOCKET_DIR") + " -c listen_addresses=127.0.0.1") +
-      " start";
-  const std::string start = (::geteuid() == 0 ? "runuser -u postgres -- " : "") + pg_ctl;
-  Restart restart{start + " >/dev/null 2>&1 || true"};
+  PostgresOutage outage(*stack_);
+  ASSERT_EQ(outage.stopped().exit_code, 0) << outage.stopped().output;
 
   EXPECT_TRUE(WaitForStatus(plain_, "readiness", "NOT_SERVING"))
       << "readiness did not notice the database outage: " << CheckStatus(plain_, "readiness");
@@ -204,7 +189,7 @@ TEST_F(HealthTest, ReadinessFollowsTheDatabaseAndLivenessDoesNot) {
   EXPECT_EQ(CheckStatus(plain_, ""), "SERVING") << "liveness must not follow the database";
   EXPECT_THAT(stack_->Log(), HasSubstr("health: not serving"));
 
-  const CommandResult restarted = RunShell(start);
+  const CommandResult restarted = outage.Start();
   ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
   EXPECT_TRUE(WaitForStatus(plain_, "readiness", "SERVING"))
       << "readiness did not recover: " << CheckStatus(plain_, "readiness");

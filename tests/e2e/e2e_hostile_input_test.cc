@@ -322,6 +322,8 @@ bool SendHeaderBlock(raw::Connection& connection, const std::string& block,
   return true;
 }
 
+struct SlowAttack;
+
 class HostileInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -360,6 +362,20 @@ class HostileInputTest : public ::testing::Test {
     return TlsChannel(*stack_, listener.address,
                       Caller::Cert(listener.name == "decrypt" ? "admin" : "backend"));
   }
+
+  // The client preface and an empty SETTINGS frame: how every raw connection starts.
+  static std::string SettingsPreface() {
+    return std::string(raw::kPreface) + raw::Frame(raw::kSettings, 0, 0, "");
+  }
+
+  // The phases of the attack, in the order the test runs them; each states what it proves
+  // where it is defined below.
+  void StartSlowAttack(SlowAttack* slow) const;
+  void SendMalformedBodies(const std::string& canary) const;
+  void SendMalformedFrames() const;
+  void SendHugeMetadata() const;
+  void OpenThousandsOfStreams(pid_t pid) const;
+  void ExpectStalledHandshakesDropped(SlowAttack& slow, Clock::time_point slow_start) const;
 
   const Stack* stack_ = nullptr;
   std::vector<Listener> listeners_;
@@ -406,69 +422,44 @@ struct SlowAttack {
   }
 };
 
-TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
-  const Clock::time_point test_start = Clock::now();
-  const pid_t pid = stack_->pid;
-  ASSERT_GT(pid, 0);
-
-  // The canary org: what it holds now must be what it holds at the end.
-  const std::string canary = "hostile-canary-" + RandomHex(4);
-  Clients writer(TlsChannel(*stack_, stack_->write_addr, Caller::Cert("backend")));
-  Clients admin(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("admin")));
-  ASSERT_TRUE(Put(writer, PutRequest(canary, "db/password", "canary-secret")).ok());
-  const std::vector<std::string> canary_names = ListNames(writer, canary);
-  const std::vector<v1::AuditEvent> canary_audit = AuditEvents(admin, canary);
-  ASSERT_EQ(canary_names.size(), 1u);
-  ASSERT_FALSE(canary_audit.empty());
-
-  const std::string good_org = "hostile-good-" + RandomHex(4);
-  ASSERT_TRUE(Put(writer, PutRequest(good_org, "app/token", "well-behaved")).ok());
-
-  const long rss_before = ProcStatusKib(pid, "VmRSS");
-  const long fds_before = OpenDescriptors(pid);
-  ASSERT_GT(rss_before, 0);
-  std::printf("[hostile] before: VmRSS %ld KiB, %ld descriptors\n", rss_before, fds_before);
-
-  RssSampler sampler(pid);
-  WellBehavedClient good(*stack_, good_org, "app/token");
-
-  // --- Slow attack, running through every phase below.
-  const Clock::time_point slow_start = Clock::now();
-  SlowAttack slow;
-  {
-    const std::string request_headers =
-        raw::GrpcRequestHeaders("/credvault.v1.CredentialService/DescribeCredential", "localhost");
-    slow.loris_bytes = std::string(raw::kPreface) + raw::Frame(raw::kSettings, 0, 0, "") +
-                       raw::Frame(raw::kHeaders, raw::kEndHeaders, 1, request_headers);
-    const std::string half_hello = raw::PartialClientHello(0.5);
-    ASSERT_GT(half_hello.size(), 20u);
-    for (const Listener& listener : listeners_) {
-      for (int i = 0; i < kSlowLorisPerListener; ++i) {
-        auto connection = OpenRaw(listener);
-        if (connection) slow.loris.emplace_back(listener.name, std::move(connection));
-      }
-      for (int i = 0; i < kStalledHandshakesPerListener; ++i) {
-        auto connection = raw::Connection::Open(listener.address, raw::Handshake::kNone);
-        if (!connection) continue;
-        std::string kind = "silent";
-        if (listener.tls && i % 2 == 1) {
-          kind = "half ClientHello";
-          connection->Send(half_hello);
-        }
-        slow.stalled.push_back({listener.name, kind, std::move(connection)});
-      }
+// Opens the slow attack on every listener (see SlowAttack) and starts its drip.
+void HostileInputTest::StartSlowAttack(SlowAttack* slow) const {
+  const std::string request_headers =
+      raw::GrpcRequestHeaders("/credvault.v1.CredentialService/DescribeCredential", "localhost");
+  slow->loris_bytes = std::string(raw::kPreface) + raw::Frame(raw::kSettings, 0, 0, "") +
+                      raw::Frame(raw::kHeaders, raw::kEndHeaders, 1, request_headers);
+  const std::string half_hello = raw::PartialClientHello(0.5);
+  ASSERT_GT(half_hello.size(), 20u);
+  for (const Listener& listener : listeners_) {
+    for (int i = 0; i < kSlowLorisPerListener; ++i) {
+      auto connection = OpenRaw(listener);
+      if (connection) slow->loris.emplace_back(listener.name, std::move(connection));
     }
-    ASSERT_EQ(slow.loris.size(), listeners_.size() * kSlowLorisPerListener)
-        << "could not open every slow-loris connection";
-    ASSERT_EQ(slow.stalled.size(), listeners_.size() * kStalledHandshakesPerListener);
-    slow.StartDrip();
-    std::printf(
-        "[hostile] slow attack: %zu slow-loris connections (1 byte/s), %zu stalled handshakes "
-        "(half a ClientHello of %zu bytes, or nothing)\n",
-        slow.loris.size(), slow.stalled.size(), half_hello.size());
+    for (int i = 0; i < kStalledHandshakesPerListener; ++i) {
+      auto connection = raw::Connection::Open(listener.address, raw::Handshake::kNone);
+      if (!connection) continue;
+      std::string kind = "silent";
+      if (listener.tls && i % 2 == 1) {
+        kind = "half ClientHello";
+        connection->Send(half_hello);
+      }
+      slow->stalled.push_back({listener.name, kind, std::move(connection)});
+    }
   }
+  ASSERT_EQ(slow->loris.size(), listeners_.size() * kSlowLorisPerListener)
+      << "could not open every slow-loris connection";
+  ASSERT_EQ(slow->stalled.size(), listeners_.size() * kStalledHandshakesPerListener);
+  slow->StartDrip();
+  std::printf(
+      "[hostile] slow attack: %zu slow-loris connections (1 byte/s), %zu stalled handshakes "
+      "(half a ClientHello of %zu bytes, or nothing)\n",
+      slow->loris.size(), slow->stalled.size(), half_hello.size());
+}
 
-  // --- Phase 1: malformed protobuf as the message of a real method, through gRPC.
+// Phase 1: malformed protobuf as the message of a real method, through gRPC. A credvault
+// method refuses what does not parse, and a body that parses but lacks what every request
+// needs with INVALID_ARGUMENT; nothing malformed is accepted.
+void HostileInputTest::SendMalformedBodies(const std::string& canary) const {
   const std::vector<MalformedBody> bodies = MalformedBodies(canary);
   for (const Listener& listener : listeners_) {
     const std::shared_ptr<grpc::Channel> channel = ChannelTo(listener);
@@ -502,9 +493,12 @@ TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
     std::printf("[hostile] %s listener, %zu malformed bodies:%s\n", listener.name.c_str(),
                 bodies.size(), summary.c_str());
   }
+}
 
-  // --- Phase 2: malformed HTTP/2, on a connection of its own each.
-  const std::string settings = std::string(raw::kPreface) + raw::Frame(raw::kSettings, 0, 0, "");
+// Phase 2: malformed HTTP/2, on a connection of its own each: never answered OK, and
+// closed or refused as each attack requires.
+void HostileInputTest::SendMalformedFrames() const {
+  const std::string settings = SettingsPreface();
   struct FrameAttack {
     std::string name;
     // What to send after the TLS handshake; the reply is read on stream 1.
@@ -584,13 +578,16 @@ TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
       }
     }
   }
+}
 
-  // A body no method can parse, after the metadata below.
+// Phase 3: 10 MiB of metadata in one header block (ten thousand headers of 1000 bytes),
+// with the server's SETTINGS acknowledged first (its limits in force) and without: refused
+// or not read, never answered OK. (One header of 10 MiB: see
+// DISABLED_OneHugeHeaderDoesNotStallTheServer.)
+void HostileInputTest::SendHugeMetadata() const {
+  const std::string settings = SettingsPreface();
+  // A body no method can parse, after the metadata.
   const std::string garbage_body(64, '\xff');
-
-  // --- Phase 3: 10 MiB of metadata in one header block (ten thousand headers of 1000
-  // bytes), with the server's SETTINGS acknowledged first (its limits in force) and
-  // without. (One header of 10 MiB: see DISABLED_OneHugeHeaderDoesNotStallTheServer.)
   for (const Listener& listener : listeners_) {
     for (const bool many_headers : {true}) {
       for (const bool acknowledge : {true, false}) {
@@ -618,9 +615,12 @@ TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
       }
     }
   }
+}
 
-  // --- Phase 4: thousands of streams opened on one connection and left waiting for their
-  // message. Each open stream is a call the server holds; the server must cap them.
+// Phase 4: thousands of streams opened on one connection and left waiting for their
+// message. Each open stream is a call the server holds; the server must cap them.
+void HostileInputTest::OpenThousandsOfStreams(pid_t pid) const {
+  const std::string settings = SettingsPreface();
   constexpr int kStreams = 2000;
   for (const Listener& listener : listeners_) {
     auto connection = OpenRaw(listener);
@@ -660,8 +660,12 @@ TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
     EXPECT_TRUE(refused > 0 || goaway || connection->closed())
         << listener.name << " accepted " << kStreams << " concurrent streams on one connection";
   }
+}
 
-  // --- The slow attack: by now every stalled TLS handshake must have been dropped.
+// The slow attack: by `slow_start` + kHandshakeDropDeadline every stalled TLS handshake
+// must have been dropped (the plaintext health listener has no handshake to time out).
+void HostileInputTest::ExpectStalledHandshakesDropped(SlowAttack& slow,
+                                                      Clock::time_point slow_start) const {
   const Clock::time_point drop_deadline = slow_start + kHandshakeDropDeadline;
   std::map<std::string, std::pair<int, int>> dropped;  // listener/kind -> (dropped, total)
   for (SlowAttack::Stalled& stalled : slow.stalled) {
@@ -682,6 +686,46 @@ TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
           << what << ": unfinished TLS handshakes are kept open past the handshake timeout";
     }
   }
+}
+
+TEST_F(HostileInputTest, ServerKeepsServingAndWritesNothing) {
+  const Clock::time_point test_start = Clock::now();
+  const pid_t pid = stack_->pid;
+  ASSERT_GT(pid, 0);
+
+  // The canary org: what it holds now must be what it holds at the end.
+  const std::string canary = "hostile-canary-" + RandomHex(4);
+  Clients writer(TlsChannel(*stack_, stack_->write_addr, Caller::Cert("backend")));
+  Clients admin(TlsChannel(*stack_, stack_->decrypt_addr, Caller::Cert("admin")));
+  ASSERT_TRUE(Put(writer, PutRequest(canary, "db/password", "canary-secret")).ok());
+  const std::vector<std::string> canary_names = ListNames(writer, canary);
+  const std::vector<v1::AuditEvent> canary_audit = AuditEvents(admin, canary);
+  ASSERT_EQ(canary_names.size(), 1u);
+  ASSERT_FALSE(canary_audit.empty());
+
+  const std::string good_org = "hostile-good-" + RandomHex(4);
+  ASSERT_TRUE(Put(writer, PutRequest(good_org, "app/token", "well-behaved")).ok());
+
+  const long rss_before = ProcStatusKib(pid, "VmRSS");
+  const long fds_before = OpenDescriptors(pid);
+  ASSERT_GT(rss_before, 0);
+  std::printf("[hostile] before: VmRSS %ld KiB, %ld descriptors\n", rss_before, fds_before);
+
+  RssSampler sampler(pid);
+  WellBehavedClient good(*stack_, good_org, "app/token");
+
+  // --- Slow attack, running through every phase below.
+  const Clock::time_point slow_start = Clock::now();
+  SlowAttack slow;
+  ASSERT_NO_FATAL_FAILURE(StartSlowAttack(&slow));
+
+  SendMalformedBodies(canary);
+  ASSERT_NO_FATAL_FAILURE(SendMalformedFrames());
+  ASSERT_NO_FATAL_FAILURE(SendHugeMetadata());
+  ASSERT_NO_FATAL_FAILURE(OpenThousandsOfStreams(pid));
+  ExpectStalledHandshakesDropped(slow, slow_start);
+
+  // The slow attack ends; memory at its peak and descriptors while it was on.
   const long rss_peak = std::max(sampler.peak_kib(), ProcStatusKib(pid, "VmRSS"));
   const long fds_during = OpenDescriptors(pid);
   slow.stop = true;

@@ -325,23 +325,8 @@ TEST_F(OperationsTest, DatabaseOutageIsUnavailableThenRecovers) {
   ASSERT_TRUE(Put(*backend_, PutRequest("outage", "before", "stored before")).ok());
   ASSERT_TRUE(Decrypt(worker, "outage", "before").ok());
 
-  const std::string pg = stack_->dir + "/pg";
-  const CommandResult stop =
-      RunShell(ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/pg-throwaway.sh") +
-               " stop " + ShellQuote(pg));
-  ASSERT_EQ(stop.exit_code, 0) << stop.output;
-  struct Restart {
-    std::string command;
-    ~Restart() { RunShell(command); }  // also when an assertion below fails
-  };
-  const std::string pg_ctl =
-      ShellQuote(stack_->env.at("CREDVAULT_PG_BIN") + "/pg_ctl") + " -D " +
-      ShellQuote(pg + "/data") + " -w -t 30 -l " + ShellQuote(pg + "/server.log") + " -o " +
-      ShellQuote("-p " + stack_->env.at("CREDVAULT_PG_PORT") + " -k " +
-                 stack_->env.at("CREDVAULT_PG_SOCKET_DIR") + " -c listen_addresses=127.0.0.1") +
-      " start";
-  const std::string start = (::geteuid() == 0 ? "runuser -u postgres -- " : "") + pg_ctl;
-  Restart restart{start + " >/dev/null 2>&1 || true"};
+  PostgresOutage outage(*stack_);
+  ASSERT_EQ(outage.stopped().exit_code, 0) << outage.stopped().output;
 
   v1::PutCredentialRequest retried = PutRequest("outage", "during", "written after the outage");
   retried.set_idempotency_key("outage-put-1");
@@ -360,7 +345,7 @@ TEST_F(OperationsTest, DatabaseOutageIsUnavailableThenRecovers) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30))
       << "refusals while the database is down should be prompt";
 
-  const CommandResult restarted = RunShell(start);
+  const CommandResult restarted = outage.Start();
   ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
   const auto back = std::chrono::steady_clock::now();
   // Service resumes by itself: the same request, retried with its idempotency key.

@@ -40,6 +40,12 @@ constexpr std::size_t kMaxSecretSize = 64 * 1024;
 
 const credvault::crypto::WriterKeyRing* keys = nullptr;
 
+// A label map as the handlers take it (server/api/credential_translation.cc).
+std::map<std::string, std::string> Labels(
+    const google::protobuf::Map<std::string, std::string>& labels) {
+  return {labels.begin(), labels.end()};
+}
+
 void Check(bool condition) {
   if (!condition) std::abort();
 }
@@ -57,7 +63,7 @@ absl::Status ValidatePut(const v1::PutCredentialRequest& request) {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateLabels("labels", request.labels()); !s.ok()) return s;
+  if (absl::Status s = ValidateLabels("labels", Labels(request.labels())); !s.ok()) return s;
   return ValidateIdempotencyKey("idempotency_key", request.idempotency_key());
 }
 
@@ -75,16 +81,13 @@ absl::Status ValidateList(const v1::ListCredentialsRequest& request) {
   if (absl::Status s = ValidateNamePrefix("name_prefix", request.name_prefix()); !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateLabels("label_selector", request.label_selector()); !s.ok()) {
-    return s;
-  }
+  const std::map<std::string, std::string> label_selector = Labels(request.label_selector());
+  if (absl::Status s = ValidateLabels("label_selector", label_selector); !s.ok()) return s;
   int page_size = 0;
   if (absl::Status s = NormalizePageSize("page_size", request.page_size(), page_size); !s.ok()) {
     return s;
   }
   Check(page_size >= 1 && page_size <= kMaxPageSize);
-  const std::map<std::string, std::string> label_selector(request.label_selector().begin(),
-                                                          request.label_selector().end());
   PageQuery query("ListCredentials");
   query.Add(request.org_id())
       .Add(request.name_prefix())
@@ -114,8 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!request.ParseFromArray(wire, wire_size)) return 0;
       absl::Status status = ValidatePut(request);
       // The verdict depends on the secret's size only: the same request with other secret
-      // bytes gets the same status, so no message can carry any of the secret. (Changed in
-      // place: a copy may iterate its labels in another order and name another bad one.)
+      // bytes gets the same status, so no message can carry any of the secret.
       for (char& c : *request.mutable_secret()) c = static_cast<char>(~c);
       Check(ValidatePut(request) == status);
       if (!status.ok()) {

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "cli/secret_bytes_reader.h"
 #include "cli/secret_input.h"
+#include "crypto/secret_bytes.h"
 
 namespace {
 
@@ -90,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // Never reallocated: a reallocation would leave a copy of the secret unwiped.
   Check(out.data() == buffer);
-  credvault::cli::WipeString(&out);
+  credvault::crypto::WipeString(&out);
   Check(out.empty());
 
   // The public entry point on the same bytes (a memory file is no terminal).

@@ -1,11 +1,11 @@
 #include "server/service/api_validation.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "credvault/v1/common.pb.h"
 #include "gtest/gtest.h"
 #include "server/base/error_reason.h"
 #include "storage/validation.h"
@@ -13,13 +13,11 @@
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
-
 // The message, code and reason of an API field refusal.
 void ExpectInvalidField(const absl::Status& status, const std::string& message) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_EQ(status.message(), message);
-  EXPECT_EQ(ReasonOf(status), v1::ERROR_REASON_INVALID_FIELD);
+  EXPECT_EQ(ReasonOf(status), ErrorReason::kInvalidField);
 }
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
@@ -68,7 +66,7 @@ TEST(ApiValidationTest, OrgIdRuleIsTheStorageRuleWithTheApiReason) {
     EXPECT_EQ(api.code(), stored.code());
     EXPECT_EQ(api.message(), stored.message());
     if (!api.ok()) {
-      EXPECT_EQ(ReasonOf(api), v1::ERROR_REASON_INVALID_FIELD);
+      EXPECT_EQ(ReasonOf(api), ErrorReason::kInvalidField);
     }
   }
   ExpectInvalidField(ValidateOrgId("org_id", std::string(65, 'a')),
@@ -83,7 +81,7 @@ TEST(ApiValidationTest, OrgIdRuleIsTheStorageRuleWithTheApiReason) {
 }
 
 TEST(ApiValidationTest, LabelCountLimitIsOneForStorageAndTheApi) {
-  google::protobuf::Map<std::string, std::string> labels;
+  std::map<std::string, std::string> labels;
   for (std::size_t i = 0; i < kMaxLabels; ++i) labels["k" + std::to_string(i)] = "v";
   EXPECT_TRUE(ValidateLabels("labels", labels).ok());
   EXPECT_TRUE(storage::ValidateLabelCount("labels", labels.size()).ok());
@@ -93,7 +91,7 @@ TEST(ApiValidationTest, LabelCountLimitIsOneForStorageAndTheApi) {
 }
 
 TEST(ApiValidationTest, LabelKeysAndValuesKeepTheirMessages) {
-  google::protobuf::Map<std::string, std::string> labels;
+  std::map<std::string, std::string> labels;
   labels["Team"] = "x";
   ExpectInvalidField(ValidateLabels("labels", labels), "labels key: must start with [a-z0-9]");
   labels.clear();

@@ -2,134 +2,62 @@
 // signatures verify and pin the stored chain, and leadership between replicas.
 #include "server/jobs/audit_checkpointer.h"
 
-#include <sstream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "crypto/audit_signer.h"
-#include "crypto/key_buffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "prometheus/metric_family.h"
-#include "server/telemetry/json_log.h"
-#include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/leader_lock.h"
 #include "storage/pool.h"
+#include "tests/server/leader_job_fixture.h"
 #include "tests/storage/test_database.h"
 
 namespace credvault::server {
 namespace {
 
-using ::credvault::storage::testing::AppRole;
+using ::credvault::server::testing::CapturedLog;
+using ::credvault::server::testing::LeaderJobTest;
+using ::credvault::server::testing::MetricValue;
 using ::credvault::storage::testing::SeedOrg;
-using ::credvault::storage::testing::TestDatabase;
-
-double CounterValue(Metrics& metrics, const std::string& family, const std::string& result) {
-  for (const prometheus::MetricFamily& f : metrics.registry().Collect()) {
-    if (f.name != family) continue;
-    for (const prometheus::ClientMetric& m : f.metric) {
-      if (result.empty()) return m.counter.value;
-      for (const prometheus::ClientMetric::Label& l : m.label) {
-        if (l.name == "result" && l.value == result) return m.counter.value;
-      }
-    }
-  }
-  return -1;
-}
 
 double AnomalyCount(Metrics& metrics, const std::string& kind) {
-  for (const prometheus::MetricFamily& f : metrics.registry().Collect()) {
-    if (f.name != "credvault_audit_anomalies_total") continue;
-    for (const prometheus::ClientMetric& m : f.metric) {
-      for (const prometheus::ClientMetric::Label& l : m.label) {
-        if (l.name == "kind" && l.value == kind) return m.counter.value;
-      }
-    }
-  }
-  return -1;
+  return MetricValue(metrics, "credvault_audit_anomalies_total", {"kind", kind});
 }
 
-// Captures the JSON log for the life of the object.
-class CapturedLog {
- public:
-  CapturedLog() { JsonLog::SetSinkForTesting(&out_); }
-  ~CapturedLog() { JsonLog::SetSinkForTesting(nullptr); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-};
-
-class AuditCheckpointerTest : public ::testing::Test {
+class AuditCheckpointerTest : public LeaderJobTest {
  protected:
-  void SetUp() override {
-    db_ = TestDatabase::Create();
-    ASSERT_NE(db_, nullptr);
-    writer_ = db_->Pool(AppRole::kWriter);
-    admin_ = db_->Pool(AppRole::kAdmin);
-    absl::StatusOr<crypto::KeyBuffer> seed =
-        crypto::KeyBuffer::CopyFrom(std::vector<std::uint8_t>(32, 0x17));
-    ASSERT_TRUE(seed.ok());
-    absl::StatusOr<crypto::AuditSigner> signer = crypto::AuditSigner::FromSeed(*seed);
-    ASSERT_TRUE(signer.ok()) << signer.status();
-    signer_.emplace(*std::move(signer));
-  }
-
   std::unique_ptr<AuditCheckpointer> NewCheckpointer() {
-    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> lock = storage::LeaderLock::Create(
-        {db_->RoleConninfo(AppRole::kAdmin), storage::kAuditCheckpointLeaderLockKey});
-    EXPECT_TRUE(lock.ok()) << lock.status();
-    if (!lock.ok()) return nullptr;
-    return std::make_unique<AuditCheckpointer>(*admin_, *std::move(lock), absl::Hours(1), *signer_,
+    std::unique_ptr<storage::LeaderLock> lock = NewLock(storage::kAuditCheckpointLeaderLockKey);
+    if (lock == nullptr) return nullptr;
+    return std::make_unique<AuditCheckpointer>(*admin_, std::move(lock), absl::Hours(1), *signer_,
                                                &metrics_);
   }
 
-  void Append(const std::string& org, int count) {
-    const storage::AuditLog log;
-    for (int i = 0; i < count; ++i) {
-      // The decrypt and admin roles append directly; the write role only through its
-      // put and delete functions.
-      const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) {
-        return log.Append(tx, {"svc", "credential.put", "n", "ok", "r", ""}).status();
-      });
-      ASSERT_TRUE(status.ok()) << status;
-    }
-  }
-  std::vector<storage::AuditCheckpoint> Checkpoints(const std::string& org) {
-    std::vector<storage::AuditCheckpoint> result;
-    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      absl::StatusOr<std::vector<storage::AuditCheckpoint>> c =
-          storage::AuditLog().ListCheckpoints(tx);
-      if (!c.ok()) return c.status();
-      result = *c;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(status.ok()) << status;
-    return result;
-  }
-  storage::AuditHead Head(const std::string& org) {
-    storage::AuditHead head;
-    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      absl::StatusOr<storage::AuditHead> h = storage::AuditLog().Head(tx);
-      if (!h.ok()) return h.status();
-      head = *h;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(status.ok()) << status;
-    return head;
-  }
+  // The decrypt and admin roles append directly; the write role only through its put and
+  // delete functions.
+  void Append(const std::string& org, int count) { AppendEvents(*admin_, org, count); }
+
   bool SignatureVerifies(const std::string& org, const storage::AuditCheckpoint& c) const {
     if (!c.signature || !c.signing_key_id || *c.signing_key_id != signer_->key_id()) return false;
     return crypto::VerifyCheckpointSignature(signer_->public_key(), org, c.seq, c.head_hash,
                                              absl::ToUnixMicros(c.created_at), *c.signature);
   }
 
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<storage::ConnectionPool> writer_;
-  std::unique_ptr<storage::ConnectionPool> admin_;
-  std::optional<crypto::AuditSigner> signer_;
-  Metrics metrics_;
+  // acme with three events under a signed checkpoint and two more after it: the ground
+  // the tampering tests stand on. Returns the checkpointer that signed it.
+  std::unique_ptr<AuditCheckpointer> AcmeSignedAtThreeOfFive() {
+    SeedOrg(*db_, "acme");
+    Append("acme", 3);
+    std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+    if (checkpointer == nullptr) return nullptr;
+    const absl::StatusOr<CheckpointRoundReport> round = checkpointer->RunOnce();
+    EXPECT_TRUE(round.ok()) << round.status();
+    Append("acme", 2);
+    return checkpointer;
+  }
 };
 
 TEST_F(AuditCheckpointerTest, SignsTheHeadOfEveryChainThatGrew) {
@@ -174,8 +102,8 @@ TEST_F(AuditCheckpointerTest, SignsTheHeadOfEveryChainThatGrew) {
   EXPECT_TRUE(SignatureVerifies("acme", acme[1]));
   EXPECT_EQ(Checkpoints("ghost-org").size(), 1u);
 
-  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoints_signed_total", ""), 3);
-  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoint_rounds_total", "ok"), 3);
+  EXPECT_EQ(MetricValue(metrics_, "credvault_audit_checkpoints_signed_total"), 3);
+  EXPECT_EQ(MetricValue(metrics_, "credvault_audit_checkpoint_rounds_total", {"result", "ok"}), 3);
 }
 
 TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
@@ -193,14 +121,7 @@ TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
       "WHERE org_id = 'acme' AND seq = 3) WHERE org_id = 'acme'");
   db_->SuperuserExec("ALTER TABLE audit_events ENABLE TRIGGER USER");
 
-  storage::AuditVerification verification;
-  const absl::Status status = admin_->Run("acme", [&](storage::Transaction& tx) -> absl::Status {
-    absl::StatusOr<storage::AuditVerification> v = storage::AuditLog().Verify(tx);
-    if (!v.ok()) return v.status();
-    verification = *v;
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(status.ok()) << status;
+  const storage::AuditVerification verification = Verify("acme");
   EXPECT_FALSE(verification.ok);
   EXPECT_EQ(verification.broken_seq, 4u);
   EXPECT_EQ(verification.kind, storage::AuditBreak::kSequenceGap);
@@ -210,12 +131,8 @@ TEST_F(AuditCheckpointerTest, DroppingSignedEventsBreaksVerification) {
 // and rewinds the head row. Neither stops the real head from being signed; both are
 // reported.
 TEST_F(AuditCheckpointerTest, PlantedCheckpointIsReportedAndTheRealHeadSigned) {
-  SeedOrg(*db_, "acme");
-  Append("acme", 3);
-  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  std::unique_ptr<AuditCheckpointer> checkpointer = AcmeSignedAtThreeOfFive();
   ASSERT_NE(checkpointer, nullptr);
-  ASSERT_TRUE(checkpointer->RunOnce().ok());
-  Append("acme", 2);
   db_->SuperuserExec(
       "INSERT INTO audit_checkpoints (org_id, seq, head_hash, kind) "
       "VALUES ('acme', 100, '\\x" +
@@ -259,12 +176,8 @@ TEST_F(AuditCheckpointerTest, PlantedCheckpointIsReportedAndTheRealHeadSigned) {
 
 // An event after the last signed checkpoint is edited: the chain is not signed.
 TEST_F(AuditCheckpointerTest, TamperedChainIsReportedNotSigned) {
-  SeedOrg(*db_, "acme");
-  Append("acme", 3);
-  std::unique_ptr<AuditCheckpointer> checkpointer = NewCheckpointer();
+  std::unique_ptr<AuditCheckpointer> checkpointer = AcmeSignedAtThreeOfFive();
   ASSERT_NE(checkpointer, nullptr);
-  ASSERT_TRUE(checkpointer->RunOnce().ok());
-  Append("acme", 2);
   db_->SuperuserExec(
       "SET session_replication_role = replica; UPDATE audit_events SET principal = 'mallory' "
       "WHERE org_id = 'acme' AND seq = 4");
@@ -302,7 +215,8 @@ TEST_F(AuditCheckpointerTest, OnlyOneReplicaSignsAtATime) {
   ASSERT_TRUE(round.ok()) << round.status();
   EXPECT_FALSE(round->leader);
   EXPECT_EQ(Checkpoints("acme").size(), 1u);
-  EXPECT_EQ(CounterValue(metrics_, "credvault_audit_checkpoint_rounds_total", "standby"), 1);
+  EXPECT_EQ(MetricValue(metrics_, "credvault_audit_checkpoint_rounds_total", {"result", "standby"}),
+            1);
 
   // The leader stepping down (Stop, as on shutdown) hands over at once.
   leader->Stop();

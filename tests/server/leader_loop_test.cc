@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,16 +16,15 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/telemetry/json_log.h"
 #include "storage/leader_lock.h"
 #include "storage/pool.h"
-#include "tests/storage/test_database.h"
+#include "tests/server/leader_job_fixture.h"
 
 namespace credvault::server {
 namespace {
 
-using ::credvault::storage::testing::AppRole;
-using ::credvault::storage::testing::TestDatabase;
+using ::credvault::server::testing::CapturedLog;
+using ::credvault::server::testing::LeaderJobTest;
 using ::testing::HasSubstr;
 
 // "cvtestlk" in ASCII: a key of its own, so that the loop is shown not to depend on the
@@ -41,26 +39,8 @@ constexpr int kOtherChains = 30;
 std::string OrgId(int i) { return absl::StrCat("org-", 1000 + i); }
 std::string ChainId(int i) { return absl::StrCat("org-", 1000 + 3 * i, "-chain"); }
 
-// Captures the JSON log for the life of the object.
-class CapturedLog {
- public:
-  CapturedLog() { JsonLog::SetSinkForTesting(&out_); }
-  ~CapturedLog() { JsonLog::SetSinkForTesting(nullptr); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-};
-
-class LeaderLoopTest : public ::testing::Test {
+class LeaderLoopTest : public LeaderJobTest {
  protected:
-  void SetUp() override {
-    db_ = TestDatabase::Create();
-    ASSERT_NE(db_, nullptr);
-    admin_ = db_->Pool(AppRole::kAdmin);
-    ASSERT_NE(admin_, nullptr);
-  }
-
   // Fills the directories the loop pages through, without the orgs' keys or events: the
   // loop reads ids only.
   void SeedChains() {
@@ -85,17 +65,12 @@ class LeaderLoopTest : public ::testing::Test {
   }
 
   std::unique_ptr<LeaderLoop> NewLoop(absl::Duration interval = absl::Hours(1)) const {
-    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> lock =
-        storage::LeaderLock::Create({db_->RoleConninfo(AppRole::kAdmin), kTestLockKey});
-    EXPECT_TRUE(lock.ok()) << lock.status();
-    if (!lock.ok()) return nullptr;
+    std::unique_ptr<storage::LeaderLock> lock = NewLock(kTestLockKey);
+    if (lock == nullptr) return nullptr;
     return std::make_unique<LeaderLoop>(
-        *admin_, *std::move(lock),
+        *admin_, std::move(lock),
         LeaderLoopOptions{interval, "test round failed", "lost the test leader lock"});
   }
-
-  std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<storage::ConnectionPool> admin_;
 };
 
 TEST_F(LeaderLoopTest, PagingVisitsEveryChainOnceInOrder) {

@@ -7,21 +7,19 @@
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
-
 // Clients and tests match these exact codes, reasons and messages (docs/api.md).
 TEST(OrgGuardTest, AMissingOrgIsNotFound) {
   const absl::Status status = OrgNotFoundError("acme");
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(status.message(), "org acme does not exist");
-  EXPECT_EQ(ReasonOf(status), v1::ERROR_REASON_ORG_NOT_FOUND);
+  EXPECT_EQ(ReasonOf(status), ErrorReason::kOrgNotFound);
 }
 
 TEST(OrgGuardTest, ADestroyedOrgIsAFailedPrecondition) {
   const absl::Status status = OrgDestroyedError("acme");
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(status.message(), "org acme is destroyed");
-  EXPECT_EQ(ReasonOf(status), v1::ERROR_REASON_ORG_DESTROYED);
+  EXPECT_EQ(ReasonOf(status), ErrorReason::kOrgDestroyed);
   EXPECT_EQ(OrgDestroyedError("acme", "its secrets are gone").message(),
             "org acme is destroyed; its secrets are gone");
 }
@@ -36,7 +34,7 @@ TEST(OrgGuardTest, OnlyADestroyedOrgIsRefused) {
   const absl::Status refused = CheckNotDestroyed(org);
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(refused.message(), "org acme is destroyed");
-  EXPECT_EQ(ReasonOf(refused), v1::ERROR_REASON_ORG_DESTROYED);
+  EXPECT_EQ(ReasonOf(refused), ErrorReason::kOrgDestroyed);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "crypto/key_buffer.h"
 #include "crypto/root_key.h"
+#include "crypto/secret_view.h"
 #include "gtest/gtest.h"
 #include "server/base/error_reason.h"
 #include "server/config/config.h"
@@ -32,7 +33,6 @@
 namespace credvault::server {
 namespace {
 
-namespace v1 = ::credvault::v1;
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::TestDatabase;
 using ::credvault::storage::testing::UniqueSuffix;
@@ -112,10 +112,10 @@ class OrgKeyCacheReplicasTest : public ::testing::Test {
   }
 
   void PutSecret(const std::string& name, const std::string& secret) {
-    v1::PutCredentialRequest put;
-    put.set_org_id(org_);
-    put.set_name(name);
-    put.set_secret(secret);
+    PutCredentialParams put;
+    put.org_id = org_;
+    put.name = name;
+    put.secret = crypto::SecretView::Borrow(secret);
     const absl::Status put_status = writer_->Put(Call("backend"), put).status();
     ASSERT_TRUE(put_status.ok()) << put_status;
   }
@@ -124,21 +124,27 @@ class OrgKeyCacheReplicasTest : public ::testing::Test {
     return CallContext{principal, "req-" + UniqueSuffix(), absl::Now() + absl::Seconds(30)};
   }
 
-  absl::StatusOr<v1::DecryptCredentialResponse> Decrypt(Replica& replica, const std::string& name) {
-    v1::DecryptCredentialRequest request;
-    request.set_org_id(org_);
-    request.set_name(name);
-    request.set_purpose("replica test");
-    return replica.access.Decrypt(Call("worker"), request);
+  absl::StatusOr<DecryptCredentialResult> Decrypt(Replica& replica, const std::string& name) {
+    return replica.access.Decrypt(
+        Call("worker"),
+        DecryptCredentialParams{
+            .org_id = org_, .name = name, .version = std::nullopt, .purpose = "replica test"});
   }
 
-  absl::StatusOr<v1::CompareCredentialResponse> Compare(Replica& replica, const std::string& name,
-                                                        const std::string& candidate) {
-    v1::CompareCredentialRequest request;
-    request.set_org_id(org_);
-    request.set_name(name);
-    request.set_candidate(candidate);
-    return replica.authority.Compare(Call("backend"), request);
+  absl::StatusOr<CompareCredentialResult> Compare(Replica& replica, const std::string& name,
+                                                  const std::string& candidate) {
+    return replica.authority.Compare(
+        Call("backend"),
+        CompareCredentialParams{.org_id = org_,
+                                .name = name,
+                                .version = std::nullopt,
+                                .candidate = crypto::SecretView::Borrow(candidate)});
+  }
+
+  // The plaintext a Decrypt released.
+  static std::string Plaintext(const DecryptCredentialResult& result) {
+    const auto bytes = result.secret.RevealSecret();
+    return std::string(bytes.begin(), bytes.end());
   }
 
   std::unique_ptr<TestDatabase> db_;
@@ -155,9 +161,9 @@ class OrgKeyCacheReplicasTest : public ::testing::Test {
 TEST_F(OrgKeyCacheReplicasTest, DestroyedOrgIsRefusedAndLeavesTheOtherReplicasCache) {
   PutSecret("crm-token", "replica-secret-1");
   // Replica B decrypts and compares, so its cache holds the org's key.
-  const absl::StatusOr<v1::DecryptCredentialResponse> before = Decrypt(*b_, "crm-token");
+  const absl::StatusOr<DecryptCredentialResult> before = Decrypt(*b_, "crm-token");
   ASSERT_TRUE(before.ok()) << before.status();
-  EXPECT_EQ(before->secret(), "replica-secret-1");
+  EXPECT_EQ(Plaintext(*before), "replica-secret-1");
   ASSERT_TRUE(b_->cache.Holds(org_, 1));
 
   // Destroyed through the admin role as DestroyOrg does, not through replica B.
@@ -166,18 +172,18 @@ TEST_F(OrgKeyCacheReplicasTest, DestroyedOrgIsRefusedAndLeavesTheOtherReplicasCa
   });
   ASSERT_TRUE(destroyed.ok()) << destroyed;
 
-  const absl::StatusOr<v1::DecryptCredentialResponse> after = Decrypt(*b_, "crm-token");
+  const absl::StatusOr<DecryptCredentialResult> after = Decrypt(*b_, "crm-token");
   EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition) << after.status();
-  EXPECT_EQ(ReasonOf(after.status()), v1::ERROR_REASON_ORG_DESTROYED);
+  EXPECT_EQ(ReasonOf(after.status()), ErrorReason::kOrgDestroyed);
   EXPECT_FALSE(b_->cache.Holds(org_, 1)) << "replica B still holds the destroyed org's key";
 }
 
 TEST_F(OrgKeyCacheReplicasTest, CompareRefusesADestroyedOrgAndEvictsItsKey) {
   PutSecret("crm-token", "replica-secret-2");
-  const absl::StatusOr<v1::CompareCredentialResponse> before =
+  const absl::StatusOr<CompareCredentialResult> before =
       Compare(*b_, "crm-token", "replica-secret-2");
   ASSERT_TRUE(before.ok()) << before.status();
-  EXPECT_TRUE(before->match());
+  EXPECT_TRUE(before->match);
   ASSERT_TRUE(b_->cache.Holds(org_, 1));
 
   ASSERT_TRUE(admin_pool_
@@ -187,7 +193,7 @@ TEST_F(OrgKeyCacheReplicasTest, CompareRefusesADestroyedOrgAndEvictsItsKey) {
                         })
                   .ok());
 
-  const absl::StatusOr<v1::CompareCredentialResponse> after =
+  const absl::StatusOr<CompareCredentialResult> after =
       Compare(*b_, "crm-token", "replica-secret-2");
   EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition) << after.status();
   EXPECT_FALSE(b_->cache.Holds(org_, 1));
@@ -208,11 +214,11 @@ TEST_F(OrgKeyCacheReplicasTest, DestroyedKeyVersionIsNotUsedFromTheCache) {
       "destroyed_at = now(), retired_at = now() WHERE org_id = '" +
       org_ + "' AND version = 1");
 
-  const absl::StatusOr<v1::DecryptCredentialResponse> decrypted = Decrypt(*b_, "crm-token");
+  const absl::StatusOr<DecryptCredentialResult> decrypted = Decrypt(*b_, "crm-token");
   EXPECT_EQ(decrypted.status().code(), absl::StatusCode::kFailedPrecondition) << decrypted.status();
   EXPECT_FALSE(b_->cache.Holds(org_, 1));
 
-  const absl::StatusOr<v1::CompareCredentialResponse> compared =
+  const absl::StatusOr<CompareCredentialResult> compared =
       Compare(*a_, "crm-token", "replica-secret-3");
   EXPECT_EQ(compared.status().code(), absl::StatusCode::kFailedPrecondition) << compared.status();
   EXPECT_FALSE(a_->cache.Holds(org_, 1));

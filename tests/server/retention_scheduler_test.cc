@@ -7,76 +7,38 @@
 #include <vector>
 
 #include "crypto/audit_signer.h"
-#include "crypto/key_buffer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "prometheus/metric_family.h"
-#include "server/telemetry/metrics.h"
 #include "storage/audit_log.h"
 #include "storage/credential_store.h"
 #include "storage/idempotency_store.h"
 #include "storage/leader_lock.h"
 #include "storage/pool.h"
+#include "tests/server/leader_job_fixture.h"
 #include "tests/storage/test_database.h"
 
 namespace credvault::server {
 namespace {
 
+using ::credvault::server::testing::LeaderJobTest;
+using ::credvault::server::testing::MetricValue;
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::SeedOrg;
-using ::credvault::storage::testing::TestDatabase;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::StartsWith;
 
-// The value of the series of `family` whose labels include `label` (name, value); -1 if
-// there is none.
-double MetricValue(Metrics& metrics, const std::string& family,
-                   std::pair<std::string, std::string> label = {}) {
-  for (const prometheus::MetricFamily& f : metrics.registry().Collect()) {
-    if (f.name != family) continue;
-    for (const prometheus::ClientMetric& m : f.metric) {
-      bool match = label.first.empty();
-      for (const prometheus::ClientMetric::Label& l : m.label) {
-        if (l.name == label.first && l.value == label.second) match = true;
-      }
-      if (!match) continue;
-      switch (f.type) {
-        case prometheus::MetricType::Counter:
-          return m.counter.value;
-        case prometheus::MetricType::Gauge:
-          return m.gauge.value;
-        case prometheus::MetricType::Histogram:
-          return static_cast<double>(m.histogram.sample_count);
-        default:
-          return -1;
-      }
-    }
-  }
-  return -1;
-}
-
-class RetentionSchedulerTest : public ::testing::Test {
+class RetentionSchedulerTest : public LeaderJobTest {
  protected:
   void SetUp() override {
-    db_ = TestDatabase::Create();
-    ASSERT_NE(db_, nullptr);
+    LeaderJobTest::SetUp();
+    if (HasFatalFailure()) return;
     writer_ = db_->Pool(AppRole::kWriter);
     decryptor_ = db_->Pool(AppRole::kDecryptor);
-    admin_ = db_->Pool(AppRole::kAdmin);
-    absl::StatusOr<crypto::KeyBuffer> seed =
-        crypto::KeyBuffer::CopyFrom(std::vector<std::uint8_t>(32, 0x42));
-    ASSERT_TRUE(seed.ok());
-    absl::StatusOr<crypto::AuditSigner> signer = crypto::AuditSigner::FromSeed(*seed);
-    ASSERT_TRUE(signer.ok()) << signer.status();
-    signer_.emplace(*std::move(signer));
   }
 
   std::unique_ptr<storage::LeaderLock> NewLock() const {
-    absl::StatusOr<std::unique_ptr<storage::LeaderLock>> lock = storage::LeaderLock::Create(
-        {db_->RoleConninfo(AppRole::kAdmin), storage::kRetentionLeaderLockKey});
-    EXPECT_TRUE(lock.ok()) << lock.status();
-    return lock.ok() ? *std::move(lock) : nullptr;
+    return LeaderJobTest::NewLock(storage::kRetentionLeaderLockKey);
   }
   // A scheduler as serve makes it, with a clock stopped at `now`.
   std::unique_ptr<RetentionScheduler> NewScheduler(absl::Time now, std::size_t batch_size) {
@@ -86,7 +48,10 @@ class RetentionSchedulerTest : public ::testing::Test {
                                                 [now] { return now; });
   }
 
-  void Put(const std::string& org, const std::string& name) {
+  // A new version of `name` as the write role makes it, with `idempotency_key` recorded
+  // when given (only the put and delete functions record keys).
+  void Put(const std::string& org, const std::string& name,
+           const std::optional<std::string>& idempotency_key = std::nullopt) {
     const absl::Status status = writer_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
       const storage::CredentialStore store;
       absl::StatusOr<storage::PreparedPut> prepared = store.PreparePut(tx, name, std::nullopt);
@@ -99,6 +64,10 @@ class RetentionSchedulerTest : public ::testing::Test {
       v.org_key_version = 1;
       v.writer_key_version = 1;
       v.created_by = "svc";
+      if (idempotency_key) {
+        v.idempotency_key = *idempotency_key;
+        v.request_digest = std::vector<std::uint8_t>(32, 1);
+      }
       return store.InsertVersion(tx, prepared->plan, v).status();
     });
     ASSERT_TRUE(status.ok()) << status;
@@ -112,70 +81,9 @@ class RetentionSchedulerTest : public ::testing::Test {
     });
     ASSERT_TRUE(status.ok()) << status;
   }
+  // A put of "idempotent/<key>" with `key`: the one way a key gets recorded.
   void RecordKey(const std::string& org, const std::string& key) {
-    // Only the put and delete functions record keys: a put with the key makes one.
-    const absl::Status status = writer_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      const storage::CredentialStore store;
-      absl::StatusOr<storage::PreparedPut> prepared =
-          store.PreparePut(tx, "idempotent/" + key, std::nullopt);
-      if (!prepared.ok()) return prepared.status();
-      if (prepared->outcome != storage::PrepareOutcome::kPrepared) {
-        return absl::FailedPreconditionError("not prepared");
-      }
-      storage::NewCredentialVersion v;
-      v.envelope = {1, 2, 3};
-      v.org_key_version = 1;
-      v.writer_key_version = 1;
-      v.created_by = "svc";
-      v.idempotency_key = key;
-      v.request_digest = std::vector<std::uint8_t>(32, 1);
-      return store.InsertVersion(tx, prepared->plan, v).status();
-    });
-    ASSERT_TRUE(status.ok()) << status;
-  }
-  void AppendEvents(storage::ConnectionPool& pool, const std::string& org, absl::Time at,
-                    int count) {
-    const storage::AuditLog log([at] { return at; });
-    for (int i = 0; i < count; ++i) {
-      const absl::Status status = pool.Run(org, [&](storage::Transaction& tx) {
-        return log.Append(tx, {"svc", "credential.put", "n", "ok", "r", ""}).status();
-      });
-      ASSERT_TRUE(status.ok()) << status;
-    }
-  }
-  std::vector<storage::AuditEvent> Events(const std::string& org) {
-    std::vector<storage::AuditEvent> events;
-    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      absl::StatusOr<std::vector<storage::AuditEvent>> e = storage::AuditLog().List(tx, 0, 1000);
-      if (!e.ok()) return e.status();
-      events = *e;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(status.ok()) << status;
-    return events;
-  }
-  storage::AuditVerification Verify(const std::string& org) {
-    storage::AuditVerification result;
-    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      absl::StatusOr<storage::AuditVerification> v = storage::AuditLog().Verify(tx);
-      if (!v.ok()) return v.status();
-      result = *v;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(status.ok()) << status;
-    return result;
-  }
-  std::vector<storage::AuditCheckpoint> Checkpoints(const std::string& org) {
-    std::vector<storage::AuditCheckpoint> result;
-    const absl::Status status = admin_->Run(org, [&](storage::Transaction& tx) -> absl::Status {
-      absl::StatusOr<std::vector<storage::AuditCheckpoint>> c =
-          storage::AuditLog().ListCheckpoints(tx);
-      if (!c.ok()) return c.status();
-      result = *c;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(status.ok()) << status;
-    return result;
+    Put(org, "idempotent/" + key, key);
   }
   long Count(const std::string& sql) const {
     pqxx::connection connection(db_->SuperuserConninfo());
@@ -192,7 +100,7 @@ class RetentionSchedulerTest : public ::testing::Test {
     SeedOrg(*db_, "other");
     // Old events first: the puts and deletes below append theirs at the database's time.
     const absl::Time long_ago = absl::Now() - absl::Hours(24 * 500);
-    AppendEvents(*decryptor_, "acme", long_ago, 5);
+    AppendEvents(*decryptor_, "acme", 5, long_ago);
     for (int i = 0; i < 3; ++i) Put("acme", "old/deleted");
     SoftDelete("acme", "old/deleted");
     Put("acme", "live/key");
@@ -207,20 +115,16 @@ class RetentionSchedulerTest : public ::testing::Test {
     db_->SuperuserExec(
         "UPDATE idempotency_keys SET created_at = now() - interval '2 days' "
         "WHERE idempotency_key = 'old-key'");
-    AppendEvents(*decryptor_, "acme", absl::Now(), 1);
-    AppendEvents(*decryptor_, "other", absl::Now(), 2);
-    AppendEvents(*decryptor_, "ghost-org", long_ago, 2);
-    AppendEvents(*decryptor_, "_system", long_ago, 1);
+    AppendEvents(*decryptor_, "acme", 1, absl::Now());
+    AppendEvents(*decryptor_, "other", 2, absl::Now());
+    AppendEvents(*decryptor_, "ghost-org", 2, long_ago);
+    AppendEvents(*decryptor_, "_system", 1, long_ago);
     // Microseconds, as the database keeps times.
     return absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
   }
 
-  std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<storage::ConnectionPool> writer_;
   std::unique_ptr<storage::ConnectionPool> decryptor_;
-  std::unique_ptr<storage::ConnectionPool> admin_;
-  std::optional<crypto::AuditSigner> signer_;
-  Metrics metrics_;
 };
 
 TEST_F(RetentionSchedulerTest, OneSweepPurgesWhatIsPastItsWindowAndRecordsIt) {

@@ -1,4 +1,4 @@
-// Plaintext fields of the API's messages are wiped in place: WipeString and
+// Plaintext fields of the API's messages are wiped in place: crypto::WipeString and
 // WipeSecretFields on their own, then SecretWipingAllocator under a real in-process gRPC
 // server, where the bytes are checked through pointers taken while the handler ran, after
 // gRPC has released the call's messages and before they are freed.
@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "credvault/v1/credential_access_service.grpc.pb.h"
 #include "credvault/v1/credential_service.grpc.pb.h"
+#include "crypto/secret_bytes.h"
 #include "gtest/gtest.h"
 
 namespace credvault::server {
@@ -33,7 +34,7 @@ TEST(WipeStringTest, ZeroesTheBufferInPlaceAndEmptiesTheString) {
   const std::size_t capacity = secret.capacity();
   ASSERT_FALSE(AllZero(buffer, secret.size()));
 
-  WipeString(&secret);
+  crypto::WipeString(&secret);
 
   EXPECT_TRUE(secret.empty());
   EXPECT_EQ(secret.data(), buffer) << "the buffer must be wiped where it is, not replaced";
@@ -48,7 +49,7 @@ TEST(WipeStringTest, ZeroesWhatAShorterValueLeftInTheSpareCapacity) {
   ASSERT_GE(capacity, 300u);
   ASSERT_EQ(buffer[100], 'p');
 
-  WipeString(&secret);
+  crypto::WipeString(&secret);
 
   EXPECT_EQ(secret.data(), buffer);
   EXPECT_TRUE(AllZero(buffer, capacity));
@@ -56,7 +57,7 @@ TEST(WipeStringTest, ZeroesWhatAShorterValueLeftInTheSpareCapacity) {
 
 TEST(WipeStringTest, WipesASmallStringToo) {
   std::string secret = "pin";
-  WipeString(&secret);
+  crypto::WipeString(&secret);
   EXPECT_TRUE(secret.empty());
   EXPECT_TRUE(AllZero(secret.data(), secret.capacity()));
 }

@@ -17,6 +17,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "credvault/v1/admin_service.pb.h"
+#include "credvault/v1/credential_access_service.pb.h"
 #include "credvault/v1/key_authority.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -139,8 +141,11 @@ class AuthorizationMatrixTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // The generated pool knows a .proto file only once its code is linked, and nothing else
-    // in this test refers to the key authority's messages.
+    // in this test refers to the messages of the key authority, CredentialAccessService or
+    // AdminService.
     ASSERT_NE(credvault::v1::ProvisionOrgRequest::descriptor(), nullptr);
+    ASSERT_NE(credvault::v1::DecryptCredentialRequest::descriptor(), nullptr);
+    ASSERT_NE(credvault::v1::CreateOrgRequest::descriptor(), nullptr);
     stack_ = ServiceStack::Create();
     ASSERT_TRUE(stack_->CreateOrg(kOrg).ok());
     ASSERT_TRUE(stack_->CreateOrg(kOtherOrg).ok());

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "crypto/key_buffer.h"
 #include "crypto/root_key.h"
+#include "crypto/secret_view.h"
 #include "gtest/gtest.h"
 #include "server/keys/key_loading.h"
 #include "storage/root_key_store.h"
@@ -19,7 +20,6 @@
 namespace credvault::server::testing {
 namespace {
 
-namespace v1 = ::credvault::v1;
 using ::credvault::storage::testing::AppRole;
 using ::credvault::storage::testing::TestDatabase;
 using ::credvault::storage::testing::UniqueSuffix;
@@ -134,7 +134,8 @@ std::unique_ptr<ServiceStack> ServiceStack::Create() {
 }
 
 ServiceStack::~ServiceStack() {
-  // Handlers first, then the pools they use, then the database.
+  // Handlers first, then the pools they use and the inspecting session, then the database.
+  inspector_.reset();
   key_rotation_.reset();
   audit_.reset();
   orgs_.reset();
@@ -155,28 +156,40 @@ CallContext ServiceStack::Call(const std::string& principal) {
 }
 
 absl::Status ServiceStack::CreateOrg(const std::string& org_id) const {
-  v1::CreateOrgRequest request;
-  request.set_org_id(org_id);
-  return orgs_->CreateOrg(Call(kAdminPrincipal), request).status();
+  CreateOrgParams params;
+  params.org_id = org_id;
+  return orgs_->CreateOrg(Call(kAdminPrincipal), params).status();
 }
 
 absl::StatusOr<std::uint64_t> ServiceStack::Put(const std::string& org_id, const std::string& name,
                                                 const std::string& secret) const {
-  v1::PutCredentialRequest request;
-  request.set_org_id(org_id);
-  request.set_name(name);
-  request.set_secret(secret);
-  absl::StatusOr<v1::PutCredentialResponse> put =
-      credentials_->Put(Call(kWriterPrincipal), request);
+  PutCredentialParams params;
+  params.org_id = org_id;
+  params.name = name;
+  params.secret = crypto::SecretView::Borrow(secret);
+  absl::StatusOr<PutCredentialResult> put = credentials_->Put(Call(kWriterPrincipal), params);
   if (!put.ok()) return put.status();
-  return put->credential().version();
+  return put->credential.version;
+}
+
+// One superuser session for every look at the database: the tests look before and after
+// each of hundreds of calls, and a connection per look would dominate their time.
+struct ServiceStack::Inspector {
+  explicit Inspector(const std::string& conninfo) : connection(conninfo) {}
+  pqxx::connection connection;
+};
+
+pqxx::result ServiceStack::Inspect(const std::string& sql,
+                                   const std::vector<std::string>& params) const {
+  if (inspector_ == nullptr) inspector_ = std::make_unique<Inspector>(db_->SuperuserConninfo());
+  // Autocommit reads: each sees everything committed before it.
+  pqxx::nontransaction tx(inspector_->connection);
+  return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params));
 }
 
 std::string ServiceStack::QueryOne(const std::string& sql) const {
-  pqxx::connection connection(db_->SuperuserConninfo());
-  pqxx::work tx(connection);
-  const pqxx::row row = tx.exec1(sql);
-  return row[0].is_null() ? std::string() : row[0].as<std::string>();
+  const pqxx::result rows = Inspect(sql, {});
+  return rows.at(0)[0].is_null() ? std::string() : rows[0][0].as<std::string>();
 }
 
 std::string ServiceStack::DatabaseFingerprint() const {
@@ -195,28 +208,22 @@ std::string ServiceStack::DatabaseFingerprint() const {
 
 std::int64_t ServiceStack::AuditEventCount(const std::string& org_id,
                                            const std::string& action) const {
-  pqxx::connection connection(db_->SuperuserConninfo());
-  pqxx::work tx(connection);
-  return tx
-      .exec_params1("SELECT count(*) FROM audit_events WHERE org_id = $1 AND action = $2", org_id,
-                    action)[0]
+  return Inspect("SELECT count(*) FROM audit_events WHERE org_id = $1 AND action = $2",
+                 {org_id, action})
+      .at(0)[0]
       .as<std::int64_t>();
 }
 
 std::string ServiceStack::LatestAuditEvent(const std::string& org_id) const {
-  pqxx::connection connection(db_->SuperuserConninfo());
-  pqxx::work tx(connection);
-  const pqxx::result rows = tx.exec_params(
+  const pqxx::result rows = Inspect(
       "SELECT action || ' ' || principal || ' ' || target || ' ' || result FROM audit_events "
       "WHERE org_id = $1 ORDER BY seq DESC LIMIT 1",
-      org_id);
+      {org_id});
   return rows.empty() ? std::string() : rows[0][0].as<std::string>();
 }
 
 std::int64_t ServiceStack::AuditHeadSeq(const std::string& org_id) const {
-  pqxx::connection connection(db_->SuperuserConninfo());
-  pqxx::work tx(connection);
-  const pqxx::result rows = tx.exec_params("SELECT seq FROM audit_heads WHERE org_id = $1", org_id);
+  const pqxx::result rows = Inspect("SELECT seq FROM audit_heads WHERE org_id = $1", {org_id});
   return rows.empty() ? 0 : rows[0][0].as<std::int64_t>();
 }
 

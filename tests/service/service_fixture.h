@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <pqxx/result>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/base/call_context.h"
@@ -80,7 +82,11 @@ class ServiceStack {
   const WriteTierKeys& write_keys() const { return *write_keys_->Get(); }
 
  private:
+  struct Inspector;
+
   ServiceStack() = default;
+  // Runs `sql` with `params` ($1, $2, ...) as the superuser, in a session kept open.
+  pqxx::result Inspect(const std::string& sql, const std::vector<std::string>& params) const;
   std::string QueryOne(const std::string& sql) const;
 
   std::string key_dir_;
@@ -99,6 +105,7 @@ class ServiceStack {
   std::unique_ptr<OrgHandler> orgs_;
   std::unique_ptr<AuditHandler> audit_;
   std::unique_ptr<KeyRotationHandler> key_rotation_;
+  mutable std::unique_ptr<Inspector> inspector_;
 };
 
 // The principals the service tests call as; their names are only recorded (authorisation

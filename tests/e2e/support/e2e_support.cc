@@ -253,6 +253,29 @@ std::string PgThrowawayScript() {
   return ShellQuote(std::string(CREDVAULT_SOURCE_DIR) + "/scripts/pg-throwaway.sh");
 }
 
+PostgresOutage::PostgresOutage(const Stack& stack) {
+  const std::string pg = stack.dir + "/pg";
+  const std::string pg_ctl =
+      ShellQuote(stack.env.at("CREDVAULT_PG_BIN") + "/pg_ctl") + " -D " + ShellQuote(pg + "/data") +
+      " -w -t 30 -l " + ShellQuote(pg + "/server.log") + " -o " +
+      ShellQuote("-p " + stack.env.at("CREDVAULT_PG_PORT") + " -k " +
+                 stack.env.at("CREDVAULT_PG_SOCKET_DIR") + " -c listen_addresses=127.0.0.1") +
+      " start";
+  // pg_ctl refuses to run as root; the cluster belongs to postgres then.
+  start_command_ = (::geteuid() == 0 ? "runuser -u postgres -- " : "") + pg_ctl;
+  stopped_ = RunShell(PgThrowawayScript() + " stop " + ShellQuote(pg));
+}
+
+PostgresOutage::~PostgresOutage() {
+  if (!started_) RunShell(start_command_ + " >/dev/null 2>&1 || true");
+}
+
+CommandResult PostgresOutage::Start() {
+  CommandResult result = RunShell(start_command_);
+  started_ = started_ || result.exit_code == 0;
+  return result;
+}
+
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {

@@ -137,6 +137,26 @@ class StackEnvironment : public ::testing::Environment {
 // The stack of this test binary; null before StackEnvironment::SetUp succeeded.
 const Stack* CurrentStack();
 
+// The stack's PostgreSQL stopped (scripts/pg-throwaway.sh stop) for as long as the object
+// lives. Start() brings it back on the same port and socket; so does the destructor if
+// the test ends before it did, also when an assertion fails.
+class PostgresOutage {
+ public:
+  explicit PostgresOutage(const Stack& stack);
+  ~PostgresOutage();
+  PostgresOutage(const PostgresOutage&) = delete;
+  PostgresOutage& operator=(const PostgresOutage&) = delete;
+
+  // How the stop went (exit code 0 when the database is down).
+  const CommandResult& stopped() const { return stopped_; }
+  CommandResult Start();
+
+ private:
+  std::string start_command_;
+  CommandResult stopped_;
+  bool started_ = false;
+};
+
 // ---------------------------------------------------------------------------------------
 // The stack's credvaultd: reloading, replacing and killing it. Every credvaultd started
 // here is stopped on TearDown, like the one dev-stack.sh started.

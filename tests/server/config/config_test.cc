@@ -9,6 +9,7 @@
 #include <iterator>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -69,6 +70,30 @@ std::string Edit(const std::function<void(YAML::Node&)>& edit, const std::string
   YAML::Node root = YAML::Load(yaml);
   edit(root);
   return YAML::Dump(root);
+}
+
+// Cuts kBase's tree down to a write-tier-only process: no decrypt listener, no decrypt or
+// admin database login, no seal, audit signing or key directory signing key. `keep` names
+// the items ("section.key") left in place, to show that each one is refused.
+void CutToWriteTier(YAML::Node& n, const std::set<std::string>& keep = {}) {
+  n["tiers"] = YAML::Load("[write]");
+  for (const auto& [section, key] :
+       std::vector<std::pair<std::string, std::string>>{{"listeners", "decrypt"},
+                                                        {"database", "decryptor"},
+                                                        {"database", "admin"},
+                                                        {"keys", "seal_key"},
+                                                        {"keys", "audit_signing_key_file"},
+                                                        {"keys", "key_directory_signing_keys"}}) {
+    if (keep.count(section + "." + key) == 0) n[section].remove(key);
+  }
+}
+
+// Cuts kBase's tree down to a decrypt-tier-only process.
+void CutToDecryptTier(YAML::Node& n) {
+  n["tiers"] = YAML::Load("[decrypt]");
+  n["listeners"].remove("write");
+  n["database"].remove("writer");
+  n["keys"].remove("root_key_pins");
 }
 
 ::testing::AssertionResult IsInvalid(const absl::StatusOr<Config>& result,
@@ -265,14 +290,8 @@ TEST(ConfigTest, EachTierNeedsItsListener) {
 }
 
 TEST(ConfigTest, ListenersOfTiersNotRunAreRejected) {
-  const std::string write_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[write]");
-    n["database"].remove("decryptor");
-    n["database"].remove("admin");
-    n["keys"].remove("seal_key");
-    n["keys"].remove("audit_signing_key_file");
-    n["keys"].remove("key_directory_signing_keys");
-  });
+  const std::string write_only =
+      Edit([](YAML::Node& n) { CutToWriteTier(n, {"listeners.decrypt"}); });
   EXPECT_TRUE(
       IsInvalid(Parse(write_only), "listeners.decrypt: only allowed with the decrypt tier"));
   const std::string with_admin = Edit(
@@ -374,21 +393,8 @@ TEST(ConfigTest, HealthListenerIsPlaintextOnAnyAddressWithEitherTier) {
     ASSERT_TRUE(config->listeners.health.has_value());
     EXPECT_EQ(config->listeners.health->address, address);
   }
-  const std::string write_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[write]");
-    n["listeners"].remove("decrypt");
-    n["database"].remove("decryptor");
-    n["database"].remove("admin");
-    n["keys"].remove("seal_key");
-    n["keys"].remove("audit_signing_key_file");
-    n["keys"].remove("key_directory_signing_keys");
-  });
-  const std::string decrypt_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[decrypt]");
-    n["listeners"].remove("write");
-    n["database"].remove("writer");
-    n["keys"].remove("root_key_pins");
-  });
+  const std::string write_only = Edit([](YAML::Node& n) { CutToWriteTier(n); });
+  const std::string decrypt_only = Edit([](YAML::Node& n) { CutToDecryptTier(n); });
   EXPECT_TRUE(with_health("{address: \"0.0.0.0:8086\"}", write_only).ok());
   EXPECT_TRUE(with_health("{address: \"0.0.0.0:8086\"}", decrypt_only).ok());
 
@@ -545,15 +551,7 @@ TEST(ConfigTest, MissingPasswordVariableIsNamedButNoValueIs) {
 }
 
 TEST(ConfigTest, OnlyTheSecretsOfTheTiersRunAreRead) {
-  const std::string write_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[write]");
-    n["listeners"].remove("decrypt");
-    n["database"].remove("decryptor");
-    n["database"].remove("admin");
-    n["keys"].remove("seal_key");
-    n["keys"].remove("audit_signing_key_file");
-    n["keys"].remove("key_directory_signing_keys");
-  });
+  const std::string write_only = Edit([](YAML::Node& n) { CutToWriteTier(n); });
   const absl::StatusOr<Config> config = ParseConfig(
       write_only, "test.yaml",
       MapEnvironment(
@@ -581,12 +579,7 @@ TEST(ConfigTest, KeysRequiredByTheTiers) {
                         "keys.root_key_pins: required with the write tier"));
   EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("seal_key"); })),
                         "keys.seal_key: required with the decrypt tier"));
-  const std::string decrypt_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[decrypt]");
-    n["listeners"].remove("write");
-    n["database"].remove("writer");
-    n["keys"].remove("root_key_pins");
-  });
+  const std::string decrypt_only = Edit([](YAML::Node& n) { CutToDecryptTier(n); });
   EXPECT_TRUE(Parse(decrypt_only).ok());
   EXPECT_TRUE(
       IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("writer_keys"); }, decrypt_only)),
@@ -597,15 +590,12 @@ TEST(ConfigTest, TheDecryptTierSignsWithTheAuditSigningKeyAndOnlyIt) {
   EXPECT_TRUE(
       IsInvalid(Parse(Edit([](YAML::Node& n) { n["keys"].remove("audit_signing_key_file"); })),
                 "keys.audit_signing_key_file: required with the decrypt tier"));
-  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
-                          n["tiers"] = YAML::Load("[write]");
-                          n["listeners"].remove("decrypt");
-                          n["database"].remove("decryptor");
-                          n["database"].remove("admin");
-                          n["keys"].remove("seal_key");
-                        })),
-                        "keys.audit_signing_key_file: a write-tier-only process must not hold "
-                        "the audit signing key"));
+  EXPECT_TRUE(IsInvalid(
+      Parse(Edit([](YAML::Node& n) {
+        CutToWriteTier(n, {"keys.audit_signing_key_file", "keys.key_directory_signing_keys"});
+      })),
+      "keys.audit_signing_key_file: a write-tier-only process must not hold "
+      "the audit signing key"));
 }
 
 TEST(ConfigTest, OnlyTheDecryptTierHoldsTheKeyDirectorySigningKeys) {
@@ -616,12 +606,7 @@ TEST(ConfigTest, OnlyTheDecryptTierHoldsTheKeyDirectorySigningKeys) {
       Parse(Edit([](YAML::Node& n) { n["keys"]["key_directory_signing_keys"]["current"] = 2; })),
       "keys.key_directory_signing_keys.current: version 2 is not listed"));
   const auto write_only = [](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[write]");
-    n["listeners"].remove("decrypt");
-    n["database"].remove("decryptor");
-    n["database"].remove("admin");
-    n["keys"].remove("seal_key");
-    n["keys"].remove("audit_signing_key_file");
+    CutToWriteTier(n, {"keys.key_directory_signing_keys"});
   };
   // A write tier that could sign org key records could vouch for a key of its own.
   EXPECT_TRUE(IsInvalid(Parse(Edit(write_only)),
@@ -650,10 +635,8 @@ TEST(ConfigTest, OnlyTheDecryptTierHoldsTheKeyDirectorySigningKeys) {
 
 TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
   EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) {
-                          n["tiers"] = YAML::Load("[write]");
-                          n["listeners"].remove("decrypt");
-                          n["database"].remove("decryptor");
-                          n["database"].remove("admin");
+                          CutToWriteTier(n, {"keys.seal_key", "keys.audit_signing_key_file",
+                                             "keys.key_directory_signing_keys"});
                         })),
                         "keys.seal_key: a write-tier-only process must not hold the seal key"));
 }
@@ -663,13 +646,7 @@ TEST(ConfigTest, WriteOnlyProcessMustNotHoldTheSealKey) {
 // kBase cut down to the write tier, with a key_authority section of `key_authority` YAML.
 std::string WriteOnlyWithKeyAuthority(const std::string& key_authority) {
   return Edit([&](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[write]");
-    n["listeners"].remove("decrypt");
-    n["database"].remove("decryptor");
-    n["database"].remove("admin");
-    n["keys"].remove("seal_key");
-    n["keys"].remove("audit_signing_key_file");
-    n["keys"].remove("key_directory_signing_keys");
+    CutToWriteTier(n);
     if (!key_authority.empty()) n["key_authority"] = YAML::Load(key_authority);
   });
 }
@@ -705,10 +682,7 @@ TEST(ConfigTest, KeyAuthorityIsOnlyForAWriteOnlyProcess) {
                         })),
                         refused));
   const std::string decrypt_only = Edit([](YAML::Node& n) {
-    n["tiers"] = YAML::Load("[decrypt]");
-    n["listeners"].remove("write");
-    n["database"].remove("writer");
-    n["keys"].remove("root_key_pins");
+    CutToDecryptTier(n);
     n["key_authority"] = YAML::Load(kKeyAuthorityWithCertificate);
   });
   EXPECT_TRUE(IsInvalid(Parse(decrypt_only), refused));
@@ -858,17 +832,7 @@ TEST(ConfigTest, PreviousSealKeysAreSealKeySectionsOfTheDecryptTier) {
       IsInvalid(previous("[{file: /k}, {provider: pkcs11, pkcs11: {module: /m.so, token_label: cv, "
                          "key_label: old}}]"),
                 "keys.previous_seal_keys[1].pkcs11: set exactly one of pin_env and pin_file"));
-  EXPECT_TRUE(IsInvalid(Parse(Edit(
-                            [](YAML::Node& n) {
-                              n["tiers"] = YAML::Load("[write]");
-                              n["listeners"].remove("decrypt");
-                              n["database"].remove("decryptor");
-                              n["database"].remove("admin");
-                              n["keys"].remove("seal_key");
-                              n["keys"].remove("audit_signing_key_file");
-                              n["keys"].remove("key_directory_signing_keys");
-                            },
-                            with_previous)),
+  EXPECT_TRUE(IsInvalid(Parse(Edit([](YAML::Node& n) { CutToWriteTier(n); }, with_previous)),
                         "keys.previous_seal_keys: a write-tier-only process must not hold seal "
                         "keys"));
 }
