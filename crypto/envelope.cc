@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "crypto/canonical_encoding.h"
 #include "crypto/internal/aead.h"
@@ -125,10 +126,13 @@ absl::StatusOr<ParsedEnvelope> ParseEnvelope(absl::Span<const std::uint8_t> enve
   return parsed;
 }
 
-absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
-                                         const CredentialBinding& binding,
-                                         const OrgPrivateKey& org_key,
-                                         const WriterKeyRing& writer_keys) {
+namespace {
+
+// OpenEnvelope, with the data key unsealed by `open_data_key`.
+absl::StatusOr<SecretBytes> OpenEnvelopeWith(
+    const ParsedEnvelope& envelope, const CredentialBinding& binding, const OrgPrivateKey& org_key,
+    const WriterKeyRing& writer_keys,
+    absl::FunctionRef<absl::StatusOr<SecretBytes>(absl::Span<const std::uint8_t>)> open_data_key) {
   if (absl::Status status = CheckBinding(binding); !status.ok()) return status;
   if (org_key.org_id() != binding.org_id) {
     return absl::InvalidArgumentError("org key belongs to another org than the envelope");
@@ -150,8 +154,7 @@ absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
                                       std::to_string(envelope.org_key_version) +
                                       ", not the version supplied");
   }
-  absl::StatusOr<SecretBytes> dek =
-      OpenSealed(envelope.sealed_dek, org_key.public_key(), org_key.private_key());
+  absl::StatusOr<SecretBytes> dek = open_data_key(envelope.sealed_dek);
   if (!dek.ok() || dek->size() != kDekSize) {
     return absl::DataLossError("envelope data key cannot be unsealed");
   }
@@ -163,6 +166,30 @@ absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
       AeadDecrypt(*dek, nonce, envelope.ciphertext, AssociatedData(associated.bytes()));
   if (!plaintext.ok()) return absl::DataLossError("envelope ciphertext failed authentication");
   return plaintext;
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
+                                         const CredentialBinding& binding,
+                                         const OrgPrivateKey& org_key,
+                                         const WriterKeyRing& writer_keys) {
+  return OpenEnvelopeWith(envelope, binding, org_key, writer_keys,
+                          [&org_key](absl::Span<const std::uint8_t> sealed_dek) {
+                            return OpenSealed(sealed_dek, org_key.public_key(),
+                                              org_key.private_key());
+                          });
+}
+
+absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
+                                         const CredentialBinding& binding,
+                                         const OrgPrivateKey& org_key,
+                                         const WriterKeyRing& writer_keys,
+                                         DataKeyCache& data_keys) {
+  return OpenEnvelopeWith(envelope, binding, org_key, writer_keys,
+                          [&org_key, &data_keys](absl::Span<const std::uint8_t> sealed_dek) {
+                            return data_keys.Open(sealed_dek, org_key);
+                          });
 }
 
 absl::StatusOr<std::vector<std::uint8_t>> ResealEnvelope(const ParsedEnvelope& envelope,

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "crypto/data_key_cache.h"
 #include "crypto/org_key.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/secret_view.h"
@@ -88,6 +89,13 @@ absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
                                          const CredentialBinding& binding,
                                          const OrgPrivateKey& org_key,
                                          const WriterKeyRing& writer_keys);
+// As above, with the data key taken from `data_keys` when it unsealed these bytes for this
+// org key before. Everything else (the writer authenticator, the version, the ciphertext
+// with the binding) is checked on every call.
+absl::StatusOr<SecretBytes> OpenEnvelope(const ParsedEnvelope& envelope,
+                                         const CredentialBinding& binding,
+                                         const OrgPrivateKey& org_key,
+                                         const WriterKeyRing& writer_keys, DataKeyCache& data_keys);
 
 // Re-seal, decrypt tier (org key rotation): opens `envelope` with the org private key of its
 // org key version and builds a new envelope of the same credential version sealed to

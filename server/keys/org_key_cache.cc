@@ -4,8 +4,12 @@
 
 namespace credvault::server {
 
-OrgKeyCache::OrgKeyCache(absl::Duration ttl, std::size_t max_entries, Clock clock)
-    : ttl_(ttl), max_entries_(std::max<std::size_t>(1, max_entries)), clock_(std::move(clock)) {}
+OrgKeyCache::OrgKeyCache(absl::Duration ttl, std::size_t max_entries, Clock clock,
+                         crypto::DataKeyCache::Options data_keys)
+    : ttl_(ttl),
+      max_entries_(std::max<std::size_t>(1, max_entries)),
+      clock_(std::move(clock)),
+      data_keys_(std::make_unique<crypto::DataKeyCache>(data_keys, clock_)) {}
 
 absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> OrgKeyCache::GetOrLoad(
     const std::string& org_id, std::uint32_t version, const Loader& load) {
@@ -40,19 +44,25 @@ void OrgKeyCache::EvictLocked(absl::Time now) {
 }
 
 void OrgKeyCache::DropOrg(const std::string& org_id) {
-  absl::MutexLock lock(&mutex_);
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    it = it->first.first == org_id ? entries_.erase(it) : std::next(it);
+  {
+    absl::MutexLock lock(&mutex_);
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = it->first.first == org_id ? entries_.erase(it) : std::next(it);
+    }
   }
+  data_keys_->DropOrg(org_id);
 }
 
 void OrgKeyCache::DropOrgVersionsExcept(const std::string& org_id,
                                         const std::set<std::uint32_t>& usable_versions) {
-  absl::MutexLock lock(&mutex_);
-  for (auto it = entries_.lower_bound(Key{org_id, 0});
-       it != entries_.end() && it->first.first == org_id;) {
-    it = usable_versions.contains(it->first.second) ? std::next(it) : entries_.erase(it);
+  {
+    absl::MutexLock lock(&mutex_);
+    for (auto it = entries_.lower_bound(Key{org_id, 0});
+         it != entries_.end() && it->first.first == org_id;) {
+      it = usable_versions.contains(it->first.second) ? std::next(it) : entries_.erase(it);
+    }
   }
+  data_keys_->DropOrgVersionsExcept(org_id, usable_versions);
 }
 
 std::shared_ptr<const crypto::OrgPrivateKey> OrgKeyCache::Find(const std::string& org_id,

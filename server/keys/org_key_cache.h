@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "crypto/data_key_cache.h"
 #include "crypto/org_key.h"
 
 namespace credvault::server {
@@ -28,7 +29,8 @@ class OrgKeyCache {
   using Clock = std::function<absl::Time()>;
   using Loader = std::function<absl::StatusOr<crypto::OrgPrivateKey>()>;
 
-  OrgKeyCache(absl::Duration ttl, std::size_t max_entries, Clock clock = &absl::Now);
+  OrgKeyCache(absl::Duration ttl, std::size_t max_entries, Clock clock = &absl::Now,
+              crypto::DataKeyCache::Options data_keys = {});
 
   // The cached key of (org_id, version), or the result of `load` (cached when OK).
   absl::StatusOr<std::shared_ptr<const crypto::OrgPrivateKey>> GetOrLoad(const std::string& org_id,
@@ -38,6 +40,10 @@ class OrgKeyCache {
   // The cached, unexpired key of (org_id, version), or null: never loads.
   std::shared_ptr<const crypto::OrgPrivateKey> Find(const std::string& org_id,
                                                     std::uint32_t version) const;
+
+  // The data keys unsealed with these org keys (crypto/data_key_cache.h). Dropping an org's
+  // keys, or some of its versions, drops their data keys with them.
+  crypto::DataKeyCache& data_keys() { return *data_keys_; }
 
   void DropOrg(const std::string& org_id);
   // Drops every cached key of `org_id` whose version is not in `usable_versions`.
@@ -61,6 +67,7 @@ class OrgKeyCache {
   const Clock clock_;
   mutable absl::Mutex mutex_;
   std::map<Key, Entry> entries_ ABSL_GUARDED_BY(mutex_);
+  const std::unique_ptr<crypto::DataKeyCache> data_keys_;
 };
 
 }  // namespace credvault::server

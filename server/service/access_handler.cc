@@ -63,7 +63,7 @@ std::optional<absl::StatusOr<DecryptCredentialResult>> AccessHandler::DecryptCom
   if (org_key == nullptr) return std::nullopt;
   absl::StatusOr<crypto::SecretBytes> opened = crypto::OpenEnvelope(
       *parsed, {params.org_id, params.name, static_cast<std::uint64_t>(record->metadata.version)},
-      *org_key, *keys_.writer_keys.Get());
+      *org_key, *keys_.writer_keys.Get(), org_keys_.data_keys());
   if (!opened.ok()) return std::nullopt;
   const absl::StatusOr<std::uint64_t> seq = group_commit_.Append(
       params.org_id,

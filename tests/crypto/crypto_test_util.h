@@ -1,12 +1,15 @@
 #ifndef CREDVAULT_TESTS_CRYPTO_CRYPTO_TEST_UTIL_H_
 #define CREDVAULT_TESTS_CRYPTO_CRYPTO_TEST_UTIL_H_
 
+#include <sodium.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "crypto/envelope.h"
 #include "crypto/key_buffer.h"
 #include "crypto/key_directory.h"
 #include "crypto/key_file_seal_key_provider.h"
@@ -48,6 +51,28 @@ inline KeyDirectorySigner NewDirectorySigner(std::uint32_t version = 1) {
 }
 
 // A complete key hierarchy for one org, as the decrypt tier would hold it.
+// What a forger holding the writer key (but no org private key) could do, as a compromised
+// write tier can: recompute an envelope's authenticator after editing it. Written from the
+// format description in crypto/envelope.h, independently of the implementation.
+inline void ReauthenticateEnvelope(std::vector<std::uint8_t>& envelope, const CredentialBinding& b,
+                                   const KeyBuffer& writer_key) {
+  std::vector<std::uint8_t> message;
+  auto add_u32 = [&](std::uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) message.push_back(static_cast<std::uint8_t>(v >> s));
+  };
+  auto add_string = [&](std::string_view s) {
+    add_u32(static_cast<std::uint32_t>(s.size()));
+    message.insert(message.end(), s.begin(), s.end());
+  };
+  add_string("credvault.envelope.auth.v1");
+  add_string(b.org_id);
+  add_string(b.name);
+  for (int s = 56; s >= 0; s -= 8) message.push_back(static_cast<std::uint8_t>(b.version >> s));
+  message.insert(message.end(), envelope.begin(), envelope.end() - 32);
+  crypto_generichash(envelope.data() + envelope.size() - 32, 32, message.data(), message.size(),
+                     writer_key.RevealSecret().data(), writer_key.size());
+}
+
 struct Hierarchy {
   std::unique_ptr<KeyFileSealKeyProvider> seal_key;
   SealedRootKey sealed_root;

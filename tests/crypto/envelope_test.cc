@@ -46,6 +46,7 @@ namespace {
 
 using ::credvault::crypto::testing::Hierarchy;
 using ::credvault::crypto::testing::MakeHierarchy;
+using ::credvault::crypto::testing::ReauthenticateEnvelope;
 using ::credvault::crypto::testing::RingWith;
 using ::credvault::crypto::testing::ValueOrDie;
 using ::testing::HasSubstr;
@@ -86,28 +87,6 @@ class EnvelopeTest : public ::testing::Test {
     absl::StatusOr<ParsedEnvelope> parsed = ParseEnvelope(envelope);
     if (!parsed.ok()) return parsed.status();
     return OpenEnvelope(*parsed, binding, h_.org_private, h_.writer_keys);
-  }
-
-  // What a forger holding the writer key (but no org private key) could do: recompute the
-  // authenticator after editing an envelope. Written from the format description in
-  // envelope.h, independently of the implementation.
-  static void Reauthenticate(std::vector<std::uint8_t>& envelope, const CredentialBinding& b,
-                             const KeyBuffer& writer_key) {
-    std::vector<std::uint8_t> message;
-    auto add_u32 = [&](std::uint32_t v) {
-      for (int s = 24; s >= 0; s -= 8) message.push_back(static_cast<std::uint8_t>(v >> s));
-    };
-    auto add_string = [&](std::string_view s) {
-      add_u32(static_cast<std::uint32_t>(s.size()));
-      message.insert(message.end(), s.begin(), s.end());
-    };
-    add_string("credvault.envelope.auth.v1");
-    add_string(b.org_id);
-    add_string(b.name);
-    for (int s = 56; s >= 0; s -= 8) message.push_back(static_cast<std::uint8_t>(b.version >> s));
-    message.insert(message.end(), envelope.begin(), envelope.end() - 32);
-    crypto_generichash(envelope.data() + envelope.size() - 32, 32, message.data(), message.size(),
-                       writer_key.RevealSecret().data(), writer_key.size());
   }
 
   Hierarchy h_;
@@ -265,7 +244,8 @@ TEST_F(EnvelopeTest, AnotherOrgKeyVersionIsRejected) {
   Hierarchy v2 = MakeHierarchy("org-a", 2);
   std::vector<std::uint8_t> relabelled = Build(binding, SecretOfSize(32));
   relabelled[4] = 2;
-  Reauthenticate(relabelled, binding, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
+  ReauthenticateEnvelope(relabelled, binding,
+                         internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const ParsedEnvelope parsed = ValueOrDie(ParseEnvelope(relabelled));
   EXPECT_EQ(OpenEnvelope(parsed, binding, v2.org_private, h_.writer_keys).status().code(),
             absl::StatusCode::kDataLoss);
@@ -280,7 +260,7 @@ TEST_F(EnvelopeTest, ReauthenticatedEnvelopeUnderAnotherBindingStillFailsTheAead
   const CredentialBinding original{"org-a", "crm/token", 3};
   const CredentialBinding moved{"org-a", "crm/other", 3};
   std::vector<std::uint8_t> envelope = Build(original, SecretOfSize(32));
-  Reauthenticate(envelope, moved, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
+  ReauthenticateEnvelope(envelope, moved, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const absl::Status status = Open(envelope, moved).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(status.message(), HasSubstr("ciphertext"));
@@ -294,7 +274,7 @@ TEST_F(EnvelopeTest, SealedDekMovedBetweenEnvelopesIsRejected) {
   std::memcpy(b.data() + kSealedDekOffset, a.data() + kSealedDekOffset, kSealedDekSize);
   EXPECT_EQ(Open(b, binding_b).status().code(), absl::StatusCode::kDataLoss);
   // And with a recomputed authenticator the DEK opens but does not decrypt b's ciphertext.
-  Reauthenticate(b, binding_b, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
+  ReauthenticateEnvelope(b, binding_b, internal::WriterKeyAccess::CurrentKey(h_.writer_keys));
   const absl::Status status = Open(b, binding_b).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(status.message(), HasSubstr("ciphertext"));
@@ -352,6 +332,7 @@ namespace {
 
 using ::credvault::crypto::testing::Hierarchy;
 using ::credvault::crypto::testing::MakeHierarchy;
+using ::credvault::crypto::testing::ReauthenticateEnvelope;
 using ::credvault::crypto::testing::RingWith;
 using ::credvault::crypto::testing::ValueOrDie;
 

@@ -165,6 +165,9 @@ TEST_F(OrgKeyCacheReplicasTest, DestroyedOrgIsRefusedAndLeavesTheOtherReplicasCa
   ASSERT_TRUE(before.ok()) << before.status();
   EXPECT_EQ(Plaintext(*before), "replica-secret-1");
   ASSERT_TRUE(b_->cache.Holds(org_, 1));
+  // A second read takes the common path, which remembers the credential's data key.
+  ASSERT_TRUE(Decrypt(*b_, "crm-token").ok());
+  ASSERT_EQ(b_->cache.data_keys().size(), 1u);
 
   // Destroyed through the admin role as DestroyOrg does, not through replica B.
   const absl::Status destroyed = admin_pool_->Run(org_, [&](storage::Transaction& tx) {
@@ -176,6 +179,7 @@ TEST_F(OrgKeyCacheReplicasTest, DestroyedOrgIsRefusedAndLeavesTheOtherReplicasCa
   EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition) << after.status();
   EXPECT_EQ(ReasonOf(after.status()), ErrorReason::kOrgDestroyed);
   EXPECT_FALSE(b_->cache.Holds(org_, 1)) << "replica B still holds the destroyed org's key";
+  EXPECT_EQ(b_->cache.data_keys().size(), 0u) << "replica B still holds its data keys";
 }
 
 TEST_F(OrgKeyCacheReplicasTest, CompareRefusesADestroyedOrgAndEvictsItsKey) {
